@@ -1,0 +1,23 @@
+#pragma once
+// Domain events <-> their stored form (Protobuf, schemas/sigstream/events/v1).
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "domain/event.hpp"
+
+namespace sig::codec {
+
+// The stored bytes of an event. `e.seq` is not stored: the stream assigns it.
+std::string encode_event(std::string_view room, domain::event const& e);
+
+struct decoded_event {
+  std::string room;
+  domain::event event;
+};
+
+// nullopt for bytes that are not a RoomEvent, or one of a kind this version
+// does not know: the caller skips it and counts it.
+std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t seq);
+
+}  // namespace sig::codec

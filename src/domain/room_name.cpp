@@ -1,0 +1,119 @@
+#include "domain/room_name.hpp"
+
+#include <array>
+#include <cstdint>
+
+namespace sig::domain {
+
+bool is_valid_utf8(std::string_view text) {
+  auto const* s = reinterpret_cast<unsigned char const*>(text.data());
+  std::size_t n = text.size(), i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) { ++i; continue; }
+    std::size_t len;
+    std::uint32_t cp;
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (i + len > n) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+bool is_valid_room_name(std::string_view name) {
+  return !name.empty() && name.size() <= max_room_name_bytes && is_valid_utf8(name);
+}
+
+namespace {
+constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int decode_char(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+}  // namespace
+
+std::string room_token(std::string_view name) {
+  std::string out;
+  out.reserve((name.size() * 4 + 2) / 3);
+  auto const* s = reinterpret_cast<unsigned char const*>(name.data());
+  std::size_t i = 0;
+  for (; i + 3 <= name.size(); i += 3) {
+    std::uint32_t v = (s[i] << 16) | (s[i + 1] << 8) | s[i + 2];
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += alphabet[v & 63];
+  }
+  std::size_t rest = name.size() - i;
+  if (rest == 1) {
+    std::uint32_t v = s[i] << 16;
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+  } else if (rest == 2) {
+    std::uint32_t v = (s[i] << 16) | (s[i + 1] << 8);
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+  }
+  return out;
+}
+
+std::optional<std::string> room_name_from_token(std::string_view token) {
+  if (token.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : token) {
+    int v = decode_char(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  // Leftover bits must be zero, or two tokens would decode to one name.
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
+bool is_valid_subject_prefix(std::string_view prefix) {
+  if (prefix.empty()) return false;
+  bool token_empty = true;
+  for (char c : prefix) {
+    if (c == '.') {
+      if (token_empty) return false;
+      token_empty = true;
+    } else if (decode_char(c) >= 0) {
+      token_empty = false;
+    } else {
+      return false;
+    }
+  }
+  return !token_empty;
+}
+
+room_subjects subjects_for(std::string_view prefix, std::string_view room_name) {
+  std::string token = room_token(room_name);
+  std::string base = std::string(prefix) + ".room." + token;
+  return room_subjects{base + ".m", base + ".s", base + ".>",
+                       std::string(prefix) + ".live." + token + ".>"};
+}
+
+}  // namespace sig::domain

@@ -1,0 +1,37 @@
+#pragma once
+// Room names are arbitrary UTF-8 (1..200 bytes). They never reach a NATS
+// subject as they are: a name becomes a base64url token, whose alphabet
+// (A-Z a-z 0-9 - _) holds no subject separator, wildcard or whitespace, and
+// which is reversible, so two names never share a token.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sig::domain {
+
+inline constexpr std::size_t max_room_name_bytes = 200;
+
+bool is_valid_utf8(std::string_view text);
+
+// Empty, longer than max_room_name_bytes, or not UTF-8: not a room name.
+bool is_valid_room_name(std::string_view name);
+
+std::string room_token(std::string_view name);  // base64url, no padding
+std::optional<std::string> room_name_from_token(std::string_view token);
+
+// Subjects of one room in the event log, under a configurable prefix
+// (itself checked at start-up to be a plain dotted subject).
+struct room_subjects {
+  std::string membership;  // <prefix>.room.<token>.m : joins and leaves
+  std::string signals;     // <prefix>.room.<token>.s : signals
+  std::string all;         // <prefix>.room.<token>.>
+  std::string live;        // <prefix>.live.<token>.> : the stream's republished copy
+};
+
+room_subjects subjects_for(std::string_view prefix, std::string_view room_name);
+
+// True for a prefix of dot-separated tokens of [A-Za-z0-9_-].
+bool is_valid_subject_prefix(std::string_view prefix);
+
+}  // namespace sig::domain

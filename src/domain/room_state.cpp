@@ -1,0 +1,93 @@
+#include "domain/room_state.hpp"
+
+#include <algorithm>
+
+namespace sig::domain {
+
+std::string_view to_string(leave_reason reason) {
+  switch (reason) {
+    case leave_reason::leave: return "leave";
+    case leave_reason::disconnect: return "disconnect";
+    case leave_reason::expired: return "expired";
+  }
+  return "leave";
+}
+
+member const* room_state::find(std::string_view peer) const {
+  auto it = std::find_if(members.begin(), members.end(),
+                         [&](member const& m) { return m.peer == peer; });
+  return it == members.end() ? nullptr : &*it;
+}
+
+namespace {
+
+struct apply_body {
+  room_state& state;
+  event const& e;
+
+  bool operator()(peer_joined const& joined) const {
+    if (state.has(joined.peer)) return false;
+    state.members.push_back(member{joined.peer, joined.meta_json, e.instance, e.seq});
+    return true;
+  }
+  bool operator()(peer_left const& left) const {
+    auto it = std::find_if(state.members.begin(), state.members.end(),
+                           [&](member const& m) { return m.peer == left.peer; });
+    if (it == state.members.end()) return false;
+    state.members.erase(it);
+    return true;
+  }
+  bool operator()(signal_sent const&) const { return true; }
+};
+
+}  // namespace
+
+room_state evolve(room_state state, event const& e) {
+  if (e.seq != 0 && e.seq <= state.last_seq) {
+    ++state.ignored_events;
+    return state;
+  }
+  bool changed = std::visit(apply_body{state, e}, e.body);
+  if (!changed) ++state.ignored_events;
+  state.last_seq = std::max(state.last_seq, e.seq);
+  if (is_membership(e.body)) state.last_membership_seq = std::max(state.last_membership_seq, e.seq);
+  return state;
+}
+
+decision decide_join(room_state const& state, std::string peer, std::string meta_json) {
+  if (state.has(peer)) return std::vector<event_body>{};
+  return std::vector<event_body>{peer_joined{std::move(peer), std::move(meta_json)}};
+}
+
+decision decide_leave(room_state const& state, std::string peer, leave_reason reason) {
+  if (!state.has(peer)) return std::vector<event_body>{};
+  return std::vector<event_body>{peer_left{std::move(peer), reason}};
+}
+
+decision decide_signal(room_state const& state, std::string from,
+                       std::optional<std::string> to, std::string data_json) {
+  if (!state.has(from)) return rejection::not_in_room;
+  // A peer addresses the *other* peers of its room; itself is not one of them.
+  if (to && (*to == from || !state.has(*to))) return rejection::unknown_peer;
+  return std::vector<event_body>{signal_sent{std::move(from), std::move(to), std::move(data_json)}};
+}
+
+std::vector<std::string> recipients(event const& e, std::vector<local_peer> const& local_peers) {
+  std::string_view subject_peer;  // the peer the event is about, or sent by
+  std::optional<std::string_view> only;
+  if (auto const* j = std::get_if<peer_joined>(&e.body)) subject_peer = j->peer;
+  if (auto const* l = std::get_if<peer_left>(&e.body)) subject_peer = l->peer;
+  if (auto const* s = std::get_if<signal_sent>(&e.body)) {
+    subject_peer = s->from;
+    if (s->to) only = *s->to;
+  }
+  std::vector<std::string> out;
+  for (auto const& p : local_peers) {
+    if (p.join_seq >= e.seq || p.peer == subject_peer) continue;
+    if (only && p.peer != *only) continue;
+    out.push_back(p.peer);
+  }
+  return out;
+}
+
+}  // namespace sig::domain

@@ -1,0 +1,66 @@
+#pragma once
+// Room membership as a pure fold of events. No I/O, no clocks, no threads:
+// every instance folds the same log and so reaches the same state.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "domain/event.hpp"
+
+namespace sig::domain {
+
+struct member {
+  std::string peer;
+  std::string meta_json;
+  std::string instance;  // where the peer is connected
+  std::uint64_t join_seq = 0;
+  friend bool operator==(member const&, member const&) = default;
+};
+
+struct room_state {
+  std::vector<member> members;         // oldest join first
+  std::uint64_t last_seq = 0;          // last event folded (any kind)
+  std::uint64_t last_membership_seq = 0;  // last join/leave folded
+  std::uint64_t ignored_events = 0;    // events that changed nothing (duplicates, unknown peers)
+
+  member const* find(std::string_view peer) const;
+  bool has(std::string_view peer) const { return find(peer) != nullptr; }
+  friend bool operator==(room_state const&, room_state const&) = default;
+};
+
+// Total: never throws, never fails. An event at or below last_seq is a
+// duplicate and is ignored, as is a join of a member or a leave of a stranger.
+room_state evolve(room_state state, event const& e);
+
+template <typename Range>
+room_state fold(room_state state, Range const& events) {
+  for (auto const& e : events) state = evolve(std::move(state), e);
+  return state;
+}
+
+// Decisions: what a command appends, given the current state. An already
+// satisfied command appends nothing, so retrying a command is always safe.
+enum class rejection { not_in_room, unknown_peer };
+
+using decision = std::variant<std::vector<event_body>, rejection>;
+
+decision decide_join(room_state const& state, std::string peer, std::string meta_json);
+decision decide_leave(room_state const& state, std::string peer, leave_reason reason);
+decision decide_signal(room_state const& state, std::string from,
+                       std::optional<std::string> to, std::string data_json);
+
+// Who among this instance's peers must hear of an event. `local_peers` are
+// peers connected here whose own join is already folded. A peer never hears
+// of its own join or leave, nor of its own signal, nor of anything ordered
+// before its join.
+struct local_peer {
+  std::string peer;
+  std::uint64_t join_seq = 0;
+};
+
+std::vector<std::string> recipients(event const& e, std::vector<local_peer> const& local_peers);
+
+}  // namespace sig::domain
