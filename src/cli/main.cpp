@@ -1,1 +1,47 @@
-int main() { return 0; }
+// sigstream: WebRTC signaling across any number of instances, with room
+// history in NATS JetStream.
+#include <iostream>
+#include <string_view>
+
+#include "cli/commands.hpp"
+
+namespace {
+
+constexpr char usage[] =
+    "Usage: sigstream COMMAND [options]\n"
+    "\n"
+    "WebRTC signaling that stays correct across any number of instances: every join,\n"
+    "leave and signal is an event in NATS JetStream, and every instance rebuilds room\n"
+    "membership by replaying those events.\n"
+    "\n"
+    "Commands:\n"
+    "  serve      run an instance (WebSocket /ws, /healthz, /readyz, /metrics)\n"
+    "  history    print a room's events from the stream\n"
+    "  bench      drive a running cluster with load and report latency and throughput\n"
+    "  version    print the version\n"
+    "\n"
+    "Every option can also be set through an environment variable SIGSTREAM_<OPTION>,\n"
+    "e.g. --nats-url is SIGSTREAM_NATS_URL. 'sigstream COMMAND --help' lists them all.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << usage;
+    return 2;
+  }
+  std::string_view command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << usage;
+    return 0;
+  }
+  if (command == "version" || command == "--version") {
+    std::cout << "sigstream " << SIGSTREAM_VERSION << "\n";
+    return 0;
+  }
+  if (command == "serve") return sig::cli::serve_command(argc - 2, argv + 2);
+  if (command == "history") return sig::cli::history_command(argc - 2, argv + 2);
+  if (command == "bench") return sig::cli::bench_command(argc - 2, argv + 2);
+  std::cerr << "sigstream: unknown command '" << command << "'\n\n" << usage;
+  return 2;
+}

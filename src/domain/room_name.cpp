@@ -47,7 +47,9 @@ int decode_char(char c) {
 }
 }  // namespace
 
-std::string room_token(std::string_view name) {
+std::string room_token(std::string_view name) { return base64url(name); }
+
+std::string base64url(std::string_view name) {
   std::string out;
   out.reserve((name.size() * 4 + 2) / 3);
   auto const* s = reinterpret_cast<unsigned char const*>(name.data());

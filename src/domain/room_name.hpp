@@ -17,7 +17,8 @@ bool is_valid_utf8(std::string_view text);
 // Empty, longer than max_room_name_bytes, or not UTF-8: not a room name.
 bool is_valid_room_name(std::string_view name);
 
-std::string room_token(std::string_view name);  // base64url, no padding
+std::string base64url(std::string_view bytes);  // RFC 4648 section 5, no padding
+std::string room_token(std::string_view name);  // base64url of the name
 std::optional<std::string> room_name_from_token(std::string_view token);
 
 // Subjects of one room in the event log, under a configurable prefix

@@ -72,21 +72,19 @@ decision decide_signal(room_state const& state, std::string from,
   return std::vector<event_body>{signal_sent{std::move(from), std::move(to), std::move(data_json)}};
 }
 
+bool is_recipient(event const& e, std::string_view peer, std::uint64_t join_seq) {
+  if (join_seq >= e.seq) return false;
+  if (auto const* j = std::get_if<peer_joined>(&e.body)) return j->peer != peer;
+  if (auto const* l = std::get_if<peer_left>(&e.body)) return l->peer != peer;
+  auto const& s = std::get<signal_sent>(e.body);
+  if (s.from == peer) return false;
+  return !s.to || *s.to == peer;
+}
+
 std::vector<std::string> recipients(event const& e, std::vector<local_peer> const& local_peers) {
-  std::string_view subject_peer;  // the peer the event is about, or sent by
-  std::optional<std::string_view> only;
-  if (auto const* j = std::get_if<peer_joined>(&e.body)) subject_peer = j->peer;
-  if (auto const* l = std::get_if<peer_left>(&e.body)) subject_peer = l->peer;
-  if (auto const* s = std::get_if<signal_sent>(&e.body)) {
-    subject_peer = s->from;
-    if (s->to) only = *s->to;
-  }
   std::vector<std::string> out;
-  for (auto const& p : local_peers) {
-    if (p.join_seq >= e.seq || p.peer == subject_peer) continue;
-    if (only && p.peer != *only) continue;
-    out.push_back(p.peer);
-  }
+  for (auto const& p : local_peers)
+    if (is_recipient(e, p.peer, p.join_seq)) out.push_back(p.peer);
   return out;
 }
 

@@ -61,6 +61,7 @@ struct local_peer {
   std::uint64_t join_seq = 0;
 };
 
+bool is_recipient(event const& e, std::string_view peer, std::uint64_t join_seq);
 std::vector<std::string> recipients(event const& e, std::vector<local_peer> const& local_peers);
 
 }  // namespace sig::domain

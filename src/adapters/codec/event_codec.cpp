@@ -83,4 +83,30 @@ std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t 
   return out;
 }
 
+std::string encode_snapshot(domain::room_state const& state) {
+  pb::RoomSnapshot out;
+  out.set_seq(state.last_membership_seq);
+  for (auto const& m : state.members) {
+    auto* member = out.add_members();
+    member->set_peer(m.peer);
+    member->set_meta_json(m.meta_json);
+    member->set_instance(m.instance);
+    member->set_join_seq(m.join_seq);
+  }
+  return out.SerializeAsString();
+}
+
+std::optional<domain::room_state> decode_snapshot(std::string_view bytes) {
+  pb::RoomSnapshot in;
+  if (!in.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return std::nullopt;
+  domain::room_state state;
+  state.last_seq = in.seq();
+  state.last_membership_seq = in.seq();
+  for (auto const& m : in.members()) {
+    if (m.peer().empty() || m.join_seq() > in.seq() || state.has(m.peer())) return std::nullopt;
+    state.members.push_back(domain::member{m.peer(), m.meta_json(), m.instance(), m.join_seq()});
+  }
+  return state;
+}
+
 }  // namespace sig::codec

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "domain/event.hpp"
+#include "domain/room_state.hpp"
 
 namespace sig::codec {
 
@@ -19,5 +20,10 @@ struct decoded_event {
 // nullopt for bytes that are not a RoomEvent, or one of a kind this version
 // does not know: the caller skips it and counts it.
 std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t seq);
+
+// Membership snapshot (RoomSnapshot) for the presence cache. Decoding gives
+// a state whose last_seq and last_membership_seq are the snapshot's seq.
+std::string encode_snapshot(domain::room_state const& state);
+std::optional<domain::room_state> decode_snapshot(std::string_view bytes);
 
 }  // namespace sig::codec

@@ -1,0 +1,389 @@
+#include "adapters/nats/event_log.hpp"
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace sig::nats {
+
+namespace {
+
+constexpr char msg_id_header[] = "Nats-Msg-Id";
+constexpr std::int64_t nanos_per_second = 1'000'000'000;
+constexpr int read_wait_ms = 5000;
+
+std::string last_error(natsStatus status) {
+  char stack[512] = {0};
+  nats_GetLastErrorStack(stack, sizeof stack);
+  std::string text = natsStatus_GetText(status);
+  if (stack[0] != '\0') text += std::string(" (") + stack + ")";
+  return text;
+}
+
+std::uint64_t header_u64(natsMsg* msg, char const* key) {
+  char const* value = nullptr;
+  if (natsMsgHeader_Get(msg, key, &value) != NATS_OK || value == nullptr) return 0;
+  return std::strtoull(value, nullptr, 10);
+}
+
+bool ends_with(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+struct msg_deleter {
+  void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
+};
+using msg_ptr = std::unique_ptr<natsMsg, msg_deleter>;
+
+struct live_closure {
+  std::function<void(live_message)> on_message;
+};
+
+class core_subscription final : public live_subscription {
+ public:
+  explicit core_subscription(natsSubscription* sub) : sub_(sub) {}
+  ~core_subscription() override {
+    // The closure is freed by the completion callback, after the last
+    // message handler has returned (see on_subscription_complete).
+    natsSubscription_Unsubscribe(sub_);
+    natsSubscription_Destroy(sub_);
+  }
+
+ private:
+  natsSubscription* sub_;
+};
+
+void on_subscription_complete(void* closure) { delete static_cast<live_closure*>(closure); }
+
+void on_live_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure) {
+  msg_ptr msg(raw);
+  live_message out;
+  out.seq = header_u64(msg.get(), "Nats-Sequence");
+  out.previous_subject_seq = header_u64(msg.get(), "Nats-Last-Sequence");
+  out.membership = ends_with(natsMsg_GetSubject(msg.get()), ".m");
+  out.payload.assign(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())));
+  if (out.seq == 0) return;  // not a republished stream message
+  static_cast<live_closure*>(closure)->on_message(std::move(out));
+}
+
+}  // namespace
+
+struct event_log::impl {
+  log_settings settings;
+  std::shared_ptr<spdlog::logger> log;
+  natsOptions* opts = nullptr;
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  std::atomic<bool> stream_ok{false};
+
+  std::mutex pending_mutex;
+  std::unordered_map<std::string, std::function<void(append_result)>> pending;
+
+  std::function<void(append_result)> take_pending(std::string const& id) {
+    std::lock_guard lock(pending_mutex);
+    auto it = pending.find(id);
+    if (it == pending.end()) return {};
+    auto done = std::move(it->second);
+    pending.erase(it);
+    return done;
+  }
+
+  static void on_ack(jsCtx*, natsMsg* raw, jsPubAck* ack, jsPubAckErr* err, void* closure) {
+    auto* self = static_cast<impl*>(closure);
+    msg_ptr msg(raw);
+    char const* id = nullptr;
+    if (natsMsgHeader_Get(msg.get(), msg_id_header, &id) != NATS_OK || id == nullptr) return;
+    auto done = self->take_pending(id);
+    if (!done) return;
+    append_result result;
+    if (err != nullptr) {
+      result.error = err->ErrText != nullptr ? err->ErrText : natsStatus_GetText(err->Err);
+    } else if (ack != nullptr) {
+      result.ok = true;
+      result.seq = ack->Sequence;
+      result.duplicate = ack->Duplicate;
+    } else {
+      result.error = "no acknowledgement";
+    }
+    done(std::move(result));
+  }
+
+  static void on_disconnected(natsConnection*, void* closure) {
+    static_cast<impl*>(closure)->log->warn("lost the connection to NATS; reconnecting");
+  }
+  static void on_reconnected(natsConnection*, void* closure) {
+    static_cast<impl*>(closure)->log->info("reconnected to NATS");
+  }
+  static void on_async_error(natsConnection*, natsSubscription*, natsStatus status, void* closure) {
+    // NATS_SLOW_CONSUMER on a live subscription drops messages; rooms detect
+    // the gap from the per-subject sequence and catch up from the stream.
+    static_cast<impl*>(closure)->log->warn("NATS asynchronous error: {}", natsStatus_GetText(status));
+  }
+
+  bool connect_once() {
+    natsStatus s = natsConnection_Connect(&nc, opts);
+    if (s != NATS_OK) {
+      log->warn("cannot connect to NATS at {}: {}", settings.url, last_error(s));
+      nc = nullptr;
+      return false;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 5000;
+    jo.PublishAsync.AckHandler = &impl::on_ack;
+    jo.PublishAsync.AckHandlerClosure = this;
+    s = natsConnection_JetStream(&js, nc, &jo);
+    if (s != NATS_OK) {
+      log->error("cannot create a JetStream context: {}", last_error(s));
+      return false;
+    }
+    return true;
+  }
+
+  // Creates the stream if absent; an existing one is checked, never changed:
+  // its limits and placement are the operator's.
+  enum class stream_outcome { usable, unusable, retry };
+  stream_outcome ensure_stream() {
+    std::string const subjects = settings.subject_prefix + ".room.>";
+    std::string const republish_to = settings.subject_prefix + ".live.>";
+    jsStreamInfo* info = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&info, js, settings.stream.c_str(), nullptr, &jerr);
+    if (s == NATS_OK) {
+      bool has_subjects = false, has_republish = false;
+      jsStreamConfig const* cfg = info->Config;
+      for (int i = 0; i < cfg->SubjectsLen; ++i) has_subjects |= subjects == cfg->Subjects[i];
+      if (cfg->RePublish != nullptr && cfg->RePublish->Source != nullptr && cfg->RePublish->Destination != nullptr)
+        has_republish = subjects == cfg->RePublish->Source && republish_to == cfg->RePublish->Destination &&
+                        !cfg->RePublish->HeadersOnly;
+      log->info("using existing stream {} ({} messages, max age {} s, max bytes {})", settings.stream,
+                info->State.Msgs, cfg->MaxAge / nanos_per_second, cfg->MaxBytes);
+      jsStreamInfo_Destroy(info);
+      if (!has_subjects || !has_republish) {
+        log->error(
+            "stream {} exists but is not shaped for sigstream: it needs subject '{}' and RePublish "
+            "'{}' -> '{}' (with bodies). sigstream does not change an existing stream; fix it, or "
+            "point --stream/--subject-prefix elsewhere",
+            settings.stream, subjects, subjects, republish_to);
+        return stream_outcome::unusable;
+      }
+      return stream_outcome::usable;
+    }
+    if (s != NATS_NOT_FOUND) {
+      log->warn("cannot read stream {}: {}", settings.stream, last_error(s));
+      return stream_outcome::retry;
+    }
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    char const* subject_list[] = {subjects.c_str()};
+    jsRePublish republish{subjects.c_str(), republish_to.c_str(), false};
+    cfg.Name = settings.stream.c_str();
+    cfg.Description = "sigstream room events";
+    cfg.Subjects = subject_list;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.MaxAge = settings.max_age.count() * nanos_per_second;
+    cfg.MaxBytes = settings.max_bytes;
+    cfg.Duplicates = settings.duplicate_window.count() * nanos_per_second;
+    cfg.AllowDirect = true;
+    cfg.AllowRollup = true;
+    cfg.RePublish = &republish;
+    s = js_AddStream(&info, js, &cfg, nullptr, &jerr);
+    if (s != NATS_OK) {
+      // Another instance may have created it a moment ago: look again.
+      log->warn("cannot create stream {}: {} (jetstream error {})", settings.stream, last_error(s),
+                static_cast<int>(jerr));
+      return stream_outcome::retry;
+    }
+    jsStreamInfo_Destroy(info);
+    log->info("created stream {} on '{}' (file storage, max age {} s, max bytes {}, republish to '{}')",
+              settings.stream, subjects, settings.max_age.count(), settings.max_bytes, republish_to);
+    return stream_outcome::usable;
+  }
+};
+
+event_log::event_log(log_settings settings, std::shared_ptr<spdlog::logger> log) : impl_(new impl) {
+  impl_->settings = std::move(settings);
+  impl_->log = std::move(log);
+}
+
+event_log::~event_log() {
+  if (impl_->js != nullptr) jsCtx_Destroy(impl_->js);
+  if (impl_->nc != nullptr) {
+    natsConnection_Close(impl_->nc);
+    natsConnection_Destroy(impl_->nc);
+  }
+  if (impl_->opts != nullptr) natsOptions_Destroy(impl_->opts);
+}
+
+bool event_log::start(std::atomic<bool> const& stop) {
+  auto& d = *impl_;
+  natsOptions_Create(&d.opts);
+  natsOptions_SetURL(d.opts, d.settings.url.c_str());
+  if (!d.settings.client_name.empty()) natsOptions_SetName(d.opts, d.settings.client_name.c_str());
+  // Without SendAsap nats.c holds every publish for up to 1 ms to batch writes.
+  natsOptions_SetSendAsap(d.opts, true);
+  // One delivery thread for all live subscriptions instead of one each.
+  natsOptions_UseGlobalMessageDelivery(d.opts, true);
+  natsOptions_SetMaxReconnect(d.opts, -1);
+  natsOptions_SetReconnectWait(d.opts, 500);
+  natsOptions_SetTimeout(d.opts, 2000);
+  natsOptions_SetDisconnectedCB(d.opts, &impl::on_disconnected, &d);
+  natsOptions_SetReconnectedCB(d.opts, &impl::on_reconnected, &d);
+  natsOptions_SetErrorHandler(d.opts, &impl::on_async_error, &d);
+
+  auto backoff = std::chrono::milliseconds(200);
+  auto wait = [&] {
+    for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stop; slept += std::chrono::milliseconds(50))
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  };
+  while (!stop && !d.connect_once()) wait();
+  if (stop) return false;
+  d.log->info("connected to NATS at {}", d.settings.url);
+  for (;;) {
+    if (stop) return false;
+    switch (d.ensure_stream()) {
+      case impl::stream_outcome::usable: d.stream_ok = true; return true;
+      case impl::stream_outcome::unusable: return false;
+      case impl::stream_outcome::retry: wait(); break;
+    }
+  }
+}
+
+bool event_log::ready() const {
+  return impl_->stream_ok && impl_->nc != nullptr && natsConnection_Status(impl_->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+std::string event_log::membership_subject(std::string const& token) const {
+  return impl_->settings.subject_prefix + ".room." + token + ".m";
+}
+std::string event_log::signal_subject(std::string const& token) const {
+  return impl_->settings.subject_prefix + ".room." + token + ".s";
+}
+std::string event_log::room_filter(std::string const& token) const {
+  return impl_->settings.subject_prefix + ".room." + token + ".>";
+}
+std::string event_log::live_subject(std::string const& token) const {
+  return impl_->settings.subject_prefix + ".live." + token + ".>";
+}
+
+void event_log::append(std::string const& subject, std::string payload, std::string msg_id,
+                       std::function<void(append_result)> done) {
+  auto& d = *impl_;
+  if (d.js == nullptr) {
+    done(append_result{false, 0, false, "not connected to NATS"});
+    return;
+  }
+  natsMsg* raw = nullptr;
+  natsStatus s = natsMsg_Create(&raw, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size()));
+  if (s == NATS_OK) s = natsMsgHeader_Set(raw, msg_id_header, msg_id.c_str());
+  if (s != NATS_OK) {
+    natsMsg_Destroy(raw);
+    done(append_result{false, 0, false, natsStatus_GetText(s)});
+    return;
+  }
+  {
+    std::lock_guard lock(d.pending_mutex);
+    d.pending[msg_id] = std::move(done);
+  }
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 5000;  // an ack that never comes fails after this
+  s = js_PublishMsgAsync(d.js, &raw, &po);
+  if (s != NATS_OK) {
+    natsMsg_Destroy(raw);  // still ours when the call fails
+    if (auto failed = d.take_pending(msg_id)) failed(append_result{false, 0, false, natsStatus_GetText(s)});
+  }
+}
+
+std::unique_ptr<live_subscription> event_log::subscribe_live(std::string const& token,
+                                                             std::function<void(live_message)> on_message) {
+  auto& d = *impl_;
+  if (d.nc == nullptr) return nullptr;
+  auto* closure = new live_closure{std::move(on_message)};
+  natsSubscription* sub = nullptr;
+  std::string subject = live_subject(token);
+  natsStatus s = natsConnection_Subscribe(&sub, d.nc, subject.c_str(), &on_live_message, closure);
+  if (s != NATS_OK) {
+    delete closure;
+    d.log->warn("cannot subscribe to {}: {}", subject, natsStatus_GetText(s));
+    return nullptr;
+  }
+  natsSubscription_SetPendingLimits(sub, 1 << 16, 64 << 20);
+  natsSubscription_SetOnCompleteCB(sub, &on_subscription_complete, closure);
+  return std::make_unique<core_subscription>(sub);
+}
+
+bool event_log::flush() {
+  return impl_->nc != nullptr && natsConnection_FlushTimeout(impl_->nc, 5000) == NATS_OK;
+}
+
+std::optional<std::uint64_t> event_log::last_seq(std::string const& subject) {
+  auto& d = *impl_;
+  if (d.js == nullptr) return std::nullopt;
+  natsMsg* raw = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetLastMsg(&raw, d.js, d.settings.stream.c_str(), subject.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND) return 0;
+  if (s != NATS_OK) {
+    d.log->warn("cannot read the last message of {}: {}", subject, last_error(s));
+    return std::nullopt;
+  }
+  msg_ptr msg(raw);
+  return natsMsg_GetSequence(msg.get());
+}
+
+std::optional<std::vector<stored_message>> event_log::read(std::string const& filter, std::uint64_t from_seq,
+                                                           std::uint64_t to_seq) {
+  auto& d = *impl_;
+  std::vector<stored_message> out;
+  if (from_seq > to_seq) return out;
+  if (d.js == nullptr) return std::nullopt;
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = d.settings.stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = std::max<std::uint64_t>(from_seq, 1);
+  natsSubscription* sub = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_SubscribeSync(&sub, d.js, filter.c_str(), nullptr, &so, &jerr);
+  if (s != NATS_OK) {
+    d.log->warn("cannot read {} from {}: {}", filter, from_seq, last_error(s));
+    return std::nullopt;
+  }
+  std::optional<std::vector<stored_message>> result = std::move(out);
+  for (;;) {
+    natsMsg* raw = nullptr;
+    s = natsSubscription_NextMsg(&raw, sub, read_wait_ms);
+    if (s == NATS_TIMEOUT && result->empty()) break;  // everything in range was deleted
+    if (s != NATS_OK) {
+      d.log->warn("reading {} stopped at {}: {}", filter,
+                  result->empty() ? from_seq : result->back().seq, natsStatus_GetText(s));
+      result.reset();
+      break;
+    }
+    msg_ptr msg(raw);
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, msg.get()) != NATS_OK) continue;
+    std::uint64_t seq = meta->Sequence.Stream;
+    std::uint64_t pending = meta->NumPending;
+    jsMsgMetaData_Destroy(meta);
+    if (seq > to_seq) break;
+    result->push_back(stored_message{seq, ends_with(natsMsg_GetSubject(msg.get()), ".m"),
+                                     std::string(natsMsg_GetData(msg.get()),
+                                                 static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())))});
+    if (seq >= to_seq || pending == 0) break;
+  }
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  return result;
+}
+
+}  // namespace sig::nats

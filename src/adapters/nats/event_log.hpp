@@ -1,0 +1,106 @@
+#pragma once
+// The room event log in NATS JetStream. One stream holds every room's events:
+// joins and leaves on <prefix>.room.<token>.m, signals on <prefix>.room.<token>.s.
+// The stream republishes each stored event on <prefix>.live.<token>.<kind>
+// (core NATS, with its stream sequence and the previous sequence of the same
+// subject in headers), which is how an instance follows a room live with one
+// cheap core subscription instead of a JetStream consumer per room.
+//
+// nats.h stays out of this header: callers see only these types.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace spdlog { class logger; }
+
+namespace sig::nats {
+
+struct log_settings {
+  std::string url = "nats://127.0.0.1:4222";
+  std::string stream = "SIGSTREAM";
+  std::string subject_prefix = "sigstream";
+  std::chrono::seconds max_age{24 * 3600};   // 0: keep forever
+  std::int64_t max_bytes = 1024LL * 1024 * 1024;  // -1: no limit
+  std::chrono::seconds duplicate_window{120};
+  std::string client_name;  // shows in the NATS server's connection list
+};
+
+struct append_result {
+  bool ok = false;
+  std::uint64_t seq = 0;
+  bool duplicate = false;  // JetStream had it already (same message id)
+  std::string error;
+};
+
+struct live_message {
+  std::uint64_t seq = 0;
+  std::uint64_t previous_subject_seq = 0;  // 0: first message on the subject
+  bool membership = false;                 // .m (join/leave) rather than .s
+  std::string payload;
+};
+
+struct stored_message {
+  std::uint64_t seq = 0;
+  bool membership = false;
+  std::string payload;
+};
+
+// A core subscription; unsubscribes when destroyed. The callback is not
+// called after the destructor returns... except one already running, which
+// is why callers must capture only weak references.
+class live_subscription {
+ public:
+  virtual ~live_subscription() = default;
+};
+
+class event_log {
+ public:
+  event_log(log_settings settings, std::shared_ptr<spdlog::logger> log);
+  ~event_log();
+  event_log(event_log const&) = delete;
+  event_log& operator=(event_log const&) = delete;
+
+  // Blocking. Connects (retrying with backoff until `stop` is set) and makes
+  // the stream usable: creates it if absent, checks an existing one without
+  // changing it. Returns false if the stream exists in a shape sigstream
+  // cannot use, or if stopped.
+  bool start(std::atomic<bool> const& stop);
+
+  // Connected, and the stream is usable.
+  bool ready() const;
+
+  std::string membership_subject(std::string const& room_token) const;
+  std::string signal_subject(std::string const& room_token) const;
+  std::string room_filter(std::string const& room_token) const;    // both kinds
+  std::string live_subject(std::string const& room_token) const;
+
+  // Non-blocking: `done` runs later on a NATS thread (hand it off, do not
+  // work there). `msg_id` is JetStream's dedup key: a retry with the same id
+  // inside the duplicate window is stored once.
+  void append(std::string const& subject, std::string payload, std::string msg_id,
+              std::function<void(append_result)> done);
+
+  // Non-blocking apart from a socket write. `on_message` runs on a NATS thread.
+  std::unique_ptr<live_subscription> subscribe_live(std::string const& room_token,
+                                                    std::function<void(live_message)> on_message);
+
+  // --- Blocking calls: run them on a worker, never on an io_context thread.
+  // Round trip to the server, so that subscriptions made before are active.
+  bool flush();
+  // Sequence of the newest message on `subject` (wildcards allowed); 0 if none.
+  std::optional<std::uint64_t> last_seq(std::string const& subject);
+  // Messages on `filter` with from_seq <= seq <= to_seq, in order. nullopt on error.
+  std::optional<std::vector<stored_message>> read(std::string const& filter, std::uint64_t from_seq,
+                                                  std::uint64_t to_seq);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sig::nats

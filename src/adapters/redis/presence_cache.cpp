@@ -1,0 +1,164 @@
+#include "adapters/redis/presence_cache.hpp"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+
+namespace sig::redis {
+
+namespace {
+
+// Compare-and-set on the snapshot's sequence, atomically in Redis.
+constexpr char store_script[] = R"lua(
+local current = redis.call('HGET', KEYS[1], 'seq')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'state', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+)lua";
+
+struct endpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+};
+
+std::optional<endpoint> parse_url(std::string const& url) {
+  std::string rest = url;
+  constexpr std::string_view scheme = "redis://";
+  if (rest.rfind(scheme, 0) == 0) rest = rest.substr(scheme.size());
+  if (auto slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
+  endpoint ep;
+  if (auto colon = rest.rfind(':'); colon != std::string::npos) {
+    ep.host = rest.substr(0, colon);
+    try {
+      ep.port = std::stoi(rest.substr(colon + 1));
+    } catch (...) {
+      return std::nullopt;
+    }
+  } else if (!rest.empty()) {
+    ep.host = rest;
+  }
+  return ep;
+}
+
+struct reply_deleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+
+}  // namespace
+
+struct presence_cache::impl {
+  cache_settings settings;
+  std::shared_ptr<spdlog::logger> log;
+  std::optional<endpoint> where;
+  boost::asio::thread_pool thread{1};
+  // Touched only on `thread`.
+  redisContext* ctx = nullptr;
+  std::chrono::steady_clock::time_point next_attempt{};
+  bool was_down = false;
+  std::atomic<std::uint64_t> error_count{0};
+
+  ~impl() {
+    thread.join();
+    if (ctx != nullptr) redisFree(ctx);
+  }
+
+  std::string key(std::string const& token) const { return settings.key_prefix + ":room:" + token; }
+
+  void failed(char const* what) {
+    ++error_count;
+    if (!was_down) log->warn("presence cache: {} failed ({}); serving joins by replay until Redis answers", what,
+                             ctx != nullptr && ctx->errstr[0] != '\0' ? ctx->errstr : "no reply");
+    was_down = true;
+    if (ctx != nullptr) redisFree(ctx);
+    ctx = nullptr;
+  }
+
+  // Reconnects at most once a second, so a dead Redis costs each join nothing
+  // more than a skipped lookup.
+  bool connected() {
+    if (ctx != nullptr) return true;
+    if (!where) return false;
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_attempt) return false;
+    next_attempt = now + std::chrono::seconds(1);
+    timeval tv{0, static_cast<suseconds_t>(settings.timeout.count() * 1000)};
+    ctx = redisConnectWithTimeout(where->host.c_str(), where->port, tv);
+    if (ctx == nullptr || ctx->err != 0) {
+      failed("connect");
+      return false;
+    }
+    redisSetTimeout(ctx, tv);
+    if (was_down) log->info("presence cache: Redis at {}:{} answers again", where->host, where->port);
+    was_down = false;
+    return true;
+  }
+
+  std::optional<cached_room> do_load(std::string const& token) {
+    if (!connected()) return std::nullopt;
+    std::string k = key(token);
+    reply_ptr reply(static_cast<redisReply*>(redisCommand(ctx, "HMGET %b seq state", k.data(), k.size())));
+    if (!reply) {
+      failed("load");
+      return std::nullopt;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return std::nullopt;
+    auto* seq = reply->element[0];
+    auto* state = reply->element[1];
+    if (seq->type != REDIS_REPLY_STRING || state->type != REDIS_REPLY_STRING) return std::nullopt;
+    cached_room out;
+    out.seq = std::strtoull(seq->str, nullptr, 10);
+    out.snapshot.assign(state->str, state->len);
+    return out;
+  }
+
+  void do_store(std::string const& token, std::uint64_t seq, std::string const& snapshot) {
+    if (!connected()) return;
+    std::string k = key(token);
+    std::string seq_text = std::to_string(seq);
+    std::string ttl = std::to_string(settings.entry_ttl.count());
+    reply_ptr reply(static_cast<redisReply*>(redisCommand(ctx, "EVAL %s 1 %b %b %b %b", store_script, k.data(),
+                                                          k.size(), seq_text.data(), seq_text.size(),
+                                                          snapshot.data(), snapshot.size(), ttl.data(), ttl.size())));
+    if (!reply) {
+      failed("store");
+      return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+      ++error_count;
+      log->warn("presence cache: store refused: {}", std::string(reply->str, reply->len));
+    }
+  }
+};
+
+presence_cache::presence_cache(cache_settings settings, std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_unique<impl>()) {
+  impl_->settings = std::move(settings);
+  impl_->log = std::move(log);
+  impl_->where = parse_url(impl_->settings.url);
+  if (!impl_->where) impl_->log->error("presence cache: cannot read Redis URL '{}'; running without cache",
+                                       impl_->settings.url);
+}
+
+presence_cache::~presence_cache() = default;
+
+void presence_cache::load(std::string token, std::function<void(std::optional<cached_room>)> done) {
+  boost::asio::post(impl_->thread, [d = impl_.get(), token = std::move(token), done = std::move(done)] {
+    done(d->do_load(token));
+  });
+}
+
+void presence_cache::store(std::string token, std::uint64_t seq, std::string snapshot) {
+  boost::asio::post(impl_->thread, [d = impl_.get(), token = std::move(token), seq, snapshot = std::move(snapshot)] {
+    d->do_store(token, seq, snapshot);
+  });
+}
+
+std::uint64_t presence_cache::errors() const { return impl_->error_count; }
+
+}  // namespace sig::redis

@@ -1,0 +1,52 @@
+#pragma once
+// The Redis presence cache: per room, the membership snapshot and the stream
+// sequence it reflects. Only a cache: every failure here is logged and
+// counted, and the caller falls back to replaying the stream.
+//
+// hiredis 0.14 has no Asio adapter and no async timeouts, so this runs the
+// synchronous client (with socket timeouts) on a thread of its own: callers
+// never block, and results come back through callbacks on that thread.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace spdlog { class logger; }
+
+namespace sig::redis {
+
+struct cache_settings {
+  std::string url = "redis://127.0.0.1:6379";  // empty: no cache
+  std::string key_prefix = "sigstream:SIGSTREAM";
+  std::chrono::milliseconds timeout{500};
+  std::chrono::seconds entry_ttl{24 * 3600};  // an idle room's entry expires
+};
+
+struct cached_room {
+  std::uint64_t seq = 0;
+  std::string snapshot;  // RoomSnapshot bytes
+};
+
+struct cache_counters;
+
+class presence_cache {
+ public:
+  presence_cache(cache_settings settings, std::shared_ptr<spdlog::logger> log);
+  ~presence_cache();
+
+  // `done` runs on the cache thread. nullopt: nothing cached, or Redis unreachable.
+  void load(std::string room_token, std::function<void(std::optional<cached_room>)> done);
+  // Writes unless Redis already holds a snapshot at `seq` or newer: an update
+  // that arrives late never overwrites a newer one.
+  void store(std::string room_token, std::uint64_t seq, std::string snapshot);
+
+  std::uint64_t errors() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;  // its destructor joins the thread
+};
+
+}  // namespace sig::redis

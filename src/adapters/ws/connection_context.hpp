@@ -1,0 +1,35 @@
+#pragma once
+// What every client connection of an instance shares. Owned by the instance.
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "protocol/messages.hpp"
+
+namespace spdlog { class logger; }
+namespace sig::service { class room_directory; struct metrics; }
+
+namespace sig::ws {
+
+struct connection_limits {
+  std::size_t max_frame_bytes = 80 * 1024;  // over it: close 1009
+  std::size_t write_queue_frames = 1024;    // a client this far behind is closed
+  std::size_t write_queue_bytes = 4 * 1024 * 1024;
+  std::chrono::seconds idle_timeout{30};    // pings go out at half of it
+  std::chrono::seconds handshake_timeout{10};
+  protocol::limits message;
+};
+
+struct connection_context {
+  service::room_directory& directory;
+  service::metrics& counters;
+  std::shared_ptr<spdlog::logger> logger;
+  std::string instance_id;
+  connection_limits limits;
+  std::function<bool()> ready;          // can the event log take requests now?
+  std::function<std::string()> metrics_text;
+};
+
+}  // namespace sig::ws

@@ -1,0 +1,257 @@
+#include "adapters/ws/ws_session.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/random.h>
+
+#include <boost/asio/post.hpp>
+
+#include "domain/room_name.hpp"
+#include "service/metrics.hpp"
+#include "service/room.hpp"
+#include "service/room_directory.hpp"
+
+namespace sig::ws {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace http = beast::http;
+using protocol::error_code;
+
+namespace {
+
+// 128 random bits: unique across the cluster without coordination, never
+// reused, and not guessable, so nobody can address a peer it was not told of.
+std::string new_peer_id() {
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  return "p" + domain::base64url(std::string_view(reinterpret_cast<char const*>(bytes), sizeof bytes));
+}
+
+bool expected_close(beast::error_code ec) {
+  return ec == websocket::error::closed || ec == boost::asio::error::operation_aborted ||
+         ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset || ec == beast::error::timeout;
+}
+
+}  // namespace
+
+ws_session::ws_session(beast::tcp_stream&& stream, connection_context& ctx) : ws_(std::move(stream)), ctx_(ctx) {
+  beast::error_code ec;
+  auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+  if (!ec) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+  ++ctx_.counters.connections;
+  ++ctx_.counters.connections_total;
+}
+
+ws_session::~ws_session() { --ctx_.counters.connections; }
+
+void ws_session::run(http::request<http::string_body> upgrade) {
+  beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = ctx_.limits.handshake_timeout;
+  timeouts.idle_timeout = ctx_.limits.idle_timeout;
+  timeouts.keep_alive_pings = true;  // a ping at half the idle timeout; no answer by the end closes
+  ws_.set_option(timeouts);
+  ws_.read_message_max(ctx_.limits.max_frame_bytes);
+  ws_.set_option(websocket::stream_base::decorator([id = ctx_.instance_id](websocket::response_type& res) {
+    res.set(http::field::server, "sigstream");
+    res.set("X-Sigstream-Instance", id);
+  }));
+  ws_.async_accept(upgrade, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+}
+
+void ws_session::on_accept(beast::error_code ec) {
+  if (ec) {
+    ctx_.logger->debug("conn={} websocket handshake failed: {}", remote_, ec.message());
+    return;
+  }
+  ctx_.logger->debug("conn={} connected", remote_);
+  do_read();
+}
+
+void ws_session::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+}
+
+void ws_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    if (ec == websocket::error::message_too_big)
+      ctx_.logger->info("conn={} peer={} closed: frame over {} bytes (1009)", remote_, peer_,
+                        ctx_.limits.max_frame_bytes);
+    else if (!expected_close(ec))
+      ctx_.logger->info("conn={} peer={} closed: {}", remote_, peer_, ec.message());
+    on_gone();
+    return;
+  }
+  if (ws_.got_binary()) {
+    send_error(std::nullopt, error_code::bad_request, "binary frames are not part of the protocol; send text");
+  } else {
+    auto data = buffer_.cdata();
+    handle(std::string_view(static_cast<char const*>(data.data()), data.size()));
+  }
+  buffer_.consume(buffer_.size());
+  if (closing_) return;
+  // A client whose replies pile up stops being read until they drain, so
+  // it cannot grow its own queue.
+  if (queue_high()) {
+    reading_paused_ = true;
+    return;
+  }
+  do_read();
+}
+
+void ws_session::handle(std::string_view frame) {
+  auto parsed = protocol::parse_client_message(frame, ctx_.limits.message);
+  if (auto* error = std::get_if<protocol::parse_error>(&parsed)) {
+    send_error(error->id, error->code, error->message);
+    return;
+  }
+  std::visit(
+      [this](auto&& request) {
+        using request_type = std::decay_t<decltype(request)>;
+        if constexpr (std::is_same_v<request_type, protocol::join_request>) handle_join(std::move(request));
+        else if constexpr (std::is_same_v<request_type, protocol::signal_request>) handle_signal(std::move(request));
+        else handle_leave(std::move(request));
+      },
+      std::move(std::get<protocol::client_message>(parsed)));
+}
+
+void ws_session::handle_join(protocol::join_request request) {
+  if (room_state_ != room_state::none) {
+    send_error(request.id, error_code::already_in_room, "leave the current room first");
+    return;
+  }
+  if (!ctx_.ready()) {
+    send_error(request.id, error_code::unavailable, "the event log is not reachable; try again");
+    return;
+  }
+  room_state_ = room_state::joining;
+  peer_ = new_peer_id();
+  room_ = ctx_.directory.get_or_create(request.room);
+  room_->join(shared_from_this(), peer_, std::move(request.meta_json), std::move(request.id));
+}
+
+void ws_session::handle_signal(protocol::signal_request request) {
+  if (room_state_ != room_state::joined) {
+    send_error(request.id, error_code::not_in_room, "join a room first");
+    return;
+  }
+  room_->signal(shared_from_this(), peer_, std::move(request.to), std::move(request.data_json),
+                std::move(request.id));
+}
+
+void ws_session::handle_leave(protocol::leave_request request) {
+  if (room_state_ != room_state::joined) {
+    send_error(request.id, error_code::not_in_room, "not in a room");
+    return;
+  }
+  room_->leave(shared_from_this(), peer_, domain::leave_reason::leave, std::move(request.id));
+  room_state_ = room_state::none;
+  room_.reset();
+  peer_.clear();
+}
+
+void ws_session::join_settled(bool joined, service::frame_ptr frame) {
+  boost::asio::post(ws_.get_executor(), [self = shared_from_this(), joined, frame = std::move(frame)] {
+    if (self->room_state_ == room_state::joining) {
+      if (joined) {
+        self->room_state_ = room_state::joined;
+      } else {
+        self->room_state_ = room_state::none;
+        self->room_.reset();
+        self->peer_.clear();
+      }
+    }
+    self->enqueue(frame);
+  });
+}
+
+void ws_session::deliver(service::frame_ptr frame) {
+  boost::asio::post(ws_.get_executor(),
+                    [self = shared_from_this(), frame = std::move(frame)] { self->enqueue(frame); });
+}
+
+void ws_session::send_error(protocol::request_id const& id, error_code code, std::string_view message) {
+  ++ctx_.counters.client_errors;
+  ctx_.logger->debug("conn={} peer={} error {}: {}", remote_, peer_, protocol::to_string(code), message);
+  enqueue(std::make_shared<std::string const>(protocol::error_message(id, code, message)));
+}
+
+bool ws_session::queue_high() const {
+  return queue_.size() * 4 >= ctx_.limits.write_queue_frames * 3 ||
+         queued_bytes_ * 4 >= ctx_.limits.write_queue_bytes * 3;
+}
+
+void ws_session::enqueue(service::frame_ptr frame) {
+  if (closing_ || gone_) return;
+  if (queue_.size() >= ctx_.limits.write_queue_frames ||
+      queued_bytes_ + frame->size() > ctx_.limits.write_queue_bytes) {
+    close_slow_consumer();
+    return;
+  }
+  queued_bytes_ += frame->size();
+  queue_.push_back(std::move(frame));
+  if (!writing_) do_write();
+}
+
+void ws_session::do_write() {
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(boost::asio::buffer(*queue_.front()),
+                  beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+}
+
+void ws_session::on_write(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  if (ec) {
+    queue_.clear();
+    queued_bytes_ = 0;
+    if (!expected_close(ec)) ctx_.logger->debug("conn={} write failed: {}", remote_, ec.message());
+    return;  // the pending read fails too, and cleans up
+  }
+  queued_bytes_ -= queue_.front()->size();
+  queue_.pop_front();
+  if (!queue_.empty() && !closing_) do_write();
+  if (reading_paused_ && !queue_high() && !closing_) {
+    reading_paused_ = false;
+    do_read();
+  }
+}
+
+// Signaling frames cannot be dropped (a lost ICE candidate silently breaks a
+// call), so a client that does not keep up is told to come back instead.
+void ws_session::close_slow_consumer() {
+  closing_ = true;
+  ++ctx_.counters.slow_consumers;
+  ctx_.logger->warn("conn={} peer={} closed: slow consumer ({} frames, {} bytes queued)", remote_, peer_,
+                    queue_.size(), queued_bytes_);
+  queue_.clear();
+  queued_bytes_ = 0;
+  auto close = [self = shared_from_this()] {
+    self->ws_.async_close(websocket::close_reason(websocket::close_code::try_again_later, "slow consumer"),
+                          [self](beast::error_code) { self->on_gone(); });
+  };
+  if (writing_) {
+    // A write is in flight; closing the socket is the only way past it.
+    beast::get_lowest_layer(ws_).close();
+    on_gone();
+  } else {
+    close();
+  }
+}
+
+void ws_session::on_gone() {
+  if (gone_) return;
+  gone_ = true;
+  if (room_state_ != room_state::none && room_) {
+    room_->leave(nullptr, peer_, domain::leave_reason::disconnect, std::nullopt);
+    if (room_state_ == room_state::joined) ctx_.logger->debug("conn={} peer={} disconnected", remote_, peer_);
+  }
+  room_state_ = room_state::none;
+  room_.reset();
+}
+
+}  // namespace sig::ws

@@ -1,0 +1,65 @@
+#pragma once
+// One client's WebSocket. Everything here runs on the connection's strand
+// (the socket's executor); rooms reach it only through peer_endpoint, whose
+// calls post to that strand.
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "adapters/ws/connection_context.hpp"
+#include "protocol/messages.hpp"
+#include "service/peer_endpoint.hpp"
+
+namespace sig::service { class room; }
+
+namespace sig::ws {
+
+class ws_session : public service::peer_endpoint, public std::enable_shared_from_this<ws_session> {
+ public:
+  ws_session(boost::beast::tcp_stream&& stream, connection_context& ctx);
+  ~ws_session() override;
+
+  void run(boost::beast::http::request<boost::beast::http::string_body> upgrade);
+
+  void deliver(service::frame_ptr frame) override;
+  void join_settled(bool joined, service::frame_ptr frame) override;
+
+ private:
+  enum class room_state { none, joining, joined };
+
+  void on_accept(boost::beast::error_code ec);
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void handle(std::string_view frame);
+  void handle_join(protocol::join_request request);
+  void handle_signal(protocol::signal_request request);
+  void handle_leave(protocol::leave_request request);
+  void send_error(protocol::request_id const& id, protocol::error_code code, std::string_view message);
+  void enqueue(service::frame_ptr frame);
+  void do_write();
+  void on_write(boost::beast::error_code ec, std::size_t bytes);
+  void close_slow_consumer();
+  void on_gone();
+  bool queue_high() const;
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  connection_context& ctx_;
+  boost::beast::flat_buffer buffer_;
+  std::deque<service::frame_ptr> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool reading_paused_ = false;
+  bool closing_ = false;
+  bool gone_ = false;
+  std::string remote_;
+
+  room_state room_state_ = room_state::none;
+  std::shared_ptr<service::room> room_;
+  std::string peer_;
+};
+
+}  // namespace sig::ws

@@ -1,0 +1,10 @@
+#pragma once
+// The subcommands of the one executable. Each takes the arguments after its
+// own name and returns the process exit code.
+namespace sig::cli {
+
+int serve_command(int argc, char** argv);
+int history_command(int argc, char** argv);
+int bench_command(int argc, char** argv);
+
+}  // namespace sig::cli

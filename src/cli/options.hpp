@@ -1,0 +1,50 @@
+#pragma once
+// Command-line options that also read SIGSTREAM_* environment variables.
+// Precedence: flag, then environment, then the documented default. Every
+// option is declared once, with its help text, and --help is generated.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sig::cli {
+
+class options {
+ public:
+  options(std::string command, std::string summary);
+
+  void add_string(std::string name, std::string* target, std::string help);
+  void add_int(std::string name, std::int64_t* target, std::string help);
+  // "30s", "10m", "24h", "7d", "250ms" or a bare number of seconds.
+  void add_duration(std::string name, std::chrono::milliseconds* target, std::string help);
+  // "1048576", "64KiB", "1MiB", "1GiB"; -1 for no limit.
+  void add_size(std::string name, std::int64_t* target, std::string help);
+  void add_flag(std::string name, bool* target, std::string help);
+  // Arguments that are not options, in order.
+  void add_positional(std::string name, std::string* target, std::string help, bool required);
+
+  // Returns false after printing an error (or true with help_requested()).
+  bool parse(int argc, char** argv);
+  bool help_requested() const { return help_; }
+  std::string help_text() const;
+
+  static std::string env_name(std::string_view option);  // listen-address -> SIGSTREAM_LISTEN_ADDRESS
+  static std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+  static std::optional<std::int64_t> parse_size(std::string_view text);
+
+ private:
+  struct option {
+    std::string name, help, default_text, kind;
+    std::function<bool(std::string_view)> set;
+    bool positional = false, required = false;
+    bool is_flag = false;
+  };
+  std::string command_, summary_;
+  std::vector<option> options_;
+  bool help_ = false;
+};
+
+}  // namespace sig::cli

@@ -1,0 +1,232 @@
+// `sigstream serve`: the composition root of one instance. Builds the
+// adapters, wires them to the rooms, and runs until SIGINT or SIGTERM.
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <iostream>
+#include <thread>
+
+#include "adapters/nats/event_log.hpp"
+#include "adapters/redis/presence_cache.hpp"
+#include "adapters/ws/listener.hpp"
+#include "cli/commands.hpp"
+#include "cli/logging.hpp"
+#include "cli/options.hpp"
+#include "domain/room_name.hpp"
+#include "service/room_context.hpp"
+#include "service/room_directory.hpp"
+
+namespace sig::cli {
+
+namespace asio = boost::asio;
+
+namespace {
+
+struct serve_settings {
+  std::string listen = "127.0.0.1:8081";
+  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string redis_url = "redis://127.0.0.1:6379";
+  std::string stream = "SIGSTREAM";
+  std::string subject_prefix = "sigstream";
+  std::string instance_id;
+  std::chrono::milliseconds retention_max_age{24 * 3'600'000};
+  std::int64_t retention_max_bytes = 1LL << 30;
+  std::chrono::milliseconds duplicate_window{120'000};
+  std::int64_t threads = 0;
+  std::int64_t max_frame_bytes = 80 << 10;
+  std::int64_t max_meta_bytes = 4 << 10;
+  std::int64_t max_data_bytes = 64 << 10;
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::int64_t write_queue_frames = 1024;
+  std::int64_t write_queue_bytes = 4 << 20;
+  std::chrono::milliseconds room_linger{10'000};
+  std::chrono::milliseconds shutdown_grace{3'000};
+  std::string log_level = "info";
+};
+
+std::string default_instance_id() {
+  char host[64] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+std::optional<asio::ip::tcp::endpoint> parse_listen(std::string const& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  if (ec) return std::nullopt;
+  try {
+    int port = std::stoi(text.substr(colon + 1));
+    if (port < 0 || port > 65535) return std::nullopt;
+    return asio::ip::tcp::endpoint(address, static_cast<unsigned short>(port));
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+bool valid_stream_name(std::string const& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return false;
+  return true;
+}
+
+}  // namespace
+
+int serve_command(int argc, char** argv) {
+  serve_settings s;
+  options opts("serve",
+               "Run one sigstream instance: WebSocket signaling on /ws (PROTOCOL.md), /healthz, /readyz and\n"
+               "/metrics on the same port. Any number of instances share one NATS JetStream stream.");
+  opts.add_string("listen", &s.listen, "Address and port for WebSocket and HTTP (HOST:PORT).");
+  opts.add_string("nats-url", &s.nats_url, "NATS server with JetStream enabled.");
+  opts.add_string("redis-url", &s.redis_url, "Redis for the presence cache; empty runs without it (joins replay the stream).");
+  opts.add_string("stream", &s.stream, "JetStream stream holding every room's events; created if absent, never changed if present.");
+  opts.add_string("subject-prefix", &s.subject_prefix, "Subject prefix: events go to PREFIX.room.<room>.m|s, live copies to PREFIX.live.>.");
+  opts.add_string("instance-id", &s.instance_id, "This instance's id, in logs and events (default: HOSTNAME-PID).");
+  opts.add_duration("retention-max-age", &s.retention_max_age, "History kept when the stream is created (0: forever).");
+  opts.add_size("retention-max-bytes", &s.retention_max_bytes, "Stream size limit when the stream is created (-1: none).");
+  opts.add_duration("duplicate-window", &s.duplicate_window, "JetStream dedup window for retried appends, when the stream is created.");
+  opts.add_int("threads", &s.threads, "I/O threads (0: one per CPU core).");
+  opts.add_size("max-frame-bytes", &s.max_frame_bytes, "Largest WebSocket message; a larger one closes the connection with 1009.");
+  opts.add_size("max-meta-bytes", &s.max_meta_bytes, "Largest `meta` of a join, serialized (too-large).");
+  opts.add_size("max-data-bytes", &s.max_data_bytes, "Largest `data` of a signal, serialized (too-large).");
+  opts.add_duration("idle-timeout", &s.idle_timeout, "A connection silent this long is closed; pings go out at half of it.");
+  opts.add_int("write-queue-frames", &s.write_queue_frames, "Frames queued to one client before it is closed as a slow consumer (1013).");
+  opts.add_size("write-queue-bytes", &s.write_queue_bytes, "Bytes queued to one client before it is closed as a slow consumer (1013).");
+  opts.add_duration("room-linger", &s.room_linger, "How long an instance keeps following a room after its last local peer left.");
+  opts.add_duration("shutdown-grace", &s.shutdown_grace, "On SIGTERM, how long to wait for local peers' leave events to be stored.");
+  opts.add_string("log-level", &s.log_level, "trace, debug, info, warn, error or off.");
+  if (!opts.parse(argc, argv)) return 2;
+  if (opts.help_requested()) {
+    std::cout << opts.help_text();
+    return 0;
+  }
+  if (s.instance_id.empty()) s.instance_id = default_instance_id();
+  auto where = parse_listen(s.listen);
+  if (!where) {
+    std::cerr << "sigstream serve: --listen '" << s.listen << "' is not HOST:PORT\n";
+    return 2;
+  }
+  if (!valid_stream_name(s.stream)) {
+    std::cerr << "sigstream serve: --stream '" << s.stream << "' must be 1-64 of A-Z a-z 0-9 - _\n";
+    return 2;
+  }
+  if (!domain::is_valid_subject_prefix(s.subject_prefix)) {
+    std::cerr << "sigstream serve: --subject-prefix '" << s.subject_prefix
+              << "' must be dot-separated tokens of A-Z a-z 0-9 - _\n";
+    return 2;
+  }
+  if (s.max_frame_bytes < s.max_data_bytes + 1024 || s.max_meta_bytes < 2 || s.max_data_bytes < 1) {
+    std::cerr << "sigstream serve: --max-frame-bytes must exceed --max-data-bytes by at least 1KiB\n";
+    return 2;
+  }
+
+  log_factory logs(s.instance_id, s.log_level);
+  if (!logs.level_ok()) {
+    std::cerr << "sigstream serve: --log-level '" << s.log_level << "' is not one of trace, debug, info, warn, error, off\n";
+    return 2;
+  }
+  auto main_log = logs.make("main");
+  unsigned threads = s.threads > 0 ? static_cast<unsigned>(s.threads) : std::max(1u, std::thread::hardware_concurrency());
+
+  asio::io_context io(static_cast<int>(threads));
+  asio::thread_pool blocking(2);
+  service::metrics counters;
+
+  nats::event_log log(nats::log_settings{s.nats_url, s.stream, s.subject_prefix,
+                                         std::chrono::duration_cast<std::chrono::seconds>(s.retention_max_age),
+                                         s.retention_max_bytes,
+                                         std::chrono::duration_cast<std::chrono::seconds>(s.duplicate_window),
+                                         "sigstream " + s.instance_id},
+                      logs.make("nats"));
+  std::unique_ptr<redis::presence_cache> cache;
+  if (!s.redis_url.empty())
+    cache = std::make_unique<redis::presence_cache>(
+        redis::cache_settings{s.redis_url, "sigstream:" + s.stream, std::chrono::milliseconds(500),
+                              std::chrono::seconds(24 * 3600)},
+        logs.make("redis"));
+
+  service::room_directory directory;
+  service::room_context room_ctx{io, blocking, log, cache.get(), directory, counters, logs.make("room"), s.instance_id};
+  room_ctx.linger = s.room_linger;
+  directory.attach(room_ctx);
+
+  ws::connection_limits limits;
+  limits.max_frame_bytes = static_cast<std::size_t>(s.max_frame_bytes);
+  limits.write_queue_frames = static_cast<std::size_t>(std::max<std::int64_t>(s.write_queue_frames, 4));
+  limits.write_queue_bytes = static_cast<std::size_t>(std::max<std::int64_t>(s.write_queue_bytes, 64 << 10));
+  limits.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(s.idle_timeout);
+  limits.message.max_meta_bytes = static_cast<std::size_t>(s.max_meta_bytes);
+  limits.message.max_data_bytes = static_cast<std::size_t>(s.max_data_bytes);
+  ws::connection_context conn_ctx{directory, counters, logs.make("ws"), s.instance_id, limits,
+                                  [&log] { return log.ready(); },
+                                  [&counters, id = s.instance_id] { return counters.prometheus_text(id); }};
+
+  std::unique_ptr<ws::listener> listener;
+  try {
+    listener = std::make_unique<ws::listener>(io, *where, conn_ctx);
+  } catch (std::exception const& e) {
+    main_log->error("cannot listen on {}: {}", s.listen, e.what());
+    return 1;
+  }
+  listener->start();
+  main_log->info("sigstream {} listening on {} (ws://{}/ws), {} I/O threads; NATS {} stream {}; Redis {}",
+                 SIGSTREAM_VERSION, listener->local_endpoint().address().to_string() + ":" +
+                 std::to_string(listener->local_endpoint().port()), s.listen, threads, s.nats_url, s.stream,
+                 s.redis_url.empty() ? "off" : s.redis_url);
+
+  std::atomic<bool> stopping{false};
+  int exit_code = 0;
+  asio::post(blocking, [&] {
+    if (log.start(stopping)) {
+      main_log->info("ready: stream {} is usable", s.stream);
+    } else if (!stopping) {
+      main_log->error("cannot use stream {}; stopping", s.stream);
+      exit_code = 1;
+      io.stop();
+    }
+  });
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer shutdown_timer(io);
+  signals.async_wait([&](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    main_log->info("{}: closing; recording the leave of {} local peers", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                   counters.joined_peers.load());
+    stopping = true;
+    listener->stop();
+    directory.disconnect_all();
+    auto deadline = std::chrono::steady_clock::now() + s.shutdown_grace;
+    std::function<void()> wait_for_leaves = [&, deadline] {
+      if ((counters.joined_peers == 0 && counters.appends_in_flight == 0) ||
+          std::chrono::steady_clock::now() >= deadline) {
+        io.stop();
+        return;
+      }
+      shutdown_timer.expires_after(std::chrono::milliseconds(20));
+      shutdown_timer.async_wait([&](boost::system::error_code) { wait_for_leaves(); });
+    };
+    wait_for_leaves();
+  });
+
+  std::vector<std::thread> workers;
+  for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : workers) t.join();
+  stopping = true;
+  blocking.join();
+  main_log->info("stopped");
+  return exit_code;
+}
+
+}  // namespace sig::cli

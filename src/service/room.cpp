@@ -1,0 +1,524 @@
+#include "service/room.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include <future>
+
+#include "adapters/codec/event_codec.hpp"
+#include "adapters/redis/presence_cache.hpp"
+#include "domain/room_name.hpp"
+#include "service/room_directory.hpp"
+
+namespace sig::service {
+
+namespace asio = boost::asio;
+using protocol::error_code;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+frame_ptr make_frame(std::string text) { return std::make_shared<std::string const>(std::move(text)); }
+
+}  // namespace
+
+// What the blocking worker hands back after reading the room's membership.
+struct room::sync_result {
+  bool ok = false;
+  bool from_cache = false;
+  bool cache_needs_repair = false;
+  domain::room_state base;
+  std::vector<nats::stored_message> events;  // membership events after `base`
+  std::uint64_t last_membership_seq = 0;
+  std::uint64_t last_signal_seq = 0;
+};
+
+room::room(room_context& ctx, std::string name)
+    : ctx_(ctx),
+      name_(std::move(name)),
+      token_(domain::room_token(name_)),
+      membership_subject_(ctx.log.membership_subject(token_)),
+      signal_subject_(ctx.log.signal_subject(token_)),
+      strand_(asio::make_strand(ctx.io)),
+      echo_timer_(strand_),
+      linger_timer_(strand_) {
+  ++ctx_.counters.active_rooms;
+}
+
+room::~room() { --ctx_.counters.active_rooms; }
+
+// --- Public calls: post to the strand. ---------------------------------------
+
+void room::join(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::string meta_json,
+                protocol::request_id id) {
+  asio::post(strand_, [self = shared_from_this(),
+                       request = join_request{endpoint, std::move(peer), std::move(meta_json), std::move(id)}]() mutable {
+    self->do_join(std::move(request));
+  });
+}
+
+void room::signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::optional<std::string> to,
+                  std::string data_json, protocol::request_id id) {
+  asio::post(strand_, [self = shared_from_this(), endpoint = std::move(endpoint), peer = std::move(peer),
+                       to = std::move(to), data_json = std::move(data_json), id = std::move(id)]() mutable {
+    self->do_signal(std::move(endpoint), std::move(peer), std::move(to), std::move(data_json), std::move(id));
+  });
+}
+
+void room::leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, domain::leave_reason reason,
+                 protocol::request_id id) {
+  asio::post(strand_, [self = shared_from_this(), endpoint = std::move(endpoint), peer = std::move(peer), reason,
+                       id = std::move(id)]() mutable {
+    self->do_leave(std::move(endpoint), std::move(peer), reason, std::move(id));
+  });
+}
+
+void room::disconnect_all() {
+  asio::post(strand_, [self = shared_from_this()] {
+    auto locals = std::move(self->locals_);
+    self->locals_.clear();
+    for (auto& local : locals) {
+      --self->ctx_.counters.joined_peers;
+      self->append_leave(local.peer, domain::leave_reason::disconnect, nullptr, std::nullopt);
+    }
+    for (auto& [peer, request] : self->pending_) request.abandoned = true;
+    self->waiting_.clear();
+  });
+}
+
+// --- Commands. Runs on the room strand. ---------------------------------------
+
+void room::do_join(join_request request) {
+  if (phase_ == phase::closed) {
+    // This object let go of the room a moment ago; the directory has (or
+    // makes) the current one.
+    auto endpoint = request.endpoint.lock();
+    if (endpoint)
+      ctx_.directory.get_or_create(name_)->join(endpoint, std::move(request.peer), std::move(request.meta_json),
+                                                 std::move(request.id));
+    return;
+  }
+  linger_timer_.cancel();
+  waiting_.push_back(std::move(request));
+  if (phase_ == phase::idle) start_sync();
+  else if (phase_ == phase::live) admit_waiting();
+}
+
+void room::admit_waiting() {
+  auto joins = std::move(waiting_);
+  waiting_.clear();
+  for (auto& request : joins) {
+    if (request.endpoint.expired()) continue;  // gone before anything was appended
+    std::string peer = request.peer;
+    auto decision = domain::decide_join(state_, peer, request.meta_json);
+    auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
+    if (events == nullptr || events->empty()) continue;  // ids are fresh: cannot happen
+    pending_.emplace(peer, std::move(request));
+    append(std::move(events->front()), [self = shared_from_this(), peer](nats::append_result result) {
+      if (result.ok) {
+        self->expect_echo(result.seq, true);
+        return;
+      }
+      auto it = self->pending_.find(peer);
+      if (it == self->pending_.end()) return;
+      std::vector<join_request> failed{std::move(it->second)};
+      self->pending_.erase(it);
+      self->fail_joins(failed, error_code::unavailable, "the event log did not take the join; try again");
+      self->maybe_linger();
+    });
+  }
+}
+
+void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::optional<std::string> to,
+                     std::string data_json, protocol::request_id id) {
+  if (find_local(peer) == nullptr) {
+    reply_error(endpoint, id, error_code::not_in_room, "join a room first");
+    return;
+  }
+  auto decision = domain::decide_signal(state_, peer, std::move(to), std::move(data_json));
+  if (auto const* rejected = std::get_if<domain::rejection>(&decision)) {
+    if (*rejected == domain::rejection::unknown_peer)
+      reply_error(endpoint, id, error_code::unknown_peer, "no such peer in this room");
+    else
+      reply_error(endpoint, id, error_code::not_in_room, "join a room first");
+    return;
+  }
+  auto& events = std::get<std::vector<domain::event_body>>(decision);
+  append(std::move(events.front()), [self = shared_from_this(), endpoint, id](nats::append_result result) {
+    if (!result.ok) {
+      self->reply_error(endpoint, id, error_code::unavailable, "the event log did not take the signal; try again");
+      return;
+    }
+    self->expect_echo(result.seq, false);
+    if (id) endpoint->deliver(make_frame(protocol::ack_message(id, result.seq)));
+  });
+}
+
+void room::do_leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, domain::leave_reason reason,
+                    protocol::request_id id) {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if (it->peer == peer) {  // never appended: nothing to undo
+      waiting_.erase(it);
+      maybe_linger();
+      return;
+    }
+  }
+  if (auto it = pending_.find(peer); it != pending_.end()) {
+    it->second.abandoned = true;  // its leave is appended once its join is back
+    return;
+  }
+  auto local = std::find_if(locals_.begin(), locals_.end(), [&](auto const& m) { return m.peer == peer; });
+  if (local == locals_.end()) {
+    reply_error(endpoint, id, error_code::not_in_room, "not in a room");
+    return;
+  }
+  // Deliveries stop now; the rest of the room learns from the event.
+  locals_.erase(local);
+  --ctx_.counters.joined_peers;
+  append_leave(std::move(peer), reason, std::move(endpoint), std::move(id));
+  maybe_linger();
+}
+
+void room::append_leave(std::string peer, domain::leave_reason reason, std::shared_ptr<peer_endpoint> endpoint,
+                        protocol::request_id id) {
+  auto decision = domain::decide_leave(state_, peer, reason);
+  auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
+  if (events == nullptr || events->empty()) {
+    // Already gone from the room (another instance recorded it).
+    if (endpoint && id) endpoint->deliver(make_frame(protocol::ack_message(id, state_.last_membership_seq)));
+    return;
+  }
+  append(std::move(events->front()), [self = shared_from_this(), peer, endpoint, id](nats::append_result result) {
+    if (!result.ok) {
+      self->ctx_.logger->error("room={} peer={} leave not recorded after retries: {}", self->name_, peer,
+                               result.error);
+      self->reply_error(endpoint, id, error_code::unavailable, "the event log did not take the leave");
+      return;
+    }
+    self->expect_echo(result.seq, true);
+    if (endpoint && id) endpoint->deliver(make_frame(protocol::ack_message(id, result.seq)));
+  });
+}
+
+// Appends with a message id that JetStream deduplicates, so retrying after
+// a lost acknowledgement can never store the event twice.
+void room::append(domain::event_body body, std::function<void(nats::append_result)> done, int attempts_left,
+                  std::string msg_id) {
+  bool membership = domain::is_membership(body);
+  domain::event e{0, now_ms(), ctx_.instance_id, std::move(body)};
+  if (msg_id.empty()) msg_id = ctx_.instance_id + "." + std::to_string(++ctx_.next_message_id);
+  std::string payload = codec::encode_event(name_, e);
+  ++ctx_.counters.events_appended;
+  ++ctx_.counters.appends_in_flight;
+  ctx_.log.append(membership ? membership_subject_ : signal_subject_, std::move(payload), msg_id,
+                  [self = shared_from_this(), e = std::move(e), done = std::move(done), attempts_left,
+                   msg_id](nats::append_result result) mutable {
+                    asio::post(self->strand_, [self, e = std::move(e), done = std::move(done), attempts_left,
+                                               msg_id = std::move(msg_id), result = std::move(result)]() mutable {
+                      --self->ctx_.counters.appends_in_flight;
+                      if (!result.ok && attempts_left > 1 && self->ctx_.log.ready()) {
+                        self->ctx_.logger->warn("room={} append failed ({}); retrying", self->name_, result.error);
+                        self->append(std::move(e.body), std::move(done), attempts_left - 1, std::move(msg_id));
+                        return;
+                      }
+                      if (!result.ok) ++self->ctx_.counters.append_failures;
+                      done(std::move(result));
+                    });
+                  });
+}
+
+// --- Following the stream. Runs on the room strand. ---------------------------
+
+void room::start_sync() {
+  phase_ = phase::syncing;
+  buffer_.clear();
+  std::weak_ptr<room> weak = weak_from_this();
+  // Subscribe first, then read: anything stored after the subscription is
+  // in the buffer, anything before it is in what the worker reads.
+  live_ = ctx_.log.subscribe_live(token_, [weak](nats::live_message message) {
+    if (auto self = weak.lock())
+      asio::post(self->strand_, [self, message = std::move(message)]() mutable { self->on_live(std::move(message)); });
+  });
+  if (!live_) {
+    auto failed = std::move(waiting_);
+    waiting_.clear();
+    phase_ = phase::idle;
+    fail_joins(failed, error_code::unavailable, "the event log is not reachable; try again");
+    return;
+  }
+  asio::post(ctx_.blocking, [self = shared_from_this()] {
+    auto result = std::make_shared<sync_result>();
+    auto& log = self->ctx_.log;
+    auto done = [&] { asio::post(self->strand_, [self, result] { self->on_synced(result); }); };
+    if (!log.flush()) return done();
+    std::optional<redis::cached_room> cached;
+    if (self->ctx_.cache != nullptr) {
+      std::promise<std::optional<redis::cached_room>> promise;
+      auto future = promise.get_future();
+      self->ctx_.cache->load(self->token_, [&promise](auto value) { promise.set_value(std::move(value)); });
+      cached = future.get();  // a worker thread, not an io thread
+    }
+    auto last_membership = log.last_seq(self->membership_subject_);
+    if (!last_membership) return done();
+    result->last_membership_seq = *last_membership;
+    // A snapshot newer than the stream comes from another stream (the log
+    // was reset): never serve it.
+    if (cached && cached->seq <= *last_membership) {
+      if (auto state = codec::decode_snapshot(cached->snapshot); state && state->last_membership_seq == cached->seq) {
+        result->base = std::move(*state);
+        result->from_cache = true;
+      }
+    }
+    result->cache_needs_repair = !result->from_cache || result->base.last_membership_seq < *last_membership;
+    auto events = log.read(self->membership_subject_, result->base.last_membership_seq + 1, *last_membership);
+    if (!events) return done();
+    result->events = std::move(*events);
+    auto last_signal = log.last_seq(self->signal_subject_);
+    if (!last_signal) return done();
+    result->last_signal_seq = *last_signal;
+    result->ok = true;
+    done();
+  });
+}
+
+void room::on_synced(std::shared_ptr<sync_result> result) {
+  if (!result->ok) {
+    ctx_.logger->warn("room={} could not read its history from the stream", name_);
+    live_.reset();
+    buffer_.clear();
+    phase_ = phase::idle;
+    auto failed = std::move(waiting_);
+    waiting_.clear();
+    fail_joins(failed, error_code::unavailable, "the event log is not reachable; try again");
+    return;
+  }
+  ++(result->from_cache ? ctx_.counters.room_syncs_from_cache : ctx_.counters.room_syncs_by_replay);
+  ctx_.counters.replayed_events += result->events.size();
+  state_ = std::move(result->base);
+  for (auto const& stored : result->events) apply(stored.seq, true, stored.payload);
+  last_membership_seq_ = result->last_membership_seq;
+  last_signal_seq_ = result->last_signal_seq;
+  ctx_.logger->debug("room={} seq={} following ({} members, {} from cache, {} events replayed)", name_,
+                     last_membership_seq_, state_.members.size(), result->from_cache ? "base" : "nothing",
+                     result->events.size());
+  if (result->cache_needs_repair) store_snapshot();
+  phase_ = phase::live;
+  drain_buffer();
+  if (phase_ == phase::live) admit_waiting();
+}
+
+void room::on_live(nats::live_message message) {
+  ++ctx_.counters.live_messages_received;
+  ctx_.counters.live_bytes_received += message.payload.size();
+  if (phase_ == phase::syncing || phase_ == phase::catching_up) {
+    buffer_.push_back(std::move(message));
+    return;
+  }
+  if (phase_ != phase::live) return;
+  buffer_.push_back(std::move(message));
+  drain_buffer();
+}
+
+void room::drain_buffer() {
+  while (phase_ == phase::live && !buffer_.empty()) {
+    if (!take_live(buffer_.front())) {
+      ++ctx_.counters.gaps_detected;
+      ctx_.logger->info("room={} gap in the live feed before seq={}; catching up from the stream", name_,
+                        buffer_.front().seq);
+      start_catch_up();
+      return;
+    }
+    buffer_.pop_front();
+  }
+  if (phase_ == phase::live) admit_waiting();
+}
+
+bool room::take_live(nats::live_message const& message) {
+  auto& mark = message.membership ? last_membership_seq_ : last_signal_seq_;
+  if (message.seq <= mark) return true;  // already folded (replay overlap)
+  if (message.previous_subject_seq != mark) return false;
+  mark = message.seq;
+  apply(message.seq, message.membership, message.payload);
+  return true;
+}
+
+void room::start_catch_up() {
+  phase_ = phase::catching_up;
+  ++ctx_.counters.catch_ups;
+  // Everything of both kinds up to the lower mark is folded; read from there
+  // and let take_caught_up skip what one kind already has.
+  std::uint64_t from = std::min(last_membership_seq_, last_signal_seq_) + 1;
+  asio::post(ctx_.blocking, [self = shared_from_this(), from] {
+    auto& log = self->ctx_.log;
+    std::string filter = log.room_filter(self->token_);
+    std::optional<std::vector<nats::stored_message>> messages;
+    if (auto head = log.last_seq(filter)) messages = log.read(filter, from, *head);
+    asio::post(self->strand_, [self, messages = std::move(messages)]() mutable {
+      self->on_caught_up(std::move(messages));
+    });
+  });
+}
+
+void room::on_caught_up(std::optional<std::vector<nats::stored_message>> messages) {
+  if (phase_ != phase::catching_up) return;
+  if (!messages) {
+    // Keep buffering and try again shortly; the room's peers stay connected.
+    echo_timer_.expires_after(std::chrono::seconds(1));
+    echo_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec && self->phase_ == phase::catching_up) {
+        self->phase_ = phase::live;
+        self->start_catch_up();
+      }
+    });
+    return;
+  }
+  ctx_.counters.replayed_events += messages->size();
+  for (auto const& stored : *messages) {
+    auto& mark = stored.membership ? last_membership_seq_ : last_signal_seq_;
+    if (stored.seq <= mark) continue;
+    mark = stored.seq;
+    apply(stored.seq, stored.membership, stored.payload);
+  }
+  phase_ = phase::live;
+  drain_buffer();
+}
+
+void room::apply(std::uint64_t seq, bool membership, std::string const& payload) {
+  auto decoded = codec::decode_event(payload, seq);
+  if (!decoded || decoded->room != name_ || domain::is_membership(decoded->event.body) != membership) {
+    ++ctx_.counters.ignored_events;
+    ctx_.logger->warn("room={} seq={} skipped an event this version cannot read", name_, seq);
+    return;
+  }
+  domain::event const& e = decoded->event;
+
+  // The `joined` reply lists the members folded before the joiner's event.
+  std::vector<protocol::peer_entry> peers_before;
+  auto const* joined = std::get_if<domain::peer_joined>(&e.body);
+  auto pending = joined ? pending_.find(joined->peer) : pending_.end();
+  if (pending != pending_.end()) {
+    peers_before.reserve(state_.members.size());
+    for (auto const& m : state_.members) peers_before.push_back({m.peer, m.meta_json});
+  }
+
+  std::uint64_t ignored_before = state_.ignored_events;
+  state_ = domain::evolve(std::move(state_), e);
+  if (state_.ignored_events != ignored_before) {
+    ++ctx_.counters.ignored_events;
+    return;  // a duplicate or a no-op: nobody hears of it
+  }
+
+  // Tell this instance's peers, one serialized frame for all of them.
+  frame_ptr frame;
+  if (joined) {
+    frame = make_frame(protocol::peer_joined_message(joined->peer, joined->meta_json, seq));
+  } else if (auto const* left = std::get_if<domain::peer_left>(&e.body)) {
+    frame = make_frame(protocol::peer_left_message(left->peer, left->reason, seq));
+  } else {
+    auto const& s = std::get<domain::signal_sent>(e.body);
+    frame = make_frame(protocol::signal_message(s.from, s.to, s.data_json, seq));
+  }
+  for (auto const& local : locals_) {
+    if (!domain::is_recipient(e, local.peer, local.join_seq)) continue;
+    if (auto endpoint = local.endpoint.lock()) {
+      endpoint->deliver(frame);
+      ++ctx_.counters.frames_sent;
+    }
+  }
+
+  if (joined) {
+    if (pending != pending_.end()) {
+      join_request request = std::move(pending->second);
+      pending_.erase(pending);
+      auto endpoint = request.endpoint.lock();
+      if (request.abandoned || !endpoint) {
+        append_leave(joined->peer, domain::leave_reason::disconnect, nullptr, std::nullopt);
+      } else {
+        locals_.push_back(local_member{joined->peer, seq, endpoint});
+        ++ctx_.counters.joined_peers;
+        endpoint->join_settled(true, make_frame(protocol::joined_message(request.id, name_, joined->peer,
+                                                                          peers_before, seq, "")));
+        ctx_.logger->debug("room={} seq={} peer={} joined ({} already here)", name_, seq, joined->peer,
+                           peers_before.size());
+      }
+    } else if (e.instance == ctx_.instance_id && find_local(joined->peer) == nullptr) {
+      // Ours, but its append was reported failed (an ack lost on the way):
+      // the client was told to retry, so this member would be a ghost.
+      ctx_.logger->warn("room={} seq={} peer={} joined without a connection here; recording its leave", name_, seq,
+                        joined->peer);
+      append_leave(joined->peer, domain::leave_reason::disconnect, nullptr, std::nullopt);
+    }
+  }
+  if (membership && e.instance == ctx_.instance_id) store_snapshot();
+
+  if (awaited_membership_seq_ <= last_membership_seq_ && awaited_signal_seq_ <= last_signal_seq_)
+    echo_timer_.cancel();
+}
+
+// An acknowledged append must come back on the live feed. If the feed lost
+// it and nothing after it shows the gap, the room catches up by itself.
+void room::expect_echo(std::uint64_t seq, bool membership) {
+  auto& awaited = membership ? awaited_membership_seq_ : awaited_signal_seq_;
+  awaited = std::max(awaited, seq);
+  auto const& mark = membership ? last_membership_seq_ : last_signal_seq_;
+  if (mark >= seq) return;
+  echo_timer_.expires_after(ctx_.echo_timeout);
+  echo_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->phase_ != phase::live) return;
+    if (self->awaited_membership_seq_ > self->last_membership_seq_ ||
+        self->awaited_signal_seq_ > self->last_signal_seq_) {
+      self->ctx_.logger->info("room={} an appended event did not come back on the live feed; catching up",
+                              self->name_);
+      self->start_catch_up();
+    }
+  });
+}
+
+void room::store_snapshot() {
+  if (ctx_.cache == nullptr) return;
+  ctx_.cache->store(token_, state_.last_membership_seq, codec::encode_snapshot(state_));
+}
+
+void room::fail_joins(std::vector<join_request>& joins, error_code code, std::string_view message) {
+  for (auto& request : joins)
+    if (auto endpoint = request.endpoint.lock()) {
+      ++ctx_.counters.client_errors;
+      endpoint->join_settled(false, make_frame(protocol::error_message(request.id, code, message)));
+    }
+}
+
+void room::reply_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
+                       error_code code, std::string_view message) {
+  if (!endpoint) return;
+  ++ctx_.counters.client_errors;
+  endpoint->deliver(make_frame(protocol::error_message(id, code, message)));
+}
+
+// An empty room keeps following the stream for a while, so a peer that
+// rejoins at once does not pay for a new sync; then it lets go.
+void room::maybe_linger() {
+  if (!locals_.empty() || !pending_.empty() || !waiting_.empty() || phase_ != phase::live) return;
+  linger_timer_.expires_after(ctx_.linger);
+  linger_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || !self->locals_.empty() || !self->pending_.empty() || !self->waiting_.empty()) return;
+    if (self->phase_ != phase::live) return;
+    self->phase_ = phase::closed;
+    self->live_.reset();
+    self->buffer_.clear();
+    self->echo_timer_.cancel();
+    self->ctx_.directory.remove(self.get());
+  });
+}
+
+room::local_member* room::find_local(std::string_view peer) {
+  for (auto& m : locals_)
+    if (m.peer == peer) return &m;
+  return nullptr;
+}
+
+}  // namespace sig::service

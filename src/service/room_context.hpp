@@ -1,0 +1,40 @@
+#pragma once
+// What every room of an instance shares: the executors, the adapters and
+// the instance's identity. Owned by the instance; rooms hold a reference.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "service/metrics.hpp"
+
+namespace spdlog { class logger; }
+namespace sig::nats { class event_log; }
+namespace sig::redis { class presence_cache; }
+
+namespace sig::service {
+
+class room_directory;
+
+struct room_context {
+  boost::asio::io_context& io;
+  // Blocking NATS work (flushes, replays, catch-ups): never on `io`.
+  boost::asio::thread_pool& blocking;
+  nats::event_log& log;
+  redis::presence_cache* cache;  // null: running without Redis
+  room_directory& directory;
+  metrics& counters;
+  std::shared_ptr<spdlog::logger> logger;
+  std::string instance_id;
+  // How long an empty room keeps following the stream before it lets go.
+  std::chrono::milliseconds linger{10'000};
+  // How long after an acknowledged append its event may take to come back
+  // on the live feed before the room catches up from the stream.
+  std::chrono::milliseconds echo_timeout{1'000};
+  std::atomic<std::uint64_t> next_message_id{0};
+};
+
+}  // namespace sig::service
