@@ -80,6 +80,7 @@ struct event_log::impl {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
   std::atomic<bool> stream_ok{false};
+  std::atomic<bool> closing{false};  // our own close is not an outage
 
   std::mutex pending_mutex;
   std::unordered_map<std::string, std::function<void(append_result)>> pending;
@@ -114,7 +115,8 @@ struct event_log::impl {
   }
 
   static void on_disconnected(natsConnection*, void* closure) {
-    static_cast<impl*>(closure)->log->warn("lost the connection to NATS; reconnecting");
+    auto* self = static_cast<impl*>(closure);
+    if (!self->closing) self->log->warn("lost the connection to NATS; reconnecting");
   }
   static void on_reconnected(natsConnection*, void* closure) {
     static_cast<impl*>(closure)->log->info("reconnected to NATS");
@@ -178,6 +180,10 @@ struct event_log::impl {
       log->warn("cannot read stream {}: {}", settings.stream, last_error(s));
       return stream_outcome::retry;
     }
+    if (!settings.create_stream) {
+      log->error("stream {} does not exist on {}", settings.stream, settings.url);
+      return stream_outcome::unusable;
+    }
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
     char const* subject_list[] = {subjects.c_str()};
@@ -213,6 +219,7 @@ event_log::event_log(log_settings settings, std::shared_ptr<spdlog::logger> log)
 }
 
 event_log::~event_log() {
+  impl_->closing = true;
   if (impl_->js != nullptr) jsCtx_Destroy(impl_->js);
   if (impl_->nc != nullptr) {
     natsConnection_Close(impl_->nc);
@@ -243,7 +250,10 @@ bool event_log::start(std::atomic<bool> const& stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   };
-  while (!stop && !d.connect_once()) wait();
+  for (int attempt = 1; !stop && !d.connect_once(); ++attempt) {
+    if (d.settings.connect_attempts > 0 && attempt >= d.settings.connect_attempts) return false;
+    wait();
+  }
   if (stop) return false;
   d.log->info("connected to NATS at {}", d.settings.url);
   for (;;) {
@@ -251,7 +261,10 @@ bool event_log::start(std::atomic<bool> const& stop) {
     switch (d.ensure_stream()) {
       case impl::stream_outcome::usable: d.stream_ok = true; return true;
       case impl::stream_outcome::unusable: return false;
-      case impl::stream_outcome::retry: wait(); break;
+      case impl::stream_outcome::retry:
+        if (d.settings.connect_attempts > 0) return false;
+        wait();
+        break;
     }
   }
 }

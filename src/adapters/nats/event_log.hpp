@@ -28,6 +28,8 @@ struct log_settings {
   std::int64_t max_bytes = 1024LL * 1024 * 1024;  // -1: no limit
   std::chrono::seconds duplicate_window{120};
   std::string client_name;  // shows in the NATS server's connection list
+  bool create_stream = true;    // false (tools): a missing stream is an error
+  int connect_attempts = 0;     // 0: keep trying until stopped
 };
 
 struct append_result {

@@ -1,0 +1,406 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "domain/event.hpp"
+#include "domain/room_name.hpp"
+#include "domain/room_state.hpp"
+
+using namespace sig::domain;
+
+namespace {
+
+event at(std::uint64_t seq, event_body body, std::string instance = "i1") {
+  return event{seq, 1000 + static_cast<std::int64_t>(seq), std::move(instance), std::move(body)};
+}
+
+event_body joins(std::string peer, std::string meta = "{}") {
+  return peer_joined{std::move(peer), std::move(meta)};
+}
+
+event_body leaves(std::string peer, leave_reason reason = leave_reason::leave) {
+  return peer_left{std::move(peer), reason};
+}
+
+event_body signals(std::string from, std::optional<std::string> to = std::nullopt,
+                   std::string data = "1") {
+  return signal_sent{std::move(from), std::move(to), std::move(data)};
+}
+
+room_state given(std::vector<event> const& events) { return fold(room_state{}, events); }
+
+std::vector<std::string> peers_of(room_state const& state) {
+  std::vector<std::string> out;
+  for (auto const& m : state.members) out.push_back(m.peer);
+  return out;
+}
+
+std::vector<event_body> events_of(decision const& d) {
+  REQUIRE(std::holds_alternative<std::vector<event_body>>(d));
+  return std::get<std::vector<event_body>>(d);
+}
+
+rejection rejection_of(decision const& d) {
+  REQUIRE(std::holds_alternative<rejection>(d));
+  return std::get<rejection>(d);
+}
+
+using strings = std::vector<std::string>;
+
+}  // namespace
+
+// --- evolve and fold. --------------------------------------------------------
+
+TEST_CASE("domain: an empty room has no members", "[domain]") {
+  room_state state;
+  CHECK(state.members.empty());
+  CHECK(state.last_seq == 0);
+  CHECK_FALSE(state.has("p1"));
+  CHECK(state.find("p1") == nullptr);
+}
+
+TEST_CASE("domain: a join adds a member with its meta, instance and seq", "[domain]") {
+  auto state = given({at(5, joins("p1", R"({"n":1})"), "inst-a")});
+  REQUIRE(state.members.size() == 1);
+  CHECK(state.members[0] == member{"p1", R"({"n":1})", "inst-a", 5});
+  CHECK(state.has("p1"));
+  CHECK(state.find("p1")->join_seq == 5);
+  CHECK(state.last_seq == 5);
+  CHECK(state.last_membership_seq == 5);
+  CHECK(state.ignored_events == 0);
+}
+
+TEST_CASE("domain: members are kept oldest join first", "[domain]") {
+  auto state = given({at(1, joins("a")), at(2, joins("b")), at(3, joins("c")), at(4, leaves("b")),
+                      at(5, joins("b"))});
+  CHECK(peers_of(state) == strings{"a", "c", "b"});
+  CHECK(state.find("b")->join_seq == 5);
+}
+
+TEST_CASE("domain: a leave removes the member", "[domain]") {
+  for (auto reason : {leave_reason::leave, leave_reason::disconnect, leave_reason::expired}) {
+    auto state = given({at(1, joins("a")), at(2, joins("b")), at(3, leaves("a", reason))});
+    CHECK(peers_of(state) == strings{"b"});
+    CHECK(state.last_membership_seq == 3);
+  }
+}
+
+TEST_CASE("domain: a join of a member and a leave of a stranger change nothing", "[domain]") {
+  auto before = given({at(1, joins("a", "{\"v\":1}"))});
+  auto after = evolve(before, at(2, joins("a", "{\"v\":2}")));
+  CHECK(after.members == before.members);  // the first meta stays
+  CHECK(after.ignored_events == 1);
+  CHECK(after.last_seq == 2);
+
+  after = evolve(after, at(3, leaves("stranger")));
+  CHECK(after.members == before.members);
+  CHECK(after.ignored_events == 2);
+  CHECK(after.last_seq == 3);
+}
+
+TEST_CASE("domain: signals never change membership", "[domain]") {
+  auto before = given({at(1, joins("a")), at(2, joins("b"))});
+  auto after = evolve(before, at(7, signals("a", "b")));
+  CHECK(after.members == before.members);
+  CHECK(after.last_seq == 7);
+  CHECK(after.last_membership_seq == 2);
+  CHECK(after.ignored_events == 0);
+  CHECK(is_membership(joins("a")));
+  CHECK(is_membership(leaves("a")));
+  CHECK_FALSE(is_membership(signals("a")));
+}
+
+TEST_CASE("domain: an event at or below last_seq is a duplicate", "[domain]") {
+  auto state = given({at(1, joins("a")), at(5, joins("b"))});
+  auto same = evolve(state, at(5, leaves("b")));
+  CHECK(same.members == state.members);
+  CHECK(same.ignored_events == 1);
+  CHECK(same.last_seq == 5);
+
+  auto older = evolve(state, at(3, joins("c")));
+  CHECK(older.members == state.members);
+  CHECK(older.ignored_events == 1);
+
+  // Redelivering the whole history changes nothing but the counter.
+  std::vector<event> history = {at(1, joins("a")), at(5, joins("b"))};
+  auto twice = fold(state, history);
+  CHECK(twice.members == state.members);
+  CHECK(twice.ignored_events == 2);
+}
+
+TEST_CASE("domain: gaps in seq are allowed", "[domain]") {
+  auto state = given({at(10, joins("a")), at(100, joins("b")), at(1000, leaves("a"))});
+  CHECK(peers_of(state) == strings{"b"});
+  CHECK(state.last_seq == 1000);
+}
+
+TEST_CASE("domain: folding any chunking of an event list gives the same state", "[domain][property]") {
+  std::mt19937 rng(2024);
+  strings const peers = {"a", "b", "c", "d"};
+  for (int round = 0; round < 500; ++round) {
+    std::vector<event> events;
+    std::uint64_t seq = 0;
+    for (int i = 0, n = static_cast<int>(rng() % 40); i < n; ++i) {
+      // Mostly increasing, with duplicates and stale redeliveries mixed in.
+      std::uint32_t roll = rng() % 10;
+      std::uint64_t s = roll == 0 ? seq : roll == 1 ? seq / 2 : (seq += 1 + rng() % 3);
+      std::string const& p = peers[rng() % peers.size()];
+      switch (rng() % 3) {
+        case 0: events.push_back(at(s, joins(p, "{\"r\":" + std::to_string(round) + "}"))); break;
+        case 1: events.push_back(at(s, leaves(p, static_cast<leave_reason>(rng() % 3)))); break;
+        default: events.push_back(at(s, signals(p, peers[rng() % peers.size()]))); break;
+      }
+    }
+    room_state whole = fold(room_state{}, events);
+
+    room_state chunked;
+    std::size_t i = 0;
+    while (i < events.size()) {
+      std::size_t len = 1 + rng() % 5;
+      std::vector<event> chunk(events.begin() + static_cast<std::ptrdiff_t>(i),
+                               events.begin() + static_cast<std::ptrdiff_t>(std::min(i + len, events.size())));
+      chunked = fold(std::move(chunked), chunk);
+      i += len;
+    }
+    CHECK(chunked == whole);
+
+    room_state one_by_one;
+    for (auto const& e : events) one_by_one = evolve(one_by_one, e);
+    CHECK(one_by_one == whole);
+  }
+}
+
+// --- decide_*: given events, when command, then events. -------------------
+
+TEST_CASE("domain: join appends a join, once", "[domain]") {
+  auto state = given({at(1, joins("a"))});
+  auto events = events_of(decide_join(state, "b", R"({"n":"b"})"));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0] == event_body{peer_joined{"b", R"({"n":"b"})"}});
+  CHECK(events_of(decide_join(state, "a", "{}")).empty());
+}
+
+TEST_CASE("domain: leave appends a leave of a member only", "[domain]") {
+  auto state = given({at(1, joins("a"))});
+  auto events = events_of(decide_leave(state, "a", leave_reason::disconnect));
+  REQUIRE(events.size() == 1);
+  CHECK(events[0] == event_body{peer_left{"a", leave_reason::disconnect}});
+  CHECK(events_of(decide_leave(state, "stranger", leave_reason::leave)).empty());
+  CHECK(events_of(decide_leave(room_state{}, "a", leave_reason::expired)).empty());
+}
+
+TEST_CASE("domain: signal to one peer or to the room", "[domain]") {
+  auto state = given({at(1, joins("a")), at(2, joins("b"))});
+  auto one = events_of(decide_signal(state, "a", std::string("b"), "{\"sdp\":1}"));
+  REQUIRE(one.size() == 1);
+  CHECK(one[0] == event_body{signal_sent{"a", std::string("b"), "{\"sdp\":1}"}});
+
+  auto all = events_of(decide_signal(state, "a", std::nullopt, "[]"));
+  REQUIRE(all.size() == 1);
+  CHECK(all[0] == event_body{signal_sent{"a", std::nullopt, "[]"}});
+}
+
+TEST_CASE("domain: signal refusals", "[domain]") {
+  auto state = given({at(1, joins("a")), at(2, joins("b")), at(3, leaves("b"))});
+  CHECK(rejection_of(decide_signal(state, "x", std::nullopt, "1")) == rejection::not_in_room);
+  CHECK(rejection_of(decide_signal(state, "b", std::string("a"), "1")) == rejection::not_in_room);
+  CHECK(rejection_of(decide_signal(state, "a", std::string("b"), "1")) == rejection::unknown_peer);
+  CHECK(rejection_of(decide_signal(state, "a", std::string("zz"), "1")) == rejection::unknown_peer);
+  CHECK(rejection_of(decide_signal(state, "a", std::string("a"), "1")) == rejection::unknown_peer);
+  CHECK(rejection_of(decide_signal(room_state{}, "a", std::nullopt, "1")) == rejection::not_in_room);
+}
+
+TEST_CASE("domain: deciding again after applying the decided events gives no events",
+          "[domain][property]") {
+  std::mt19937 rng(7);
+  strings const peers = {"a", "b", "c"};
+  for (int round = 0; round < 500; ++round) {
+    room_state state;
+    std::uint64_t seq = 0;
+    for (int step = 0; step < 20; ++step) {
+      std::string const& p = peers[rng() % peers.size()];
+      bool join = rng() % 2 == 0;
+      auto decide = [&](room_state const& s) {
+        return join ? decide_join(s, p, "{}") : decide_leave(s, p, leave_reason::leave);
+      };
+      auto events = events_of(decide(state));
+      for (auto& body : events) state = evolve(state, at(++seq, body));
+      CHECK(events_of(decide(state)).empty());
+      CHECK(state.has(p) == join);
+    }
+  }
+}
+
+// --- recipients. -------------------------------------------------------------
+
+TEST_CASE("domain: a join is heard by the peers already in the room", "[domain]") {
+  std::vector<local_peer> local = {{"a", 1}, {"b", 2}, {"c", 5}, {"d", 9}};
+  // c's own join is event 5.
+  CHECK(recipients(at(5, joins("c")), local) == strings{"a", "b"});
+}
+
+TEST_CASE("domain: a leave is not heard by the peer that left", "[domain]") {
+  std::vector<local_peer> local = {{"a", 1}, {"b", 2}};
+  CHECK(recipients(at(6, leaves("b")), local) == strings{"a"});
+  CHECK(recipients(at(6, leaves("remote")), local) == strings{"a", "b"});
+}
+
+TEST_CASE("domain: a broadcast signal reaches everyone but its sender", "[domain]") {
+  std::vector<local_peer> local = {{"a", 1}, {"b", 2}, {"c", 3}};
+  CHECK(recipients(at(4, signals("b")), local) == strings{"a", "c"});
+  CHECK(recipients(at(4, signals("remote")), local) == strings{"a", "b", "c"});
+}
+
+TEST_CASE("domain: a directed signal reaches only its target", "[domain]") {
+  std::vector<local_peer> local = {{"a", 1}, {"b", 2}, {"c", 3}};
+  CHECK(recipients(at(4, signals("a", "c")), local) == strings{"c"});
+  CHECK(recipients(at(4, signals("remote", "b")), local) == strings{"b"});
+  CHECK(recipients(at(4, signals("a", "remote")), local).empty());
+}
+
+TEST_CASE("domain: nothing ordered before a peer's join reaches it", "[domain]") {
+  std::vector<local_peer> local = {{"early", 1}, {"late", 10}};
+  CHECK(recipients(at(7, signals("x")), local) == strings{"early"});
+  CHECK(recipients(at(7, signals("x", "late")), local).empty());
+  CHECK(recipients(at(10, signals("x")), local) == strings{"early"});
+  CHECK(recipients(at(11, signals("x")), local) == strings{"early", "late"});
+  CHECK(recipients(at(11, signals("x")), {}).empty());
+}
+
+// --- Room names and tokens. -----------------------------------------------
+
+TEST_CASE("domain: UTF-8 validation", "[domain][room_name]") {
+  for (std::string_view good : {"", "a", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                                "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF", "\x7F"}) {
+    INFO(good);
+    CHECK(is_valid_utf8(good));
+  }
+  CHECK(is_valid_utf8(std::string_view("\0", 1)));
+  for (std::string_view bad : {"\x80", "\xBF", "\xC0\x80", "\xC1\xBF", "\xC3", "\xC3"
+                               "A", "\xE0\x80\x80", "\xE0\x9F\xBF", "\xED\xA0\x80",
+                               "\xED\xBF\xBF", "\xF0\x80\x80\x80", "\xF0\x8F\xBF\xBF",
+                               "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xF8\x88\x80\x80\x80",
+                               "\xFE", "\xFF", "a\xE2\x82"}) {
+    INFO(bad.size());
+    CHECK_FALSE(is_valid_utf8(bad));
+  }
+}
+
+TEST_CASE("domain: room names are 1 to 200 bytes of UTF-8", "[domain][room_name]") {
+  CHECK(is_valid_room_name("a"));
+  CHECK(is_valid_room_name(std::string(200, 'x')));
+  CHECK_FALSE(is_valid_room_name(std::string(201, 'x')));
+  CHECK_FALSE(is_valid_room_name(""));
+  CHECK_FALSE(is_valid_room_name("ok\xFF"));
+  for (std::string_view name : {"a.b", "*", ">", "a b", "rooms.>", "a/b", "\xF0\x9F\x8E\x89", "..",
+                                "$SYS.>", "\t"}) {
+    INFO(name);
+    CHECK(is_valid_room_name(name));
+  }
+}
+
+TEST_CASE("domain: room tokens are base64url without padding", "[domain][room_name]") {
+  CHECK(room_token("") == "");
+  CHECK(room_token("f") == "Zg");
+  CHECK(room_token("fo") == "Zm8");
+  CHECK(room_token("foo") == "Zm9v");
+  CHECK(room_token("demo") == "ZGVtbw");
+  CHECK(room_token("a.b") == "YS5i");
+  CHECK(room_token("*") == "Kg");
+  CHECK(room_token(">") == "Pg");
+  CHECK(room_token("rooms.>") == "cm9vbXMuPg");
+  CHECK(room_token("\xFB\xFF") == "-_8");  // the two url-safe characters
+}
+
+TEST_CASE("domain: tokens round-trip for random byte strings", "[domain][room_name][property]") {
+  std::mt19937 rng(31337);
+  for (int round = 0; round < 5000; ++round) {
+    std::string name;
+    std::size_t len = rng() % 260;
+    for (std::size_t i = 0; i < len; ++i) name += static_cast<char>(rng() % 256);
+    auto token = room_token(name);
+    CHECK(token.size() == (name.size() * 4 + 2) / 3);
+    auto back = room_name_from_token(token);
+    REQUIRE(back);
+    CHECK(*back == name);
+  }
+}
+
+TEST_CASE("domain: tokens hold no subject separator, wildcard or whitespace", "[domain][room_name]") {
+  std::mt19937 rng(5);
+  for (int round = 0; round < 2000; ++round) {
+    std::string name;
+    for (std::size_t i = 0, n = 1 + rng() % 50; i < n; ++i) name += static_cast<char>(rng() % 256);
+    auto token = room_token(name);
+    for (char c : token) {
+      bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      INFO(token);
+      REQUIRE((alnum || c == '-' || c == '_'));
+    }
+    CHECK(token.find_first_of(".*> \t\r\n\v\f/=+") == std::string::npos);
+    CHECK(is_valid_subject_prefix(token));
+  }
+}
+
+TEST_CASE("domain: distinct names give distinct tokens", "[domain][room_name][property]") {
+  std::set<std::string> names = {"a",       "a.b", "a_b",    "a-b", "*",     ">",   "a b", "rooms.>",
+                                 "rooms.*", "A",   std::string("a\0", 2),
+                                 "\xF0\x9F\x8E\x89", "..", ".", "a/b", "aa", "aaa", "aaaa"};
+  std::mt19937 rng(8);
+  while (names.size() < 5000) {
+    std::string name;
+    for (std::size_t i = 0, n = 1 + rng() % 6; i < n; ++i) name += static_cast<char>(rng() % 256);
+    names.insert(name);
+  }
+  std::set<std::string> tokens;
+  for (auto const& name : names) tokens.insert(room_token(name));
+  CHECK(tokens.size() == names.size());
+}
+
+TEST_CASE("domain: malformed tokens decode to nothing", "[domain][room_name]") {
+  CHECK(room_name_from_token("") == std::string());
+  CHECK(room_name_from_token("AA") == std::string("\0", 1));
+  for (std::string_view bad : {"A", "AAAAA", "Zh", "Zm9", "Zm+v", "Zm/v", "Zm9v=", "Zg==", "Zm.v",
+                               "Zm v", "Zm9v*", ">"}) {
+    INFO(bad);
+    CHECK(room_name_from_token(bad) == std::nullopt);
+  }
+}
+
+TEST_CASE("domain: subjects_for builds a room's subjects", "[domain][room_name]") {
+  auto s = subjects_for("sig", "demo");
+  CHECK(s.membership == "sig.room.ZGVtbw.m");
+  CHECK(s.signals == "sig.room.ZGVtbw.s");
+  CHECK(s.all == "sig.room.ZGVtbw.>");
+  CHECK(s.live == "sig.live.ZGVtbw.>");
+
+  auto hostile = subjects_for("prod.sig", "rooms.>");
+  CHECK(hostile.membership == "prod.sig.room.cm9vbXMuPg.m");
+  CHECK(hostile.live == "prod.sig.live.cm9vbXMuPg.>");
+
+  // Rooms whose names look like wildcards still get their own, literal subjects.
+  CHECK(subjects_for("sig", "*").all != subjects_for("sig", ">").all);
+  CHECK(subjects_for("sig", "a.b").membership == "sig.room.YS5i.m");
+}
+
+TEST_CASE("domain: subject prefixes are plain dotted tokens", "[domain][room_name]") {
+  for (std::string_view good : {"sig", "a.b", "a-b_c.D9", "x.y.z"}) {
+    INFO(good);
+    CHECK(is_valid_subject_prefix(good));
+  }
+  for (std::string_view bad : {"", ".", "a.", ".a", "a..b", "a*", "a.>", "a b", "a/b", "a\tb",
+                               "\xC3\xA9"}) {
+    INFO(bad);
+    CHECK_FALSE(is_valid_subject_prefix(bad));
+  }
+}
+
+TEST_CASE("domain: leave reasons have their protocol names", "[domain]") {
+  CHECK(to_string(leave_reason::leave) == "leave");
+  CHECK(to_string(leave_reason::disconnect) == "disconnect");
+  CHECK(to_string(leave_reason::expired) == "expired");
+}
