@@ -1,6 +1,9 @@
 // `sigstream serve`: the composition root of one instance. Builds the
 // adapters, wires them to the rooms, and runs until SIGINT or SIGTERM.
+#include <sys/random.h>
 #include <unistd.h>
+
+#include <fmt/format.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -73,6 +76,13 @@ std::optional<asio::ip::tcp::endpoint> parse_listen(std::string const& text) {
   }
 }
 
+std::string random_nonce() {
+  std::uint64_t value = 0;
+  while (getrandom(&value, sizeof value, 0) != sizeof value) {
+  }
+  return fmt::format("{:016x}", value);
+}
+
 bool valid_stream_name(std::string const& name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name)
@@ -139,7 +149,10 @@ int serve_command(int argc, char** argv) {
   auto main_log = logs.make("main");
   unsigned threads = s.threads > 0 ? static_cast<unsigned>(s.threads) : std::max(1u, std::thread::hardware_concurrency());
 
-  asio::io_context io(static_cast<int>(threads));
+  // Destroyed explicitly at the end, while everything its handlers refer to
+  // (sessions hold rooms, rooms hold the contexts) is still alive.
+  auto io_holder = std::make_unique<asio::io_context>(static_cast<int>(threads));
+  asio::io_context& io = *io_holder;
   asio::thread_pool blocking(2);
   service::metrics counters;
 
@@ -159,6 +172,7 @@ int serve_command(int argc, char** argv) {
   service::room_directory directory;
   service::room_context room_ctx{io, blocking, log, cache.get(), directory, counters, logs.make("room"), s.instance_id};
   room_ctx.linger = s.room_linger;
+  room_ctx.message_id_prefix = s.instance_id + "." + random_nonce() + ".";
   directory.attach(room_ctx);
 
   ws::connection_limits limits;
@@ -197,26 +211,28 @@ int serve_command(int argc, char** argv) {
     }
   });
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  asio::steady_timer shutdown_timer(io);
-  signals.async_wait([&](boost::system::error_code ec, int signal) {
+  auto signals = std::make_unique<asio::signal_set>(io, SIGINT, SIGTERM);
+  auto shutdown_timer = std::make_unique<asio::steady_timer>(io);
+  signals->async_wait([&](boost::system::error_code ec, int signal) {
     if (ec) return;
     main_log->info("{}: closing; recording the leave of {} local peers", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                    counters.joined_peers.load());
     stopping = true;
     listener->stop();
     directory.disconnect_all();
+    // Polls until every local peer's leave is stored, or the grace runs out.
     auto deadline = std::chrono::steady_clock::now() + s.shutdown_grace;
-    std::function<void()> wait_for_leaves = [&, deadline] {
+    auto wait_for_leaves = std::make_shared<std::function<void()>>();
+    *wait_for_leaves = [&, deadline, weak = std::weak_ptr<std::function<void()>>(wait_for_leaves)] {
       if ((counters.joined_peers == 0 && counters.appends_in_flight == 0) ||
           std::chrono::steady_clock::now() >= deadline) {
         io.stop();
         return;
       }
-      shutdown_timer.expires_after(std::chrono::milliseconds(20));
-      shutdown_timer.async_wait([&](boost::system::error_code) { wait_for_leaves(); });
+      shutdown_timer->expires_after(std::chrono::milliseconds(20));
+      shutdown_timer->async_wait([next = weak.lock()](boost::system::error_code) { (*next)(); });
     };
-    wait_for_leaves();
+    (*wait_for_leaves)();
   });
 
   std::vector<std::thread> workers;
@@ -225,6 +241,15 @@ int serve_command(int argc, char** argv) {
   for (auto& t : workers) t.join();
   stopping = true;
   blocking.join();
+  // Teardown in dependency order: I/O objects, then the NATS connection and
+  // the completions it holds, then the rooms, then the io_context (and with
+  // it every session), all while the contexts they refer to still exist.
+  signals.reset();
+  shutdown_timer.reset();
+  listener.reset();
+  log.close();
+  directory.clear();
+  io_holder.reset();
   main_log->info("stopped");
   return exit_code;
 }

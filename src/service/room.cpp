@@ -132,6 +132,7 @@ void room::admit_waiting() {
       self->maybe_linger();
     });
   }
+  maybe_linger();  // every one of them may have gone meanwhile
 }
 
 void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::optional<std::string> to,
@@ -211,7 +212,7 @@ void room::append(domain::event_body body, std::function<void(nats::append_resul
                   std::string msg_id) {
   bool membership = domain::is_membership(body);
   domain::event e{0, now_ms(), ctx_.instance_id, std::move(body)};
-  if (msg_id.empty()) msg_id = ctx_.instance_id + "." + std::to_string(++ctx_.next_message_id);
+  if (msg_id.empty()) msg_id = ctx_.message_id_prefix + std::to_string(++ctx_.next_message_id);
   std::string payload = codec::encode_event(name_, e);
   ++ctx_.counters.events_appended;
   ++ctx_.counters.appends_in_flight;
@@ -307,6 +308,13 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
                      last_membership_seq_, state_.members.size(), result->from_cache ? "base" : "nothing",
                      result->events.size());
   if (result->cache_needs_repair) store_snapshot();
+  // Members recorded by this instance id that no connection here holds were
+  // left behind by an earlier run of it that stopped without saying goodbye.
+  for (auto const& m : state_.members) {
+    if (m.instance != ctx_.instance_id || find_local(m.peer) != nullptr || pending_.count(m.peer) != 0) continue;
+    ctx_.logger->warn("room={} peer={} was held by an earlier run of this instance; recording its leave", name_, m.peer);
+    append_leave(m.peer, domain::leave_reason::disconnect, nullptr, std::nullopt);
+  }
   phase_ = phase::live;
   drain_buffer();
   if (phase_ == phase::live) admit_waiting();
@@ -446,7 +454,7 @@ void room::apply(std::uint64_t seq, bool membership, std::string const& payload)
         ctx_.logger->debug("room={} seq={} peer={} joined ({} already here)", name_, seq, joined->peer,
                            peers_before.size());
       }
-    } else if (e.instance == ctx_.instance_id && find_local(joined->peer) == nullptr) {
+    } else if (phase_ != phase::syncing && e.instance == ctx_.instance_id && find_local(joined->peer) == nullptr) {
       // Ours, but its append was reported failed (an ack lost on the way):
       // the client was told to retry, so this member would be a ghost.
       ctx_.logger->warn("room={} seq={} peer={} joined without a connection here; recording its leave", name_, seq,

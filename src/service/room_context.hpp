@@ -34,6 +34,10 @@ struct room_context {
   // How long after an acknowledged append its event may take to come back
   // on the live feed before the room catches up from the stream.
   std::chrono::milliseconds echo_timeout{1'000};
+  // Message ids are <instance>.<process nonce>.<counter>: JetStream drops a
+  // message whose id it saw within its duplicate window, so a restarted
+  // instance with the same id must never reuse its predecessor's ids.
+  std::string message_id_prefix;
   std::atomic<std::uint64_t> next_message_id{0};
 };
 

@@ -26,6 +26,12 @@ void room_directory::disconnect_all() {
   for (auto& [name, r] : rooms_) r->disconnect_all();
 }
 
+void room_directory::clear() {
+  std::unordered_map<std::string, std::shared_ptr<room>> dropped;  // destroyed outside the lock
+  std::lock_guard lock(mutex_);
+  dropped.swap(rooms_);
+}
+
 std::size_t room_directory::size() const {
   std::lock_guard lock(mutex_);
   return rooms_.size();

@@ -19,6 +19,8 @@ class room_directory {
   std::size_t size() const;
   // Shutting down: every room records the leave of its local peers.
   void disconnect_all();
+  // Forgets every room (at exit, while the io_context still exists).
+  void clear();
 
  private:
   room_context* ctx_ = nullptr;

@@ -150,3 +150,35 @@ test('peers that connect through HAProxy are spread over the instances', async (
   for (const c of clients) c.close();
   await waitFor(async () => true, { timeoutMs: 100 });
 });
+
+test('an instance stopped with SIGTERM records its peers leaving and exits cleanly', async () => {
+  const a = await clientOn('i1');
+  const b = await clientOn('i2');
+  const ja = await a.request({ type: 'join', room: 'core-term' });
+  const jb = await b.request({ type: 'join', room: 'core-term' });
+  const exit = await cluster.stopInstance('i2', 'SIGTERM');
+  assert.deepEqual(exit, { code: 0, signal: null });
+  const left = await a.next('peer-left', 10_000);
+  assert.deepEqual([left.peer, left.reason], [jb.peer, 'disconnect']);
+  await cluster.startInstance('i2');
+  const c = await clientOn('i2');
+  const jc = await c.request({ type: 'join', room: 'core-term' });
+  assert.deepEqual(jc.peers.map((p) => p.peer), [ja.peer], 'the restarted instance sees no ghost');
+  a.close(); c.close();
+});
+
+test('an instance killed with SIGKILL and restarted under its id clears the ghosts it left', async () => {
+  const a = await clientOn('i1');
+  const b = await clientOn('i2');
+  const ja = await a.request({ type: 'join', room: 'core-kill' });
+  const jb = await b.request({ type: 'join', room: 'core-kill' });
+  await cluster.stopInstance('i2', 'SIGKILL');
+  await cluster.startInstance('i2');
+  const c = await clientOn('i2');
+  const jc = await c.request({ type: 'join', room: 'core-kill' });
+  assert.deepEqual(jc.peers.map((p) => p.peer), [ja.peer], 'the killed peer is not listed');
+  const left = await a.next({ type: 'peer-left', peer: jb.peer }, 10_000);
+  assert.equal(left.reason, 'disconnect');
+  assert.ok(left.seq < jc.seq, 'the ghost left before the new peer joined');
+  a.close(); c.close();
+});

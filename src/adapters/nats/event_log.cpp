@@ -219,13 +219,20 @@ event_log::event_log(log_settings settings, std::shared_ptr<spdlog::logger> log)
 }
 
 event_log::~event_log() {
-  impl_->closing = true;
+  close();
   if (impl_->js != nullptr) jsCtx_Destroy(impl_->js);
-  if (impl_->nc != nullptr) {
-    natsConnection_Close(impl_->nc);
-    natsConnection_Destroy(impl_->nc);
-  }
+  if (impl_->nc != nullptr) natsConnection_Destroy(impl_->nc);
   if (impl_->opts != nullptr) natsOptions_Destroy(impl_->opts);
+}
+
+void event_log::close() {
+  auto& d = *impl_;
+  if (d.closing.exchange(true)) return;
+  d.stream_ok = false;
+  if (d.nc != nullptr) natsConnection_Close(d.nc);
+  std::unordered_map<std::string, std::function<void(append_result)>> dropped;
+  std::lock_guard lock(d.pending_mutex);
+  dropped.swap(d.pending);
 }
 
 bool event_log::start(std::atomic<bool> const& stop) {
@@ -289,7 +296,7 @@ std::string event_log::live_subject(std::string const& token) const {
 void event_log::append(std::string const& subject, std::string payload, std::string msg_id,
                        std::function<void(append_result)> done) {
   auto& d = *impl_;
-  if (d.js == nullptr) {
+  if (d.js == nullptr || d.closing) {
     done(append_result{false, 0, false, "not connected to NATS"});
     return;
   }

@@ -76,6 +76,10 @@ class event_log {
   // Connected, and the stream is usable.
   bool ready() const;
 
+  // Closes the connection and drops every pending append completion (and
+  // what it holds). After this, appends fail at once. Idempotent.
+  void close();
+
   std::string membership_subject(std::string const& room_token) const;
   std::string signal_subject(std::string const& room_token) const;
   std::string room_filter(std::string const& room_token) const;    // both kinds
