@@ -3,6 +3,7 @@
 #include <iostream>
 #include <string_view>
 
+#include "adapters/codec/event_codec.hpp"
 #include "cli/commands.hpp"
 
 namespace {
@@ -26,6 +27,7 @@ constexpr char usage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  sig::codec::silence_protobuf_log();
   if (argc < 2) {
     std::cerr << usage;
     return 2;

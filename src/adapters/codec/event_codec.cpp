@@ -83,6 +83,8 @@ std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t 
   return out;
 }
 
+void silence_protobuf_log() { google::protobuf::SetLogHandler(nullptr); }
+
 std::string encode_snapshot(domain::room_state const& state) {
   pb::RoomSnapshot out;
   out.set_seq(state.last_membership_seq);

@@ -21,6 +21,11 @@ struct decoded_event {
 // does not know: the caller skips it and counts it.
 std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t seq);
 
+// Protobuf prints to stderr for every unreadable message it is handed. The
+// decoder already reports those (as nullopt, which callers count), so call
+// this once at start-up to keep hostile stream bytes out of the log.
+void silence_protobuf_log();
+
 // Membership snapshot (RoomSnapshot) for the presence cache. Decoding gives
 // a state whose last_seq and last_membership_seq are the snapshot's seq.
 std::string encode_snapshot(domain::room_state const& state);
