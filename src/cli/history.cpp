@@ -97,7 +97,7 @@ int history_command(int argc, char** argv) {
     return 1;
   }
   std::string token = domain::room_token(room);
-  std::string filter = log.room_filter(token);
+  std::string filter = log.subjects(token).events;
   auto head = log.last_seq(filter);
   if (!head) return 1;
   auto messages = log.read(filter, static_cast<std::uint64_t>(std::max<std::int64_t>(since, 1)), *head);

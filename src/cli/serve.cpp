@@ -51,6 +51,7 @@ struct serve_settings {
   std::chrono::milliseconds room_linger{10'000};
   std::chrono::milliseconds shutdown_grace{3'000};
   std::string log_level = "info";
+  std::int64_t fault_drop_live_every = 0;
 };
 
 std::string default_instance_id() {
@@ -116,6 +117,8 @@ int serve_command(int argc, char** argv) {
   opts.add_duration("room-linger", &s.room_linger, "How long an instance keeps following a room after its last local peer left.");
   opts.add_duration("shutdown-grace", &s.shutdown_grace, "On SIGTERM, how long to wait for local peers' leave events to be stored.");
   opts.add_string("log-level", &s.log_level, "trace, debug, info, warn, error or off.");
+  opts.add_int("fault-drop-live-every", &s.fault_drop_live_every,
+               "Testing only: drop every Nth live message to exercise gap recovery (0: off).");
   if (!opts.parse(argc, argv)) return 2;
   if (opts.help_requested()) {
     std::cout << opts.help_text();
@@ -172,6 +175,9 @@ int serve_command(int argc, char** argv) {
   service::room_directory directory;
   service::room_context room_ctx{io, blocking, log, cache.get(), directory, counters, logs.make("room"), s.instance_id};
   room_ctx.linger = s.room_linger;
+  room_ctx.drop_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_drop_live_every, 0));
+  if (room_ctx.drop_live_every > 0)
+    main_log->warn("fault injection: dropping every {}th live message (--fault-drop-live-every)", room_ctx.drop_live_every);
   room_ctx.message_id_prefix = s.instance_id + "." + random_nonce() + ".";
   directory.attach(room_ctx);
 

@@ -112,10 +112,12 @@ bool is_valid_subject_prefix(std::string_view prefix) {
 }
 
 room_subjects subjects_for(std::string_view prefix, std::string_view room_name) {
-  std::string token = room_token(room_name);
-  std::string base = std::string(prefix) + ".room." + token;
-  return room_subjects{base + ".m", base + ".s", base + ".>",
-                       std::string(prefix) + ".live." + token + ".>"};
+  return subjects_for_token(prefix, room_token(room_name));
+}
+
+room_subjects subjects_for_token(std::string_view prefix, std::string_view token) {
+  std::string base = std::string(prefix) + ".room." + std::string(token);
+  return room_subjects{base + ".e", base + ".>", std::string(prefix) + ".live." + std::string(token) + ".e"};
 }
 
 }  // namespace sig::domain

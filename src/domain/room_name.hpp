@@ -22,15 +22,18 @@ std::string room_token(std::string_view name);  // base64url of the name
 std::optional<std::string> room_name_from_token(std::string_view token);
 
 // Subjects of one room in the event log, under a configurable prefix
-// (itself checked at start-up to be a plain dotted subject).
+// (itself checked at start-up to be a plain dotted subject). Every event of
+// a room goes to ONE subject: the stream's per-subject "previous sequence"
+// then proves that a room's live feed has no gap, which two subjects (one
+// for membership, one for signals) cannot prove across the pair.
 struct room_subjects {
-  std::string membership;  // <prefix>.room.<token>.m : joins and leaves
-  std::string signals;     // <prefix>.room.<token>.s : signals
-  std::string all;         // <prefix>.room.<token>.>
-  std::string live;        // <prefix>.live.<token>.> : the stream's republished copy
+  std::string events;  // <prefix>.room.<token>.e : joins, leaves and signals
+  std::string all;     // <prefix>.room.<token>.> : room-level filter
+  std::string live;    // <prefix>.live.<token>.e : the stream's republished copy
 };
 
 room_subjects subjects_for(std::string_view prefix, std::string_view room_name);
+room_subjects subjects_for_token(std::string_view prefix, std::string_view token);
 
 // True for a prefix of dot-separated tokens of [A-Za-z0-9_-].
 bool is_valid_subject_prefix(std::string_view prefix);

@@ -24,6 +24,7 @@ std::string metrics::prometheus_text(std::string const& instance_id) const {
   gauge("room_syncs_by_replay_total", "Rooms whose membership was replayed from the stream alone.", room_syncs_by_replay, "counter");
   gauge("replayed_events_total", "Events read back from the stream (replays and catch-ups).", replayed_events, "counter");
   gauge("gaps_detected_total", "Live feed gaps found (each triggers a catch-up).", gaps_detected, "counter");
+  gauge("live_dropped_by_fault_injection_total", "Live messages dropped on purpose (--fault-drop-live-every).", live_dropped_by_fault_injection, "counter");
   gauge("catch_ups_total", "Catch-ups from the stream.", catch_ups, "counter");
   gauge("ignored_events_total", "Events that could not be decoded or changed nothing.", ignored_events, "counter");
   gauge("slow_consumers_total", "Connections closed because they did not read fast enough.", slow_consumers, "counter");

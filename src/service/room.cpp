@@ -4,7 +4,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <future>
+#include <iterator>
 
 #include "adapters/codec/event_codec.hpp"
 #include "adapters/redis/presence_cache.hpp"
@@ -33,17 +35,15 @@ struct room::sync_result {
   bool from_cache = false;
   bool cache_needs_repair = false;
   domain::room_state base;
-  std::vector<nats::stored_message> events;  // membership events after `base`
-  std::uint64_t last_membership_seq = 0;
-  std::uint64_t last_signal_seq = 0;
+  std::vector<nats::stored_message> events;  // the room's events after `base`
+  std::uint64_t head = 0;                    // the room's last sequence when read
 };
 
 room::room(room_context& ctx, std::string name)
     : ctx_(ctx),
       name_(std::move(name)),
       token_(domain::room_token(name_)),
-      membership_subject_(ctx.log.membership_subject(token_)),
-      signal_subject_(ctx.log.signal_subject(token_)),
+      subject_(ctx.log.subjects(token_).events),
       strand_(asio::make_strand(ctx.io)),
       echo_timer_(strand_),
       linger_timer_(strand_) {
@@ -121,7 +121,7 @@ void room::admit_waiting() {
     pending_.emplace(peer, std::move(request));
     append(std::move(events->front()), [self = shared_from_this(), peer](nats::append_result result) {
       if (result.ok) {
-        self->expect_echo(result.seq, true);
+        self->expect_echo(result.seq);
         return;
       }
       auto it = self->pending_.find(peer);
@@ -155,7 +155,7 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
       self->reply_error(endpoint, id, error_code::unavailable, "the event log did not take the signal; try again");
       return;
     }
-    self->expect_echo(result.seq, false);
+    self->expect_echo(result.seq);
     if (id) endpoint->deliver(make_frame(protocol::ack_message(id, result.seq)));
   });
 }
@@ -191,7 +191,7 @@ void room::append_leave(std::string peer, domain::leave_reason reason, std::shar
   auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
   if (events == nullptr || events->empty()) {
     // Already gone from the room (another instance recorded it).
-    if (endpoint && id) endpoint->deliver(make_frame(protocol::ack_message(id, state_.last_membership_seq)));
+    if (endpoint && id) endpoint->deliver(make_frame(protocol::ack_message(id, mark_)));
     return;
   }
   append(std::move(events->front()), [self = shared_from_this(), peer, endpoint, id](nats::append_result result) {
@@ -201,7 +201,7 @@ void room::append_leave(std::string peer, domain::leave_reason reason, std::shar
       self->reply_error(endpoint, id, error_code::unavailable, "the event log did not take the leave");
       return;
     }
-    self->expect_echo(result.seq, true);
+    self->expect_echo(result.seq);
     if (endpoint && id) endpoint->deliver(make_frame(protocol::ack_message(id, result.seq)));
   });
 }
@@ -210,13 +210,12 @@ void room::append_leave(std::string peer, domain::leave_reason reason, std::shar
 // a lost acknowledgement can never store the event twice.
 void room::append(domain::event_body body, std::function<void(nats::append_result)> done, int attempts_left,
                   std::string msg_id) {
-  bool membership = domain::is_membership(body);
   domain::event e{0, now_ms(), ctx_.instance_id, std::move(body)};
   if (msg_id.empty()) msg_id = ctx_.message_id_prefix + std::to_string(++ctx_.next_message_id);
   std::string payload = codec::encode_event(name_, e);
   ++ctx_.counters.events_appended;
   ++ctx_.counters.appends_in_flight;
-  ctx_.log.append(membership ? membership_subject_ : signal_subject_, std::move(payload), msg_id,
+  ctx_.log.append(subject_, std::move(payload), msg_id,
                   [self = shared_from_this(), e = std::move(e), done = std::move(done), attempts_left,
                    msg_id](nats::append_result result) mutable {
                     asio::post(self->strand_, [self, e = std::move(e), done = std::move(done), attempts_left,
@@ -264,24 +263,21 @@ void room::start_sync() {
       self->ctx_.cache->load(self->token_, [&promise](auto value) { promise.set_value(std::move(value)); });
       cached = future.get();  // a worker thread, not an io thread
     }
-    auto last_membership = log.last_seq(self->membership_subject_);
-    if (!last_membership) return done();
-    result->last_membership_seq = *last_membership;
+    auto head = log.last_seq(self->subject_);
+    if (!head) return done();
+    result->head = *head;
     // A snapshot newer than the stream comes from another stream (the log
     // was reset): never serve it.
-    if (cached && cached->seq <= *last_membership) {
-      if (auto state = codec::decode_snapshot(cached->snapshot); state && state->last_membership_seq == cached->seq) {
+    if (cached && cached->seq <= *head) {
+      if (auto state = codec::decode_snapshot(cached->snapshot); state && state->last_seq == cached->seq) {
         result->base = std::move(*state);
         result->from_cache = true;
       }
     }
-    result->cache_needs_repair = !result->from_cache || result->base.last_membership_seq < *last_membership;
-    auto events = log.read(self->membership_subject_, result->base.last_membership_seq + 1, *last_membership);
+    result->cache_needs_repair = !result->from_cache || result->base.last_seq < *head;
+    auto events = log.read(self->subject_, result->base.last_seq + 1, *head);
     if (!events) return done();
     result->events = std::move(*events);
-    auto last_signal = log.last_seq(self->signal_subject_);
-    if (!last_signal) return done();
-    result->last_signal_seq = *last_signal;
     result->ok = true;
     done();
   });
@@ -301,12 +297,14 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
   ++(result->from_cache ? ctx_.counters.room_syncs_from_cache : ctx_.counters.room_syncs_by_replay);
   ctx_.counters.replayed_events += result->events.size();
   state_ = std::move(result->base);
-  for (auto const& stored : result->events) apply(stored.seq, true, stored.payload);
-  last_membership_seq_ = result->last_membership_seq;
-  last_signal_seq_ = result->last_signal_seq;
-  ctx_.logger->debug("room={} seq={} following ({} members, {} from cache, {} events replayed)", name_,
-                     last_membership_seq_, state_.members.size(), result->from_cache ? "base" : "nothing",
-                     result->events.size());
+  mark_ = state_.last_seq;
+  for (auto const& stored : result->events) {
+    mark_ = stored.seq;
+    apply(stored.seq, stored.payload);
+  }
+  mark_ = std::max(mark_, result->head);
+  ctx_.logger->debug("room={} seq={} following ({} members, {} from cache, {} events replayed)", name_, mark_,
+                     state_.members.size(), result->from_cache ? "base" : "nothing", result->events.size());
   if (result->cache_needs_repair) store_snapshot();
   // Members recorded by this instance id that no connection here holds were
   // left behind by an earlier run of it that stopped without saying goodbye.
@@ -321,6 +319,10 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
 }
 
 void room::on_live(nats::live_message message) {
+  if (ctx_.drop_live_every > 0 && ++ctx_.live_seen % ctx_.drop_live_every == 0) {
+    ++ctx_.counters.live_dropped_by_fault_injection;
+    return;
+  }
   ++ctx_.counters.live_messages_received;
   ctx_.counters.live_bytes_received += message.payload.size();
   if (phase_ == phase::syncing || phase_ == phase::catching_up) {
@@ -347,25 +349,20 @@ void room::drain_buffer() {
 }
 
 bool room::take_live(nats::live_message const& message) {
-  auto& mark = message.membership ? last_membership_seq_ : last_signal_seq_;
-  if (message.seq <= mark) return true;  // already folded (replay overlap)
-  if (message.previous_subject_seq != mark) return false;
-  mark = message.seq;
-  apply(message.seq, message.membership, message.payload);
+  if (message.seq <= mark_) return true;  // already folded (replay overlap)
+  if (message.previous_subject_seq != mark_) return false;
+  mark_ = message.seq;
+  apply(message.seq, message.payload);
   return true;
 }
 
 void room::start_catch_up() {
   phase_ = phase::catching_up;
   ++ctx_.counters.catch_ups;
-  // Everything of both kinds up to the lower mark is folded; read from there
-  // and let take_caught_up skip what one kind already has.
-  std::uint64_t from = std::min(last_membership_seq_, last_signal_seq_) + 1;
-  asio::post(ctx_.blocking, [self = shared_from_this(), from] {
+  asio::post(ctx_.blocking, [self = shared_from_this(), from = mark_ + 1] {
     auto& log = self->ctx_.log;
-    std::string filter = log.room_filter(self->token_);
     std::optional<std::vector<nats::stored_message>> messages;
-    if (auto head = log.last_seq(filter)) messages = log.read(filter, from, *head);
+    if (auto head = log.last_seq(self->subject_)) messages = log.read(self->subject_, from, *head);
     asio::post(self->strand_, [self, messages = std::move(messages)]() mutable {
       self->on_caught_up(std::move(messages));
     });
@@ -387,18 +384,17 @@ void room::on_caught_up(std::optional<std::vector<nats::stored_message>> message
   }
   ctx_.counters.replayed_events += messages->size();
   for (auto const& stored : *messages) {
-    auto& mark = stored.membership ? last_membership_seq_ : last_signal_seq_;
-    if (stored.seq <= mark) continue;
-    mark = stored.seq;
-    apply(stored.seq, stored.membership, stored.payload);
+    if (stored.seq <= mark_) continue;
+    mark_ = stored.seq;
+    apply(stored.seq, stored.payload);
   }
   phase_ = phase::live;
   drain_buffer();
 }
 
-void room::apply(std::uint64_t seq, bool membership, std::string const& payload) {
+void room::apply(std::uint64_t seq, std::string const& payload) {
   auto decoded = codec::decode_event(payload, seq);
-  if (!decoded || decoded->room != name_ || domain::is_membership(decoded->event.body) != membership) {
+  if (!decoded || decoded->room != name_) {
     ++ctx_.counters.ignored_events;
     ctx_.logger->warn("room={} seq={} skipped an event this version cannot read", name_, seq);
     return;
@@ -462,34 +458,28 @@ void room::apply(std::uint64_t seq, bool membership, std::string const& payload)
       append_leave(joined->peer, domain::leave_reason::disconnect, nullptr, std::nullopt);
     }
   }
-  if (membership && e.instance == ctx_.instance_id) store_snapshot();
+  if (domain::is_membership(e.body) && e.instance == ctx_.instance_id) store_snapshot();
 
-  if (awaited_membership_seq_ <= last_membership_seq_ && awaited_signal_seq_ <= last_signal_seq_)
-    echo_timer_.cancel();
+  if (awaited_ <= mark_) echo_timer_.cancel();
 }
 
 // An acknowledged append must come back on the live feed. If the feed lost
 // it and nothing after it shows the gap, the room catches up by itself.
-void room::expect_echo(std::uint64_t seq, bool membership) {
-  auto& awaited = membership ? awaited_membership_seq_ : awaited_signal_seq_;
-  awaited = std::max(awaited, seq);
-  auto const& mark = membership ? last_membership_seq_ : last_signal_seq_;
-  if (mark >= seq) return;
+void room::expect_echo(std::uint64_t seq) {
+  awaited_ = std::max(awaited_, seq);
+  if (mark_ >= seq) return;
   echo_timer_.expires_after(ctx_.echo_timeout);
   echo_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->phase_ != phase::live) return;
-    if (self->awaited_membership_seq_ > self->last_membership_seq_ ||
-        self->awaited_signal_seq_ > self->last_signal_seq_) {
-      self->ctx_.logger->info("room={} an appended event did not come back on the live feed; catching up",
-                              self->name_);
-      self->start_catch_up();
-    }
+    if (ec || self->phase_ != phase::live || self->awaited_ <= self->mark_) return;
+    self->ctx_.logger->info("room={} seq={} an appended event did not come back on the live feed; catching up",
+                            self->name_, self->awaited_);
+    self->start_catch_up();
   });
 }
 
 void room::store_snapshot() {
   if (ctx_.cache == nullptr) return;
-  ctx_.cache->store(token_, state_.last_membership_seq, codec::encode_snapshot(state_));
+  ctx_.cache->store(token_, mark_, codec::encode_snapshot(state_, mark_));
 }
 
 void room::fail_joins(std::vector<join_request>& joins, error_code code, std::string_view message) {

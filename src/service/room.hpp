@@ -72,14 +72,14 @@ class room : public std::enable_shared_from_this<room> {
   void on_live(nats::live_message message);
   void drain_buffer();
   bool take_live(nats::live_message const& message);  // false: a gap
-  void apply(std::uint64_t seq, bool membership, std::string const& payload);
+  void apply(std::uint64_t seq, std::string const& payload);
 
   void append(domain::event_body body, std::function<void(nats::append_result)> done, int attempts_left = 3,
               std::string msg_id = {});
   void append_leave(std::string peer, domain::leave_reason reason, std::shared_ptr<peer_endpoint> endpoint,
                     protocol::request_id id);
   void admit_waiting();
-  void expect_echo(std::uint64_t seq, bool membership);
+  void expect_echo(std::uint64_t seq);
   void store_snapshot();
   void fail_joins(std::vector<join_request>& joins, protocol::error_code code, std::string_view message);
   void reply_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
@@ -90,21 +90,19 @@ class room : public std::enable_shared_from_this<room> {
   room_context& ctx_;
   std::string name_;
   std::string token_;
-  std::string membership_subject_;
-  std::string signal_subject_;
+  std::string subject_;  // every event of the room
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer echo_timer_;
   boost::asio::steady_timer linger_timer_;
 
   phase phase_ = phase::idle;
   domain::room_state state_;
-  // Last sequence taken from each of the room's two subjects. Every event of
-  // a kind up to its mark has been folded; the live feed's "previous
-  // sequence on this subject" header must match the mark, or a gap is found.
-  std::uint64_t last_membership_seq_ = 0;
-  std::uint64_t last_signal_seq_ = 0;
-  std::uint64_t awaited_membership_seq_ = 0;
-  std::uint64_t awaited_signal_seq_ = 0;
+  // Last sequence taken from the room's subject: every event up to it has
+  // been folded (or skipped as unreadable). The live feed's "previous
+  // sequence on this subject" header must equal it, or a gap is found.
+  std::uint64_t mark_ = 0;
+  // Newest sequence this room appended and still expects on the live feed.
+  std::uint64_t awaited_ = 0;
   std::unique_ptr<nats::live_subscription> live_;
   std::deque<nats::live_message> buffer_;  // live feed held while syncing or catching up
 

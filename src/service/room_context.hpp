@@ -38,6 +38,10 @@ struct room_context {
   // message whose id it saw within its duplicate window, so a restarted
   // instance with the same id must never reuse its predecessor's ids.
   std::string message_id_prefix;
+  // Fault injection for tests: drop every Nth live message (0: never), so
+  // that gap detection and catch-up run on demand.
+  std::uint64_t drop_live_every = 0;
+  std::atomic<std::uint64_t> live_seen{0};
   std::atomic<std::uint64_t> next_message_id{0};
 };
 

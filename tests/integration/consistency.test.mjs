@@ -4,20 +4,13 @@
 // what the stream holds for it, in the stream's order.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startCluster, connect, sleep } from './lib/cluster.mjs';
-
-const run = promisify(execFile);
+import { roomHistory, expectedSeqs, receivedSeqs } from './lib/stream.mjs';
 let cluster;
 before(async () => { cluster = await startCluster({ instances: 3 }); });
 after(async () => { await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 }); });
 
-async function history(room) {
-  const { stdout } = await run(cluster.bin ?? process.env.SIGSTREAM_BIN ?? 'build/sigstream',
-    ['history', room, '--nats-url', cluster.natsUrl, '--format', 'jsonl'], { maxBuffer: 64 << 20 });
-  return stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
+const history = (room) => roomHistory(cluster, room);
 
 // A peer's view: its `joined` list, then every peer-joined / peer-left after it.
 function view(client, joined) {
@@ -140,18 +133,9 @@ test('what each peer received is exactly what the stream holds for it, in order'
   await Promise.all([...traffic, comings]);
   await sleep(500);  // let the last events arrive
   const events = await history(room);
-  const lastSeq = events[events.length - 1].seq;
   for (let i = 0; i < clients.length; i++) {
-    const me = joined[i];
-    const c = clients[i];
-    const myLeave = events.find((e) => e.kind === 'leave' && e.peer === me.peer);
-    const until = myLeave ? myLeave.seq : lastSeq;
-    const expected = events.filter((e) => e.seq > me.seq && e.seq < until + (myLeave ? 0 : 1)).filter((e) => {
-      if (e.kind === 'join' || e.kind === 'leave') return e.peer !== me.peer;
-      return e.from !== me.peer && (e.to === undefined || e.to === me.peer);
-    }).map((e) => e.seq);
-    const received = c.messages.filter((m) => ['peer-joined', 'peer-left', 'signal'].includes(m.type)).map((m) => m.seq);
-    assert.deepEqual(received, expected, `peer ${i} (${me.peer}) received exactly its share of the stream`);
+    assert.deepEqual(receivedSeqs(clients[i]), expectedSeqs(events, joined[i]),
+      `peer ${i} (${joined[i].peer}) received exactly its share of the stream`);
   }
   for (const c of clients) c.close();
 });

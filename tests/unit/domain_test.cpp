@@ -373,18 +373,18 @@ TEST_CASE("domain: malformed tokens decode to nothing", "[domain][room_name]") {
 
 TEST_CASE("domain: subjects_for builds a room's subjects", "[domain][room_name]") {
   auto s = subjects_for("sig", "demo");
-  CHECK(s.membership == "sig.room.ZGVtbw.m");
-  CHECK(s.signals == "sig.room.ZGVtbw.s");
+  CHECK(s.events == "sig.room.ZGVtbw.e");
   CHECK(s.all == "sig.room.ZGVtbw.>");
-  CHECK(s.live == "sig.live.ZGVtbw.>");
+  CHECK(s.live == "sig.live.ZGVtbw.e");
+  CHECK(subjects_for_token("sig", "ZGVtbw").events == s.events);
 
   auto hostile = subjects_for("prod.sig", "rooms.>");
-  CHECK(hostile.membership == "prod.sig.room.cm9vbXMuPg.m");
-  CHECK(hostile.live == "prod.sig.live.cm9vbXMuPg.>");
+  CHECK(hostile.events == "prod.sig.room.cm9vbXMuPg.e");
+  CHECK(hostile.live == "prod.sig.live.cm9vbXMuPg.e");
 
   // Rooms whose names look like wildcards still get their own, literal subjects.
   CHECK(subjects_for("sig", "*").all != subjects_for("sig", ">").all);
-  CHECK(subjects_for("sig", "a.b").membership == "sig.room.YS5i.m");
+  CHECK(subjects_for("sig", "a.b").events == "sig.room.YS5i.e");
 }
 
 TEST_CASE("domain: subject prefixes are plain dotted tokens", "[domain][room_name]") {

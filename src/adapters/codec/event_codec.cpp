@@ -85,9 +85,9 @@ std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t 
 
 void silence_protobuf_log() { google::protobuf::SetLogHandler(nullptr); }
 
-std::string encode_snapshot(domain::room_state const& state) {
+std::string encode_snapshot(domain::room_state const& state, std::uint64_t seq) {
   pb::RoomSnapshot out;
-  out.set_seq(state.last_membership_seq);
+  out.set_seq(seq);
   for (auto const& m : state.members) {
     auto* member = out.add_members();
     member->set_peer(m.peer);

@@ -26,9 +26,11 @@ std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t 
 // this once at start-up to keep hostile stream bytes out of the log.
 void silence_protobuf_log();
 
-// Membership snapshot (RoomSnapshot) for the presence cache. Decoding gives
-// a state whose last_seq and last_membership_seq are the snapshot's seq.
-std::string encode_snapshot(domain::room_state const& state);
+// Membership snapshot (RoomSnapshot) for the presence cache: the members as
+// of stream sequence `seq`, where every event of the room up to `seq` has
+// been folded. Decoding gives a state whose last_seq and
+// last_membership_seq are that seq.
+std::string encode_snapshot(domain::room_state const& state, std::uint64_t seq);
 std::optional<domain::room_state> decode_snapshot(std::string_view bytes);
 
 }  // namespace sig::codec

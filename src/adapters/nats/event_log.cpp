@@ -31,10 +31,6 @@ std::uint64_t header_u64(natsMsg* msg, char const* key) {
   return std::strtoull(value, nullptr, 10);
 }
 
-bool ends_with(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-
 struct msg_deleter {
   void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
 };
@@ -65,7 +61,6 @@ void on_live_message(natsConnection*, natsSubscription*, natsMsg* raw, void* clo
   live_message out;
   out.seq = header_u64(msg.get(), "Nats-Sequence");
   out.previous_subject_seq = header_u64(msg.get(), "Nats-Last-Sequence");
-  out.membership = ends_with(natsMsg_GetSubject(msg.get()), ".m");
   out.payload.assign(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())));
   if (out.seq == 0) return;  // not a republished stream message
   static_cast<live_closure*>(closure)->on_message(std::move(out));
@@ -280,17 +275,8 @@ bool event_log::ready() const {
   return impl_->stream_ok && impl_->nc != nullptr && natsConnection_Status(impl_->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-std::string event_log::membership_subject(std::string const& token) const {
-  return impl_->settings.subject_prefix + ".room." + token + ".m";
-}
-std::string event_log::signal_subject(std::string const& token) const {
-  return impl_->settings.subject_prefix + ".room." + token + ".s";
-}
-std::string event_log::room_filter(std::string const& token) const {
-  return impl_->settings.subject_prefix + ".room." + token + ".>";
-}
-std::string event_log::live_subject(std::string const& token) const {
-  return impl_->settings.subject_prefix + ".live." + token + ".>";
+domain::room_subjects event_log::subjects(std::string const& token) const {
+  return domain::subjects_for_token(impl_->settings.subject_prefix, token);
 }
 
 void event_log::append(std::string const& subject, std::string payload, std::string msg_id,
@@ -328,7 +314,7 @@ std::unique_ptr<live_subscription> event_log::subscribe_live(std::string const& 
   if (d.nc == nullptr) return nullptr;
   auto* closure = new live_closure{std::move(on_message)};
   natsSubscription* sub = nullptr;
-  std::string subject = live_subject(token);
+  std::string subject = subjects(token).live;
   natsStatus s = natsConnection_Subscribe(&sub, d.nc, subject.c_str(), &on_live_message, closure);
   if (s != NATS_OK) {
     delete closure;
@@ -396,9 +382,8 @@ std::optional<std::vector<stored_message>> event_log::read(std::string const& fi
     std::uint64_t pending = meta->NumPending;
     jsMsgMetaData_Destroy(meta);
     if (seq > to_seq) break;
-    result->push_back(stored_message{seq, ends_with(natsMsg_GetSubject(msg.get()), ".m"),
-                                     std::string(natsMsg_GetData(msg.get()),
-                                                 static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())))});
+    result->push_back(stored_message{seq, std::string(natsMsg_GetData(msg.get()),
+                                                      static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())))});
     if (seq >= to_seq || pending == 0) break;
   }
   natsSubscription_Unsubscribe(sub);

@@ -1,10 +1,10 @@
 #pragma once
-// The room event log in NATS JetStream. One stream holds every room's events:
-// joins and leaves on <prefix>.room.<token>.m, signals on <prefix>.room.<token>.s.
-// The stream republishes each stored event on <prefix>.live.<token>.<kind>
-// (core NATS, with its stream sequence and the previous sequence of the same
-// subject in headers), which is how an instance follows a room live with one
-// cheap core subscription instead of a JetStream consumer per room.
+// The room event log in NATS JetStream. One stream holds every room's events,
+// each room on its own subject (domain::subjects_for). The stream republishes
+// each stored event on <prefix>.live.<token>.e (core NATS, with its stream
+// sequence and the previous sequence of the same subject in headers), which
+// is how an instance follows a room live with one cheap core subscription
+// instead of a JetStream consumer per room.
 //
 // nats.h stays out of this header: callers see only these types.
 #include <atomic>
@@ -15,6 +15,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "domain/room_name.hpp"
 
 namespace spdlog { class logger; }
 
@@ -42,13 +44,11 @@ struct append_result {
 struct live_message {
   std::uint64_t seq = 0;
   std::uint64_t previous_subject_seq = 0;  // 0: first message on the subject
-  bool membership = false;                 // .m (join/leave) rather than .s
   std::string payload;
 };
 
 struct stored_message {
   std::uint64_t seq = 0;
-  bool membership = false;
   std::string payload;
 };
 
@@ -80,10 +80,7 @@ class event_log {
   // what it holds). After this, appends fail at once. Idempotent.
   void close();
 
-  std::string membership_subject(std::string const& room_token) const;
-  std::string signal_subject(std::string const& room_token) const;
-  std::string room_filter(std::string const& room_token) const;    // both kinds
-  std::string live_subject(std::string const& room_token) const;
+  domain::room_subjects subjects(std::string const& room_token) const;
 
   // Non-blocking: `done` runs later on a NATS thread (hand it off, do not
   // work there). `msg_id` is JetStream's dedup key: a retry with the same id
