@@ -34,6 +34,7 @@ struct room::sync_result {
   bool ok = false;
   bool from_cache = false;
   bool cache_needs_repair = false;
+  bool cache_ahead = false;  // Redis claims a sequence the stream never reached
   domain::room_state base;
   std::vector<nats::stored_message> events;  // the room's events after `base`
   std::uint64_t head = 0;                    // the room's last sequence when read
@@ -268,6 +269,7 @@ void room::start_sync() {
     result->head = *head;
     // A snapshot newer than the stream comes from another stream (the log
     // was reset): never serve it.
+    result->cache_ahead = cached && cached->seq > *head;
     if (cached && cached->seq <= *head) {
       if (auto state = codec::decode_snapshot(cached->snapshot); state && state->last_seq == cached->seq) {
         result->base = std::move(*state);
@@ -305,7 +307,13 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
   mark_ = std::max(mark_, result->head);
   ctx_.logger->debug("room={} seq={} following ({} members, {} from cache, {} events replayed)", name_, mark_,
                      state_.members.size(), result->from_cache ? "base" : "nothing", result->events.size());
-  if (result->cache_needs_repair) store_snapshot();
+  if (result->cache_ahead && ctx_.cache != nullptr) {
+    ctx_.logger->warn("room={} seq={} the presence cache is ahead of the stream (was the stream reset?); replacing it",
+                      name_, mark_);
+    ctx_.cache->replace(token_, mark_, codec::encode_snapshot(state_, mark_));
+  } else if (result->cache_needs_repair) {
+    store_snapshot();
+  }
   // Members recorded by this instance id that no connection here holds were
   // left behind by an earlier run of it that stopped without saying goodbye.
   for (auto const& m : state_.members) {

@@ -17,13 +17,20 @@ constexpr char msg_id_header[] = "Nats-Msg-Id";
 constexpr std::int64_t nanos_per_second = 1'000'000'000;
 constexpr int read_wait_ms = 5000;
 
+// One line: nats.c's error stack has a line per frame, and a log line that
+// breaks loses its timestamp and instance id.
 std::string last_error(natsStatus status) {
   char stack[512] = {0};
   nats_GetLastErrorStack(stack, sizeof stack);
   std::string text = natsStatus_GetText(status);
-  if (stack[0] != '\0') text += std::string(" (") + stack + ")";
+  std::string frames;
+  for (char c : std::string_view(stack)) frames += (c == '\n' || c == '\r') ? ' ' : c;
+  while (!frames.empty() && frames.back() == ' ') frames.pop_back();
+  if (!frames.empty()) text += " (" + frames + ")";
   return text;
 }
+
+constexpr int jetstream_subject_overlap = 10065;
 
 std::uint64_t header_u64(natsMsg* msg, char const* key) {
   char const* value = nullptr;
@@ -195,6 +202,13 @@ struct event_log::impl {
     cfg.AllowRollup = true;
     cfg.RePublish = &republish;
     s = js_AddStream(&info, js, &cfg, nullptr, &jerr);
+    if (s != NATS_OK && static_cast<int>(jerr) == jetstream_subject_overlap) {
+      log->error(
+          "cannot create stream {}: its subjects '{}' overlap with an existing stream (JetStream error {}). "
+          "Use that stream's name with --stream, or another --subject-prefix",
+          settings.stream, subjects, static_cast<int>(jerr));
+      return stream_outcome::unusable;
+    }
     if (s != NATS_OK) {
       // Another instance may have created it a moment ago: look again.
       log->warn("cannot create stream {}: {} (jetstream error {})", settings.stream, last_error(s),

@@ -12,10 +12,11 @@ namespace sig::redis {
 
 namespace {
 
-// Compare-and-set on the snapshot's sequence, atomically in Redis.
+// Compare-and-set on the snapshot's sequence, atomically in Redis. ARGV[4]
+// is "force" to write whatever is stored.
 constexpr char store_script[] = R"lua(
 local current = redis.call('HGET', KEYS[1], 'seq')
-if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+if ARGV[4] ~= 'force' and current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'state', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
@@ -99,14 +100,27 @@ struct presence_cache::impl {
     return true;
   }
 
-  std::optional<cached_room> do_load(std::string const& token) {
-    if (!connected()) return std::nullopt;
-    std::string k = key(token);
-    reply_ptr reply(static_cast<redisReply*>(redisCommand(ctx, "HMGET %b seq state", k.data(), k.size())));
-    if (!reply) {
-      failed("load");
-      return std::nullopt;
+  // Runs a command; a connection that died since its last use (Redis
+  // restarted) gets one immediate reconnect and retry, so the first write
+  // after an outage is not lost.
+  template <typename... Args>
+  reply_ptr command(char const* what, char const* format, Args... args) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool was_connected = ctx != nullptr;
+      if (!connected()) return nullptr;
+      reply_ptr reply(static_cast<redisReply*>(redisCommand(ctx, format, args...)));
+      if (reply) return reply;
+      failed(what);
+      if (!was_connected) return nullptr;
+      next_attempt = {};  // the old connection was stale: reconnect now
     }
+    return nullptr;
+  }
+
+  std::optional<cached_room> do_load(std::string const& token) {
+    std::string k = key(token);
+    auto reply = command("load", "HMGET %b seq state", k.data(), k.size());
+    if (!reply) return std::nullopt;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return std::nullopt;
     auto* seq = reply->element[0];
     auto* state = reply->element[1];
@@ -117,18 +131,14 @@ struct presence_cache::impl {
     return out;
   }
 
-  void do_store(std::string const& token, std::uint64_t seq, std::string const& snapshot) {
-    if (!connected()) return;
+  void do_store(std::string const& token, std::uint64_t seq, std::string const& snapshot, bool force) {
     std::string k = key(token);
     std::string seq_text = std::to_string(seq);
     std::string ttl = std::to_string(settings.entry_ttl.count());
-    reply_ptr reply(static_cast<redisReply*>(redisCommand(ctx, "EVAL %s 1 %b %b %b %b", store_script, k.data(),
-                                                          k.size(), seq_text.data(), seq_text.size(),
-                                                          snapshot.data(), snapshot.size(), ttl.data(), ttl.size())));
-    if (!reply) {
-      failed("store");
-      return;
-    }
+    char const* mode = force ? "force" : "newer";
+    auto reply = command("store", "EVAL %s 1 %b %b %b %b %s", store_script, k.data(), k.size(), seq_text.data(),
+                         seq_text.size(), snapshot.data(), snapshot.size(), ttl.data(), ttl.size(), mode);
+    if (!reply) return;
     if (reply->type == REDIS_REPLY_ERROR) {
       ++error_count;
       log->warn("presence cache: store refused: {}", std::string(reply->str, reply->len));
@@ -155,7 +165,13 @@ void presence_cache::load(std::string token, std::function<void(std::optional<ca
 
 void presence_cache::store(std::string token, std::uint64_t seq, std::string snapshot) {
   boost::asio::post(impl_->thread, [d = impl_.get(), token = std::move(token), seq, snapshot = std::move(snapshot)] {
-    d->do_store(token, seq, snapshot);
+    d->do_store(token, seq, snapshot, false);
+  });
+}
+
+void presence_cache::replace(std::string token, std::uint64_t seq, std::string snapshot) {
+  boost::asio::post(impl_->thread, [d = impl_.get(), token = std::move(token), seq, snapshot = std::move(snapshot)] {
+    d->do_store(token, seq, snapshot, true);
   });
 }
 

@@ -41,6 +41,9 @@ class presence_cache {
   // Writes unless Redis already holds a snapshot at `seq` or newer: an update
   // that arrives late never overwrites a newer one.
   void store(std::string room_token, std::uint64_t seq, std::string snapshot);
+  // Writes whatever is there: for an entry found *ahead* of the stream (the
+  // stream was reset), which the compare-and-set would otherwise keep.
+  void replace(std::string room_token, std::uint64_t seq, std::string snapshot);
 
   std::uint64_t errors() const;
 
