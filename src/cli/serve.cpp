@@ -102,7 +102,7 @@ int serve_command(int argc, char** argv) {
   opts.add_string("nats-url", &s.nats_url, "NATS server with JetStream enabled.");
   opts.add_string("redis-url", &s.redis_url, "Redis for the presence cache; empty runs without it (joins replay the stream).");
   opts.add_string("stream", &s.stream, "JetStream stream holding every room's events; created if absent, never changed if present.");
-  opts.add_string("subject-prefix", &s.subject_prefix, "Subject prefix: events go to PREFIX.room.<room>.m|s, live copies to PREFIX.live.>.");
+  opts.add_string("subject-prefix", &s.subject_prefix, "Subject prefix: a room's events go to PREFIX.room.<room token>.e, live copies to PREFIX.live.>.");
   opts.add_string("instance-id", &s.instance_id, "This instance's id, in logs and events (default: HOSTNAME-PID).");
   opts.add_duration("retention-max-age", &s.retention_max_age, "History kept when the stream is created (0: forever).");
   opts.add_size("retention-max-bytes", &s.retention_max_bytes, "Stream size limit when the stream is created (-1: none).");
