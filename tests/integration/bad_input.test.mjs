@@ -9,8 +9,8 @@
 // events, and rooms touched only by rejected requests must hold none.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { startCluster, connect, httpGet, pidAlive, sleep } from './lib/cluster.mjs';
+import { roomHistory as history } from './lib/stream.mjs';
 
 const T = 10_000; // bound of every single wait for a reply or event (shared 2-core machine)
 const QUIET_MS = 1_500; // how long "nothing else arrives" is watched
@@ -21,26 +21,6 @@ const META_LIMIT = 4 * 1024; // max-meta-bytes default, serialized
 const FRAME_LIMIT = 80 * 1024; // max-frame-bytes default
 
 // --- helpers ----------------------------------------------------------------
-
-function cleanEnv() {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIGSTREAM_')) env[k] = v;
-  return env;
-}
-
-/** `sigstream history ROOM --format jsonl`, parsed. */
-function history(cluster, room) {
-  return new Promise((resolve, reject) => {
-    execFile(cluster.bin, ['history', room, '--nats-url', cluster.natsUrl, '--format', 'jsonl'],
-      { timeout: 30_000, env: cleanEnv(), maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-        if (err) {
-          reject(new Error(`sigstream history ${JSON.stringify(room)}: ${err.message}\n${stderr}`));
-          return;
-        }
-        resolve(stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)));
-      });
-  });
-}
 
 const show = (frame) => {
   const text = typeof frame === 'string' ? frame : JSON.stringify(frame);

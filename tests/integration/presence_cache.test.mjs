@@ -9,31 +9,14 @@
 // where a "new instance" is needed, one started for it (cluster.startInstance()).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { startCluster, connect, httpGet, waitFor, sleep } from './lib/cluster.mjs';
+import { roomHistory as history } from './lib/stream.mjs';
 
 const T = 10_000; // bound of every wait for a reply or an event
 const CACHE_WAIT_MS = 15_000; // bound of every wait for Redis to reflect something
 const QUIET_MS = 1_000;
 
 const cacheKey = (room) => `sigstream:SIGSTREAM:room:${Buffer.from(room, 'utf8').toString('base64url')}`;
-
-function cleanEnv() {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIGSTREAM_')) env[k] = v;
-  return env;
-}
-
-/** `sigstream history ROOM --format jsonl`, parsed. */
-function history(cluster, room) {
-  return new Promise((resolve, reject) => {
-    execFile(cluster.bin, ['history', room, '--nats-url', cluster.natsUrl, '--format', 'jsonl'],
-      { timeout: 30_000, env: cleanEnv(), maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`sigstream history ${room}: ${err.message}\n${stderr}`));
-        else resolve(stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)));
-      });
-  });
-}
 
 const membershipEvents = (events) => events.filter((e) => e.kind === 'join' || e.kind === 'leave');
 

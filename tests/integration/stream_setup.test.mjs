@@ -8,31 +8,15 @@
 // Stream configs are read from nats-server's monitoring endpoint (/jsz).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { startCluster, connect, httpGet, waitFor } from './lib/cluster.mjs';
+import { roomHistory as history } from './lib/stream.mjs';
 
 const T = 10_000;
 const NS = 1_000_000_000;
 const HOUR = 3600 * NS;
 const EXIT_WAIT_MS = 30_000;
-
-function cleanEnv() {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIGSTREAM_')) env[k] = v;
-  return env;
-}
-
-function history(cluster, room, extra = []) {
-  return new Promise((resolve, reject) => {
-    execFile(cluster.bin, ['history', room, '--nats-url', cluster.natsUrl, '--format', 'jsonl', ...extra],
-      { timeout: 30_000, env: cleanEnv() }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`sigstream history ${room} ${extra.join(' ')}: ${err.message}\n${stderr}`));
-        else resolve(stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)));
-      });
-  });
-}
 
 /** {config, state} of stream `name` as nats-server's /jsz reports it, or undefined. */
 async function streamInfo(cluster, name) {

@@ -1,14 +1,24 @@
 // What the stream holds, read with `sigstream history --format jsonl`, and
 // what each peer should therefore have received.
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 
-const run = promisify(execFile);
+// The caller's SIGSTREAM_* settings (a stream name, say) must not change
+// which stream the tool reads.
+function envWithoutSigstream() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIGSTREAM_')) env[k] = v;
+  return env;
+}
 
-export async function roomHistory(cluster, room) {
-  const { stdout } = await run(cluster.bin ?? process.env.SIGSTREAM_BIN ?? 'build/sigstream',
-    ['history', room, '--nats-url', cluster.natsUrl, '--format', 'jsonl'], { maxBuffer: 64 << 20 });
-  return stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+/** `sigstream history ROOM --format jsonl [extraArgs]` against the cluster's NATS, parsed. */
+export function roomHistory(cluster, room, extraArgs = []) {
+  return new Promise((resolve, reject) => {
+    execFile(cluster.bin, ['history', room, '--nats-url', cluster.natsUrl, '--format', 'jsonl', ...extraArgs],
+      { timeout: 30_000, env: envWithoutSigstream(), maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`sigstream history ${room} ${extraArgs.join(' ')}: ${err.message}\n${stderr}`));
+        else resolve(stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)));
+      });
+  });
 }
 
 // The seqs of the events a peer must have received after its `joined`, in
