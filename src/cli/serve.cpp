@@ -52,6 +52,7 @@ struct serve_settings {
   std::chrono::milliseconds shutdown_grace{3'000};
   std::string log_level = "info";
   std::int64_t fault_drop_live_every = 0;
+  bool nats_send_asap = true;
 };
 
 std::string default_instance_id() {
@@ -106,6 +107,8 @@ int serve_command(int argc, char** argv) {
   opts.add_string("instance-id", &s.instance_id, "This instance's id, in logs and events (default: HOSTNAME-PID).");
   opts.add_duration("retention-max-age", &s.retention_max_age, "History kept when the stream is created (0: forever).");
   opts.add_size("retention-max-bytes", &s.retention_max_bytes, "Stream size limit when the stream is created (-1: none).");
+  opts.add_flag("nats-send-asap", &s.nats_send_asap,
+                "Write each NATS publish at once (lowest latency); off batches writes for up to 1 ms (less CPU under load).");
   opts.add_duration("duplicate-window", &s.duplicate_window, "JetStream dedup window for retried appends, when the stream is created.");
   opts.add_int("threads", &s.threads, "I/O threads (0: one per CPU core).");
   opts.add_size("max-frame-bytes", &s.max_frame_bytes, "Largest WebSocket message; a larger one closes the connection with 1009.");
@@ -163,7 +166,7 @@ int serve_command(int argc, char** argv) {
                                          std::chrono::duration_cast<std::chrono::seconds>(s.retention_max_age),
                                          s.retention_max_bytes,
                                          std::chrono::duration_cast<std::chrono::seconds>(s.duplicate_window),
-                                         "sigstream " + s.instance_id},
+                                         "sigstream " + s.instance_id, true, 0, s.nats_send_asap},
                       logs.make("nats"));
   std::unique_ptr<redis::presence_cache> cache;
   if (!s.redis_url.empty())

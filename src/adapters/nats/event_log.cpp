@@ -250,7 +250,7 @@ bool event_log::start(std::atomic<bool> const& stop) {
   natsOptions_SetURL(d.opts, d.settings.url.c_str());
   if (!d.settings.client_name.empty()) natsOptions_SetName(d.opts, d.settings.client_name.c_str());
   // Without SendAsap nats.c holds every publish for up to 1 ms to batch writes.
-  natsOptions_SetSendAsap(d.opts, true);
+  natsOptions_SetSendAsap(d.opts, d.settings.send_asap);
   // One delivery thread for all live subscriptions instead of one each.
   natsOptions_UseGlobalMessageDelivery(d.opts, true);
   natsOptions_SetMaxReconnect(d.opts, -1);
@@ -335,7 +335,9 @@ std::unique_ptr<live_subscription> event_log::subscribe_live(std::string const& 
     d.log->warn("cannot subscribe to {}: {}", subject, natsStatus_GetText(s));
     return nullptr;
   }
-  natsSubscription_SetPendingLimits(sub, 1 << 16, 64 << 20);
+  // Generous: a message dropped here becomes a gap and a catch-up read from
+  // the stream, which costs far more than the memory of a burst.
+  natsSubscription_SetPendingLimits(sub, 1 << 20, 256 << 20);
   natsSubscription_SetOnCompleteCB(sub, &on_subscription_complete, closure);
   return std::make_unique<core_subscription>(sub);
 }

@@ -31,6 +31,9 @@ struct log_settings {
   std::chrono::seconds duplicate_window{120};
   std::string client_name;  // shows in the NATS server's connection list
   bool create_stream = true;    // false (tools): a missing stream is an error
+  // true: every publish is written at once (lowest latency, a syscall each);
+  // false: nats.c batches writes for up to 1 ms (fewer syscalls under load).
+  bool send_asap = true;
   int connect_attempts = 0;     // 0: keep trying until stopped
 };
 
