@@ -1,12 +1,160 @@
+// `sigstream bench`: drives a running cluster (through HAProxy by default)
+// with rooms whose peers sit on different instances, and reports join
+// latency, end-to-end signal latency at fixed rates, the highest lossless
+// rate, memory per idle peer and CPU per relayed signal.
+#include <fmt/format.h>
+
+#include <ctime>
+#include <fstream>
 #include <iostream>
 
+#include "cli/bench_results.hpp"
+#include "cli/bench_runner.hpp"
+#include "cli/bench_system.hpp"
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 
 namespace sig::cli {
 
-int bench_command(int, char**) {
-  std::cerr << "sigstream bench: not implemented yet\n";
-  return 2;
+namespace {
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+// Every count and time has a ceiling, so a run always ends by itself.
+std::string check(bench::bench_settings const& s) {
+  auto in = [](std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; };
+  using std::chrono::milliseconds;
+  if (s.placement != "haproxy" && s.placement != "direct") return "--placement must be haproxy or direct";
+  for (auto const& phase : bench::split_list(s.phases))
+    if (phase != "memory" && phase != "join" && phase != "signal" && phase != "isolation")
+      return fmt::format("--phases: unknown phase '{}' (memory, join, signal, isolation)", phase);
+  if (!in(s.rooms, 1, 5000)) return "--rooms must be 1..5000";
+  if (!in(s.room_size, 2, 50)) return "--room-size must be 2..50";
+  if (s.rooms * s.room_size > 10000) return "--rooms x --room-size must be at most 10000";
+  auto rates = bench::split_list(s.rates);
+  if (rates.empty() || rates.size() > 20) return "--rates needs 1..20 rates";
+  for (auto const& r : rates) {
+    bool digits = r.find_first_not_of("0123456789") == std::string::npos;
+    auto n = options::parse_size(r);
+    if (!digits || !n || !in(*n, 1, 200'000)) return fmt::format("--rates: '{}' is not a rate in 1..200000", r);
+  }
+  if (s.duration < milliseconds(500) || s.duration > milliseconds(60'000)) return "--duration must be 500ms..60s";
+  if (!in(s.max_rate, 1, 200'000)) return "--max-rate must be 1..200000";
+  if (!in(s.rate_step, 0, 100'000)) return "--rate-step must be 0..100000";
+  if (!in(s.search_steps, 0, 5)) return "--search-steps must be 0..5";
+  if (s.drain < milliseconds(0) || s.drain > milliseconds(30'000)) return "--drain must be 0..30s";
+  if (s.settle < milliseconds(0) || s.settle > milliseconds(30'000)) return "--settle must be 0..30s";
+  if (!in(s.payload_bytes, 0, 60'000)) return "--payload-bytes must be 0..60000";
+  if (!in(s.idle_peers, 0, 10'000)) return "--idle-peers must be 0..10000";
+  if (s.idle_settle < milliseconds(0) || s.idle_settle > milliseconds(60'000)) return "--idle-settle must be 0..60s";
+  if (s.join_pace < milliseconds(0) || s.join_pace > milliseconds(1000)) return "--join-pace must be 0..1s";
+  if (s.join_timeout < milliseconds(100) || s.join_timeout > milliseconds(60'000)) return "--join-timeout must be 100ms..60s";
+  if (s.connect_timeout < milliseconds(100) || s.connect_timeout > milliseconds(60'000))
+    return "--connect-timeout must be 100ms..60s";
+  if (!in(s.connect_window, 1, 1000)) return "--connect-window must be 1..1000";
+  if (!in(s.isolation_rooms, 1, 1000)) return "--isolation-rooms must be 1..1000";
+  if (!in(s.isolation_rate, 1, 200'000)) return "--isolation-rate must be 1..200000";
+  if (s.isolation_duration < milliseconds(500) || s.isolation_duration > milliseconds(60'000))
+    return "--isolation-duration must be 500ms..60s";
+  if (!in(s.client_threads, 1, 2)) return "--client-threads must be 1 or 2";
+  return {};
+}
+
+}  // namespace
+
+int bench_command(int argc, char** argv) {
+  bench::bench_settings s;
+  options opts("bench",
+               "Drive a running sigstream cluster and report what it does: join latency, end-to-end signal latency\n"
+               "at fixed rates, the highest rate with nothing lost and p99 under 50 ms, resident memory per idle\n"
+               "peer, and CPU time per relayed signal for every server process. Rooms of --room-size peers are\n"
+               "placed on different instances (read from X-Sigstream-Instance). Loopback addresses only; every\n"
+               "phase is bounded in count and time. The report goes to stdout, progress to stderr.");
+  opts.add_string("url", &s.url, "WebSocket URL of the load balancer (ws://, loopback only).");
+  opts.add_string("instance-urls", &s.instance_urls,
+                  "Comma-separated direct instance URLs (ws://127.0.0.1:PORT/ws), for /metrics and --placement direct "
+                  "(default: from the pid directory's NAME.port files or the instances' --listen).");
+  opts.add_string("placement", &s.placement,
+                  "haproxy: connect through --url and group connections into rooms by the instance each landed on; "
+                  "direct: connect to --instance-urls round-robin.");
+  opts.add_string("phases", &s.phases, "Which phases to run, in this order: memory, join, signal, isolation.");
+  opts.add_int("rooms", &s.rooms, "Rooms for the join and signal phases.");
+  opts.add_int("room-size", &s.room_size, "Peers per room (spread over as many instances as there are).");
+  opts.add_string("rates", &s.rates, "Fixed signal rates to run, per second, comma-separated.");
+  opts.add_duration("duration", &s.duration, "How long each rate runs (500ms..60s).");
+  opts.add_int("max-rate", &s.max_rate, "Past the last fixed rate, step up by --rate-step until a rate fails, at most this.");
+  opts.add_int("rate-step", &s.rate_step, "Step for the search past the fixed rates (0: no search).");
+  opts.add_int("search-steps", &s.search_steps, "Bisection steps between the best passing and the first failing rate.");
+  opts.add_duration("drain", &s.drain, "After each rate, how long to wait for signals still on their way.");
+  opts.add_duration("settle", &s.settle, "Pause between rate steps.");
+  opts.add_int("payload-bytes", &s.payload_bytes, "Padding inside each signal's data, besides its timestamp.");
+  opts.add_int("idle-peers", &s.idle_peers, "Idle peers for the memory phase, joined to rooms of --room-size.");
+  opts.add_duration("idle-settle", &s.idle_settle, "Wait after the idle peers joined, before reading RSS.");
+  opts.add_duration("join-pace", &s.join_pace, "Pause between sequential joins.");
+  opts.add_duration("join-timeout", &s.join_timeout, "How long one join may take before it counts as unanswered.");
+  opts.add_duration("connect-timeout", &s.connect_timeout, "Bound on each connect, handshake, close and /metrics read.");
+  opts.add_int("connect-window", &s.connect_window, "WebSocket handshakes in flight at once.");
+  opts.add_int("isolation-rooms", &s.isolation_rooms, "Rooms for the isolation phase (rooms on all but the last instance).");
+  opts.add_int("isolation-rate", &s.isolation_rate, "Signal rate of the isolation phase, per second.");
+  opts.add_duration("isolation-duration", &s.isolation_duration, "How long the isolation phase sends.");
+  opts.add_int("client-threads", &s.client_threads, "Threads running the bench's io_context (1 or 2).");
+  opts.add_string("pids", &s.pids,
+                  "Server processes to watch, NAME=PID,... (e.g. i1=123,nats=45,redis=67,haproxy=89); "
+                  "roles come from /proc/PID/comm, instance names should be their instance ids.");
+  opts.add_string("pid-dir", &s.pid_dir, "Directory of NAME.pid (and NAME.port) files, as scripts/dev writes; used without --pids.");
+  opts.add_string("json", &s.json_path, "Also write every figure as JSON to this file.");
+  opts.add_string("label", &s.label, "A label for this run, printed in the report.");
+  opts.add_string("trace", &s.trace_path,
+                  "Diagnostics: write every signal sent (step, n, room, instances, time) and received to this file.");
+  if (!opts.parse(argc, argv)) return 2;
+  if (opts.help_requested()) {
+    std::cout << opts.help_text();
+    return 0;
+  }
+  if (auto problem = check(s); !problem.empty()) {
+    std::cerr << "sigstream bench: " << problem << "\n";
+    return 2;
+  }
+  // Refuse anything but loopback before touching the network.
+  for (auto const& text : std::vector<std::string>{s.url}) {
+    auto parsed = bench::parse_loopback_url(text);
+    if (!parsed.url) {
+      std::cerr << "sigstream bench: --url " << parsed.error << "\n";
+      return 2;
+    }
+  }
+  for (auto const& text : bench::split_list(s.instance_urls)) {
+    auto parsed = bench::parse_loopback_url(text);
+    if (!parsed.url) {
+      std::cerr << "sigstream bench: --instance-urls " << parsed.error << "\n";
+      return 2;
+    }
+  }
+
+  bench::bench_results results;
+  results.settings = s;
+  results.version = SIGSTREAM_VERSION;
+  results.started_at = utc_now();
+  results.machine = bench::machine_facts();
+  int code = bench::run(s, results);
+  if (code != 0) return code;  // nothing was measured
+  std::cout << bench::render_text(results) << std::flush;
+  if (!s.json_path.empty()) {
+    std::ofstream out(s.json_path, std::ios::trunc);
+    out << bench::render_json(results);
+    if (!out) {
+      std::cerr << "sigstream bench: cannot write " << s.json_path << "\n";
+      return 1;
+    }
+  }
+  return code;
 }
 
 }  // namespace sig::cli

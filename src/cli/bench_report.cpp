@@ -1,0 +1,463 @@
+// The report of `sigstream bench`: a text summary for people and JSON with
+// every figure for tools.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "cli/bench_results.hpp"
+#include "protocol/messages.hpp"
+
+namespace sig::cli::bench {
+
+namespace {
+
+// --- Text -------------------------------------------------------------------
+
+template <typename... Args>
+void add(std::string& out, fmt::format_string<Args...> format, Args&&... args) {
+  fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+}
+
+std::string ms(double value) { return fmt::format("{:.2f}", value); }
+
+std::string join_counts(std::map<std::string, std::uint64_t> const& values) {
+  std::string out;
+  for (auto const& [key, value] : values) out += fmt::format("{}{}={}", out.empty() ? "" : ", ", key, value);
+  return out.empty() ? "-" : out;
+}
+
+std::string rate_text(double rate) { return fmt::format("{:.0f}", rate); }
+
+void latency_row(std::string& out, std::string const& label, latency_summary const& l) {
+  fmt::format_to(std::back_inserter(out), "  {:<34} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}\n", label, l.count,
+                 ms(l.p50_ms), ms(l.p90_ms), ms(l.p99_ms), ms(l.max_ms), ms(l.mean_ms));
+}
+
+void text_steps(std::string& out, std::vector<rate_step> const& steps) {
+  fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:>8} {:>8} {:>6} {:>6} {:>5} {:>8} {:>8} {:>8} {:>9} {:>9}  {}\n",
+                 "kind", "rate/s", "sent", "received", "late", "lost", "err", "p50 ms", "p90 ms", "p99 ms", "max ms",
+                 "drain ms", "verdict");
+  for (auto const& s : steps)
+    fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:>8} {:>8} {:>6} {:>6} {:>5} {:>8} {:>8} {:>8} {:>9} {:>9.0f}  {}\n",
+                   s.kind, rate_text(s.rate), s.sent, s.received, s.late, s.lost, s.errors, ms(s.latency.p50_ms),
+                   ms(s.latency.p90_ms), ms(s.latency.p99_ms), ms(s.latency.max_ms), s.drain_ms, s.verdict);
+}
+
+void text_cpu(std::string& out, std::vector<rate_step> const& steps) {
+  std::vector<std::string> names;
+  for (auto const& s : steps)
+    for (auto const& c : s.cpu)
+      if (std::find(names.begin(), names.end(), c.name) == names.end()) names.push_back(c.name);
+  if (names.empty()) {
+    out += "  (no server pids given: not measured)\n";
+    return;
+  }
+  fmt::format_to(std::back_inserter(out), "  {:<9} {:>7}", "kind", "rate/s");
+  for (auto const& n : names) fmt::format_to(std::back_inserter(out), " {:>8}", n);
+  fmt::format_to(std::back_inserter(out), " {:>8} {:>8}\n", "servers", "bench");
+  for (auto const& s : steps) {
+    fmt::format_to(std::back_inserter(out), "  {:<9} {:>7}", s.kind, rate_text(s.rate));
+    for (auto const& n : names) {
+      auto it = std::find_if(s.cpu.begin(), s.cpu.end(), [&](auto const& c) { return c.name == n; });
+      fmt::format_to(std::back_inserter(out), " {:>8.1f}", it == s.cpu.end() ? 0.0 : it->us_per_signal);
+    }
+    fmt::format_to(std::back_inserter(out), " {:>8.1f} {:>8.1f}\n", s.servers_us_per_signal, s.bench_us_per_signal);
+  }
+  out += "  context switches per delivered signal (all threads of each process):\n";
+  fmt::format_to(std::back_inserter(out), "  {:<9} {:>7}", "kind", "rate/s");
+  for (auto const& n : names) fmt::format_to(std::back_inserter(out), " {:>8}", n);
+  out += "\n";
+  for (auto const& s : steps) {
+    fmt::format_to(std::back_inserter(out), "  {:<9} {:>7}", s.kind, rate_text(s.rate));
+    for (auto const& n : names) {
+      auto it = std::find_if(s.cpu.begin(), s.cpu.end(), [&](auto const& c) { return c.name == n; });
+      fmt::format_to(std::back_inserter(out), " {:>8.1f}", it == s.cpu.end() ? 0.0 : it->context_switches_per_signal);
+    }
+    out += "\n";
+  }
+}
+
+std::string measured(double value) { return value < 0 ? "n/a" : fmt::format("{:.0f}", value); }
+
+void text_traffic(std::string& out, std::vector<rate_step> const& steps) {
+  fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:<10} {:>5} {:>11} {:>11} {:>11} {:>11} {:>6} {:>6} {:>9} {:>5}\n",
+                 "kind", "rate/s", "instance", "peers", "live recv", "expected", "frames sent", "expected", "gaps",
+                 "catch", "replayed", "slow");
+  for (auto const& s : steps)
+    for (auto const& t : s.traffic)
+      fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:<10} {:>5} {:>11} {:>11.0f} {:>11} {:>11.0f} {:>6} {:>6} {:>9} {:>5}\n",
+                     s.kind, rate_text(s.rate), t.instance, t.peers, measured(t.live_received), t.live_expected,
+                     measured(t.frames_sent), t.frames_expected, measured(t.gaps), measured(t.catch_ups),
+                     measured(t.replayed_events), measured(t.slow_consumers));
+}
+
+// --- JSON -------------------------------------------------------------------
+
+class json_out {
+ public:
+  json_out& open(char bracket) {
+    separate();
+    out_ += bracket;
+    first_ = true;
+    return *this;
+  }
+  json_out& close(char bracket) {
+    out_ += bracket;
+    first_ = false;
+    return *this;
+  }
+  json_out& key(std::string_view k) {
+    separate();
+    out_ += protocol::json_quote(k);
+    out_ += ':';
+    first_ = true;  // the value follows without a comma
+    return *this;
+  }
+  json_out& str(std::string_view v) {
+    separate();
+    out_ += protocol::json_quote(v);
+    return *this;
+  }
+  json_out& num(double v) {
+    separate();
+    if (!std::isfinite(v)) out_ += "null";
+    else if (v == std::floor(v) && std::fabs(v) < 1e15) out_ += fmt::format("{:.0f}", v);
+    else out_ += fmt::format("{:.4f}", v);
+    return *this;
+  }
+  json_out& boolean(bool v) {
+    separate();
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  json_out& null() {
+    separate();
+    out_ += "null";
+    return *this;
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void separate() {
+    if (!first_) out_ += ',';
+    first_ = false;
+  }
+  std::string out_;
+  bool first_ = true;
+};
+
+void json_latency(json_out& j, latency_summary const& l) {
+  j.open('{');
+  j.key("count").num(static_cast<double>(l.count));
+  j.key("p50_ms").num(l.p50_ms);
+  j.key("p90_ms").num(l.p90_ms);
+  j.key("p99_ms").num(l.p99_ms);
+  j.key("max_ms").num(l.max_ms);
+  j.key("mean_ms").num(l.mean_ms);
+  j.close('}');
+}
+
+void json_counts(json_out& j, std::map<std::string, std::uint64_t> const& values) {
+  j.open('{');
+  for (auto const& [k, v] : values) j.key(k).num(static_cast<double>(v));
+  j.close('}');
+}
+
+void json_placement(json_out& j, placement_figures const& p) {
+  j.open('{');
+  j.key("method").str(p.method);
+  j.key("connections_opened").num(static_cast<double>(p.connections_opened));
+  j.key("connections_used").num(static_cast<double>(p.connections_used));
+  j.key("rooms").num(static_cast<double>(p.rooms));
+  j.key("rooms_fully_spread").num(static_cast<double>(p.rooms_fully_spread));
+  j.key("opened_per_instance");
+  json_counts(j, p.opened_per_instance);
+  j.key("used_per_instance");
+  json_counts(j, p.used_per_instance);
+  j.close('}');
+}
+
+void json_step(json_out& j, rate_step const& s) {
+  j.open('{');
+  j.key("kind").str(s.kind);
+  j.key("rate").num(s.rate);
+  j.key("seconds").num(s.seconds);
+  j.key("target").num(static_cast<double>(s.target));
+  j.key("sent").num(static_cast<double>(s.sent));
+  j.key("received").num(static_cast<double>(s.received));
+  j.key("lost").num(static_cast<double>(s.lost));
+  j.key("errors").num(static_cast<double>(s.errors));
+  j.key("error_codes");
+  json_counts(j, s.error_codes);
+  j.key("late").num(static_cast<double>(s.late));
+  j.key("queue_full").num(static_cast<double>(s.queue_full));
+  j.key("connections_lost").num(static_cast<double>(s.connections_lost));
+  j.key("pacer_max_lag_ms").num(s.pacer_max_lag_ms);
+  j.key("drain_ms").num(s.drain_ms);
+  j.key("latency");
+  json_latency(j, s.latency);
+  j.key("pass").boolean(s.pass);
+  j.key("verdict").str(s.verdict);
+  j.key("cpu").open('[');
+  for (auto const& c : s.cpu) {
+    j.open('{');
+    j.key("name").str(c.name);
+    j.key("role").str(c.role);
+    j.key("cpu_seconds").num(c.cpu_seconds);
+    j.key("us_per_signal").num(c.us_per_signal);
+    j.key("context_switches_per_signal").num(c.context_switches_per_signal);
+    j.close('}');
+  }
+  j.close(']');
+  j.key("servers_us_per_signal").num(s.servers_us_per_signal);
+  j.key("bench_us_per_signal").num(s.bench_us_per_signal);
+  j.key("traffic").open('[');
+  for (auto const& t : s.traffic) {
+    j.open('{');
+    j.key("instance").str(t.instance);
+    j.key("peers").num(static_cast<double>(t.peers));
+    if (t.live_received < 0) j.key("live_messages_received").null();
+    else j.key("live_messages_received").num(t.live_received);
+    j.key("live_messages_expected").num(t.live_expected);
+    if (t.frames_sent < 0) j.key("frames_sent").null();
+    else j.key("frames_sent").num(t.frames_sent);
+    j.key("frames_expected").num(t.frames_expected);
+    if (t.events_appended < 0) j.key("events_appended").null();
+    else j.key("events_appended").num(t.events_appended);
+    for (auto const& [name, value] : {std::pair<char const*, double>{"gaps_detected", t.gaps},
+                                      {"catch_ups", t.catch_ups},
+                                      {"replayed_events", t.replayed_events},
+                                      {"slow_consumers", t.slow_consumers}}) {
+      if (value < 0) j.key(name).null();
+      else j.key(name).num(value);
+    }
+    j.close('}');
+  }
+  j.close(']');
+  j.close('}');
+}
+
+}  // namespace
+
+std::string render_text(bench_results const& r) {
+  std::string out;
+  auto fact = [&](char const* key) {
+    auto it = r.machine.find(key);
+    return it == r.machine.end() ? std::string("?") : it->second;
+  };
+  add(out, "sigstream bench {} ({}){}\n", r.version, r.started_at, r.settings.label.empty() ? "" : " [" + r.settings.label + "]");
+  add(out, "machine: {} CPUs ({}), {} GiB RAM, {} (Debian {}), kernel {}\n", fact("nproc"), fact("cpu"), fact("ram_gib"),
+      fact("os"), fact("debian_version"), fact("kernel"));
+  add(out, "target: {}; peers connect {}\n", r.settings.url,
+      r.settings.placement == "direct" ? "directly to the instance URLs"
+                                       : "through it (HAProxy), each placed by the upgrade's X-Sigstream-Instance");
+  if (!r.instance_endpoints.empty()) {
+    add(out, "instances (for /metrics):");
+    for (auto const& [id, url] : r.instance_endpoints) add(out, " {}={}", id, url);
+    add(out, "\n");
+  }
+  add(out, "watched processes ({}):", r.process_source);
+  for (auto const& p : r.processes)
+    add(out, " {}={}{}", p.name, p.pid, p.role == "instance" ? " [instance " + (p.instance_id.empty() ? "?" : p.instance_id) + "]" : " [" + p.role + "]");
+  add(out, "\n\n");
+
+  if (r.memory) {
+    auto const& m = *r.memory;
+    add(out, "== Resident memory per idle peer ({} requested, {} connected, {} joined to rooms of {}; RSS after {:.1f} s)\n",
+        m.peers_requested, m.peers_connected, m.peers_joined, r.settings.room_size, m.settle_seconds);
+    add(out, "  {:<10} {:<13} {:<10} {:>6} {:>12} {:>12} {:>12}\n", "process", "role", "instance", "peers", "RSS before",
+        "RSS after", "bytes/peer");
+    for (auto const& row : m.rows)
+      add(out, "  {:<10} {:<13} {:<10} {:>6} {:>9} KiB {:>9} KiB {:>12.0f}\n", row.name, row.role,
+          row.instance.empty() ? "-" : row.instance, row.peers, row.rss_before_kib, row.rss_after_kib, row.bytes_per_peer);
+    add(out, "  instances together: {:.0f} bytes ({:.2f} KiB) per idle peer; worst instance {:.0f} bytes\n\n",
+        m.instance_bytes_per_peer, m.instance_bytes_per_peer / 1024, m.worst_instance_bytes_per_peer);
+  }
+
+  if (r.placement) {
+    auto const& p = *r.placement;
+    add(out, "== Placement\n  {} rooms of {}: {} with peers on as many distinct instances as possible; connections opened {} "
+        "({}), used {} ({})\n\n",
+        p.rooms, r.settings.room_size, p.rooms_fully_spread, p.connections_opened, join_counts(p.opened_per_instance),
+        p.connections_used, join_counts(p.used_per_instance));
+  }
+
+  if (!r.joins.empty()) {
+    add(out, "== Join latency: from sending join to receiving joined (ms)\n");
+    add(out, "  {:<34} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "", "n", "p50", "p90", "p99", "max", "mean");
+    for (auto const& j : r.joins) {
+      latency_row(out, j.mode + " (all joins)", j.all);
+      latency_row(out, "  first of its room on its instance", j.first_on_instance);
+      latency_row(out, "  instance already followed room", j.instance_follows);
+      add(out, "  {:<34} {} attempted, {} refused ({}), {} unanswered, {:.2f} s wall\n", "", j.attempted, j.failed,
+          join_counts(j.errors), j.timed_out, j.wall_seconds);
+    }
+    add(out, "\n");
+  }
+
+  std::vector<rate_step> steps = r.steps;
+  if (!steps.empty()) {
+    add(out, "== End-to-end signal latency: targeted signals to a peer on another instance, {}-byte padding, {:.0f} s per step\n",
+        r.settings.payload_bytes, std::chrono::duration<double>(r.settings.duration).count());
+    text_steps(out, steps);
+    if (r.max_lossless_rate)
+      add(out, "  highest rate with nothing lost and p99 < 50 ms: {}/s", rate_text(*r.max_lossless_rate));
+    else
+      add(out, "  highest rate with nothing lost and p99 < 50 ms: none of the rates tried");
+    if (r.first_failed_rate) add(out, " (lowest failing rate: {}/s)", rate_text(*r.first_failed_rate));
+    else add(out, " (no rate up to the last one tried failed)");
+    add(out, "\n\n== CPU time per delivered signal (us), by process\n");
+    text_cpu(out, steps);
+    add(out, "\n== Traffic per instance from /metrics: live events received from NATS, frames sent to clients\n");
+    text_traffic(out, steps);
+    add(out, "\n");
+  }
+
+  if (r.isolation) {
+    auto const& iso = *r.isolation;
+    std::string used, excluded;
+    for (auto const& u : iso.used_instances) used += (used.empty() ? "" : ", ") + u;
+    for (auto const& e : iso.excluded_instances) excluded += (excluded.empty() ? "" : ", ") + e;
+    add(out, "== Isolation: rooms only on {}; {} hosts none of their peers\n", used, excluded);
+    add(out, "  {} rooms; connections opened {} ({})\n", iso.placement.rooms, iso.placement.connections_opened,
+        join_counts(iso.placement.opened_per_instance));
+    if (iso.step) {
+      std::vector<rate_step> one{*iso.step};
+      text_steps(out, one);
+      text_traffic(out, one);
+    }
+    add(out, "\n");
+  }
+
+  if (!r.notes.empty()) {
+    add(out, "notes:\n");
+    for (auto const& n : r.notes) add(out, "  - {}\n", n);
+  }
+  return out;
+}
+
+std::string render_json(bench_results const& r) {
+  json_out j;
+  j.open('{');
+  j.key("version").str(r.version);
+  j.key("started_at").str(r.started_at);
+  j.key("label").str(r.settings.label);
+  j.key("machine").open('{');
+  for (auto const& [k, v] : r.machine) j.key(k).str(v);
+  j.close('}');
+  j.key("settings").open('{');
+  j.key("url").str(r.settings.url);
+  j.key("placement").str(r.settings.placement);
+  j.key("phases").str(r.settings.phases);
+  j.key("rooms").num(static_cast<double>(r.settings.rooms));
+  j.key("room_size").num(static_cast<double>(r.settings.room_size));
+  j.key("rates").str(r.settings.rates);
+  j.key("duration_s").num(std::chrono::duration<double>(r.settings.duration).count());
+  j.key("max_rate").num(static_cast<double>(r.settings.max_rate));
+  j.key("rate_step").num(static_cast<double>(r.settings.rate_step));
+  j.key("payload_bytes").num(static_cast<double>(r.settings.payload_bytes));
+  j.key("idle_peers").num(static_cast<double>(r.settings.idle_peers));
+  j.key("client_threads").num(static_cast<double>(r.settings.client_threads));
+  j.close('}');
+  j.key("open_file_limit").num(static_cast<double>(r.open_file_limit));
+  j.key("process_source").str(r.process_source);
+  j.key("processes").open('[');
+  for (auto const& p : r.processes) {
+    j.open('{');
+    j.key("name").str(p.name);
+    j.key("role").str(p.role);
+    j.key("pid").num(p.pid);
+    j.key("instance").str(p.instance_id);
+    j.close('}');
+  }
+  j.close(']');
+  j.key("instances").open('{');
+  for (auto const& [id, url] : r.instance_endpoints) j.key(id).str(url);
+  j.close('}');
+  j.key("memory");
+  if (!r.memory) {
+    j.null();
+  } else {
+    auto const& m = *r.memory;
+    j.open('{');
+    j.key("peers_requested").num(static_cast<double>(m.peers_requested));
+    j.key("peers_connected").num(static_cast<double>(m.peers_connected));
+    j.key("peers_joined").num(static_cast<double>(m.peers_joined));
+    j.key("settle_seconds").num(m.settle_seconds);
+    j.key("instance_bytes_per_peer").num(m.instance_bytes_per_peer);
+    j.key("worst_instance_bytes_per_peer").num(m.worst_instance_bytes_per_peer);
+    j.key("processes").open('[');
+    for (auto const& row : m.rows) {
+      j.open('{');
+      j.key("name").str(row.name);
+      j.key("role").str(row.role);
+      j.key("instance").str(row.instance);
+      j.key("peers").num(static_cast<double>(row.peers));
+      j.key("rss_before_kib").num(static_cast<double>(row.rss_before_kib));
+      j.key("rss_after_kib").num(static_cast<double>(row.rss_after_kib));
+      j.key("bytes_per_peer").num(row.bytes_per_peer);
+      j.close('}');
+    }
+    j.close(']');
+    j.close('}');
+  }
+  j.key("placement");
+  if (r.placement) json_placement(j, *r.placement);
+  else j.null();
+  j.key("joins").open('[');
+  for (auto const& jf : r.joins) {
+    j.open('{');
+    j.key("mode").str(jf.mode);
+    j.key("attempted").num(static_cast<double>(jf.attempted));
+    j.key("joined").num(static_cast<double>(jf.joined));
+    j.key("refused").num(static_cast<double>(jf.failed));
+    j.key("unanswered").num(static_cast<double>(jf.timed_out));
+    j.key("errors");
+    json_counts(j, jf.errors);
+    j.key("wall_seconds").num(jf.wall_seconds);
+    j.key("all");
+    json_latency(j, jf.all);
+    j.key("first_on_instance");
+    json_latency(j, jf.first_on_instance);
+    j.key("instance_follows");
+    json_latency(j, jf.instance_follows);
+    j.close('}');
+  }
+  j.close(']');
+  j.key("steps").open('[');
+  for (auto const& s : r.steps) json_step(j, s);
+  j.close(']');
+  j.key("max_lossless_rate");
+  if (r.max_lossless_rate) j.num(*r.max_lossless_rate);
+  else j.null();
+  j.key("first_failed_rate");
+  if (r.first_failed_rate) j.num(*r.first_failed_rate);
+  else j.null();
+  j.key("isolation");
+  if (!r.isolation) {
+    j.null();
+  } else {
+    j.open('{');
+    j.key("used_instances").open('[');
+    for (auto const& u : r.isolation->used_instances) j.str(u);
+    j.close(']');
+    j.key("excluded_instances").open('[');
+    for (auto const& e : r.isolation->excluded_instances) j.str(e);
+    j.close(']');
+    j.key("placement");
+    json_placement(j, r.isolation->placement);
+    j.key("step");
+    if (r.isolation->step) json_step(j, *r.isolation->step);
+    else j.null();
+    j.close('}');
+  }
+  j.key("notes").open('[');
+  for (auto const& n : r.notes) j.str(n);
+  j.close(']');
+  j.close('}');
+  return j.take() + "\n";
+}
+
+}  // namespace sig::cli::bench
