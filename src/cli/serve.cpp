@@ -52,7 +52,9 @@ struct serve_settings {
   std::chrono::milliseconds shutdown_grace{3'000};
   std::string log_level = "info";
   std::int64_t fault_drop_live_every = 0;
+  std::int64_t fault_delay_live_every = 0;
   bool nats_send_asap = true;
+  std::int64_t sync_workers = 8;
 };
 
 std::string default_instance_id() {
@@ -110,7 +112,9 @@ int serve_command(int argc, char** argv) {
   opts.add_flag("nats-send-asap", &s.nats_send_asap,
                 "Write each NATS publish at once (lowest latency); off batches writes for up to 1 ms (less CPU under load).");
   opts.add_duration("duplicate-window", &s.duplicate_window, "JetStream dedup window for retried appends, when the stream is created.");
-  opts.add_int("threads", &s.threads, "I/O threads (0: one per CPU core).");
+  opts.add_int("threads", &s.threads, "I/O threads (0: one per CPU core; 1 suits several instances on one host).");
+  opts.add_int("sync-workers", &s.sync_workers,
+               "Threads for blocking NATS work (room rebuilds, catch-ups); they wait on the network, not the CPU.");
   opts.add_size("max-frame-bytes", &s.max_frame_bytes, "Largest WebSocket message; a larger one closes the connection with 1009.");
   opts.add_size("max-meta-bytes", &s.max_meta_bytes, "Largest `meta` of a join, serialized (too-large).");
   opts.add_size("max-data-bytes", &s.max_data_bytes, "Largest `data` of a signal, serialized (too-large).");
@@ -122,6 +126,8 @@ int serve_command(int argc, char** argv) {
   opts.add_string("log-level", &s.log_level, "trace, debug, info, warn, error or off.");
   opts.add_int("fault-drop-live-every", &s.fault_drop_live_every,
                "Testing only: drop every Nth live message to exercise gap recovery (0: off).");
+  opts.add_int("fault-delay-live-every", &s.fault_delay_live_every,
+               "Testing only: hold every Nth live message for 3 ms, so the feed arrives out of order (0: off).");
   if (!opts.parse(argc, argv)) return 2;
   if (opts.help_requested()) {
     std::cout << opts.help_text();
@@ -159,7 +165,7 @@ int serve_command(int argc, char** argv) {
   // (sessions hold rooms, rooms hold the contexts) is still alive.
   auto io_holder = std::make_unique<asio::io_context>(static_cast<int>(threads));
   asio::io_context& io = *io_holder;
-  asio::thread_pool blocking(2);
+  asio::thread_pool blocking(static_cast<std::size_t>(std::max<std::int64_t>(s.sync_workers, 1)));
   service::metrics counters;
 
   nats::event_log log(nats::log_settings{s.nats_url, s.stream, s.subject_prefix,
@@ -179,8 +185,12 @@ int serve_command(int argc, char** argv) {
   service::room_context room_ctx{io, blocking, log, cache.get(), directory, counters, logs.make("room"), s.instance_id};
   room_ctx.linger = s.room_linger;
   room_ctx.drop_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_drop_live_every, 0));
+  room_ctx.delay_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_delay_live_every, 0));
   if (room_ctx.drop_live_every > 0)
     main_log->warn("fault injection: dropping every {}th live message (--fault-drop-live-every)", room_ctx.drop_live_every);
+  if (room_ctx.delay_live_every > 0)
+    main_log->warn("fault injection: delaying every {}th live message by 3 ms (--fault-delay-live-every)",
+                   room_ctx.delay_live_every);
   room_ctx.message_id_prefix = s.instance_id + "." + random_nonce() + ".";
   directory.attach(room_ctx);
 

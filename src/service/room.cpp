@@ -47,7 +47,8 @@ room::room(room_context& ctx, std::string name)
       subject_(ctx.log.subjects(token_).events),
       strand_(asio::make_strand(ctx.io)),
       echo_timer_(strand_),
-      linger_timer_(strand_) {
+      linger_timer_(strand_),
+      recovery_timer_(strand_) {
   ++ctx_.counters.active_rooms;
 }
 
@@ -327,10 +328,24 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
 }
 
 void room::on_live(nats::live_message message) {
-  if (ctx_.drop_live_every > 0 && ++ctx_.live_seen % ctx_.drop_live_every == 0) {
-    ++ctx_.counters.live_dropped_by_fault_injection;
-    return;
+  if (ctx_.drop_live_every > 0 || ctx_.delay_live_every > 0) {
+    auto n = ++ctx_.live_seen;
+    if (ctx_.drop_live_every > 0 && n % ctx_.drop_live_every == 0) {
+      ++ctx_.counters.live_dropped_by_fault_injection;
+      return;
+    }
+    if (ctx_.delay_live_every > 0 && n % ctx_.delay_live_every == 0) {
+      auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(3));
+      timer->async_wait([self = shared_from_this(), timer, message = std::move(message)](boost::system::error_code) mutable {
+        self->take_arrival(std::move(message));
+      });
+      return;
+    }
   }
+  take_arrival(std::move(message));
+}
+
+void room::take_arrival(nats::live_message message) {
   ++ctx_.counters.live_messages_received;
   ctx_.counters.live_bytes_received += message.payload.size();
   if (phase_ == phase::syncing || phase_ == phase::catching_up) {
@@ -343,17 +358,43 @@ void room::on_live(nats::live_message message) {
 }
 
 void room::drain_buffer() {
+  bool progressed = false;
   while (phase_ == phase::live && !buffer_.empty()) {
-    if (!take_live(buffer_.front())) {
-      ++ctx_.counters.gaps_detected;
-      ctx_.logger->info("room={} gap in the live feed before seq={}; catching up from the stream", name_,
-                        buffer_.front().seq);
-      start_catch_up();
-      return;
-    }
-    buffer_.pop_front();
+    // Take whichever buffered message continues the room, not just the
+    // oldest: the feed may arrive slightly out of order.
+    auto next = std::find_if(buffer_.begin(), buffer_.end(), [this](nats::live_message const& m) {
+      return m.seq <= mark_ || m.previous_subject_seq == mark_;
+    });
+    if (next == buffer_.end()) break;
+    nats::live_message message = std::move(*next);
+    buffer_.erase(next);
+    take_live(message);
+    progressed = true;
   }
-  if (phase_ == phase::live) admit_waiting();
+  if (phase_ != phase::live) return;
+  if (buffer_.empty()) {
+    awaiting_missing_ = false;
+    recovery_timer_.cancel();
+  } else if (progressed || !awaiting_missing_) {
+    awaiting_missing_ = false;
+    await_missing();
+  }
+  admit_waiting();
+}
+
+// A hole in the live feed: wait briefly for the message (it may only be
+// late), then read what is missing from the stream.
+void room::await_missing() {
+  awaiting_missing_ = true;
+  recovery_timer_.expires_after(ctx_.reorder_window);
+  recovery_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || !self->awaiting_missing_ || self->phase_ != phase::live || self->buffer_.empty()) return;
+    self->awaiting_missing_ = false;
+    ++self->ctx_.counters.gaps_detected;
+    self->ctx_.logger->info("room={} seq={} gap in the live feed; catching up from the stream", self->name_,
+                            self->mark_);
+    self->start_catch_up();
+  });
 }
 
 bool room::take_live(nats::live_message const& message) {
@@ -366,6 +407,7 @@ bool room::take_live(nats::live_message const& message) {
 
 void room::start_catch_up() {
   phase_ = phase::catching_up;
+  awaiting_missing_ = false;
   ++ctx_.counters.catch_ups;
   asio::post(ctx_.blocking, [self = shared_from_this(), from = mark_ + 1] {
     auto& log = self->ctx_.log;
@@ -381,8 +423,8 @@ void room::on_caught_up(std::optional<std::vector<nats::stored_message>> message
   if (phase_ != phase::catching_up) return;
   if (!messages) {
     // Keep buffering and try again shortly; the room's peers stay connected.
-    echo_timer_.expires_after(std::chrono::seconds(1));
-    echo_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    recovery_timer_.expires_after(std::chrono::seconds(1));
+    recovery_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec && self->phase_ == phase::catching_up) {
         self->phase_ = phase::live;
         self->start_catch_up();
@@ -517,6 +559,7 @@ void room::maybe_linger() {
     self->live_.reset();
     self->buffer_.clear();
     self->echo_timer_.cancel();
+    self->recovery_timer_.cancel();
     self->ctx_.directory.remove(self.get());
   });
 }

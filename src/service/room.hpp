@@ -70,7 +70,9 @@ class room : public std::enable_shared_from_this<room> {
   void start_catch_up();
   void on_caught_up(std::optional<std::vector<nats::stored_message>> messages);
   void on_live(nats::live_message message);
+  void take_arrival(nats::live_message message);
   void drain_buffer();
+  void await_missing();
   bool take_live(nats::live_message const& message);  // false: a gap
   void apply(std::uint64_t seq, std::string const& payload);
 
@@ -94,6 +96,10 @@ class room : public std::enable_shared_from_this<room> {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer echo_timer_;
   boost::asio::steady_timer linger_timer_;
+  // Waits for a missing live message (reordered, or lost), then retries a
+  // failed catch-up. Never shared with the echo watchdog, which re-arms often.
+  boost::asio::steady_timer recovery_timer_;
+  bool awaiting_missing_ = false;
 
   phase phase_ = phase::idle;
   domain::room_state state_;

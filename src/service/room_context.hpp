@@ -34,6 +34,10 @@ struct room_context {
   // How long after an acknowledged append its event may take to come back
   // on the live feed before the room catches up from the stream.
   std::chrono::milliseconds echo_timeout{1'000};
+  // nats-server 2.9 now and then republishes a message a few microseconds
+  // after a later one. A hole in the live feed is given this long to fill
+  // before the room catches up from the stream.
+  std::chrono::milliseconds reorder_window{25};
   // Message ids are <instance>.<process nonce>.<counter>: JetStream drops a
   // message whose id it saw within its duplicate window, so a restarted
   // instance with the same id must never reuse its predecessor's ids.
@@ -41,6 +45,8 @@ struct room_context {
   // Fault injection for tests: drop every Nth live message (0: never), so
   // that gap detection and catch-up run on demand.
   std::uint64_t drop_live_every = 0;
+  // ... and hold every Nth for 3 ms, so that later ones overtake it.
+  std::uint64_t delay_live_every = 0;
   std::atomic<std::uint64_t> live_seen{0};
   std::atomic<std::uint64_t> next_message_id{0};
 };

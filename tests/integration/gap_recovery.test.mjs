@@ -5,16 +5,22 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, connect, httpGet, sleep } from './lib/cluster.mjs';
-import { roomHistory, expectedSeqs, receivedSeqs } from './lib/stream.mjs';
+import { roomHistory, expectedSeqs, receivedSeqs, assertReceivedShare } from './lib/stream.mjs';
 
 let cluster;
+let lateCluster;
 before(async () => {
   cluster = await startCluster({ instances: 2, haproxy: false, env: { SIGSTREAM_FAULT_DROP_LIVE_EVERY: '7' } });
+  lateCluster = await startCluster({ instances: 2, haproxy: false, env: { SIGSTREAM_FAULT_DELAY_LIVE_EVERY: '5' } });
 });
-after(async () => { await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 }); });
+after(async () => {
+  const failed = process.exitCode !== undefined && process.exitCode !== 0;
+  await cluster?.stop({ failed });
+  await lateCluster?.stop({ failed });
+});
 
-async function metric(id, name) {
-  const body = (await httpGet(`${cluster.instance(id).httpUrl}/metrics`)).body;
+async function metric(id, name, on = cluster) {
+  const body = (await httpGet(`${on.instance(id).httpUrl}/metrics`)).body;
   return Number(body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`)).split(' ').pop());
 }
 
@@ -35,13 +41,36 @@ test('every peer receives exactly its share of the stream although the live feed
   // Wait (bounded) until every peer has everything it should have.
   const deadline = Date.now() + 15_000;
   for (let i = 0; i < clients.length; i++) {
+    const leftByRequest = i === 4;
     const want = expectedSeqs(events, joined[i]);
-    while (receivedSeqs(clients[i]).length < want.length && Date.now() < deadline) await sleep(50);
-    assert.deepEqual(receivedSeqs(clients[i]), want, `peer ${i} received exactly its share, in order`);
+    while (!leftByRequest && receivedSeqs(clients[i]).length < want.length && Date.now() < deadline) await sleep(50);
+    assertReceivedShare(assert, clients[i], events, joined[i], { leftByRequest, label: `peer ${i}` });
   }
   const dropped = await metric('i1', 'live_dropped_by_fault_injection_total') + await metric('i2', 'live_dropped_by_fault_injection_total');
   const catchUps = await metric('i1', 'catch_ups_total') + await metric('i2', 'catch_ups_total');
   assert.ok(dropped > 0, 'the fault injection dropped live messages');
   assert.ok(catchUps > 0, 'and the rooms caught up from the stream');
+  for (const c of clients) c.close();
+});
+
+test('a live feed that arrives out of order is put back in order without reading the stream', async () => {
+  const room = 'late';
+  const clients = await Promise.all(Array.from({ length: 4 }, (_, i) => connect(lateCluster.instance(i % 2 ? 'i2' : 'i1').url)));
+  const joined = [];
+  for (const c of clients) joined.push(await c.request({ type: 'join', room }, 10_000));
+  // Bursts, so that a held message is overtaken by the next ones.
+  await Promise.all(clients.map(async (c, i) => {
+    for (let k = 0; k < 25; k++) c.send({ type: 'signal', data: { i, k } });
+  }));
+  const events = await roomHistory(lateCluster, room);
+  const deadline = Date.now() + 15_000;
+  for (let i = 0; i < clients.length; i++) {
+    const want = expectedSeqs(events, joined[i]);
+    while (receivedSeqs(clients[i]).length < want.length && Date.now() < deadline) await sleep(50);
+  }
+  const finalEvents = await roomHistory(lateCluster, room);
+  for (let i = 0; i < clients.length; i++) assertReceivedShare(assert, clients[i], finalEvents, joined[i], { label: `peer ${i}` });
+  const catchUps = await metric('i1', 'catch_ups_total', lateCluster) + await metric('i2', 'catch_ups_total', lateCluster);
+  assert.equal(catchUps, 0, 'late messages were waited for, not read again from the stream');
   for (const c of clients) c.close();
 });

@@ -383,8 +383,9 @@ std::optional<std::vector<stored_message>> event_log::read(std::string const& fi
   std::optional<std::vector<stored_message>> result = std::move(out);
   for (;;) {
     natsMsg* raw = nullptr;
+    // The range ends at a message known to exist, so silence means a slow or
+    // unreachable server, never an empty range: report it, and let the caller retry.
     s = natsSubscription_NextMsg(&raw, sub, read_wait_ms);
-    if (s == NATS_TIMEOUT && result->empty()) break;  // everything in range was deleted
     if (s != NATS_OK) {
       d.log->warn("reading {} stopped at {}: {}", filter,
                   result->empty() ? from_seq : result->back().seq, natsStatus_GetText(s));

@@ -38,3 +38,13 @@ export function expectedSeqs(events, joined) {
 export function receivedSeqs(client) {
   return client.messages.filter((m) => ['peer-joined', 'peer-left', 'signal'].includes(m.type)).map((m) => m.seq);
 }
+
+// A peer that sent `leave` stops receiving when its request is handled, which
+// may be before events ordered ahead of its leave event come back: for it,
+// what it received must be its share's beginning, in order, nothing else.
+export function assertReceivedShare(assert, client, events, joined, { leftByRequest = false, label = '' } = {}) {
+  const want = expectedSeqs(events, joined);
+  const got = receivedSeqs(client);
+  if (leftByRequest) assert.deepEqual(got, want.slice(0, got.length), `${label}: received a prefix of its share, in order`);
+  else assert.deepEqual(got, want, `${label}: received exactly its share, in order`);
+}
