@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -83,6 +84,20 @@ struct event_log::impl {
   jsCtx* js = nullptr;
   std::atomic<bool> stream_ok{false};
   std::atomic<bool> closing{false};  // our own close is not an outage
+
+  // nats.c calls the connection callbacks on a thread of its own, in order,
+  // after natsConnection_Close has returned: close() waits for the last one
+  // (closed) so that none of them can run once this object is gone.
+  std::mutex closed_mutex;
+  std::condition_variable closed_signal;
+  bool closed = false;
+
+  static void on_closed(natsConnection*, void* closure) {
+    auto* self = static_cast<impl*>(closure);
+    std::lock_guard lock(self->closed_mutex);
+    self->closed = true;
+    self->closed_signal.notify_all();
+  }
 
   std::mutex pending_mutex;
   std::unordered_map<std::string, std::function<void(append_result)>> pending;
@@ -238,7 +253,12 @@ void event_log::close() {
   auto& d = *impl_;
   if (d.closing.exchange(true)) return;
   d.stream_ok = false;
-  if (d.nc != nullptr) natsConnection_Close(d.nc);
+  if (d.nc != nullptr) {
+    natsConnection_Close(d.nc);
+    std::unique_lock lock(d.closed_mutex);
+    if (!d.closed_signal.wait_for(lock, std::chrono::seconds(5), [&] { return d.closed; }))
+      d.log->warn("the NATS connection did not report closing within 5 s");
+  }
   std::unordered_map<std::string, std::function<void(append_result)>> dropped;
   std::lock_guard lock(d.pending_mutex);
   dropped.swap(d.pending);
@@ -258,6 +278,7 @@ bool event_log::start(std::atomic<bool> const& stop) {
   natsOptions_SetTimeout(d.opts, 2000);
   natsOptions_SetDisconnectedCB(d.opts, &impl::on_disconnected, &d);
   natsOptions_SetReconnectedCB(d.opts, &impl::on_reconnected, &d);
+  natsOptions_SetClosedCB(d.opts, &impl::on_closed, &d);
   natsOptions_SetErrorHandler(d.opts, &impl::on_async_error, &d);
 
   auto backoff = std::chrono::milliseconds(200);

@@ -304,7 +304,8 @@ export async function startCluster(options = {}) {
   try {
     await cluster.start();
   } catch (err) {
-    await cluster.stop({ failed: true, quiet: true });
+    // The start's own error is the one to report, not a teardown problem after it.
+    await cluster.stop({ failed: true, quiet: true }).catch(() => {});
     err.message += `\n(cluster files kept in ${cluster.dir})`;
     throw err;
   }
@@ -677,7 +678,9 @@ export class Cluster {
       await fsp.rm(this.dir, { recursive: true, force: true });
     }
     if (problems.length > 0) {
-      process.stderr.write(`sigstream test cluster teardown: ${problems.join('; ')}\n`);
+      // A crash or a non-zero exit on SIGTERM (a sanitizer report, say) is a
+      // failure of the run, not a note: the after() hook that called stop() fails.
+      throw new Error(`sigstream test cluster teardown: ${problems.join('; ')} (files kept in ${this.dir})`);
     }
     return { dir: this.dir, kept: keep, problems };
   }
