@@ -12,12 +12,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
 #include "adapters/nats/event_log.hpp"
 #include "adapters/redis/presence_cache.hpp"
 #include "adapters/ws/listener.hpp"
+#include "adapters/ws/static_files.hpp"
 #include "cli/commands.hpp"
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
@@ -55,6 +57,7 @@ struct serve_settings {
   std::int64_t fault_delay_live_every = 0;
   bool nats_send_asap = true;
   std::int64_t sync_workers = 8;
+  std::string web_root;
 };
 
 std::string default_instance_id() {
@@ -78,6 +81,15 @@ std::optional<asio::ip::tcp::endpoint> parse_listen(std::string const& text) {
   } catch (...) {
     return std::nullopt;
   }
+}
+
+// A source checkout keeps its web root beside the build directory.
+std::string default_web_root() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  auto candidate = exe.parent_path().parent_path() / "web";
+  return std::filesystem::is_directory(candidate, ec) ? candidate.string() : std::string();
 }
 
 std::string random_nonce() {
@@ -123,6 +135,9 @@ int serve_command(int argc, char** argv) {
   opts.add_size("write-queue-bytes", &s.write_queue_bytes, "Bytes queued to one client before it is closed as a slow consumer (1013).");
   opts.add_duration("room-linger", &s.room_linger, "How long an instance keeps following a room after its last local peer left.");
   opts.add_duration("shutdown-grace", &s.shutdown_grace, "On SIGTERM, how long to wait for local peers' leave events to be stored.");
+  opts.add_string("web-root", &s.web_root,
+                  "Directory of static files served on the same port (read once at start-up). Default: the "
+                  "checkout's web/ when the binary runs from a build directory; otherwise none.");
   opts.add_string("log-level", &s.log_level, "trace, debug, info, warn, error or off.");
   opts.add_int("fault-drop-live-every", &s.fault_drop_live_every,
                "Testing only: drop every Nth live message to exercise gap recovery (0: off).");
@@ -204,6 +219,17 @@ int serve_command(int argc, char** argv) {
   ws::connection_context conn_ctx{directory, counters, logs.make("ws"), s.instance_id, limits,
                                   [&log] { return log.ready(); },
                                   [&counters, id = s.instance_id] { return counters.prometheus_text(id); }};
+
+  bool web_root_given = !s.web_root.empty();
+  if (!web_root_given) s.web_root = default_web_root();
+  if (!s.web_root.empty()) {
+    auto web = ws::static_files::load(s.web_root, *main_log);
+    if (!web && web_root_given) return 1;
+    if (web) {
+      main_log->info("serving {} static files ({} bytes) from {}", web->size(), web->bytes(), s.web_root);
+      conn_ctx.web = std::make_shared<ws::static_files const>(std::move(*web));
+    }
+  }
 
   std::unique_ptr<ws::listener> listener;
   try {

@@ -13,6 +13,8 @@ namespace sig::service { class room_directory; struct metrics; }
 
 namespace sig::ws {
 
+class static_files;
+
 struct connection_limits {
   std::size_t max_frame_bytes = 80 * 1024;  // over it: close 1009
   std::size_t write_queue_frames = 1024;    // a client this far behind is closed
@@ -30,6 +32,7 @@ struct connection_context {
   connection_limits limits;
   std::function<bool()> ready;          // can the event log take requests now?
   std::function<std::string()> metrics_text;
+  std::shared_ptr<static_files const> web;  // null: no web root configured
 };
 
 }  // namespace sig::ws

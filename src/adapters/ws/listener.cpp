@@ -7,7 +7,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "adapters/ws/static_files.hpp"
 #include "adapters/ws/ws_session.hpp"
+#include "protocol/static_path.hpp"
 
 namespace sig::ws {
 
@@ -64,7 +66,30 @@ class http_session : public std::enable_shared_from_this<http_session> {
     }
     if (path == "/metrics")
       return respond(request, http::status::ok, "text/plain; version=0.0.4", ctx_.metrics_text());
-    return respond(request, http::status::not_found, "text/plain", "not found\n");
+    return serve_static(request, target);
+  }
+
+  // From memory, so no file is read here. Clients revalidate every time
+  // (no-cache) and get a 304 when their copy is current.
+  void serve_static(http::request<http::string_body> const& request, std::string_view target) {
+    auto name = protocol::static_file_for(target);
+    auto const* file = (ctx_.web && name) ? ctx_.web->find(*name) : nullptr;
+    if (file == nullptr) return respond(request, http::status::not_found, "text/plain", "not found\n");
+    auto const& if_none_match = request[http::field::if_none_match];
+    bool current = !if_none_match.empty() && if_none_match == file->etag;
+    auto res = std::make_shared<http::response<http::string_body>>(
+        current ? http::status::not_modified : http::status::ok, request.version());
+    res->set(http::field::server, "sigstream");
+    res->set(http::field::content_type, file->media_type);
+    res->set(http::field::cache_control, "no-cache");
+    res->set(http::field::etag, file->etag);
+    res->set("X-Content-Type-Options", "nosniff");
+    res->set("X-Sigstream-Instance", ctx_.instance_id);
+    res->keep_alive(request.keep_alive());
+    if (!current && request.method() != http::verb::head) res->body() = file->body;
+    res->prepare_payload();
+    if (!current && request.method() == http::verb::head) res->content_length(file->body.size());
+    write(res);
   }
 
   void respond(http::request<http::string_body> const& request, http::status status, std::string_view type,
@@ -77,6 +102,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
     res->keep_alive(request.keep_alive());
     if (request.method() != http::verb::head) res->body() = std::move(body);
     res->prepare_payload();
+    write(res);
+  }
+
+  void write(std::shared_ptr<http::response<http::string_body>> res) {
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
       if (ec) return;
       if (!res->keep_alive()) {
