@@ -1,0 +1,220 @@
+// sigstream.js: browser client for the sigstream signaling service.
+// One dependency-free ES module implementing the client protocol, version 1
+// (docs/client.md; the protocol itself is PROTOCOL.md). Served by every
+// instance at /sigstream.js.
+
+/**
+ * Delay before reconnect attempt number `attempt` (0 for the first), with
+ * exponential backoff and full jitter: uniformly random in
+ * [0, min(maxBackoffMs, minBackoffMs * 2^attempt)], so that the clients of an
+ * instance that went away do not all come back at the same moment.
+ * @param {number} attempt
+ * @param {{minBackoffMs?: number, maxBackoffMs?: number, random?: () => number}} [options]
+ * @returns {number} milliseconds
+ */
+export function backoffDelay(attempt, { minBackoffMs = 250, maxBackoffMs = 10000, random = Math.random } = {}) {
+  const cap = Math.min(maxBackoffMs, minBackoffMs * 2 ** Math.max(0, attempt));
+  return Math.floor(random() * cap);
+}
+
+/** An Error refused by the service (or by the client), with the protocol's `code`. */
+export class SigstreamError extends Error {
+  /**
+   * @param {string} code protocol error code, or `disconnected` / `closed` from the client
+   * @param {string} message
+   */
+  constructor(code, message) {
+    super(message || code);
+    this.name = 'SigstreamError';
+    this.code = code;
+  }
+}
+
+/**
+ * A connection to the signaling service, with automatic reconnection.
+ *
+ * Events (CustomEvent, `detail` in parentheses): `open` (null), `close`
+ * ({code, reason}), `peer-joined`, `peer-left`, `signal`, `error` (the
+ * protocol message; `error` only for errors that answer no request),
+ * `reconnecting` ({attempt, delayMs}), `reconnected` (the new `joined`
+ * message, or null when the client was not in a room).
+ */
+export class SigstreamClient extends EventTarget {
+  #url; #opts; #ws = null; #nextId = 1; #pending = new Map();
+  #closedByUser = false; #everOpened = false; #attempt = 0; #timer = null;
+  #room = null; // {room, meta} to re-join after a reconnect
+  #resume = ''; // last non-empty resume token
+  #opening = null; // promise of the current connect()
+
+  /**
+   * @param {string} url WebSocket URL, e.g. `ws://host:8080/ws`
+   * @param {{WebSocket?: any, reconnect?: boolean, minBackoffMs?: number, maxBackoffMs?: number, random?: () => number}} [options]
+   */
+  constructor(url, { WebSocket = globalThis.WebSocket, reconnect = true, minBackoffMs = 250, maxBackoffMs = 10000, random = Math.random } = {}) {
+    super();
+    this.#url = url;
+    this.#opts = { WebSocket, reconnect, minBackoffMs, maxBackoffMs, random };
+    /** The last `joined` message of the current room, or null. */
+    this.joined = null;
+  }
+
+  /** The own peer id in the current room, or null. */
+  get peer() { return this.joined?.peer ?? null; }
+
+  /** True while the WebSocket is open. */
+  get connected() { return this.#ws?.readyState === 1; }
+
+  /**
+   * Opens the connection. Resolves when it is open; rejects if this first
+   * attempt fails (reconnection starts only after a connection was open).
+   * @returns {Promise<void>}
+   */
+  connect() {
+    if (this.connected) return Promise.resolve();
+    if (this.#opening) return this.#opening;
+    this.#closedByUser = false;
+    // A reconnect already scheduled gives way to this explicit attempt.
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#opening = new Promise((resolve, reject) => this.#open(resolve, reject))
+      .finally(() => { this.#opening = null; });
+    return this.#opening;
+  }
+
+  /**
+   * Joins a room. Resolves with the `joined` message: {room, peer, peers, seq, resume}.
+   * @param {string} room
+   * @param {object} [meta]
+   */
+  async join(room, meta) {
+    const msg = { type: 'join', room };
+    if (meta !== undefined) msg.meta = meta;
+    const joined = await this.#request(msg);
+    this.#onJoined(joined, { room, meta });
+    return joined;
+  }
+
+  /**
+   * Sends `data` to peer `to`, or to every other peer of the room when `to`
+   * is null or undefined. Resolves with the event's `seq` once acknowledged.
+   * @param {string | null | undefined} to
+   * @param {any} data
+   * @returns {Promise<number>}
+   */
+  async signal(to, data) {
+    const msg = { type: 'signal', data };
+    if (to != null) msg.to = to;
+    return (await this.#request(msg)).seq;
+  }
+
+  /** Leaves the current room; the connection stays open. Resolves with the event's `seq`. */
+  async leave() {
+    this.#room = null; this.#resume = ''; this.joined = null;
+    return (await this.#request({ type: 'leave' })).seq;
+  }
+
+  /** Closes the connection for good: no reconnect; pending requests are rejected. */
+  close() {
+    this.#closedByUser = true;
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#room = null;
+    this.joined = null;
+    this.#rejectAll('closed', 'the client was closed');
+    if (this.#ws && this.#ws.readyState <= 1) this.#ws.close(1000);
+  }
+
+  #emit(type, detail = null) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  // Opens a WebSocket. onOpen runs once it is open; onFail (when given) if it
+  // closes before opening, otherwise such a failure schedules a reconnect.
+  #open(onOpen, onFail) {
+    const ws = new this.#opts.WebSocket(this.#url);
+    this.#ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      if (ws !== this.#ws) return;
+      opened = true;
+      this.#everOpened = true;
+      this.#emit('open');
+      onOpen();
+    };
+    ws.onmessage = (ev) => { if (ws === this.#ws) this.#onMessage(ev.data); };
+    ws.onerror = () => {}; // a close event always follows
+    ws.onclose = (ev) => {
+      if (ws !== this.#ws) return;
+      this.#ws = null;
+      this.joined = null;
+      this.#rejectAll('disconnected', 'the connection was lost');
+      if (opened) this.#emit('close', { code: ev.code, reason: ev.reason });
+      if (!opened && onFail) onFail(new SigstreamError('disconnected', `could not connect to ${this.#url}`));
+      else if (!this.#closedByUser && this.#opts.reconnect && this.#everOpened) this.#scheduleReconnect();
+    };
+  }
+
+  #scheduleReconnect() {
+    const delayMs = backoffDelay(this.#attempt, this.#opts);
+    this.#emit('reconnecting', { attempt: this.#attempt, delayMs });
+    this.#attempt++;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      if (this.#closedByUser) return;
+      this.#open(() => this.#rejoin(), null);
+    }, delayMs);
+  }
+
+  async #rejoin() {
+    const want = this.#room;
+    if (!want) { this.#attempt = 0; this.#emit('reconnected', null); return; }
+    const msg = { type: 'join', room: want.room };
+    if (want.meta !== undefined) msg.meta = want.meta;
+    if (this.#resume) msg.resume = this.#resume;
+    try {
+      const joined = await this.#request(msg);
+      this.#onJoined(joined, want);
+      this.#attempt = 0;
+      this.#emit('reconnected', joined);
+    } catch (err) {
+      if (err.code === 'disconnected' || err.code === 'closed') return; // the close handler goes on
+      if (err.code === 'unavailable' || err.code === 'rate-limited') { this.#ws?.close(4000, 'retry'); return; }
+      if (msg.resume) { this.#resume = ''; return this.#rejoin(); } // token refused: join afresh
+      this.#room = null; // refused for good (room-full, unauthorized, ...)
+      this.#emit('error', { type: 'error', code: err.code, message: err.message });
+    }
+  }
+
+  #onJoined(joined, want) {
+    this.joined = joined;
+    this.#room = want;
+    if (typeof joined.resume === 'string' && joined.resume) this.#resume = joined.resume;
+  }
+
+  #request(msg) {
+    if (!this.connected) return Promise.reject(new SigstreamError('disconnected', 'not connected'));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#ws.send(JSON.stringify({ ...msg, id }));
+    });
+  }
+
+  #rejectAll(code, message) {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(new SigstreamError(code, message));
+  }
+
+  #onMessage(text) {
+    let msg;
+    try { msg = JSON.parse(text); } catch { return; }
+    if (!msg || typeof msg !== 'object') return;
+    const p = msg.id != null ? this.#pending.get(msg.id) : undefined;
+    if (p) {
+      this.#pending.delete(msg.id);
+      if (msg.type === 'error') p.reject(new SigstreamError(msg.code, msg.message));
+      else p.resolve(msg);
+      return;
+    }
+    if (['peer-joined', 'peer-left', 'signal', 'error'].includes(msg.type)) this.#emit(msg.type, msg);
+  }
+}
