@@ -1,0 +1,183 @@
+// End-to-end: the demo call page (web/index.html) in real Chromium (Debian's
+// /usr/bin/chromium driven by playwright-core, fake camera and microphone),
+// against a cluster of 2 instances behind HAProxy started by the harness.
+// Two pages join the same room (through HAProxy, then each page opened on its
+// own instance), land on different instances, their RTCPeerConnections reach
+// `connected`, a data-channel message goes each way and the remote <video> of
+// each page plays frames. Screenshots of every page go to tests/artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startCluster, httpGet, waitFor, sleep } from '../integration/lib/cluster.mjs';
+import { roomHistory } from '../integration/lib/stream.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const WEB_ROOT = path.join(ROOT, 'web');
+const ARTIFACTS = path.join(ROOT, 'tests', 'artifacts');
+const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
+const ARGS = [
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+];
+
+// One browser with a fresh profile in userDataDir (removed in after()).
+let userDataDir;
+async function launch() {
+  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigstream-chromium-'));
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 800 },
+  });
+}
+
+// Page console and errors go to the test output, to explain a failure.
+function watch(page, name) {
+  page.on('console', (msg) => { if (msg.type() === 'error') console.log(`[${name} console] ${msg.text()}`); });
+  page.on('pageerror', (err) => console.log(`[${name} pageerror] ${err.message}`));
+}
+
+async function joinedPeers(instance) {
+  const res = await httpGet(`${instance.httpUrl}/metrics`);
+  const line = res.body.split('\n').find((l) => /^sigstream_joined_peers(\{[^}]*\})?\s/.test(l));
+  return line ? Number(line.trim().split(/\s+/).pop()) : NaN;
+}
+
+async function join(page, url) {
+  await page.goto(url);
+  await page.click('#join');
+  await page.waitForFunction(() => window.sigstreamDemo?.me, null, { timeout: 15_000 });
+  return page.evaluate(() => window.sigstreamDemo.me);
+}
+
+// currentTime of the remote <video>, and its size.
+const remoteVideo = (page) => page.evaluate(() => {
+  const v = document.querySelector('.tile.remote video');
+  return v && { width: v.videoWidth, height: v.videoHeight, time: v.currentTime, ready: v.readyState };
+});
+
+let cluster, context;
+before(async () => {
+  context = await launch(); // first: closed before the cluster stops
+  cluster = await startCluster({ instances: 2, env: { SIGSTREAM_WEB_ROOT: WEB_ROOT } });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+});
+after(async () => {
+  await context?.close().catch(() => {});
+  try {
+    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  } catch (err) { console.log(`could not remove ${userDataDir}: ${err.message}`); }
+  await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
+});
+
+// Two pages in one room: their RTCPeerConnections connect, a chat message
+// goes each way, each remote <video> plays. `placed(a, b, peerA, peerB)` runs once
+// both have joined, to check where they landed. Returns the two pages.
+async function call(name, urlA, urlB, placed) {
+  const room = `${name}-${Date.now()}`;
+  const a = await context.newPage();
+  const b = await context.newPage();
+  watch(a, 'a'); watch(b, 'b');
+  try {
+    const peerA = await join(a, `${urlA}/?room=${room}&name=ana&ice=loopback`);
+    // Page a counted before b connects, so that HAProxy (leastconn) sees it.
+    await waitFor(async () => (await joinedPeers(cluster.instances[0])) + (await joinedPeers(cluster.instances[1])) === 1,
+      { what: 'page a counted in sigstream_joined_peers' });
+    const peerB = await join(b, `${urlB}/?room=${room}&name=bo&ice=loopback`);
+    assert.notEqual(peerA, peerB);
+    for (const [page, other] of [[a, peerB], [b, peerA]]) {
+      await page.waitForSelector(`#participants tr[data-peer="${other}"]`, { timeout: 10_000 });
+    }
+    await placed(a, b, peerA, peerB);
+
+    // RTCPeerConnections connected, both ways, and shown so.
+    for (const [page, other] of [[a, peerB], [b, peerA]]) {
+      await page.waitForFunction((o) => window.sigstreamDemo.mesh?.peers.get(o)?.pc.connectionState === 'connected',
+        other, { timeout: 30_000 });
+      await page.waitForSelector(`.tile.remote[data-peer="${other}"][data-state="connected"]`, { timeout: 5000 });
+    }
+
+    // A data-channel chat message each way.
+    for (const [from, to, text] of [[a, b, 'hello from ana'], [b, a, 'hello from bo']]) {
+      await from.waitForSelector('#chat-input:not([disabled])', { timeout: 10_000 });
+      await from.fill('#chat-input', text);
+      await from.click('#chat-send');
+      await to.waitForFunction((t) => [...document.querySelectorAll('#chat-log li')].some((li) => li.textContent.includes(t)),
+        text, { timeout: 10_000 });
+    }
+
+    // The remote video plays frames: a size, and currentTime advancing.
+    for (const page of [a, b]) {
+      await page.waitForFunction(() => {
+        const v = document.querySelector('.tile.remote video');
+        return v && v.videoWidth > 0 && v.currentTime > 0;
+      }, null, { timeout: 20_000 });
+      const first = await remoteVideo(page);
+      await sleep(1500);
+      const second = await remoteVideo(page);
+      assert.ok(second.width > 0 && second.height > 0, `remote video has a size: ${JSON.stringify(second)}`);
+      assert.ok(second.time > first.time + 0.5, `remote video advances: ${first.time} -> ${second.time}`);
+    }
+
+    // Every ICE candidate the pages exchanged (as the stream holds them) is a
+    // loopback address: the media never targeted another interface.
+    const candidates = (await roomHistory(cluster, room))
+      .filter((e) => e.kind === 'signal' && e.data?.candidate?.candidate)
+      .map((e) => e.data.candidate.candidate.split(' ')[4]);
+    assert.ok(candidates.length > 0, 'candidates were exchanged');
+    for (const address of candidates) assert.ok(address.startsWith('127.') || address === '::1', `candidate ${address}`);
+    return [a, b];
+  } catch (err) {
+    for (const [n, page] of [['a', a], ['b', b]]) {
+      const log = await page.$$eval('#log li', (lis) => lis.map((li) => li.textContent)).catch(() => []);
+      console.log(`--- page ${n} signaling log ---\n${log.join('\n')}`);
+      const pcs = await page.evaluate(() => [...(window.sigstreamDemo.mesh?.peers.values() ?? [])].map(({ peer, pc, polite }) => ({
+        peer, polite, signaling: pc.signalingState, ice: pc.iceConnectionState, gathering: pc.iceGatheringState,
+        connection: pc.connectionState, local: pc.localDescription?.type, remote: pc.remoteDescription?.type,
+      }))).catch((e) => String(e));
+      console.log(`--- page ${n} peer connections: ${JSON.stringify(pcs)}`);
+    }
+    throw err;
+  } finally {
+    await a.screenshot({ path: path.join(ARTIFACTS, `${name}-page-a.png`), fullPage: true }).catch(() => {});
+    await b.screenshot({ path: path.join(ARTIFACTS, `${name}-page-b.png`), fullPage: true }).catch(() => {});
+  }
+}
+
+async function closeAll(pages) {
+  for (const page of pages) await page.close();
+  await waitFor(async () => (await joinedPeers(cluster.instances[0])) + (await joinedPeers(cluster.instances[1])) === 0,
+    { what: 'no joined peer left' });
+}
+
+// The instance column of a page's participant row.
+const shownInstance = (page, peer) => page.$eval(`#participants tr[data-peer="${peer}"] td.instance`, (td) => td.textContent);
+
+test('two pages through HAProxy land on different instances and call each other', { timeout: 120_000 }, async () => {
+  const pages = await call('haproxy', cluster.httpUrl, cluster.httpUrl, async () => {
+    // Browsers cannot read the upgrade's X-Sigstream-Instance, so the
+    // placement is checked on the instances: one joined peer on each.
+    await waitFor(async () => (await joinedPeers(cluster.instances[0])) === 1 && (await joinedPeers(cluster.instances[1])) === 1,
+      { timeoutMs: 5000, what: 'one joined peer on each instance (sigstream_joined_peers)' });
+  });
+  await closeAll(pages);
+});
+
+test('two pages opened on different instances show them, and call each other', { timeout: 120_000 }, async () => {
+  const [i1, i2] = cluster.instances;
+  const pages = await call('direct', i1.httpUrl, i2.httpUrl, async (a, b, peerA, peerB) => {
+    // Loaded from an instance directly, a page's HTTP probe names the
+    // instance of its WebSocket; each page shows both.
+    for (const page of [a, b]) {
+      assert.equal(await shownInstance(page, peerA), i1.id);
+      assert.equal(await shownInstance(page, peerB), i2.id);
+    }
+  });
+  // SIGSTREAM_DOC_SCREENSHOT=1 refreshes the picture in docs/.
+  if (process.env.SIGSTREAM_DOC_SCREENSHOT) await pages[0].screenshot({ path: path.join(ROOT, 'docs', 'demo-call.png') });
+  await closeAll(pages);
+});
