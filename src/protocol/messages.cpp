@@ -152,16 +152,18 @@ std::variant<client_message, parse_error> parse_client_message(std::string_view 
 
 std::string joined_message(request_id const& id, std::string_view room, std::string_view peer,
                            std::vector<peer_entry> const& peers, std::uint64_t seq,
-                           std::string_view resume) {
+                           std::string_view resume, std::string_view instance) {
   std::string out = start_frame("joined", id);
   add_string(out, "room", room);
   add_string(out, "peer", peer);
+  if (!instance.empty()) add_string(out, "instance", instance);
   out += ",\"peers\":[";
   for (std::size_t i = 0; i < peers.size(); ++i) {
     if (i > 0) out += ',';
     out += "{\"peer\":";
     out += json_quote(peers[i].peer);
     add_raw(out, "meta", or_default(peers[i].meta_json, "{}"));
+    if (!peers[i].instance.empty()) add_string(out, "instance", peers[i].instance);
     out += '}';
   }
   out += ']';
@@ -171,11 +173,12 @@ std::string joined_message(request_id const& id, std::string_view room, std::str
   return out;
 }
 
-std::string peer_joined_message(std::string_view peer, std::string_view meta_json,
-                                std::uint64_t seq) {
+std::string peer_joined_message(std::string_view peer, std::string_view meta_json, std::uint64_t seq,
+                                std::string_view instance) {
   std::string out = start_frame("peer-joined", std::nullopt);
   add_string(out, "peer", peer);
   add_raw(out, "meta", or_default(meta_json, "{}"));
+  if (!instance.empty()) add_string(out, "instance", instance);
   add_uint(out, "seq", seq);
   out += '}';
   return out;

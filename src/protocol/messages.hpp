@@ -56,15 +56,20 @@ std::variant<client_message, parse_error> parse_client_message(std::string_view 
 
 // --- Server to client. Every function returns one complete JSON frame. ----
 
+// `instance` fields are an extension of PROTOCOL.md (extra fields, which
+// clients ignore): the instance a peer is connected to, for tools and the
+// demo page. Empty: the field is left out.
 struct peer_entry {
   std::string peer;
   std::string meta_json;
+  std::string instance;
 };
 
 std::string joined_message(request_id const& id, std::string_view room, std::string_view peer,
                            std::vector<peer_entry> const& peers, std::uint64_t seq,
-                           std::string_view resume);
-std::string peer_joined_message(std::string_view peer, std::string_view meta_json, std::uint64_t seq);
+                           std::string_view resume, std::string_view instance = {});
+std::string peer_joined_message(std::string_view peer, std::string_view meta_json, std::uint64_t seq,
+                                std::string_view instance = {});
 std::string peer_left_message(std::string_view peer, domain::leave_reason reason, std::uint64_t seq);
 std::string signal_message(std::string_view from, std::optional<std::string> const& to,
                            std::string_view data_json, std::uint64_t seq);

@@ -457,7 +457,7 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
   auto pending = joined ? pending_.find(joined->peer) : pending_.end();
   if (pending != pending_.end()) {
     peers_before.reserve(state_.members.size());
-    for (auto const& m : state_.members) peers_before.push_back({m.peer, m.meta_json});
+    for (auto const& m : state_.members) peers_before.push_back({m.peer, m.meta_json, m.instance});
   }
 
   std::uint64_t ignored_before = state_.ignored_events;
@@ -470,7 +470,7 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
   // Tell this instance's peers, one serialized frame for all of them.
   frame_ptr frame;
   if (joined) {
-    frame = make_frame(protocol::peer_joined_message(joined->peer, joined->meta_json, seq));
+    frame = make_frame(protocol::peer_joined_message(joined->peer, joined->meta_json, seq, e.instance));
   } else if (auto const* left = std::get_if<domain::peer_left>(&e.body)) {
     frame = make_frame(protocol::peer_left_message(left->peer, left->reason, seq));
   } else {
@@ -496,7 +496,7 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
         locals_.push_back(local_member{joined->peer, seq, endpoint});
         ++ctx_.counters.joined_peers;
         endpoint->join_settled(true, make_frame(protocol::joined_message(request.id, name_, joined->peer,
-                                                                          peers_before, seq, "")));
+                                                                          peers_before, seq, "", ctx_.instance_id)));
         ctx_.logger->debug("room={} seq={} peer={} joined ({} already here)", name_, seq, joined->peer,
                            peers_before.size());
       }

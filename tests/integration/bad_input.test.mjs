@@ -108,9 +108,9 @@ test('bad input is refused with the protocol code and nobody else notices', asyn
   assert.equal(wa.instance, 'i1');
   assert.equal(wb.instance, 'i2');
   assert.deepEqual(wa.joined.peers, []);
-  assert.deepEqual(wb.joined.peers, [{ peer: wa.peer, meta: { who: 'wa' } }]);
+  assert.deepEqual(wb.joined.peers, [{ peer: wa.peer, meta: { who: 'wa' }, instance: 'i1' }]);
   const waSawWb = await wa.next('peer-joined', T);
-  assert.deepEqual(waSawWb, { type: 'peer-joined', peer: wb.peer, meta: { who: 'wb' }, seq: wb.joined.seq });
+  assert.deepEqual(waSawWb, { type: 'peer-joined', peer: wb.peer, meta: { who: 'wb' }, instance: 'i2', seq: wb.joined.seq });
   witnessEvents.push({ kind: 'join', peer: wa.peer, meta: { who: 'wa' }, seq: wa.joined.seq });
   witnessEvents.push({ kind: 'join', peer: wb.peer, meta: { who: 'wb' }, seq: wb.joined.seq });
 
@@ -303,9 +303,9 @@ test('bad input is refused with the protocol code and nobody else notices', asyn
     const meta = metaOf(META_LIMIT);
     const joined = await c.request({ type: 'join', room: 'meta-limit', meta }, T);
     assert.equal(joined.type, 'joined', show(joined));
-    assert.deepEqual(joined.peers, [{ peer: obs.peer, meta: {} }]);
+    assert.deepEqual(joined.peers, [{ peer: obs.peer, meta: {}, instance: obs.instance }]);
     const pj = await obs.next('peer-joined', T);
-    assert.deepEqual(pj, { type: 'peer-joined', peer: joined.peer, meta, seq: joined.seq });
+    assert.deepEqual(pj, { type: 'peer-joined', peer: joined.peer, meta, instance: c.instance, seq: joined.seq });
     assert.equal((await c.request({ type: 'leave' }, T)).type, 'ack');
     assert.equal((await obs.next('peer-left', T)).reason, 'leave');
   });
@@ -423,10 +423,10 @@ test('bad input is refused with the protocol code and nobody else notices', asyn
       assert.equal(p1.joined.room, room);
       assert.equal(p2.joined.room, room);
       assert.deepEqual(p1.joined.peers, [], `first peer of ${JSON.stringify(room)} sees others: ${show(p1.joined)}`);
-      assert.deepEqual(p2.joined.peers, [{ peer: p1.peer, meta }],
+      assert.deepEqual(p2.joined.peers, [{ peer: p1.peer, meta, instance: p1.instance }],
         `second peer of ${JSON.stringify(room)}: ${show(p2.joined)}`);
       const pj = await p1.next('peer-joined', T);
-      assert.deepEqual(pj, { type: 'peer-joined', peer: p2.peer, meta, seq: p2.joined.seq });
+      assert.deepEqual(pj, { type: 'peer-joined', peer: p2.peer, meta, instance: p2.instance, seq: p2.joined.seq });
       pairs.push({ room, p1, p2 });
     }
 

@@ -70,7 +70,8 @@ test('two clients on different instances join, see each other and exchange signa
 
   const seenByA = nextEvent(a, 'peer-joined');
   const jb = await b.join('lib-1', { name: 'bo' });
-  assert.deepEqual(jb.peers, [{ peer: ja.peer, meta: { name: 'ana' } }]);
+  assert.deepEqual(jb.peers, [{ peer: ja.peer, meta: { name: 'ana' }, instance: 'i1' }]);
+  assert.equal(jb.instance, 'i2');
   assert.notEqual(jb.peer, ja.peer);
   const pj = await seenByA;
   assert.equal(pj.peer, jb.peer);

@@ -100,7 +100,8 @@ test('an instance started after a room has history serves it correctly', async (
   const c = await connect(late.url);
   assert.equal(c.instance, late.id);
   const jc = await c.request({ type: 'join', room });
-  assert.deepEqual(jc.peers, [{ peer: ja.peer, meta: { who: 'a' } }, { peer: jb.peer, meta: { who: 'b' } }]);
+  assert.deepEqual(jc.peers, [{ peer: ja.peer, meta: { who: 'a' }, instance: 'i1' }, { peer: jb.peer, meta: { who: 'b' }, instance: 'i2' }]);
+  assert.equal(jc.instance, late.id);
   const ack = await c.request({ type: 'signal', to: ja.peer, data: 'hello from the new instance' });
   const got = await a.next({ type: 'signal', from: jc.peer });
   assert.equal(got.seq, ack.seq);

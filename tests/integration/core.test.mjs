@@ -54,12 +54,13 @@ test('peers on different instances see each other, and signals cross instances',
   assert.ok(joinedA.seq > 0);
 
   const joinedB = await b.request({ type: 'join', room: 'core-1', meta: { name: 'bo' } });
-  assert.deepEqual(joinedB.peers, [{ peer: joinedA.peer, meta: { name: 'ana' } }]);
+  assert.deepEqual(joinedB.peers, [{ peer: joinedA.peer, meta: { name: 'ana' }, instance: 'i1' }]);
+  assert.equal(joinedB.instance, 'i2', 'joined names the instance the peer is connected to');
   assert.ok(joinedB.seq > joinedA.seq);
   assert.notEqual(joinedA.peer, joinedB.peer);
 
   const seen = await a.next('peer-joined');
-  assert.deepEqual(seen, { type: 'peer-joined', peer: joinedB.peer, meta: { name: 'bo' }, seq: joinedB.seq });
+  assert.deepEqual(seen, { type: 'peer-joined', peer: joinedB.peer, meta: { name: 'bo' }, instance: 'i2', seq: joinedB.seq });
 
   // Targeted signal with an ack; the ack's seq is the event's place in the room.
   const offer = { sdp: { type: 'offer', sdp: 'v=0\r\n' } };

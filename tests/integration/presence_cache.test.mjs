@@ -24,7 +24,7 @@ const membershipEvents = (events) => events.filter((e) => e.kind === 'join' || e
 function foldMembers(events) {
   const members = [];
   for (const e of membershipEvents(events)) {
-    if (e.kind === 'join') members.push({ peer: e.peer, meta: e.meta });
+    if (e.kind === 'join') members.push({ peer: e.peer, meta: e.meta, instance: e.instance });
     else members.splice(members.findIndex((m) => m.peer === e.peer), 1);
   }
   return members;
@@ -61,6 +61,7 @@ async function join(url, room, meta) {
   const c = await connect(url, { timeoutMs: T });
   const joined = await c.request({ type: 'join', room, meta }, T);
   assert.equal(joined.type, 'joined', `join ${room}: ${JSON.stringify(joined)}`);
+  assert.equal(joined.instance, c.instance, 'joined names the instance the peer is connected to');
   c.peer = joined.peer;
   c.meta = meta;
   c.joined = joined;
@@ -88,7 +89,7 @@ async function quiet(clients) {
   for (const c of clients) assert.deepEqual(c.drain(), [], `${c.peer} got unexpected messages`);
 }
 
-const entry = (c) => ({ peer: c.peer, meta: c.meta });
+const entry = (c) => ({ peer: c.peer, meta: c.meta, instance: c.instance });
 
 test('Redis presence cache: written with its sequence, used when right, never trusted blindly', async (t) => {
   const cluster = await startCluster({ instances: 2, redis: true, haproxy: true, t });

@@ -525,6 +525,12 @@ TEST_CASE("messages: joined", "[messages]") {
         R"({"type":"joined","id":"a","room":"r","peer":"me","peers":[{"peer":"p1","meta":{}},{"peer":"p2","meta":{"n":2}}],"seq":7,"resume":"t"})");
 }
 
+TEST_CASE("messages: the instance extension adds fields only when known", "[messages]") {
+  CHECK(joined_message("1", "r", "me", {{"p1", "{}", "i2"}, {"p2", "{}", ""}}, 9, "", "i1") ==
+        R"({"type":"joined","id":1,"room":"r","peer":"me","instance":"i1","peers":[{"peer":"p1","meta":{},"instance":"i2"},{"peer":"p2","meta":{}}],"seq":9,"resume":""})");
+  CHECK(peer_joined_message("p1", "{}", 3, "i2") == R"({"type":"peer-joined","peer":"p1","meta":{},"instance":"i2","seq":3})");
+}
+
 TEST_CASE("messages: peer-joined, peer-left, signal without to", "[messages]") {
   CHECK(peer_joined_message("p1", R"({"name":"ana"})", 3) ==
         R"({"type":"peer-joined","peer":"p1","meta":{"name":"ana"},"seq":3})");
