@@ -8,51 +8,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { startCluster, httpGet, waitFor, sleep } from '../integration/lib/cluster.mjs';
+import { startCluster, waitFor, sleep } from '../integration/lib/cluster.mjs';
 import { roomHistory } from '../integration/lib/stream.mjs';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const WEB_ROOT = path.join(ROOT, 'web');
-const ARTIFACTS = path.join(ROOT, 'tests', 'artifacts');
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
-const ARGS = [
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-];
-
-// One browser with a fresh profile in userDataDir (removed in after()).
-let userDataDir;
-async function launch() {
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigstream-chromium-'));
-  return chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 800 },
-  });
-}
-
-// Page console and errors go to the test output, to explain a failure.
-function watch(page, name) {
-  page.on('console', (msg) => { if (msg.type() === 'error') console.log(`[${name} console] ${msg.text()}`); });
-  page.on('pageerror', (err) => console.log(`[${name} pageerror] ${err.message}`));
-}
-
-async function joinedPeers(instance) {
-  const res = await httpGet(`${instance.httpUrl}/metrics`);
-  const line = res.body.split('\n').find((l) => /^sigstream_joined_peers(\{[^}]*\})?\s/.test(l));
-  return line ? Number(line.trim().split(/\s+/).pop()) : NaN;
-}
-
-async function join(page, url) {
-  await page.goto(url);
-  await page.click('#join');
-  await page.waitForFunction(() => window.sigstreamDemo?.me, null, { timeout: 15_000 });
-  return page.evaluate(() => window.sigstreamDemo.me);
-}
+import { ROOT, WEB_ROOT, ARTIFACTS, launch, watch, joinedPeers, join, dumpPage } from './lib.mjs';
 
 // currentTime of the remote <video>, and its size.
 const remoteVideo = (page) => page.evaluate(() => {
@@ -60,17 +19,14 @@ const remoteVideo = (page) => page.evaluate(() => {
   return v && { width: v.videoWidth, height: v.videoHeight, time: v.currentTime, ready: v.readyState };
 });
 
-let cluster, context;
+let cluster, context, dispose;
 before(async () => {
-  context = await launch(); // first: closed before the cluster stops
+  ({ context, dispose } = await launch()); // first: closed before the cluster stops
   cluster = await startCluster({ instances: 2, env: { SIGSTREAM_WEB_ROOT: WEB_ROOT } });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
 });
 after(async () => {
-  await context?.close().catch(() => {});
-  try {
-    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-  } catch (err) { console.log(`could not remove ${userDataDir}: ${err.message}`); }
+  await dispose?.();
   await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
 });
 
@@ -132,15 +88,7 @@ async function call(name, urlA, urlB, placed) {
     for (const address of candidates) assert.ok(address.startsWith('127.') || address === '::1', `candidate ${address}`);
     return [a, b];
   } catch (err) {
-    for (const [n, page] of [['a', a], ['b', b]]) {
-      const log = await page.$$eval('#log li', (lis) => lis.map((li) => li.textContent)).catch(() => []);
-      console.log(`--- page ${n} signaling log ---\n${log.join('\n')}`);
-      const pcs = await page.evaluate(() => [...(window.sigstreamDemo.mesh?.peers.values() ?? [])].map(({ peer, pc, polite }) => ({
-        peer, polite, signaling: pc.signalingState, ice: pc.iceConnectionState, gathering: pc.iceGatheringState,
-        connection: pc.connectionState, local: pc.localDescription?.type, remote: pc.remoteDescription?.type,
-      }))).catch((e) => String(e));
-      console.log(`--- page ${n} peer connections: ${JSON.stringify(pcs)}`);
-    }
+    for (const [n, page] of [['a', a], ['b', b]]) await dumpPage(page, n);
     throw err;
   } finally {
     await a.screenshot({ path: path.join(ARTIFACTS, `${name}-page-a.png`), fullPage: true }).catch(() => {});
