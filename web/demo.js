@@ -29,17 +29,6 @@ function showError(text) {
 
 function setStatus(text, st) { $('status').textContent = text; $('status').dataset.state = st; }
 
-// The instance that answers an HTTP request made just before the WebSocket
-// opens. Exact when the page is loaded from an instance directly; behind a
-// load balancer the WebSocket may land elsewhere (browsers cannot read the
-// upgrade response's X-Sigstream-Instance header).
-async function probeInstance() {
-  try {
-    const res = await fetch('/readyz', { cache: 'no-store' });
-    return res.headers.get('X-Sigstream-Instance') || '?';
-  } catch { return '?'; }
-}
-
 function tile(peer, { local = false } = {}) {
   let el = document.querySelector(`.tile[data-peer="${CSS.escape(peer)}"]`);
   if (el) return el;
@@ -64,7 +53,7 @@ function render() {
     tr.dataset.peer = peer;
     if (peer === state.me) tr.className = 'me';
     const name = p.meta?.name ? `${p.meta.name} · ` : '';
-    for (const [text, cls] of [[name + peer, ''], [p.meta?.instance ?? '?', 'instance'], [p.state, `state-${p.state}`]]) {
+    for (const [text, cls] of [[name + peer, ''], [p.instance ?? '?', 'instance'], [p.state, `state-${p.state}`]]) {
       const td = document.createElement('td');
       td.textContent = text;
       if (cls) td.className = cls;
@@ -74,7 +63,7 @@ function render() {
     const el = tile(peer, { local: peer === state.me });
     el.dataset.state = p.state;
     const label = el.querySelector('.label');
-    label.replaceChildren(...[name + peer + (peer === state.me ? ' (you)' : ''), p.meta?.instance ?? '?', p.state]
+    label.replaceChildren(...[name + peer + (peer === state.me ? ' (you)' : ''), p.instance ?? '?', p.state]
       .map((t) => Object.assign(document.createElement('span'), { textContent: t })));
   }
   for (const el of document.querySelectorAll('.tile')) if (!state.participants.has(el.dataset.peer)) el.remove();
@@ -94,8 +83,10 @@ function enableChat(on) { $('chat-input').disabled = !on; $('chat-send').disable
 function onJoined(joined) {
   state.me = joined.peer;
   state.participants.clear();
-  state.participants.set(joined.peer, { meta: state.myMeta, state: 'connected' });
-  for (const { peer, meta } of joined.peers) state.participants.set(peer, { meta, state: 'new' });
+  // `instance` fields are sigstream's extension of the protocol: exact, as
+  // recorded by the instance that took each join.
+  state.participants.set(joined.peer, { meta: state.myMeta, instance: joined.instance, state: 'connected' });
+  for (const { peer, meta, instance } of joined.peers) state.participants.set(peer, { meta, instance, state: 'new' });
   tile(joined.peer, { local: true }).querySelector('video').srcObject = state.stream;
   setStatus(`in “${joined.room}” as ${joined.peer}`, 'joined');
   log(`joined room “${joined.room}” as ${joined.peer} (seq ${joined.seq}), ${joined.peers.length} other peer(s)`);
@@ -116,12 +107,11 @@ async function join(ev) {
         state.stream = new MediaStream();
       }
     }
-    const instance = await probeInstance();
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const client = state.client ??= new SigstreamClient(`${scheme}://${location.host}/ws`);
     if (!state.mesh) wire(client);
     await client.connect();
-    state.myMeta = { instance, ...($('name').value ? { name: $('name').value } : {}) };
+    state.myMeta = $('name').value ? { name: $('name').value } : {};
     const joined = await client.join(room, state.myMeta);
     onJoined(joined);
     state.mesh.attach(joined);
@@ -143,8 +133,8 @@ function wire(client) {
   client.addEventListener('reconnecting', ({ detail }) => { log(`reconnecting in ${detail.delayMs} ms (attempt ${detail.attempt + 1})`); setStatus('reconnecting…', 'reconnecting'); });
   client.addEventListener('reconnected', ({ detail }) => { log('reconnected'); if (detail) onJoined(detail); });
   client.addEventListener('peer-joined', ({ detail }) => {
-    log(`peer-joined ${detail.peer} on ${detail.meta?.instance ?? '?'} (seq ${detail.seq})`);
-    state.participants.set(detail.peer, { meta: detail.meta, state: 'new' });
+    log(`peer-joined ${detail.peer} on ${detail.instance ?? '?'} (seq ${detail.seq})`);
+    state.participants.set(detail.peer, { meta: detail.meta, instance: detail.instance, state: 'new' });
     render();
   });
   client.addEventListener('peer-left', ({ detail }) => {
