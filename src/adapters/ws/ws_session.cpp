@@ -55,7 +55,11 @@ void ws_session::run(http::request<http::string_body> upgrade) {
   timeouts.idle_timeout = ctx_.limits.idle_timeout;
   timeouts.keep_alive_pings = true;  // a ping at half the idle timeout; no answer by the end closes
   ws_.set_option(timeouts);
-  ws_.read_message_max(ctx_.limits.max_frame_bytes);
+  // The limit is enforced in on_read, where an oversized message can be
+  // answered with a clean close handshake (1009). Beast's own cap, which
+  // tears the connection down with the rest of the frame unread (browsers
+  // then see 1006), only stops messages far past the limit.
+  ws_.read_message_max(ctx_.limits.max_frame_bytes * 4);
   ws_.set_option(websocket::stream_base::decorator([id = ctx_.instance_id](websocket::response_type& res) {
     res.set(http::field::server, "sigstream");
     res.set("X-Sigstream-Instance", id);
@@ -84,6 +88,13 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
     else if (!expected_close(ec))
       ctx_.logger->info("conn={} peer={} closed: {}", remote_, peer_, ec.message());
     on_gone();
+    return;
+  }
+  if (buffer_.size() > ctx_.limits.max_frame_bytes) {
+    ctx_.logger->info("conn={} peer={} closed: frame of {} bytes over {} (1009)", remote_, peer_, buffer_.size(),
+                      ctx_.limits.max_frame_bytes);
+    buffer_.consume(buffer_.size());
+    close_with(websocket::close_reason(websocket::close_code::too_big, "frame over the size limit"));
     return;
   }
   if (ws_.got_binary()) {
@@ -214,6 +225,12 @@ void ws_session::on_write(beast::error_code ec, std::size_t) {
   }
   queued_bytes_ -= queue_.front()->size();
   queue_.pop_front();
+  if (close_after_write_) {
+    auto reason = std::move(*close_after_write_);
+    close_after_write_.reset();
+    close_with(std::move(reason));
+    return;
+  }
   if (!queue_.empty() && !closing_) do_write();
   if (reading_paused_ && !queue_high() && !closing_) {
     reading_paused_ = false;
@@ -241,6 +258,25 @@ void ws_session::close_slow_consumer() {
   } else {
     close();
   }
+}
+
+// Closes with a handshake: the peer's close frame is awaited, so nothing it
+// sent is left unread and it sees our close code. One write at a time: a
+// close waits for the write in flight.
+void ws_session::close_with(websocket::close_reason reason) {
+  closing_ = true;
+  if (writing_) {
+    // The frame being written stays (on_write pops it); the rest goes.
+    while (queue_.size() > 1) {
+      queued_bytes_ -= queue_.back()->size();
+      queue_.pop_back();
+    }
+    close_after_write_ = std::move(reason);
+    return;
+  }
+  queue_.clear();
+  queued_bytes_ = 0;
+  ws_.async_close(reason, [self = shared_from_this()](beast::error_code) { self->on_gone(); });
 }
 
 void ws_session::on_gone() {

@@ -8,6 +8,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "adapters/ws/connection_context.hpp"
@@ -43,6 +44,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   void do_write();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
   void close_slow_consumer();
+  void close_with(boost::beast::websocket::close_reason reason);
   void on_gone();
   bool queue_high() const;
 
@@ -55,6 +57,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   bool reading_paused_ = false;
   bool closing_ = false;
   bool gone_ = false;
+  std::optional<boost::beast::websocket::close_reason> close_after_write_;
   std::string remote_;
 
   room_state room_state_ = room_state::none;
