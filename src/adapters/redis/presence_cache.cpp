@@ -175,6 +175,4 @@ void presence_cache::replace(std::string token, std::uint64_t seq, std::string s
   });
 }
 
-std::uint64_t presence_cache::errors() const { return impl_->error_count; }
-
 }  // namespace sig::redis

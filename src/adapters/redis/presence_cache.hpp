@@ -45,7 +45,6 @@ class presence_cache {
   // stream was reset), which the compare-and-set would otherwise keep.
   void replace(std::string room_token, std::uint64_t seq, std::string snapshot);
 
-  std::uint64_t errors() const;
 
  private:
   struct impl;

@@ -241,23 +241,20 @@ void ws_session::on_write(beast::error_code ec, std::size_t) {
 // Signaling frames cannot be dropped (a lost ICE candidate silently breaks a
 // call), so a client that does not keep up is told to come back instead.
 void ws_session::close_slow_consumer() {
-  closing_ = true;
   ++ctx_.counters.slow_consumers;
   ctx_.logger->warn("conn={} peer={} closed: slow consumer ({} frames, {} bytes queued)", remote_, peer_,
                     queue_.size(), queued_bytes_);
-  queue_.clear();
-  queued_bytes_ = 0;
-  auto close = [self = shared_from_this()] {
-    self->ws_.async_close(websocket::close_reason(websocket::close_code::try_again_later, "slow consumer"),
-                          [self](beast::error_code) { self->on_gone(); });
-  };
   if (writing_) {
-    // A write is in flight; closing the socket is the only way past it.
+    // A client that does not read may never let the write in flight finish:
+    // closing the socket is the only way past it.
+    closing_ = true;
+    queue_.clear();
+    queued_bytes_ = 0;
     beast::get_lowest_layer(ws_).close();
     on_gone();
-  } else {
-    close();
+    return;
   }
+  close_with(websocket::close_reason(websocket::close_code::try_again_later, "slow consumer"));
 }
 
 // Closes with a handshake: the peer's close frame is awaited, so nothing it
