@@ -7,11 +7,25 @@
 // each page plays frames. Screenshots of every page go to tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, waitFor, sleep } from '../integration/lib/cluster.mjs';
 import { roomHistory } from '../integration/lib/stream.mjs';
-import { ROOT, WEB_ROOT, ARTIFACTS, launch, watch, joinedPeers, join, dumpPage } from './lib.mjs';
+import { ROOT, WEB_ROOT, launch, watch, joinedPeers, join, dumpPage, screenshot } from './lib.mjs';
+
+const PHONE = { width: 390, height: 844 };
+
+// On a phone-sized window nothing is wider than the window: no sideways
+// scrolling, and every tile, the chat input and the log fit across.
+async function assertFitsPhone(page) {
+  const layout = await page.evaluate(() => {
+    const right = (sel) => [...document.querySelectorAll(sel)].map((e) => Math.ceil(e.getBoundingClientRect().right));
+    return { width: window.innerWidth, scroll: document.documentElement.scrollWidth,
+      rights: [...right('#status'), ...right('.tile'), ...right('#chat-input'), ...right('#chat-send'), ...right('#log'), ...right('#participants')] };
+  });
+  assert.equal(layout.width, PHONE.width);
+  assert.ok(layout.scroll <= layout.width, `no sideways scrolling on a phone: ${JSON.stringify(layout)}`);
+  assert.ok(layout.rights.length >= 6 && layout.rights.every((r) => r <= layout.width), `everything fits across: ${JSON.stringify(layout)}`);
+}
 
 // currentTime of the remote <video>, and its size.
 const remoteVideo = (page) => page.evaluate(() => {
@@ -23,7 +37,6 @@ let cluster, context, dispose;
 before(async () => {
   ({ context, dispose } = await launch()); // first: closed before the cluster stops
   cluster = await startCluster({ instances: 2, env: { SIGSTREAM_WEB_ROOT: WEB_ROOT } });
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
 });
 after(async () => {
   await dispose?.();
@@ -32,11 +45,13 @@ after(async () => {
 
 // Two pages in one room: their RTCPeerConnections connect, a chat message
 // goes each way, each remote <video> plays. `placed(a, b, peerA, peerB)` runs once
-// both have joined, to check where they landed. Returns the two pages.
-async function call(name, urlA, urlB, placed) {
+// both have joined, to check where they landed. With `phoneB`, page b has a
+// phone-sized window and its layout is checked. Returns the two pages.
+async function call(name, urlA, urlB, placed, { phoneB = false } = {}) {
   const room = `${name}-${Date.now()}`;
   const a = await context.newPage();
   const b = await context.newPage();
+  if (phoneB) await b.setViewportSize(PHONE);
   watch(a, 'a'); watch(b, 'b');
   try {
     const peerA = await join(a, `${urlA}/?room=${room}&name=ana&ice=loopback`);
@@ -86,13 +101,14 @@ async function call(name, urlA, urlB, placed) {
       .map((e) => e.data.candidate.candidate.split(' ')[4]);
     assert.ok(candidates.length > 0, 'candidates were exchanged');
     for (const address of candidates) assert.ok(address.startsWith('127.') || address === '::1', `candidate ${address}`);
+    if (phoneB) await assertFitsPhone(b);
     return [a, b];
   } catch (err) {
     for (const [n, page] of [['a', a], ['b', b]]) await dumpPage(page, n);
     throw err;
   } finally {
-    await a.screenshot({ path: path.join(ARTIFACTS, `${name}-page-a.png`), fullPage: true }).catch(() => {});
-    await b.screenshot({ path: path.join(ARTIFACTS, `${name}-page-b.png`), fullPage: true }).catch(() => {});
+    await screenshot(a, `${name}-page-a`);
+    await screenshot(b, `${name}-page-b${phoneB ? '-phone' : ''}`);
   }
 }
 
@@ -105,13 +121,13 @@ async function closeAll(pages) {
 // The instance column of a page's participant row.
 const shownInstance = (page, peer) => page.$eval(`#participants tr[data-peer="${peer}"] td.instance`, (td) => td.textContent);
 
-test('two pages through HAProxy land on different instances and call each other', { timeout: 120_000 }, async () => {
+test('two pages through HAProxy (one phone-sized) land on different instances and call each other', { timeout: 120_000 }, async () => {
   const pages = await call('haproxy', cluster.httpUrl, cluster.httpUrl, async () => {
     // Browsers cannot read the upgrade's X-Sigstream-Instance, so the
     // placement is checked on the instances: one joined peer on each.
     await waitFor(async () => (await joinedPeers(cluster.instances[0])) === 1 && (await joinedPeers(cluster.instances[1])) === 1,
       { timeoutMs: 5000, what: 'one joined peer on each instance (sigstream_joined_peers)' });
-  });
+  }, { phoneB: true });
   await closeAll(pages);
 });
 
