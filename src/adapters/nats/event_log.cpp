@@ -367,66 +367,145 @@ bool event_log::flush() {
   return impl_->nc != nullptr && natsConnection_FlushTimeout(impl_->nc, 5000) == NATS_OK;
 }
 
-std::optional<std::uint64_t> event_log::last_seq(std::string const& subject) {
+std::optional<stored_message> event_log::last_message(std::string const& subject) {
   auto& d = *impl_;
   if (d.js == nullptr) return std::nullopt;
   natsMsg* raw = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetLastMsg(&raw, d.js, d.settings.stream.c_str(), subject.c_str(), nullptr, &jerr);
-  if (s == NATS_NOT_FOUND) return 0;
+  if (s == NATS_NOT_FOUND) return stored_message{};
   if (s != NATS_OK) {
     d.log->warn("cannot read the last message of {}: {}", subject, last_error(s));
     return std::nullopt;
   }
   msg_ptr msg(raw);
-  return natsMsg_GetSequence(msg.get());
+  return stored_message{natsMsg_GetSequence(msg.get()),
+                        std::string(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())))};
+}
+
+std::optional<std::uint64_t> event_log::last_seq(std::string const& subject) {
+  auto last = last_message(subject);
+  if (!last) return std::nullopt;
+  return last->seq;
 }
 
 std::optional<std::vector<stored_message>> event_log::read(std::string const& filter, std::uint64_t from_seq,
                                                            std::uint64_t to_seq) {
-  auto& d = *impl_;
   std::vector<stored_message> out;
   if (from_seq > to_seq) return out;
-  if (d.js == nullptr) return std::nullopt;
+  std::atomic<bool> never{false};
+  scan_end end = scan(filter, scan_start{from_seq, 0}, false, never, [&](stored_message&& m) {
+    if (m.seq > to_seq) return false;
+    std::uint64_t seq = m.seq;
+    out.push_back(std::move(m));
+    return seq < to_seq;
+  });
+  if (end == scan_end::failed) return std::nullopt;
+  return out;
+}
+
+scan_end event_log::scan(std::string const& filter, scan_start start, bool follow, std::atomic<bool> const& stop,
+                         std::function<bool(stored_message&&)> const& on_message) {
+  auto& d = *impl_;
+  if (d.js == nullptr) return scan_end::failed;
+  // The head when the scan begins bounds a scan that does not follow: a
+  // busy room never shows "nothing pending", but it does pass its old head.
+  auto head = last_seq(filter);
+  if (!head) return scan_end::failed;
+  if (!follow && (*head == 0 || (start.time_ms <= 0 && start.seq > *head))) return scan_end::caught_up;
+
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = d.settings.stream.c_str();
   so.Ordered = true;
-  so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = std::max<std::uint64_t>(from_seq, 1);
+  if (start.time_ms > 0) {
+    so.Config.DeliverPolicy = js_DeliverByStartTime;
+    so.Config.OptStartTime = start.time_ms * 1'000'000;
+  } else if (follow && start.seq > *head) {
+    so.Config.DeliverPolicy = js_DeliverNew;  // a start past the end: only what comes next
+  } else {
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = std::max<std::uint64_t>(start.seq, 1);
+  }
   natsSubscription* sub = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_SubscribeSync(&sub, d.js, filter.c_str(), nullptr, &so, &jerr);
   if (s != NATS_OK) {
-    d.log->warn("cannot read {} from {}: {}", filter, from_seq, last_error(s));
-    return std::nullopt;
+    d.log->warn("cannot read {}: {}", filter, last_error(s));
+    return scan_end::failed;
   }
-  std::optional<std::vector<stored_message>> result = std::move(out);
-  for (;;) {
-    natsMsg* raw = nullptr;
-    // The range ends at a message known to exist, so silence means a slow or
-    // unreachable server, never an empty range: report it, and let the caller retry.
-    s = natsSubscription_NextMsg(&raw, sub, read_wait_ms);
-    if (s != NATS_OK) {
-      d.log->warn("reading {} stopped at {}: {}", filter,
-                  result->empty() ? from_seq : result->back().seq, natsStatus_GetText(s));
-      result.reset();
-      break;
+  std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(sub, [](natsSubscription* p) {
+    natsSubscription_Unsubscribe(p);
+    natsSubscription_Destroy(p);
+  });
+
+  if (!follow && start.time_ms > 0) {
+    // Started by time, the consumer may have nothing at all to deliver.
+    jsConsumerInfo* ci = nullptr;
+    if (natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr) == NATS_OK) {
+      bool nothing = ci->NumPending == 0 && ci->Delivered.Consumer == 0;
+      jsConsumerInfo_Destroy(ci);
+      if (nothing) return scan_end::caught_up;
     }
+  }
+
+  constexpr int slice_ms = 200;
+  int silent_ms = 0;
+  std::uint64_t last = 0;
+  while (!stop.load()) {
+    natsMsg* raw = nullptr;
+    s = natsSubscription_NextMsg(&raw, sub, slice_ms);
+    if (s == NATS_TIMEOUT) {
+      silent_ms += slice_ms;
+      // Messages are due (we are short of the head), so a long silence
+      // means a slow or unreachable server: report it, let the caller retry.
+      if (!follow && silent_ms >= read_wait_ms) {
+        d.log->warn("reading {} stopped after seq {}: no message for {} ms", filter, last, read_wait_ms);
+        return scan_end::failed;
+      }
+      continue;
+    }
+    if (s != NATS_OK) {
+      d.log->warn("reading {} stopped after seq {}: {}", filter, last, natsStatus_GetText(s));
+      return scan_end::failed;
+    }
+    silent_ms = 0;
     msg_ptr msg(raw);
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, msg.get()) != NATS_OK) continue;
     std::uint64_t seq = meta->Sequence.Stream;
     std::uint64_t pending = meta->NumPending;
     jsMsgMetaData_Destroy(meta);
-    if (seq > to_seq) break;
-    result->push_back(stored_message{seq, std::string(natsMsg_GetData(msg.get()),
-                                                      static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())))});
-    if (seq >= to_seq || pending == 0) break;
+    last = seq;
+    stored_message out{seq, std::string(natsMsg_GetData(msg.get()),
+                                        static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())))};
+    if (!on_message(std::move(out))) return scan_end::stopped;
+    if (!follow && (pending == 0 || seq >= *head)) return scan_end::caught_up;
   }
-  natsSubscription_Unsubscribe(sub);
-  natsSubscription_Destroy(sub);
-  return result;
+  return scan_end::stopped;
+}
+
+std::optional<std::vector<subject_count>> event_log::subjects_matching(std::string const& filter) {
+  auto& d = *impl_;
+  if (d.js == nullptr) return std::nullopt;
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Stream.Info.SubjectsFilter = filter.c_str();
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, d.js, d.settings.stream.c_str(), &o, &jerr);
+  if (s != NATS_OK) {
+    d.log->warn("cannot list the subjects of stream {}: {}", d.settings.stream, last_error(s));
+    return std::nullopt;
+  }
+  std::vector<subject_count> out;
+  if (si->State.Subjects != nullptr) {
+    out.reserve(static_cast<std::size_t>(si->State.Subjects->Count));
+    for (int i = 0; i < si->State.Subjects->Count; ++i)
+      out.push_back(subject_count{si->State.Subjects->List[i].Subject, si->State.Subjects->List[i].Msgs});
+  }
+  jsStreamInfo_Destroy(si);
+  return out;
 }
 
 }  // namespace sig::nats

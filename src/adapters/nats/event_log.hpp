@@ -55,6 +55,25 @@ struct stored_message {
   std::string payload;
 };
 
+// Where a scan starts: a stream sequence, or (time_ms > 0) the first message
+// stored at or after a time.
+struct scan_start {
+  std::uint64_t seq = 1;
+  std::int64_t time_ms = 0;
+};
+
+enum class scan_end {
+  caught_up,  // every message that existed when the scan began was delivered
+  stopped,    // the callback returned false, or `stop` was set
+  failed,     // NATS error, or silence where messages were due (logged)
+};
+
+// One subject of the stream and how many messages it holds.
+struct subject_count {
+  std::string subject;
+  std::uint64_t messages = 0;
+};
+
 // A core subscription; unsubscribes when destroyed. The callback is not
 // called after the destructor returns... except one already running, which
 // is why callers must capture only weak references.
@@ -103,6 +122,18 @@ class event_log {
   // Messages on `filter` with from_seq <= seq <= to_seq, in order. nullopt on error.
   std::optional<std::vector<stored_message>> read(std::string const& filter, std::uint64_t from_seq,
                                                   std::uint64_t to_seq);
+  // Streams the messages on `filter` from `start`, in order, to `on_message`
+  // (return false to stop), through one short-lived ordered consumer, so
+  // memory stays flat however long the history. Without `follow` it ends
+  // once the messages that existed at the start are delivered; with it, it
+  // keeps delivering new ones until `stop` is set or the callback says stop.
+  scan_end scan(std::string const& filter, scan_start start, bool follow, std::atomic<bool> const& stop,
+                std::function<bool(stored_message&&)> const& on_message);
+  // The stream's subjects matching `filter` with their message counts
+  // (JetStream's stream info). nullopt on error.
+  std::optional<std::vector<subject_count>> subjects_matching(std::string const& filter);
+  // The newest message on `subject`, or an empty payload with seq 0 if none.
+  std::optional<stored_message> last_message(std::string const& subject);
 
  private:
   struct impl;
