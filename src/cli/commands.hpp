@@ -5,6 +5,8 @@ namespace sig::cli {
 
 int serve_command(int argc, char** argv);
 int history_command(int argc, char** argv);
+int state_command(int argc, char** argv);
+int rooms_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 
 }  // namespace sig::cli

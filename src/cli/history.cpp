@@ -1,120 +1,355 @@
-// `sigstream history ROOM`: a room's events, read straight from JetStream.
-// No instance needs to run. This is the first cut of the debugging tool:
-// table and jsonl output, a sequence range and a limit.
+// The history tools: `sigstream history ROOM`, `sigstream state ROOM` and
+// `sigstream rooms`. They read JetStream directly (no instance needs to run)
+// through service/room_history, the same code the admin API uses.
 #include <fmt/format.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <ctime>
 #include <iostream>
+#include <thread>
 
-#include "adapters/codec/event_codec.hpp"
 #include "adapters/nats/event_log.hpp"
 #include "cli/commands.hpp"
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
+#include "history/formats.hpp"
+#include "history/selection.hpp"
+#include "history/time_point.hpp"
 #include "protocol/messages.hpp"
+#include "service/room_history.hpp"
 
 namespace sig::cli {
 
 namespace {
 
-std::string rfc3339(std::int64_t ms) {
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
-  return fmt::format("{}.{:03}Z", buf, ms % 1000);
+// Exit codes: 0 done, 1 the stream could not be read, 2 bad usage or nothing to show.
+constexpr int exit_ok = 0, exit_unreachable = 1, exit_usage = 2;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
-// One JSON object per line; the field names are the documented jsonl format.
-std::string jsonl_line(std::string const& room, domain::event const& e) {
-  using protocol::json_quote;
-  std::string out = fmt::format("{{\"seq\":{},\"time\":{},\"room\":{},\"instance\":{}", e.seq,
-                                json_quote(rfc3339(e.time_ms)), json_quote(room), json_quote(e.instance));
-  if (auto const* j = std::get_if<domain::peer_joined>(&e.body)) {
-    out += fmt::format(",\"kind\":\"join\",\"peer\":{},\"meta\":{}", json_quote(j->peer), j->meta_json);
-  } else if (auto const* l = std::get_if<domain::peer_left>(&e.body)) {
-    out += fmt::format(",\"kind\":\"leave\",\"peer\":{},\"reason\":\"{}\"", json_quote(l->peer), domain::to_string(l->reason));
-  } else {
-    auto const& s = std::get<domain::signal_sent>(e.body);
-    out += fmt::format(",\"kind\":\"signal\",\"from\":{}", json_quote(s.from));
-    if (s.to) out += fmt::format(",\"to\":{}", json_quote(*s.to));
-    out += fmt::format(",\"data\":{}", s.data_json);
+// SIGINT/SIGTERM set `stop` instead of killing the process, so a --follow
+// or a long read ends cleanly. Construct before any other thread starts:
+// threads inherit the blocked mask, and only the watcher takes the signals.
+class interrupt_watch {
+ public:
+  interrupt_watch() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] {
+      timespec slice{0, 200'000'000};
+      while (!done_) {
+        if (sigtimedwait(&set_, nullptr, &slice) > 0) stop = true;
+      }
+    });
   }
-  return out + "}";
+  ~interrupt_watch() {
+    done_ = true;
+    thread_.join();
+  }
+  std::atomic<bool> stop{false};
+
+ private:
+  sigset_t set_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// What every history tool needs to reach the stream.
+struct stream_options {
+  std::string nats_url = "nats://127.0.0.1:4222", stream = "SIGSTREAM", prefix = "sigstream";
+
+  void declare(options& opts) {
+    opts.add_string("nats-url", &nats_url, "NATS server holding the stream (--nats is the same).");
+    opts.add_string("stream", &stream, "The stream sigstream instances write to.");
+    opts.add_string("subject-prefix", &prefix, "The instances' subject prefix.");
+  }
+};
+
+// `--nats URL` is accepted as a short form of `--nats-url URL`.
+std::vector<char*> with_aliases(int argc, char** argv, std::vector<std::string>& storage) {
+  storage.reserve(static_cast<std::size_t>(argc));
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--nats") storage.emplace_back("--nats-url");
+    else if (arg.starts_with("--nats=")) storage.push_back("--nats-url=" + std::string(arg.substr(7)));
+    else storage.emplace_back(arg);
+  }
+  std::vector<char*> out;
+  for (auto& s : storage) out.push_back(s.data());
+  return out;
 }
 
-std::string table_line(domain::event const& e) {
-  std::string when = rfc3339(e.time_ms);
-  if (auto const* j = std::get_if<domain::peer_joined>(&e.body))
-    return fmt::format("{:>8}  {}  join    {:<24} meta={} (via {})", e.seq, when, j->peer, j->meta_json, e.instance);
-  if (auto const* l = std::get_if<domain::peer_left>(&e.body))
-    return fmt::format("{:>8}  {}  leave   {:<24} reason={}", e.seq, when, l->peer, domain::to_string(l->reason));
-  auto const& s = std::get<domain::signal_sent>(e.body);
-  return fmt::format("{:>8}  {}  signal  {:<24} -> {:<24} {} bytes", e.seq, when, s.from, s.to ? *s.to : "(everyone)",
-                     s.data_json.size());
+// Parses the command line; returns an exit code when the command is over
+// (help printed, or a usage error), nullopt to go on.
+std::optional<int> parse(options& opts, int argc, char** argv) {
+  std::vector<std::string> storage;
+  auto args = with_aliases(argc, argv, storage);
+  if (!opts.parse(static_cast<int>(args.size()), args.data())) return exit_usage;
+  if (opts.help_requested()) {
+    std::cout << opts.help_text();
+    return exit_ok;
+  }
+  return std::nullopt;
+}
+
+// Connects to the stream; on failure says why, naming the URL.
+std::unique_ptr<nats::event_log> open_stream(char const* command, stream_options const& s, log_factory& logs,
+                                             std::atomic<bool> const& stop) {
+  nats::log_settings settings;
+  settings.url = s.nats_url;
+  settings.stream = s.stream;
+  settings.subject_prefix = s.prefix;
+  settings.create_stream = false;
+  settings.connect_attempts = 3;
+  settings.client_name = fmt::format("sigstream {}", command);
+  auto log = std::make_unique<nats::event_log>(settings, logs.make("nats"));
+  if (!log->start(stop)) {
+    std::cerr << fmt::format("sigstream {}: cannot read stream {} at {} (is NATS running there, and has an instance "
+                             "created the stream?)\n",
+                             command, s.stream, s.nats_url);
+    return nullptr;
+  }
+  return log;
+}
+
+// Progress on stderr, only when it is a terminal: long reads say how far they are.
+struct terminal_progress {
+  bool on = isatty(STDERR_FILENO) == 1;
+  bool shown = false;
+
+  service::read_progress callback(std::string what) {
+    if (!on) return {};
+    return [this, what = std::move(what)](std::uint64_t read, std::uint64_t seq, std::uint64_t head) {
+      shown = true;
+      if (head > 0)
+        std::cerr << fmt::format("\r\033[K{}: {} events read, at seq {} of {} ({}%)", what, read, seq, head,
+                                 head == 0 ? 100 : seq * 100 / head)
+                  << std::flush;
+      else
+        std::cerr << fmt::format("\r\033[K{}: {} events read, at seq {}", what, read, seq) << std::flush;
+    };
+  }
+  void clear() {
+    if (shown) std::cerr << "\r\033[K" << std::flush;
+    shown = false;
+  }
+};
+
+std::optional<history::point> point_option(char const* command, char const* name, std::string const& text,
+                                           int& exit_code) {
+  if (text.empty()) return std::nullopt;
+  std::string error;
+  auto p = history::parse_point(text, now_ms(), &error);
+  if (!p) {
+    std::cerr << fmt::format("sigstream {}: --{}: {}\n", command, name, error);
+    exit_code = exit_usage;
+  }
+  return p;
+}
+
+bool check_room(char const* command, std::string const& room) {
+  if (domain::is_valid_room_name(room)) return true;
+  std::cerr << fmt::format("sigstream {}: not a room name: a room name is 1 to 200 bytes of UTF-8\n", command);
+  return false;
+}
+
+int no_history(char const* command, std::string const& room, stream_options const& s) {
+  std::cerr << fmt::format("sigstream {}: room {} has no history in stream {} at {}\n", command,
+                           protocol::json_quote(room), s.stream, s.nats_url);
+  return exit_usage;
 }
 
 }  // namespace
 
 int history_command(int argc, char** argv) {
-  std::string room, nats_url = "nats://127.0.0.1:4222", stream = "SIGSTREAM", prefix = "sigstream", format = "table";
-  std::int64_t since = 1, limit = 0;
-  options opts("history", "Print a room's events (joins, leaves, signals) in stream order, read from JetStream.");
+  stream_options s;
+  std::string room, since, until, peer, as_peer, kinds = "join,leave,signal", format_name = "table";
+  std::int64_t limit = 0;
+  bool follow = false, redact = false;
+  options opts("history",
+               "Print a room's events in stream order (joins, leaves and signals, with a one-line summary of each "
+               "SDP offer, answer and ICE candidate), read straight from JetStream.");
   opts.add_positional("ROOM", &room, "The room's name, exactly as clients give it.", true);
-  opts.add_string("nats-url", &nats_url, "NATS server holding the stream.");
-  opts.add_string("stream", &stream, "The stream sigstream instances write to.");
-  opts.add_string("subject-prefix", &prefix, "The instances' subject prefix.");
-  opts.add_string("format", &format, "table (for people) or jsonl (one JSON object per event, for scripts).");
-  opts.add_int("since", &since, "First stream sequence to print.");
+  s.declare(opts);
+  opts.add_string("since", &since, "Start here: a sequence (1234), an RFC 3339 time, or a duration back from now (10m).");
+  opts.add_string("until", &until, "End here (inclusive); same forms as --since.");
+  opts.add_string("peer", &peer, "Only events of this peer: its join and leave, signals it sent or received.");
+  opts.add_string("as", &as_peer, "Show what this peer was sent, in order (jsonl: the exact frames).");
+  opts.add_string("kind", &kinds, "Kinds of events to show, comma-separated: join, leave, signal.");
+  opts.add_flag("follow", &follow, "After the history, keep printing new events until interrupted.");
   opts.add_int("limit", &limit, "Print at most this many events (0: all).");
-  if (!opts.parse(argc, argv)) return 2;
-  if (opts.help_requested()) {
-    std::cout << opts.help_text();
-    return 0;
+  opts.add_string("format", &format_name, "table, jsonl (one JSON object per event), mermaid or html.");
+  opts.add_flag("redact", &redact, "Mask IP addresses in payloads (SDP, ICE candidates) and meta.");
+  opts.command_line_only({"since", "until", "peer", "as", "kind", "follow", "limit", "format", "redact"});
+  if (auto done = parse(opts, argc, argv)) return *done;
+
+  int bad = exit_ok;
+  std::string error;
+  auto fmt_kind = history::parse_format(format_name, &error);
+  if (!fmt_kind) {
+    std::cerr << "sigstream history: --format: " << error << "\n";
+    return exit_usage;
   }
-  if (format != "table" && format != "jsonl") {
-    std::cerr << "sigstream history: --format must be table or jsonl\n";
-    return 2;
+  auto kind_set = history::parse_kinds(kinds, &error);
+  if (!kind_set) {
+    std::cerr << "sigstream history: --kind: " << error << "\n";
+    return exit_usage;
   }
-  if (!domain::is_valid_room_name(room)) {
-    std::cerr << "sigstream history: not a room name (1-200 bytes of UTF-8)\n";
-    return 2;
+  if (limit < 0) {
+    std::cerr << "sigstream history: --limit: must be 0 (all) or more, not " << limit << "\n";
+    return exit_usage;
   }
+  if (follow && (*fmt_kind == history::format::mermaid || *fmt_kind == history::format::html)) {
+    std::cerr << "sigstream history: --follow works with --format table or jsonl (a diagram is written at the end)\n";
+    return exit_usage;
+  }
+  service::history_query q;
+  q.room = room;
+  q.selection.since = point_option("history", "since", since, bad);
+  q.selection.until = point_option("history", "until", until, bad);
+  q.selection.kind = *kind_set;
+  q.selection.peer = peer;
+  q.selection.as_peer = as_peer;
+  q.limit = static_cast<std::uint64_t>(limit);
+  q.follow = follow;
+  q.needs_state = *fmt_kind == history::format::mermaid;  // broadcast arrows go to the members of the moment
+  if (bad != exit_ok) return bad;
+  if (!check_room("history", room)) return exit_usage;
+
+  interrupt_watch interrupt;
   log_factory logs("history", "warn");
-  nats::log_settings settings;
-  settings.url = nats_url;
-  settings.stream = stream;
-  settings.subject_prefix = prefix;
-  settings.create_stream = false;
-  settings.connect_attempts = 3;
-  nats::event_log log(settings, logs.make("nats"));
-  std::atomic<bool> stop{false};
-  if (!log.start(stop)) {
-    std::cerr << "sigstream history: cannot read stream " << stream << " at " << nats_url << "\n";
-    return 1;
+  auto log = open_stream("history", s, logs, interrupt.stop);
+  if (!log) return exit_unreachable;
+
+  history::format_options fo;
+  fo.room = room;
+  fo.redact = redact;
+  fo.as_peer = as_peer;
+  fo.subtitle = fmt::format("stream {} at {} · read {}{}{}", s.stream, s.nats_url, history::rfc3339(now_ms()),
+                            as_peer.empty() ? "" : " · as " + as_peer, redact ? " · addresses redacted" : "");
+  auto writer = history::make_writer(*fmt_kind, std::cout, fo);
+  terminal_progress progress;
+  auto stats = service::read_history(*log, q, *writer, interrupt.stop, progress.callback("reading " + room));
+  progress.clear();
+  if (stats.outcome == service::read_outcome::no_history) return no_history("history", room, s);
+  writer->finish();
+  if (stats.unreadable > 0)
+    std::cerr << fmt::format("{} stored events could not be decoded (newer schema or corrupt) and were skipped\n",
+                             stats.unreadable);
+  if (stats.outcome == service::read_outcome::failed) {
+    std::cerr << fmt::format("sigstream history: reading stream {} at {} failed after {} events\n", s.stream,
+                             s.nats_url, stats.read);
+    return exit_unreachable;
   }
-  std::string token = domain::room_token(room);
-  std::string filter = log.subjects(token).events;
-  auto head = log.last_seq(filter);
-  if (!head) return 1;
-  auto messages = log.read(filter, static_cast<std::uint64_t>(std::max<std::int64_t>(since, 1)), *head);
-  if (!messages) return 1;
-  std::int64_t printed = 0;
-  for (auto const& stored : *messages) {
-    if (limit > 0 && printed >= limit) break;
-    auto decoded = codec::decode_event(stored.payload, stored.seq);
-    if (!decoded) {
-      std::cerr << "seq " << stored.seq << ": an event this version cannot read\n";
-      continue;
+  if (*fmt_kind == history::format::table) std::cerr << fmt::format("{} of {} events shown\n", stats.shown, stats.read);
+  return exit_ok;
+}
+
+int state_command(int argc, char** argv) {
+  stream_options s;
+  std::string room, at, format_name = "table";
+  options opts("state",
+               "Print a room's membership at a point of its history, by the same fold of events the instances use.");
+  opts.add_positional("ROOM", &room, "The room's name, exactly as clients give it.", true);
+  s.declare(opts);
+  opts.add_string("at", &at, "The point: a sequence, an RFC 3339 time, or a duration back from now (default: now).");
+  opts.add_string("format", &format_name, "table or json.");
+  opts.command_line_only({"at", "format"});
+  if (auto done = parse(opts, argc, argv)) return *done;
+  int bad = exit_ok;
+  auto point = point_option("state", "at", at, bad);
+  if (bad != exit_ok) return bad;
+  if (format_name != "table" && format_name != "json") {
+    std::cerr << fmt::format("sigstream state: --format: \"{}\" is not a format (table, json)\n", format_name);
+    return exit_usage;
+  }
+  if (!check_room("state", room)) return exit_usage;
+
+  interrupt_watch interrupt;
+  log_factory logs("state", "warn");
+  auto log = open_stream("state", s, logs, interrupt.stop);
+  if (!log) return exit_unreachable;
+  terminal_progress progress;
+  auto result = service::read_state(*log, room, point, interrupt.stop, progress.callback("reading " + room));
+  progress.clear();
+  if (result.outcome == service::read_outcome::no_history) return no_history("state", room, s);
+  if (result.outcome != service::read_outcome::done) return exit_unreachable;
+
+  auto const& st = result.state;
+  if (format_name == "json") {
+    std::string out = fmt::format("{{\"room\":{},\"seq\":{},\"events\":{},\"members\":[", protocol::json_quote(room),
+                                  st.last_seq, result.events);
+    for (std::size_t i = 0; i < st.members.size(); ++i) {
+      auto const& m = st.members[i];
+      out += fmt::format("{}{{\"peer\":{},\"meta\":{},\"instance\":{},\"joined_seq\":{}}}", i ? "," : "",
+                         protocol::json_quote(m.peer), m.meta_json.empty() ? "{}" : m.meta_json,
+                         protocol::json_quote(m.instance), m.join_seq);
     }
-    std::cout << (format == "jsonl" ? jsonl_line(decoded->room, decoded->event) : table_line(decoded->event)) << "\n";
-    ++printed;
+    std::cout << out << "]}\n";
+    return exit_ok;
   }
-  if (format == "table") std::cerr << printed << " events\n";
-  return 0;
+  std::cout << fmt::format("room {} after seq {} ({} events{}): {} member{}\n", protocol::json_quote(room), st.last_seq,
+                           result.events,
+                           result.last_time_ms > 0 ? ", last at " + history::rfc3339(result.last_time_ms) : "",
+                           st.members.size(), st.members.size() == 1 ? "" : "s");
+  if (!st.members.empty())
+    std::cout << fmt::format("{:<24}  {:<10}  {:>10}  {}\n", "PEER", "INSTANCE", "JOINED AT", "META");
+  for (auto const& m : st.members)
+    std::cout << fmt::format("{:<24}  {:<10}  {:>10}  {}\n", m.peer, m.instance, m.join_seq,
+                             m.meta_json.empty() ? "{}" : m.meta_json);
+  return exit_ok;
+}
+
+int rooms_command(int argc, char** argv) {
+  stream_options s;
+  bool active = false;
+  std::string format_name = "table";
+  options opts("rooms",
+               "List the rooms that have history, newest activity first, with their member and event counts. Reads "
+               "the whole stream (with progress on a terminal).");
+  s.declare(opts);
+  opts.add_flag("active", &active, "Only rooms that have members now.");
+  opts.add_string("format", &format_name, "table or jsonl.");
+  opts.command_line_only({"active", "format"});
+  if (auto done = parse(opts, argc, argv)) return *done;
+  if (format_name != "table" && format_name != "jsonl") {
+    std::cerr << fmt::format("sigstream rooms: --format: \"{}\" is not a format (table, jsonl)\n", format_name);
+    return exit_usage;
+  }
+  interrupt_watch interrupt;
+  log_factory logs("rooms", "warn");
+  auto log = open_stream("rooms", s, logs, interrupt.stop);
+  if (!log) return exit_unreachable;
+  service::room_index index;
+  terminal_progress progress;
+  auto rooms = index.rooms(*log, interrupt.stop, progress.callback("reading stream " + s.stream));
+  progress.clear();
+  if (!rooms) return exit_unreachable;
+  if (format_name == "table") std::cout << fmt::format("{:>7}  {:>8}  {:>10}  {:<24}  {}\n", "MEMBERS", "EVENTS", "LAST SEQ", "LAST ACTIVITY", "ROOM");
+  std::size_t shown = 0;
+  for (auto const& r : *rooms) {
+    if (active && r.members == 0) continue;
+    ++shown;
+    if (format_name == "jsonl")
+      std::cout << fmt::format("{{\"room\":{},\"members\":{},\"events\":{},\"last_seq\":{},\"last_activity\":\"{}\"}}\n",
+                               protocol::json_quote(r.room), r.members, r.events, r.last_seq,
+                               history::rfc3339(r.last_time_ms));
+    else
+      std::cout << fmt::format("{:>7}  {:>8}  {:>10}  {:<24}  {}\n", r.members, r.events, r.last_seq,
+                               history::rfc3339(r.last_time_ms), protocol::json_quote(r.room));
+  }
+  if (format_name == "table") std::cerr << fmt::format("{} room{}\n", shown, shown == 1 ? "" : "s");
+  return exit_ok;
 }
 
 }  // namespace sig::cli

@@ -128,6 +128,12 @@ void options::add_positional(std::string name, std::string* target, std::string 
   options_.push_back(std::move(o));
 }
 
+void options::command_line_only(std::initializer_list<std::string_view> names) {
+  for (auto name : names)
+    for (auto& o : options_)
+      if (o.name == name) o.from_env = false;
+}
+
 bool options::parse(int argc, char** argv) {
   auto fail = [&](std::string const& message) {
     std::cerr << "sigstream " << command_ << ": " << message << "\n(see 'sigstream " << command_ << " --help')\n";
@@ -135,7 +141,7 @@ bool options::parse(int argc, char** argv) {
   };
   // Environment first; flags override it.
   for (auto& o : options_) {
-    if (o.positional) continue;
+    if (o.positional || !o.from_env) continue;
     std::string env = env_name(o.name);
     if (char const* value = std::getenv(env.c_str()); value != nullptr && *value != '\0')
       if (!o.set(value)) return fail(fmt::format("{}='{}' is not a valid {}", env, value, o.kind.empty() ? "flag" : o.kind));
@@ -187,11 +193,12 @@ std::string options::help_text() const {
     header = true;
     out += fmt::format("  {}\n      {}\n", o.name, o.help);
   }
-  out += "\nOptions (each also read from the environment variable shown):\n";
+  out += "\nOptions (in brackets: the environment variable that sets it too):\n";
   for (auto const& o : options_) {
     if (o.positional) continue;
-    out += fmt::format("  --{}{}   [{}]\n      {}\n      default: {}\n", o.name, o.kind.empty() ? "" : " " + o.kind,
-                       env_name(o.name), o.help, o.default_text);
+    std::string env = o.from_env ? fmt::format("   [{}]", env_name(o.name)) : "";
+    out += fmt::format("  --{}{}{}\n      {}\n      default: {}\n", o.name, o.kind.empty() ? "" : " " + o.kind, env, o.help,
+                       o.default_text);
   }
   out += "  --help\n      Show this help.\n";
   return out;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,9 @@ class options {
   // "1048576", "64KiB", "1MiB", "1GiB"; -1 for no limit.
   void add_size(std::string name, std::int64_t* target, std::string help);
   void add_flag(std::string name, bool* target, std::string help);
+  // These options are not read from the environment: per-run choices (a
+  // query's range, a format) that an exported variable must not change silently.
+  void command_line_only(std::initializer_list<std::string_view> names);
   // Arguments that are not options, in order.
   void add_positional(std::string name, std::string* target, std::string help, bool required);
 
@@ -41,6 +45,7 @@ class options {
     std::function<bool(std::string_view)> set;
     bool positional = false, required = false;
     bool is_flag = false;
+    bool from_env = true;
   };
   std::string command_, summary_;
   std::vector<option> options_;

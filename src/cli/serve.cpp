@@ -24,6 +24,7 @@
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
+#include "service/admin_api.hpp"
 #include "service/room_context.hpp"
 #include "service/room_directory.hpp"
 
@@ -58,6 +59,9 @@ struct serve_settings {
   bool nats_send_asap = true;
   std::int64_t sync_workers = 8;
   std::string web_root;
+  std::string admin_token;
+  bool admin_redact = true;
+  std::int64_t admin_workers = 4;
 };
 
 std::string default_instance_id() {
@@ -138,6 +142,12 @@ int serve_command(int argc, char** argv) {
   opts.add_string("web-root", &s.web_root,
                   "Directory of static files served on the same port (read once at start-up). Default: the "
                   "checkout's web/ when the binary runs from a build directory; otherwise none.");
+  opts.add_string("admin-token", &s.admin_token,
+                  "Bearer token of the admin API (/admin/rooms...); empty: the admin API is off. Prefer the "
+                  "environment variable: a flag shows in the process list.");
+  opts.add_flag("admin-redact", &s.admin_redact, "Mask IP addresses (SDP, ICE candidates, meta) in admin API answers.");
+  opts.add_int("admin-workers", &s.admin_workers,
+               "Admin API requests served at once (a followed history holds one until its client goes).");
   opts.add_string("log-level", &s.log_level, "trace, debug, info, warn, error or off.");
   opts.add_int("fault-drop-live-every", &s.fault_drop_live_every,
                "Testing only: drop every Nth live message to exercise gap recovery (0: off).");
@@ -231,6 +241,17 @@ int serve_command(int argc, char** argv) {
     }
   }
 
+  asio::thread_pool admin_pool(static_cast<std::size_t>(std::max<std::int64_t>(s.admin_workers, 1)));
+  service::admin_api admin(service::admin_settings{s.admin_token, s.admin_redact,
+                                                   static_cast<std::size_t>(std::max<std::int64_t>(s.admin_workers, 1))},
+                           log, logs.make("admin"));
+  conn_ctx.admin = &admin;
+  conn_ctx.run_admin = [&admin_pool](std::function<void()> work) { asio::post(admin_pool, std::move(work)); };
+  if (admin.enabled())
+    main_log->info("admin API on /admin/ (bearer token; addresses {})", s.admin_redact ? "redacted" : "shown");
+  else
+    main_log->info("admin API off: no --admin-token (SIGSTREAM_ADMIN_TOKEN) configured");
+
   std::unique_ptr<ws::listener> listener;
   try {
     listener = std::make_unique<ws::listener>(io, *where, conn_ctx);
@@ -264,6 +285,7 @@ int serve_command(int argc, char** argv) {
                    counters.joined_peers.load());
     stopping = true;
     listener->stop();
+    admin.shutdown();
     directory.disconnect_all();
     // Polls until every local peer's leave is stored, or the grace runs out.
     auto deadline = std::chrono::steady_clock::now() + s.shutdown_grace;
@@ -285,6 +307,8 @@ int serve_command(int argc, char** argv) {
   io.run();
   for (auto& t : workers) t.join();
   stopping = true;
+  admin.shutdown();
+  admin_pool.join();
   blocking.join();
   // Teardown in dependency order: I/O objects, then the NATS connection and
   // the completions it holds, then the rooms, then the io_context (and with

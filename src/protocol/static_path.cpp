@@ -1,41 +1,21 @@
 #include "protocol/static_path.hpp"
 
+#include "protocol/http_target.hpp"
+
 #include <array>
 #include <utility>
 
 namespace sig::protocol {
 
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
-
 std::optional<std::string> static_file_for(std::string_view target) {
   target = target.substr(0, target.find_first_of("?#"));
   if (target.empty() || target.front() != '/') return std::nullopt;
-  std::string decoded;
-  decoded.reserve(target.size());
-  for (std::size_t i = 0; i < target.size(); ++i) {
-    char c = target[i];
-    if (c == '%') {
-      if (i + 2 >= target.size()) return std::nullopt;
-      int hi = hex_value(target[i + 1]), lo = hex_value(target[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-    // Decoded or not, these never name a file under the web root.
-    if (c == '\0' || c == '\\') return std::nullopt;
-    decoded += c;
-  }
-  if (decoded == "/") return std::string("index.html");
-  std::string path = decoded.substr(1);
+  auto decoded = percent_decode(target);
+  if (!decoded) return std::nullopt;
+  // Decoded or not, these never name a file under the web root.
+  if (decoded->find_first_of(std::string_view("\0\\", 2)) != std::string::npos) return std::nullopt;
+  std::string path = decoded->substr(1);
+  if (path.empty() || path.back() == '/') path += "index.html";  // a folder: its index page
   std::size_t start = 0;
   while (start <= path.size()) {
     std::size_t end = path.find('/', start);

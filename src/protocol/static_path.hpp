@@ -9,7 +9,8 @@
 namespace sig::protocol {
 
 // The file a request target names, relative to the web root and without a
-// leading slash ("/" is "index.html"; a query string is ignored). nullopt for
+// leading slash ("/" is "index.html", "/admin/" is "admin/index.html"; a query
+// string is ignored). nullopt for
 // anything that could leave the web root or is not a plain path: "..",
 // ".", empty segments past the first, backslashes, NUL, bad percent-escapes.
 std::optional<std::string> static_file_for(std::string_view target);

@@ -15,10 +15,15 @@ TEST_CASE("plain targets name files under the web root", "[static]") {
   CHECK(static_file_for("/?x=1") == "index.html");
 }
 
+TEST_CASE("a target ending in a slash names its folder's index page", "[static]") {
+  CHECK(static_file_for("/admin/") == "admin/index.html");
+  CHECK(static_file_for("/a/b/?room=x") == "a/b/index.html");
+}
+
 TEST_CASE("targets that could leave the web root, or are not plain paths, name nothing", "[static]") {
   for (char const* target : {"/..", "/../etc/passwd", "/a/../../etc/passwd", "/a/..", "/%2e%2e/etc/passwd",
                              "/%2E%2E%2Fetc%2Fpasswd", "/a/%2e%2e/%2e%2e/x", "/./x", "/a//b", "//etc/passwd",
-                             "/a\\..\\b", "/a%5c..%5cb", "/a%00.html", "/x%", "/x%2", "/x%zz", "", "x", "/a/"}) {
+                             "/a\\..\\b", "/a%5c..%5cb", "/a%00.html", "/x%", "/x%2", "/x%zz", "", "x", "/../", "/a//", "/a/%2e%2e/"}) {
     INFO(target);
     CHECK_FALSE(static_file_for(target));
   }

@@ -9,7 +9,7 @@
 #include "protocol/messages.hpp"
 
 namespace spdlog { class logger; }
-namespace sig::service { class room_directory; struct metrics; }
+namespace sig::service { class room_directory; struct metrics; class admin_api; }
 
 namespace sig::ws {
 
@@ -33,6 +33,9 @@ struct connection_context {
   std::function<bool()> ready;          // can the event log take requests now?
   std::function<std::string()> metrics_text;
   std::shared_ptr<static_files const> web;  // null: no web root configured
+  service::admin_api* admin = nullptr;      // null: no admin API at all
+  // Runs blocking admin work off the io threads.
+  std::function<void(std::function<void()>)> run_admin;
 };
 
 }  // namespace sig::ws

@@ -7,9 +7,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <future>
+
 #include "adapters/ws/static_files.hpp"
 #include "adapters/ws/ws_session.hpp"
 #include "protocol/static_path.hpp"
+#include "service/admin_api.hpp"
 
 namespace sig::ws {
 
@@ -66,8 +69,154 @@ class http_session : public std::enable_shared_from_this<http_session> {
     }
     if (path == "/metrics")
       return respond(request, http::status::ok, "text/plain; version=0.0.4", ctx_.metrics_text());
+    if (ctx_.admin != nullptr && service::admin_api::is_api_path(path)) return serve_admin(std::move(request));
     return serve_static(request, target);
   }
+
+  // The admin API: cheap refusals here, the rest on an admin worker, which
+  // answers through admin_exchange (below). The session reads no further
+  // request until the answer is written.
+  void serve_admin(http::request<http::string_body> request) {
+    admin_request_ = std::move(request);
+    beast::error_code ec;
+    auto remote = stream_.socket().remote_endpoint(ec);
+    peer_address_ = ec ? std::string("?") : remote.address().to_string();
+    auto answer = ctx_.admin->precheck(admin_view());
+    if (answer.status != 0) {
+      auto res = json_response(static_cast<http::status>(answer.status), std::move(answer.body));
+      if (answer.status == 401) res->set(http::field::www_authenticate, "Bearer realm=\"sigstream admin\"");
+      return write(res);
+    }
+    auto exchange = std::make_shared<admin_exchange>(shared_from_this());
+    ctx_.run_admin([exchange] { exchange->run(); });
+  }
+
+  service::admin_request admin_view() const {
+    auto const& r = *admin_request_;
+    return service::admin_request{std::string_view(r.method_string().data(), r.method_string().size()),
+                                  std::string_view(r.target().data(), r.target().size()),
+                                  std::string_view(r[http::field::authorization].data(), r[http::field::authorization].size()),
+                                  peer_address_};
+  }
+
+  std::shared_ptr<http::response<http::string_body>> json_response(http::status status, std::string body) {
+    auto res = std::make_shared<http::response<http::string_body>>(status, admin_request_->version());
+    res->set(http::field::server, "sigstream");
+    res->set(http::field::content_type, "application/json");
+    res->set(http::field::cache_control, "no-store");
+    res->set("X-Sigstream-Instance", ctx_.instance_id);
+    res->keep_alive(admin_request_->keep_alive());
+    if (admin_request_->method() != http::verb::head) res->body() = std::move(body);
+    res->prepare_payload();
+    return res;
+  }
+
+  // Bridges the blocking admin API (on an admin worker) to this session's
+  // strand: each call posts the write there and waits for it.
+  class admin_exchange final : public service::admin_reply, public std::enable_shared_from_this<admin_exchange> {
+   public:
+    explicit admin_exchange(std::shared_ptr<http_session> session) : session_(std::move(session)) {}
+
+    void run() {
+      session_->ctx_.admin->handle(session_->admin_view(), *this);
+      if (!answered_) whole(500, "application/json", "{\"error\":\"internal\"}\n", {});
+    }
+
+    void whole(int status, std::string content_type, std::string body,
+               std::vector<std::pair<std::string, std::string>> headers) override {
+      answered_ = true;
+      asio::post(session_->stream_.get_executor(), [s = session_, status, content_type = std::move(content_type),
+                                                    body = std::move(body), headers = std::move(headers)]() mutable {
+        auto res = s->json_response(static_cast<http::status>(status), std::move(body));
+        res->set(http::field::content_type, content_type);
+        for (auto const& [k, v] : headers) res->set(k, v);
+        s->write(res);
+      });
+    }
+
+    bool begin_stream(std::string content_type) override {
+      answered_ = true;
+      return wait([self = shared_from_this(), content_type = std::move(content_type)](std::shared_ptr<std::promise<bool>> done) {
+        auto& s = *self->session_;
+        s.stream_.expires_never();  // a followed history stays open as long as the client wants
+        self->header_.result(http::status::ok);
+        self->header_.version(s.admin_request_->version());
+        self->header_.set(http::field::server, "sigstream");
+        self->header_.set(http::field::content_type, content_type);
+        self->header_.set(http::field::cache_control, "no-store");
+        self->header_.set("X-Content-Type-Options", "nosniff");
+        self->header_.set("X-Sigstream-Instance", s.ctx_.instance_id);
+        self->header_.keep_alive(false);  // the stream ends with the connection
+        self->header_.chunked(true);
+        self->serializer_.emplace(self->header_);
+        http::async_write_header(s.stream_, *self->serializer_, [self, done](beast::error_code ec, std::size_t) {
+          if (!ec) self->watch_for_close();
+          done->set_value(!ec);
+        });
+      });
+    }
+
+    bool chunk(std::string data) override {
+      if (data.empty()) return !gone_;
+      return wait([self = shared_from_this(), data = std::move(data)](std::shared_ptr<std::promise<bool>> done) mutable {
+        auto owned = std::make_shared<std::string>(std::move(data));
+        asio::async_write(self->session_->stream_, http::make_chunk(asio::buffer(*owned)),
+                          [self, owned, done](beast::error_code ec, std::size_t) { done->set_value(!ec); });
+      });
+    }
+
+    void end_stream() override {
+      wait([self = shared_from_this()](std::shared_ptr<std::promise<bool>> done) {
+        asio::async_write(self->session_->stream_, http::make_chunk_last(), [self, done](beast::error_code ec, std::size_t) {
+          beast::error_code ignored;
+          self->session_->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+          done->set_value(!ec);
+        });
+      });
+    }
+
+    std::atomic<bool> const& client_gone() const override { return gone_; }
+    void cancel() override { gone_ = true; }
+
+   private:
+    // Runs `start(promise)` on the session's strand and waits for the
+    // promise, giving up when the client is gone or the instance stops (the
+    // write's handler, if it ever runs, still owns the promise).
+    template <typename Start>
+    bool wait(Start start) {
+      if (gone_) return false;
+      auto done = std::make_shared<std::promise<bool>>();
+      auto result = done->get_future();
+      asio::post(session_->stream_.get_executor(), [start = std::move(start), done]() mutable { start(done); });
+      while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+        if (gone_) {
+          asio::post(session_->stream_.get_executor(), [s = session_] {
+            beast::error_code ec;
+            s->stream_.socket().close(ec);
+          });
+          return false;
+        }
+      }
+      bool ok = result.get();
+      if (!ok) gone_ = true;
+      return ok;
+    }
+
+    // A client that goes away while nothing is being written (a followed
+    // room gone quiet) shows up as the end of its side of the connection.
+    void watch_for_close() {
+      session_->stream_.socket().async_read_some(asio::buffer(probe_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec) self->gone_ = true;
+      });
+    }
+
+    std::shared_ptr<http_session> session_;
+    std::atomic<bool> gone_{false};
+    bool answered_ = false;
+    http::response<http::empty_body> header_;
+    std::optional<http::response_serializer<http::empty_body>> serializer_;
+    char probe_[1];
+  };
 
   // From memory, so no file is read here. Clients revalidate every time
   // (no-cache) and get a 304 when their copy is current.
@@ -121,6 +270,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   connection_context& ctx_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request<http::string_body>> admin_request_;
+  std::string peer_address_;
 };
 
 }  // namespace

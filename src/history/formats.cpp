@@ -1,0 +1,307 @@
+#include "history/formats.hpp"
+
+#include <fmt/format.h>
+
+#include <ostream>
+#include <unordered_map>
+#include <vector>
+
+#include "history/assets.hpp"
+#include "history/redact.hpp"
+#include "history/selection.hpp"
+#include "history/summary.hpp"
+#include "history/time_point.hpp"
+#include "protocol/json.hpp"
+#include "protocol/messages.hpp"
+
+namespace sig::history {
+
+using protocol::json_quote;
+
+std::optional<format> parse_format(std::string_view text, std::string* error) {
+  if (text == "table") return format::table;
+  if (text == "jsonl") return format::jsonl;
+  if (text == "mermaid") return format::mermaid;
+  if (text == "html") return format::html;
+  if (error) *error = "\"" + std::string(text) + "\" is not a format (table, jsonl, mermaid, html)";
+  return std::nullopt;
+}
+
+namespace {
+
+std::string shown(std::string_view json, bool redact) { return redact ? redact_addresses(json) : std::string(json); }
+
+std::string signal_summary(domain::signal_sent const& s, bool redact) {
+  // Summaries name kinds, codecs and sizes, never addresses; redacting the
+  // input keeps a size summary equal to what the output shows.
+  return summarize_signal(redact ? redact_addresses(s.data_json) : s.data_json);
+}
+
+}  // namespace
+
+std::string jsonl_record(std::string_view room, domain::event const& e, bool redact) {
+  std::string out = fmt::format("{{\"seq\":{},\"time\":{},\"room\":{},\"instance\":{}", e.seq,
+                                json_quote(rfc3339(e.time_ms)), json_quote(room), json_quote(e.instance));
+  if (auto const* j = std::get_if<domain::peer_joined>(&e.body)) {
+    out += fmt::format(",\"kind\":\"join\",\"peer\":{},\"meta\":{}", json_quote(j->peer), shown(j->meta_json, redact));
+  } else if (auto const* l = std::get_if<domain::peer_left>(&e.body)) {
+    out += fmt::format(",\"kind\":\"leave\",\"peer\":{},\"reason\":\"{}\"", json_quote(l->peer), domain::to_string(l->reason));
+  } else {
+    auto const& s = std::get<domain::signal_sent>(e.body);
+    out += fmt::format(",\"kind\":\"signal\",\"from\":{}", json_quote(s.from));
+    if (s.to) out += fmt::format(",\"to\":{}", json_quote(*s.to));
+    out += fmt::format(",\"summary\":{},\"data\":{}", json_quote(signal_summary(s, redact)), shown(s.data_json, redact));
+  }
+  return out + "}";
+}
+
+std::string unreadable_record(std::uint64_t seq, std::size_t size) {
+  return fmt::format("{{\"seq\":{},\"kind\":\"unreadable\",\"size\":{}}}", seq, size);
+}
+
+namespace {
+
+// --- table ------------------------------------------------------------------
+
+class table_writer final : public history_writer {
+ public:
+  table_writer(std::ostream& out, format_options o) : out_(out), o_(std::move(o)) {
+    out_ << fmt::format("{:>8}  {:<24}  {:<11}  {:<24}  {:<24}  {}\n", "SEQ", "TIME", "KIND", "PEER", "TARGET", "DETAILS");
+  }
+
+  void event(domain::event const& e, domain::room_state const& before) override {
+    std::string kind, peer, target, details;
+    if (auto const* j = std::get_if<domain::peer_joined>(&e.body)) {
+      bool own = !o_.as_peer.empty() && j->peer == o_.as_peer;
+      kind = o_.as_peer.empty() ? "join" : own ? "joined" : "peer-joined";
+      peer = j->peer;
+      details = fmt::format("meta={} via {}", shown(j->meta_json, o_.redact), e.instance);
+      if (own) details += fmt::format("; peers: {}", peer_list(before));
+    } else if (auto const* l = std::get_if<domain::peer_left>(&e.body)) {
+      kind = o_.as_peer.empty() ? "leave" : "peer-left";
+      peer = l->peer;
+      details = fmt::format("reason={}", domain::to_string(l->reason));
+    } else {
+      auto const& s = std::get<domain::signal_sent>(e.body);
+      kind = "signal";
+      peer = s.from;
+      target = s.to ? *s.to : "(everyone)";
+      details = signal_summary(s, o_.redact);
+    }
+    out_ << fmt::format("{:>8}  {:<24}  {:<11}  {:<24}  {:<24}  {}\n", e.seq, rfc3339(e.time_ms), kind, peer, target,
+                        details);
+  }
+
+  void unreadable(std::uint64_t seq, std::size_t size) override {
+    out_ << fmt::format("{:>8}  {:<24}  {:<11}  {:<24}  {:<24}  {} bytes this version cannot decode (skipped)\n", seq,
+                        "", "unreadable", "", "", size);
+  }
+
+  void finish() override { out_.flush(); }
+
+ private:
+  static std::string peer_list(domain::room_state const& before) {
+    if (before.members.empty()) return "(none)";
+    std::string out;
+    for (auto const& m : before.members) out += (out.empty() ? "" : ", ") + m.peer;
+    return out;
+  }
+
+  std::ostream& out_;
+  format_options o_;
+};
+
+// --- jsonl ------------------------------------------------------------------
+
+class jsonl_writer final : public history_writer {
+ public:
+  jsonl_writer(std::ostream& out, format_options o) : out_(out), o_(std::move(o)) {}
+
+  void event(domain::event const& e, domain::room_state const& before) override {
+    if (o_.as_peer.empty()) {
+      out_ << jsonl_record(o_.room, e, o_.redact) << '\n';
+    } else if (auto frame = message_sent_to(e, before, o_.room, o_.as_peer)) {
+      out_ << shown(*frame, o_.redact) << '\n';
+    }
+  }
+
+  void unreadable(std::uint64_t seq, std::size_t size) override { out_ << unreadable_record(seq, size) << '\n'; }
+
+  void finish() override { out_.flush(); }
+
+ private:
+  std::ostream& out_;
+  format_options o_;
+};
+
+// --- mermaid ----------------------------------------------------------------
+
+// Mermaid reads ';' as a line break and '#' as the start of an entity code:
+// both become entity codes, and line breaks become spaces.
+std::string mermaid_text(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '#') out += "#35;";
+    else if (c == ';') out += "#59;";
+    else if (c == '\n' || c == '\r') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+class mermaid_writer final : public history_writer {
+ public:
+  mermaid_writer(std::ostream& out, format_options o) : out_(out), o_(std::move(o)) {}
+
+  void event(domain::event const& e, domain::room_state const& before) override {
+    if (auto const* j = std::get_if<domain::peer_joined>(&e.body)) {
+      std::string p = lane(j->peer, j->meta_json, e.instance);
+      body_.push_back(fmt::format("  Note over {}: seq {} join via {}", p, e.seq, mermaid_text(e.instance)));
+    } else if (auto const* l = std::get_if<domain::peer_left>(&e.body)) {
+      std::string p = lane(l->peer);
+      body_.push_back(fmt::format("  Note over {}: seq {} leave ({})", p, e.seq, domain::to_string(l->reason)));
+    } else {
+      auto const& s = std::get<domain::signal_sent>(e.body);
+      std::string summary = mermaid_text(signal_summary(s, o_.redact));
+      // SDP as solid arrows, everything else (candidates, app data) dotted.
+      bool sdp = summary.starts_with("offer") || summary.starts_with("answer") || summary.starts_with("pranswer");
+      char const* arrow = sdp ? "->>" : "-->>";
+      std::string from = lane(s.from);
+      if (s.to) {
+        body_.push_back(fmt::format("  {}{}{}: seq {} {}", from, arrow, lane(*s.to), e.seq, summary));
+      } else {
+        bool anyone = false;
+        for (auto const& m : before.members) {
+          if (m.peer == s.from) continue;
+          anyone = true;
+          body_.push_back(fmt::format("  {}{}{}: seq {} to all: {}", from, arrow, lane(m.peer, m.meta_json, m.instance),
+                                      e.seq, summary));
+        }
+        if (!anyone) body_.push_back(fmt::format("  Note over {}: seq {} to all (nobody else here): {}", from, e.seq, summary));
+      }
+    }
+  }
+
+  void unreadable(std::uint64_t seq, std::size_t size) override {
+    body_.push_back(fmt::format("  %% seq {}: {} bytes this version cannot decode (skipped)", seq, size));
+  }
+
+  void finish() override {
+    out_ << "sequenceDiagram\n";
+    out_ << "  %% sigstream history of room " << mermaid_text(o_.room) << (o_.as_peer.empty() ? "" : " as " + o_.as_peer)
+         << "\n";
+    for (auto const& p : participants_) out_ << p << '\n';
+    for (auto const& line : body_) out_ << line << '\n';
+    out_.flush();
+  }
+
+ private:
+  // The alias of a peer's lane (P1, P2, ... in order of appearance).
+  std::string lane(std::string const& peer, std::string_view meta_json = {}, std::string_view instance = {}) {
+    auto it = aliases_.find(peer);
+    if (it != aliases_.end()) return it->second;
+    std::string alias = fmt::format("P{}", aliases_.size() + 1);
+    aliases_.emplace(peer, alias);
+    std::string name = display_name(meta_json);
+    std::string label = name.empty() ? peer : name + " · " + peer;
+    if (!instance.empty()) label += fmt::format(" ({})", instance);
+    participants_.push_back(fmt::format("  participant {} as {}", alias, mermaid_text(label)));
+    return alias;
+  }
+
+  static std::string display_name(std::string_view meta_json);
+
+  std::ostream& out_;
+  format_options o_;
+  std::unordered_map<std::string, std::string> aliases_;
+  std::vector<std::string> participants_;
+  std::vector<std::string> body_;
+};
+
+std::string mermaid_writer::display_name(std::string_view meta_json) {
+  if (meta_json.empty()) return {};
+  auto doc = protocol::json::parse(meta_json, 64);
+  if (!doc.ok() || doc.root.kind != protocol::json::kind::object) return {};
+  auto const* name = doc.object.find("name");
+  return name != nullptr && name->kind == protocol::json::kind::string ? name->text : std::string();
+}
+
+// --- html -------------------------------------------------------------------
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+void replace_all(std::string& text, std::string_view what, std::string_view with) {
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + with.size()))
+    text.replace(at, what.size(), with);
+}
+
+class html_writer final : public history_writer {
+ public:
+  html_writer(std::ostream& out, format_options o) : out_(out), o_(std::move(o)) {
+    std::string page(assets::report_html);
+    std::string title = "sigstream · room " + o_.room + (o_.as_peer.empty() ? "" : " as " + o_.as_peer);
+    replace_all(page, "{{TITLE}}", html_escape(title));
+    replace_all(page, "{{SUMMARY}}", html_escape(o_.subtitle));
+    replace_all(page, "/*{{TIMELINE_CSS}}*/", assets::timeline_css);
+    std::size_t events = page.find("{{EVENTS}}");
+    tail_ = page.substr(events + std::string_view("{{EVENTS}}").size());
+    // The script comes after the events in the template; substituted last so
+    // that nothing in the library's text is taken for a placeholder.
+    replace_all(tail_, "/*{{TIMELINE_JS}}*/", assets::timeline_js);
+    out_ << page.substr(0, events) << '[';
+  }
+
+  void event(domain::event const& e, domain::room_state const& /*before*/) override {
+    element(jsonl_record(o_.room, e, o_.redact));
+  }
+
+  void unreadable(std::uint64_t seq, std::size_t size) override { element(unreadable_record(seq, size)); }
+
+  void finish() override {
+    out_ << ']' << tail_;
+    out_.flush();
+  }
+
+ private:
+  // Inside <script type="application/json">, '<' may only appear within
+  // JSON strings, where \u003c means the same and cannot close the element.
+  void element(std::string json) {
+    replace_all(json, "<", "\\u003c");
+    out_ << (first_ ? "" : ",\n") << json;
+    first_ = false;
+  }
+
+  std::ostream& out_;
+  format_options o_;
+  std::string tail_;
+  bool first_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<history_writer> make_writer(format f, std::ostream& out, format_options options) {
+  switch (f) {
+    case format::table: return std::make_unique<table_writer>(out, std::move(options));
+    case format::jsonl: return std::make_unique<jsonl_writer>(out, std::move(options));
+    case format::mermaid: return std::make_unique<mermaid_writer>(out, std::move(options));
+    case format::html: return std::make_unique<html_writer>(out, std::move(options));
+  }
+  return nullptr;
+}
+
+}  // namespace sig::history

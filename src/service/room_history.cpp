@@ -1,0 +1,172 @@
+#include "service/room_history.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "adapters/codec/event_codec.hpp"
+#include "domain/room_name.hpp"
+
+namespace sig::service {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Reports progress at most every 200 ms, so a fast read pays nothing for it.
+class progress_ticker {
+ public:
+  progress_ticker(read_progress const& progress, std::uint64_t head) : progress_(progress), head_(head) {}
+  void tick(std::uint64_t read, std::uint64_t seq) {
+    if (!progress_ || (read & 1023) != 0) return;
+    auto now = clock::now();
+    if (now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    progress_(read, seq, head_);
+  }
+
+ private:
+  read_progress const& progress_;
+  std::uint64_t head_;
+  clock::time_point last_ = clock::now();
+};
+
+read_outcome outcome_of(nats::scan_end end) {
+  switch (end) {
+    case nats::scan_end::caught_up: return read_outcome::done;
+    case nats::scan_end::stopped: return read_outcome::stopped;
+    case nats::scan_end::failed: return read_outcome::failed;
+  }
+  return read_outcome::failed;
+}
+
+// A start by time uses the stream's own timestamps, which can trail the
+// appending instance's clock (the event's time) a little: start early, then
+// select by the event's time.
+constexpr std::int64_t start_time_margin_ms = 5000;
+
+}  // namespace
+
+history_stats read_history(nats::event_log& log, history_query const& q, history::history_writer& out,
+                           std::atomic<bool> const& stop, read_progress const& progress) {
+  history_stats stats;
+  std::string filter = log.subjects(domain::room_token(q.room)).events;
+  auto head = log.last_seq(filter);
+  if (!head) {
+    stats.outcome = read_outcome::failed;
+    return stats;
+  }
+  if (*head == 0 && !q.follow) {
+    stats.outcome = read_outcome::no_history;
+    return stats;
+  }
+  auto const& sel = q.selection;
+  bool from_start = q.needs_state || !sel.peer.empty() || !sel.as_peer.empty() || !sel.since;
+  nats::scan_start start;
+  if (!from_start) {
+    if (sel.since->what == history::point::kind::sequence) start.seq = sel.since->seq;
+    else start.time_ms = std::max<std::int64_t>(1, sel.since->time_ms - start_time_margin_ms);
+  }
+
+  domain::room_state state;
+  bool stopped_early = false;
+  progress_ticker ticker(progress, q.follow ? 0 : *head);
+  nats::scan_end end = log.scan(filter, start, q.follow, stop, [&](nats::stored_message&& m) {
+    ++stats.read;
+    ticker.tick(stats.read, m.seq);
+    auto decoded = codec::decode_event(m.payload, m.seq);
+    if (!decoded) {
+      ++stats.unreadable;
+      if (!sel.since || sel.since->what != history::point::kind::sequence || m.seq >= sel.since->seq)
+        out.unreadable(m.seq, m.payload.size());
+      return true;
+    }
+    auto const& e = decoded->event;
+    if (history::past_until(sel, e)) {
+      stopped_early = true;
+      return false;
+    }
+    bool shown = history::after_since(sel, e) && history::selected(sel, e, state);
+    if (shown) {
+      out.event(e, state);
+      ++stats.shown;
+    }
+    state = domain::evolve(std::move(state), e);
+    if (shown && q.limit > 0 && stats.shown >= q.limit) {
+      stopped_early = true;
+      return false;
+    }
+    return true;
+  });
+  stats.outcome = stopped_early ? read_outcome::done : outcome_of(end);
+  return stats;
+}
+
+state_at read_state(nats::event_log& log, std::string const& room, std::optional<history::point> at,
+                    std::atomic<bool> const& stop, read_progress const& progress) {
+  state_at result;
+  std::string filter = log.subjects(domain::room_token(room)).events;
+  auto head = log.last_seq(filter);
+  if (!head || *head == 0) {
+    result.outcome = head ? read_outcome::no_history : read_outcome::failed;
+    return result;
+  }
+  history::selection until;
+  until.until = at;
+  bool past = false;
+  std::uint64_t read = 0;
+  progress_ticker ticker(progress, *head);
+  nats::scan_end end = log.scan(filter, {}, false, stop, [&](nats::stored_message&& m) {
+    ticker.tick(++read, m.seq);
+    auto decoded = codec::decode_event(m.payload, m.seq);
+    if (!decoded) return true;
+    if (history::past_until(until, decoded->event)) {
+      past = true;
+      return false;
+    }
+    auto const& e = decoded->event;
+    if (auto const* j = std::get_if<domain::peer_joined>(&e.body); j && !result.state.has(j->peer))
+      result.join_times[j->peer] = e.time_ms;
+    else if (auto const* l = std::get_if<domain::peer_left>(&e.body))
+      result.join_times.erase(l->peer);
+    result.state = domain::evolve(std::move(result.state), e);
+    result.last_time_ms = decoded->event.time_ms;
+    ++result.events;
+    return true;
+  });
+  result.outcome = past ? read_outcome::done : outcome_of(end);
+  return result;
+}
+
+std::optional<std::vector<room_overview>> room_index::rooms(nats::event_log& log, std::atomic<bool> const& stop,
+                                                            read_progress const& progress) {
+  std::lock_guard lock(mutex_);
+  std::string filter = log.subjects("*").events;  // every room's events
+  auto head = log.last_seq(filter);
+  if (!head) return std::nullopt;
+  if (*head >= next_seq_) {
+    std::uint64_t read = 0;
+    progress_ticker ticker(progress, *head);
+    nats::scan_end end = log.scan(filter, nats::scan_start{next_seq_, 0}, false, stop, [&](nats::stored_message&& m) {
+      ticker.tick(++read, m.seq);
+      next_seq_ = m.seq + 1;
+      auto decoded = codec::decode_event(m.payload, m.seq);
+      if (!decoded) return true;
+      entry& room = rooms_[decoded->room];
+      room.state = domain::evolve(std::move(room.state), decoded->event);
+      ++room.events;
+      room.last_time_ms = decoded->event.time_ms;
+      return true;
+    });
+    if (end != nats::scan_end::caught_up) return std::nullopt;
+  }
+  std::vector<room_overview> out;
+  out.reserve(rooms_.size());
+  for (auto const& [name, room] : rooms_)
+    out.push_back(room_overview{name, room.state.members.size(), room.events, room.state.last_seq, room.last_time_ms});
+  std::sort(out.begin(), out.end(), [](room_overview const& a, room_overview const& b) {
+    return a.last_seq != b.last_seq ? a.last_seq > b.last_seq : a.room < b.room;
+  });
+  return out;
+}
+
+}  // namespace sig::service

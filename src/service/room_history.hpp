@@ -1,0 +1,93 @@
+#pragma once
+// Reading room history for people: the one implementation behind
+// `sigstream history|state|rooms` and the admin API. It reads JetStream
+// through event_log, decodes, folds with the instances' own `evolve`, selects
+// (history/selection) and hands events to a writer (history/formats).
+// Blocking: run it on a worker thread or in a CLI, never on an io_context.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "adapters/nats/event_log.hpp"
+#include "domain/room_state.hpp"
+#include "history/formats.hpp"
+#include "history/selection.hpp"
+
+namespace sig::service {
+
+// Called now and then during long reads: events read so far, and the
+// sequence the read goes up to (0 when following).
+using read_progress = std::function<void(std::uint64_t read, std::uint64_t last_seq, std::uint64_t head)>;
+
+struct history_query {
+  std::string room;
+  history::selection selection;
+  std::uint64_t limit = 0;  // 0: no limit
+  bool follow = false;      // keep going with live events until `stop`
+  // Fold from the room's first event even when `since` would let the read
+  // start later: needed where the room's state before each event matters.
+  bool needs_state = false;
+};
+
+enum class read_outcome {
+  done,        // everything asked for was written
+  no_history,  // the room has no event in the stream
+  stopped,     // `stop` was set (interrupted, client gone)
+  failed,      // NATS error (logged by event_log)
+};
+
+struct history_stats {
+  read_outcome outcome = read_outcome::done;
+  std::uint64_t read = 0, shown = 0, unreadable = 0;
+};
+
+history_stats read_history(nats::event_log& log, history_query const& query, history::history_writer& out,
+                           std::atomic<bool> const& stop, read_progress const& progress = {});
+
+// The room's state after the last event at or before `at` (all of it when
+// absent). nullopt `state` with outcome no_history / failed.
+struct state_at {
+  read_outcome outcome = read_outcome::done;
+  domain::room_state state;
+  std::uint64_t events = 0;  // events folded
+  std::int64_t last_time_ms = 0;
+  std::map<std::string, std::int64_t> join_times;  // of the members, Unix ms
+};
+state_at read_state(nats::event_log& log, std::string const& room, std::optional<history::point> at,
+                    std::atomic<bool> const& stop, read_progress const& progress = {});
+
+struct room_overview {
+  std::string room;
+  std::size_t members = 0;
+  std::uint64_t events = 0;
+  std::uint64_t last_seq = 0;
+  std::int64_t last_time_ms = 0;
+};
+
+// Every room with history, newest activity first, by folding the whole
+// stream. Incremental: each call reads only what was appended since the
+// last one, so an instance answering the admin API pays the full read once.
+// Thread-safe.
+class room_index {
+ public:
+  // nullopt if the stream could not be read.
+  std::optional<std::vector<room_overview>> rooms(nats::event_log& log, std::atomic<bool> const& stop,
+                                                  read_progress const& progress = {});
+
+ private:
+  struct entry {
+    domain::room_state state;
+    std::uint64_t events = 0;
+    std::int64_t last_time_ms = 0;
+  };
+  std::mutex mutex_;
+  std::map<std::string, entry> rooms_;
+  std::uint64_t next_seq_ = 1;
+};
+
+}  // namespace sig::service
