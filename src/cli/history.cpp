@@ -235,6 +235,7 @@ int history_command(int argc, char** argv) {
   fo.room = room;
   fo.redact = redact;
   fo.as_peer = as_peer;
+  fo.flush_each = follow;
   fo.subtitle = fmt::format("stream {} at {} · read {}{}{}", s.stream, s.nats_url, history::rfc3339(now_ms()),
                             as_peer.empty() ? "" : " · as " + as_peer, redact ? " · addresses redacted" : "");
   auto writer = history::make_writer(*fmt_kind, std::cout, fo);

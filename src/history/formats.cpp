@@ -90,6 +90,7 @@ class table_writer final : public history_writer {
     }
     out_ << fmt::format("{:>8}  {:<24}  {:<11}  {:<24}  {:<24}  {}\n", e.seq, rfc3339(e.time_ms), kind, peer, target,
                         details);
+    if (o_.flush_each) out_.flush();
   }
 
   void unreadable(std::uint64_t seq, std::size_t size) override {
@@ -123,9 +124,13 @@ class jsonl_writer final : public history_writer {
     } else if (auto frame = message_sent_to(e, before, o_.room, o_.as_peer)) {
       out_ << shown(*frame, o_.redact) << '\n';
     }
+    if (o_.flush_each) out_.flush();
   }
 
-  void unreadable(std::uint64_t seq, std::size_t size) override { out_ << unreadable_record(seq, size) << '\n'; }
+  void unreadable(std::uint64_t seq, std::size_t size) override {
+    out_ << unreadable_record(seq, size) << '\n';
+    if (o_.flush_each) out_.flush();
+  }
 
   void finish() override { out_.flush(); }
 

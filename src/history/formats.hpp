@@ -25,6 +25,7 @@ struct format_options {
   bool redact = false;   // mask IP addresses in payloads and meta
   std::string as_peer;   // non-empty: show what this peer was sent
   std::string subtitle;  // html: a line under the title (what was read, when)
+  bool flush_each = false;  // table, jsonl: flush after every event (following live events)
 };
 
 // One line of the jsonl format (without the newline). Documented in

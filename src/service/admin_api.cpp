@@ -72,28 +72,6 @@ class chunked_lines : public std::streambuf {
   bool ok_ = true;
 };
 
-// Following live events, each line must go out as it comes, not once 16 KiB
-// have gathered: with `flush_each`, a flush after every event.
-class flushing_writer final : public history::history_writer {
- public:
-  flushing_writer(std::unique_ptr<history::history_writer> inner, std::ostream& out, bool flush_each)
-      : inner_(std::move(inner)), out_(out), flush_each_(flush_each) {}
-  void event(domain::event const& e, domain::room_state const& before) override {
-    inner_->event(e, before);
-    if (flush_each_) out_.flush();
-  }
-  void unreadable(std::uint64_t seq, std::size_t size) override {
-    inner_->unreadable(seq, size);
-    if (flush_each_) out_.flush();
-  }
-  void finish() override { inner_->finish(); }
-
- private:
-  std::unique_ptr<history::history_writer> inner_;
-  std::ostream& out_;
-  bool flush_each_;
-};
-
 }  // namespace
 
 admin_api::admin_api(admin_settings settings, nats::event_log& log, std::shared_ptr<spdlog::logger> logger)
@@ -264,9 +242,10 @@ void admin_api::history(std::string const& room, std::string_view query, admin_r
   history::format_options fo;
   fo.room = room;
   fo.redact = settings_.redact;
-  flushing_writer writer(history::make_writer(history::format::jsonl, out, fo), out, q.follow);
-  auto stats = read_history(log_, q, writer, reply.client_gone());
-  writer.finish();
+  fo.flush_each = q.follow;  // live lines go out as they come, not once 16 KiB gathered
+  auto writer = history::make_writer(history::format::jsonl, out, fo);
+  auto stats = read_history(log_, q, *writer, reply.client_gone());
+  writer->finish();
   out.flush();
   if (stats.outcome == read_outcome::failed)
     logger_->warn("admin: history of room {} ended after {} events: the event log could not be read", json_quote(room),

@@ -17,6 +17,10 @@ const PAD_RIGHT = 280; // px past the last lane, room for the labels of its arro
 const CHAR = 6.7; // px per character of the 11px monospace labels
 const ARROW_Y = 19; // arrow line, within a row
 const LABEL_MAX = 96; // characters of a label, at most
+// Full-width rows and open lifelines are drawn this long and clipped by the
+// svg element. Not "100%": lengths relative to the viewport make the browser
+// lay out every row again whenever the diagram grows by one.
+const FAR = 10_000_000;
 const LABEL_Y = 12; // label baseline, within a row
 
 const KINDS = new Set(['join', 'leave', 'signal', 'unreadable']);
@@ -211,7 +215,7 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
 
   function startLife(lane, y, pre) {
     const x = laneX(lane);
-    lane.life = svg('line', { class: pre ? 'tl-life tl-life-pre' : 'tl-life', x1: x, x2: x, y1: y, y2: '100%', 'data-peer': lane.peer }, lifelines);
+    lane.life = svg('line', { class: pre ? 'tl-life tl-life-pre' : 'tl-life', x1: x, x2: x, y1: y, y2: FAR, 'data-peer': lane.peer }, lifelines);
     lane.gone = '';
     alive.add(lane);
     lane.head.g.classList.remove('tl-gone');
@@ -331,7 +335,7 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
     const seq = isObject(ev) && ev.seq !== undefined && ev.seq !== null ? str(ev.seq) : '';
     const kind = isObject(ev) && KINDS.has(ev.kind) ? ev.kind : 'unknown';
     const g = svg('g', { class: `tl-row tl-k-${kind}`, transform: `translate(0 ${y})`, 'data-seq': seq, 'data-kind': kind, 'data-row': index });
-    svg('rect', { class: 'tl-bg', x: 0, y: 0, width: '100%', height: ROW }, g);
+    svg('rect', { class: 'tl-bg', x: 0, y: 0, width: FAR, height: ROW }, g);
     tooltip(g, describeEvent(ev));
     events.push(ev);
     rows.push({ ev, row: g, cell: null });
@@ -366,7 +370,7 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
       const text = kind === 'unreadable'
         ? `⚠ unreadable stored event · ${str(ev.size) || '?'} bytes could not be decoded`
         : `⚠ unknown event${isObject(ev) ? ` kind “${clip(str(ev.kind), 40)}”` : ''}`;
-      svg('rect', { class: 'tl-wide-bg', x: 0, y: 2, width: '100%', height: ROW - 4 }, g);
+      svg('rect', { class: 'tl-wide-bg', x: -2, y: 2, width: FAR, height: ROW - 4 }, g);
       svgText(g, 10, ROW / 2 + 4, 'tl-wide-text', text);
     }
     rowLayer.append(g);

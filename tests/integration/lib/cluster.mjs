@@ -59,9 +59,9 @@ export async function freePort() {
 }
 
 /** Plain HTTP GET with a timeout; resolves {status, headers, body}, never rejects on HTTP status. */
-export function httpGet(url, { timeoutMs = 2000 } = {}) {
+export function httpGet(url, { timeoutMs = 2000, headers = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => { body += chunk; });
