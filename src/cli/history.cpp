@@ -304,7 +304,7 @@ int state_command(int argc, char** argv) {
                            result.last_time_ms > 0 ? ", last at " + history::rfc3339(result.last_time_ms) : "",
                            st.members.size(), st.members.size() == 1 ? "" : "s");
   if (!st.members.empty())
-    std::cout << fmt::format("{:<24}  {:<10}  {:>10}  {}\n", "PEER", "INSTANCE", "JOINED AT", "META");
+    std::cout << fmt::format("{:<24}  {:<10}  {:>10}  {}\n", "PEER", "INSTANCE", "JOIN SEQ", "META");
   for (auto const& m : st.members)
     std::cout << fmt::format("{:<24}  {:<10}  {:>10}  {}\n", m.peer, m.instance, m.join_seq,
                              m.meta_json.empty() ? "{}" : m.meta_json);

@@ -95,7 +95,11 @@ function notice(text, kind = 'error') {
   $('notice').hidden = !text;
 }
 
+// token: asking for the token; off: the admin API is off; ready: rooms shown.
+function setMode(mode) { document.body.dataset.mode = mode; }
+
 function showTokenForm(show) {
+  if (show) setMode('token');
   $('token-form').hidden = !show;
   $('token-state').hidden = show || !state.token;
   if (show) {
@@ -119,6 +123,7 @@ function forgetToken(message = '') {
 
 function adminOff(message) {
   state.adminOff = true;
+  setMode('off');
   stopStream();
   state.rooms = [];
   renderRooms();
@@ -163,6 +168,7 @@ async function loadRooms() {
   try {
     const body = await getJson('rooms');
     state.adminOff = false;
+    setMode('ready');
     state.rooms = Array.isArray(body?.rooms) ? body.rooms.filter((r) => r && typeof r.room === 'string') : [];
     $('token-state').hidden = false;
     if ($('notice').dataset.kind !== 'stream') notice('');
@@ -171,6 +177,7 @@ async function loadRooms() {
     return true;
   } catch (err) {
     if (handlePageError(err)) return false;
+    if (!state.adminOff) setMode('ready');
     notice(`Cannot load the rooms: ${err.message}`, 'error');
     setStatus('cannot reach the instance', 'error');
     return false;

@@ -21,6 +21,10 @@ const LABEL_MAX = 96; // characters of a label, at most
 // svg element. Not "100%": lengths relative to the viewport make the browser
 // lay out every row again whenever the diagram grows by one.
 const FAR = 10_000_000;
+// Rows per svg element. Each chunk is sized once, for all of its rows: a
+// growing svg element makes the browser lay out all of its content again, so
+// one svg for the whole history makes every add cost as much as the history.
+const CHUNK = 200;
 const LABEL_Y = 12; // label baseline, within a row
 
 const KINDS = new Set(['join', 'leave', 'signal', 'unreadable']);
@@ -193,29 +197,66 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
   const head = svg('svg', { class: 'tl-head', width: PAD_RIGHT, height: HEAD });
   headRow.append(corner, head);
   const bodyRow = el('div', 'tl-bodyrow');
-  const gutter = svg('svg', { class: 'tl-gutter', width: GUTTER, height: 0 });
-  const body = svg('svg', { class: 'tl-body', width: PAD_RIGHT, height: 0 });
-  const lifelines = svg('g', { class: 'tl-lifelines' }, body);
-  const rowLayer = svg('g', { class: 'tl-rows' }, body);
+  const gutter = el('div', 'tl-gutter');
+  gutter.style.width = `${GUTTER}px`;
+  const body = el('div', 'tl-body');
   bodyRow.append(gutter, body);
+  const chunks = []; // {bodyBox, bodySvg, lifelines, rows, gutterSvg}
+  let laneCap = 0; // lanes the chunks are wide enough for
   const empty = el('p', 'tl-empty', 'No events yet.');
   scroll.append(headRow, bodyRow, empty);
   container.replaceChildren(legend, scroll);
 
   const laneX = (lane) => lane.col * LANE + LANE / 2;
 
-  function resize() {
-    const width = lanes.size * LANE + PAD_RIGHT;
-    head.setAttribute('width', width);
-    body.setAttribute('width', width);
-    const height = rows.length * ROW;
-    body.setAttribute('height', height);
-    gutter.setAttribute('height', height);
+  const chunkWidth = () => laneCap * LANE + PAD_RIGHT;
+
+  // The chunk of row `index`, created (with the lifelines of everyone
+  // present going on through it) when the row is its first.
+  function chunkOf(index) {
+    const n = Math.floor(index / CHUNK);
+    while (chunks.length <= n) {
+      const height = `${CHUNK * ROW}px`;
+      const bodyBox = el('div', 'tl-chunk');
+      const bodySvg = svg('svg', { width: chunkWidth(), height: CHUNK * ROW });
+      bodyBox.style.width = `${chunkWidth()}px`;
+      bodyBox.style.height = height;
+      bodyBox.append(bodySvg);
+      const gutterBox = el('div', 'tl-chunk');
+      const gutterSvg = svg('svg', { width: GUTTER, height: CHUNK * ROW });
+      gutterBox.style.height = height;
+      gutterBox.append(gutterSvg);
+      const chunk = { bodyBox, bodySvg, gutterSvg, lifelines: svg('g', { class: 'tl-lifelines' }, bodySvg), rows: svg('g', { class: 'tl-rows' }, bodySvg) };
+      chunks.push(chunk);
+      body.append(bodyBox);
+      gutter.append(gutterBox);
+      for (const lane of alive) lane.life = lifeline(chunk, lane, 0, FAR, 'tl-life');
+    }
+    return chunks[n];
   }
 
-  function startLife(lane, y, pre) {
+  function lifeline(chunk, lane, y1, y2, cls) {
     const x = laneX(lane);
-    lane.life = svg('line', { class: pre ? 'tl-life tl-life-pre' : 'tl-life', x1: x, x2: x, y1: y, y2: FAR, 'data-peer': lane.peer }, lifelines);
+    return svg('line', { class: cls, x1: x, x2: x, y1, y2, 'data-peer': lane.peer }, chunk.lifelines);
+  }
+
+  function resize() {
+    if (lanes.size > laneCap) {
+      laneCap = Math.ceil((lanes.size + 1) / 8) * 8;
+      for (const c of chunks) {
+        c.bodySvg.setAttribute('width', chunkWidth());
+        c.bodyBox.style.width = `${chunkWidth()}px`;
+      }
+    }
+    const width = lanes.size * LANE + PAD_RIGHT;
+    head.setAttribute('width', width);
+    body.style.width = `${width}px`;
+    body.style.height = gutter.style.height = `${rows.length * ROW}px`;
+  }
+
+  // y: within the chunk of row `index`.
+  function startLife(lane, index, y) {
+    lane.life = lifeline(chunkOf(index), lane, y, FAR, 'tl-life');
     lane.gone = '';
     alive.add(lane);
     lane.head.g.classList.remove('tl-gone');
@@ -258,8 +299,16 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
     const inst = svgText(g, x + LANE / 2, 48, 'tl-lane-inst', '', { 'text-anchor': 'middle' });
     lane.head = { g, name, id, inst, title };
     resize();
-    if (joining) renderHead(lane);
-    else startLife(lane, 0, true);
+    if (joining) {
+      renderHead(lane);
+    } else {
+      // Present before the history starts (or before the row it is first
+      // seen in): a dotted lifeline from the top down to that row.
+      const index = rows.length - 1, c = Math.floor(index / CHUNK), y = (index % CHUNK) * ROW;
+      for (let i = 0; i < c; i++) lifeline(chunks[i], lane, 0, FAR, 'tl-life tl-life-pre');
+      if (y > 0) lifeline(chunks[c], lane, 0, y, 'tl-life tl-life-pre');
+      startLife(lane, index, y);
+    }
     return lane;
   }
 
@@ -331,7 +380,8 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
 
   function draw(ev, { batch = false } = {}) {
     const index = rows.length;
-    const y = index * ROW;
+    const chunk = chunkOf(index);
+    const y = (index % CHUNK) * ROW; // within the chunk
     const seq = isObject(ev) && ev.seq !== undefined && ev.seq !== null ? str(ev.seq) : '';
     const kind = isObject(ev) && KINDS.has(ev.kind) ? ev.kind : 'unknown';
     const g = svg('g', { class: `tl-row tl-k-${kind}`, transform: `translate(0 ${y})`, 'data-seq': seq, 'data-kind': kind, 'data-row': index });
@@ -346,7 +396,7 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
       const name = peerName(ev.meta);
       if (name) lane.name = name;
       noteInstance(lane, ev.instance, { fromJoin: true });
-      if (!lane.life) startLife(lane, y + ROW / 2, false);
+      if (!lane.life) startLife(lane, index, y + ROW / 2);
       else renderHead(lane); // joined again while present (a resume elsewhere)
       const x = laneX(lane);
       g.dataset.peer = lane.peer;
@@ -373,7 +423,7 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
       svg('rect', { class: 'tl-wide-bg', x: -2, y: 2, width: FAR, height: ROW - 4 }, g);
       svgText(g, 10, ROW / 2 + 4, 'tl-wide-text', text);
     }
-    rowLayer.append(g);
+    chunk.rows.append(g);
 
     const cell = svg('g', { class: `tl-cell tl-k-${kind}`, transform: `translate(0 ${y})`, 'data-row': index });
     svg('rect', { class: 'tl-bg', x: 0, y: 0, width: GUTTER, height: ROW }, cell);
@@ -381,7 +431,7 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
     const time = clockTime(isObject(ev) ? ev.time : undefined);
     svgText(cell, 64, ROW / 2 + 4, 'tl-time', time || '—');
     if (isObject(ev) && typeof ev.time === 'string') tooltip(cell, ev.time);
-    gutter.append(cell);
+    chunk.gutterSvg.append(cell);
     rows[index].cell = cell;
 
     if (!batch) resize();
@@ -412,9 +462,10 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
     rows[index].row.classList.add('tl-selected');
     rows[index].cell.classList.add('tl-selected');
     if (reveal) {
-      const top = index * ROW, view = scroll.clientHeight - HEAD;
-      if (top < scroll.scrollTop) scroll.scrollTop = top;
-      else if (top + ROW > scroll.scrollTop + view) scroll.scrollTop = top + ROW - view;
+      // Keep the row between the sticky header and the bottom edge.
+      const top = bodyRow.offsetTop + index * ROW, header = headRow.offsetHeight;
+      if (top - header < scroll.scrollTop) scroll.scrollTop = top - header;
+      else if (top + ROW > scroll.scrollTop + scroll.clientHeight) scroll.scrollTop = top + ROW - scroll.clientHeight;
     }
     if (notify) onSelect(rows[index].ev);
   }
@@ -453,8 +504,8 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
       rowBySeq.clear();
       selected = -1;
       stickToBottom = follow;
-      lifelines.replaceChildren();
-      rowLayer.replaceChildren();
+      chunks.length = 0;
+      body.replaceChildren();
       gutter.replaceChildren();
       for (const g of [...head.children]) g.remove();
       scroll.scrollTop = 0;

@@ -485,6 +485,22 @@ scan_end event_log::scan(std::string const& filter, scan_start start, bool follo
   return scan_end::stopped;
 }
 
+bool event_log::delete_stream() {
+  auto& d = *impl_;
+  if (d.js == nullptr) return false;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_DeleteStream(d.js, d.settings.stream.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND) return true;
+  if (s != NATS_OK) {
+    d.log->warn("cannot delete stream {}: {} (jetstream error {})", d.settings.stream, last_error(s),
+                static_cast<int>(jerr));
+    return false;
+  }
+  d.stream_ok = false;
+  d.log->info("deleted stream {}", d.settings.stream);
+  return true;
+}
+
 std::optional<std::vector<subject_count>> event_log::subjects_matching(std::string const& filter) {
   auto& d = *impl_;
   if (d.js == nullptr) return std::nullopt;

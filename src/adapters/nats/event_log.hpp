@@ -134,6 +134,10 @@ class event_log {
   std::optional<std::vector<subject_count>> subjects_matching(std::string const& filter);
   // The newest message on `subject`, or an empty payload with seq 0 if none.
   std::optional<stored_message> last_message(std::string const& subject);
+  // Deletes the whole stream (every room's events). For tools that own a
+  // stream of their own, such as `sigstream bench history`; never called by
+  // an instance. True if the stream is gone (deleted now, or absent).
+  bool delete_stream();
 
  private:
   struct impl;
