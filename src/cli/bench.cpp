@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <string_view>
 
 #include "cli/bench_results.hpp"
 #include "cli/bench_runner.hpp"
@@ -70,13 +71,16 @@ std::string check(bench::bench_settings const& s) {
 }  // namespace
 
 int bench_command(int argc, char** argv) {
+  if (argc > 0 && std::string_view(argv[0]) == "history") return bench_history_command(argc - 1, argv + 1);
   bench::bench_settings s;
   options opts("bench",
                "Drive a running sigstream cluster and report what it does: join latency, end-to-end signal latency\n"
                "at fixed rates, the highest rate with nothing lost and p99 under 50 ms, resident memory per idle\n"
                "peer, and CPU time per relayed signal for every server process. Rooms of --room-size peers are\n"
                "placed on different instances (read from X-Sigstream-Instance). Loopback addresses only; every\n"
-               "phase is bounded in count and time. The report goes to stdout, progress to stderr.");
+               "phase is bounded in count and time. The report goes to stdout, progress to stderr.\n"
+               "`sigstream bench history` instead measures `sigstream history` on a large stream of its own\n"
+               "(see `sigstream bench history --help`).");
   opts.add_string("url", &s.url, "WebSocket URL of the load balancer (ws://, loopback only).");
   opts.add_string("instance-urls", &s.instance_urls,
                   "Comma-separated direct instance URLs (ws://127.0.0.1:PORT/ws), for /metrics and --placement direct "

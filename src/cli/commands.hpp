@@ -8,5 +8,7 @@ int history_command(int argc, char** argv);
 int state_command(int argc, char** argv);
 int rooms_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
+// `sigstream bench history`: how `sigstream history` reads a large stream.
+int bench_history_command(int argc, char** argv);
 
 }  // namespace sig::cli

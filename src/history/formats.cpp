@@ -244,6 +244,9 @@ std::string html_escape(std::string_view text) {
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&#39;"; break;
+      // Braces too, so no text put into the page reads as a placeholder.
+      case '{': out += "&#123;"; break;
+      case '}': out += "&#125;"; break;
       default: out += c;
     }
   }

@@ -244,6 +244,12 @@ void admin_api::history(std::string const& room, std::string_view query, admin_r
   fo.redact = settings_.redact;
   fo.flush_each = q.follow;  // live lines go out as they come, not once 16 KiB gathered
   auto writer = history::make_writer(history::format::jsonl, out, fo);
+  // An empty line now and then keeps proxies (HAProxy's `timeout server`)
+  // from closing a followed stream that has gone quiet; readers skip it.
+  q.on_quiet = [&] {
+    out.flush();
+    return reply.chunk("\n");
+  };
   auto stats = read_history(log_, q, *writer, reply.client_gone());
   writer->finish();
   out.flush();

@@ -96,7 +96,7 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
       return false;
     }
     return true;
-  });
+  }, q.on_quiet);
   stats.outcome = stopped_early ? read_outcome::done : outcome_of(end);
   return stats;
 }

@@ -32,6 +32,8 @@ struct history_query {
   // Fold from the room's first event even when `since` would let the read
   // start later: needed where the room's state before each event matters.
   bool needs_state = false;
+  // Following: runs after every 10 s without an event; false stops.
+  std::function<bool()> on_quiet;
 };
 
 enum class read_outcome {

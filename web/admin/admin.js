@@ -177,6 +177,10 @@ async function loadRooms() {
     return true;
   } catch (err) {
     if (handlePageError(err)) return false;
+    if (err.status === 404) { // not even the admin-off answer: no admin API here
+      adminOff(err.message !== 'HTTP 404' ? err.message : 'This server has no admin API (404 on /admin/rooms).');
+      return false;
+    }
     if (!state.adminOff) setMode('ready');
     notice(`Cannot load the rooms: ${err.message}`, 'error');
     setStatus('cannot reach the instance', 'error');
@@ -265,6 +269,14 @@ function openRoom(room) {
   $('members-note').hidden = true;
   showRoomView(true);
   if (!state.token || state.adminOff) return;
+  if (room === '.' || room === '..') {
+    // URL parsers resolve these path segments (escaped or not): the API
+    // cannot be asked about them from a browser.
+    $('members-note').hidden = false;
+    $('members-note').textContent = `A room named “${room}” cannot be read from a browser; use \`sigstream history\`.`;
+    setStatus('cannot open this room here', 'error');
+    return;
+  }
   loadMembers();
   startStream();
 }

@@ -164,7 +164,8 @@ function tooltip(parent, text) {
  * index in `events`); lane headers (`.tl-lane-head`) carry data-peer; arrows
  * (`.tl-arrow`) carry data-from and data-to (a broadcast draws one arrow per
  * lane alive at that moment, each with data-broadcast, or a single stub with
- * data-to="*" when nobody else is there).
+ * data-to="*" when nobody else is there). The selected row and its gutter
+ * cell (`.tl-cell`) have the class tl-selected.
  *
  * @param {HTMLElement} container
  * @param {object} [options]
@@ -359,7 +360,7 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
     const x1 = laneX(from);
     const broadcast = ev.to === undefined || ev.to === null;
     if (!broadcast) {
-      const to = laneOf(str(ev.to));
+      const to = laneOf(str(ev.to) || '?');
       const x2 = laneX(to);
       arrow(g, x1, x2, `tl-c-${cat}`, from.peer, to.peer, false);
       const left = Math.min(x1, x2);

@@ -127,8 +127,11 @@ class event_log {
   // memory stays flat however long the history. Without `follow` it ends
   // once the messages that existed at the start are delivered; with it, it
   // keeps delivering new ones until `stop` is set or the callback says stop.
+  // `on_quiet`, when following, runs after every 10 s without a message
+  // (a reader can keep its client's connection alive); false stops the scan.
   scan_end scan(std::string const& filter, scan_start start, bool follow, std::atomic<bool> const& stop,
-                std::function<bool(stored_message&&)> const& on_message);
+                std::function<bool(stored_message&&)> const& on_message,
+                std::function<bool()> const& on_quiet = {});
   // The stream's subjects matching `filter` with their message counts
   // (JetStream's stream info). nullopt on error.
   std::optional<std::vector<subject_count>> subjects_matching(std::string const& filter);

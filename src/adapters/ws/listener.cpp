@@ -70,6 +70,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (path == "/metrics")
       return respond(request, http::status::ok, "text/plain; version=0.0.4", ctx_.metrics_text());
     if (ctx_.admin != nullptr && service::admin_api::is_api_path(path)) return serve_admin(std::move(request));
+    if (path == "/admin") {  // the page's relative URLs need the slash
+      auto res = std::make_shared<http::response<http::string_body>>(http::status::moved_permanently, request.version());
+      res->set(http::field::location, "/admin/");
+      res->set(http::field::server, "sigstream");
+      res->keep_alive(request.keep_alive());
+      res->prepare_payload();
+      return write(res);
+    }
     return serve_static(request, target);
   }
 
