@@ -39,20 +39,55 @@ std::string signal_summary(domain::signal_sent const& s, bool redact) {
 
 }  // namespace
 
+namespace {
+
+// Appends JSON text as it is, or with its addresses masked.
+void append_shown(std::string& out, std::string_view json, bool redact) {
+  if (redact) out += redact_addresses(json);
+  else out.append(json);
+}
+
+}  // namespace
+
+// Built in one buffer, without a copy of the payload: a long replay spends
+// much of its time here (docs/benchmarks.md, "History reads at scale").
 std::string jsonl_record(std::string_view room, domain::event const& e, bool redact) {
-  std::string out = fmt::format("{{\"seq\":{},\"time\":{},\"room\":{},\"instance\":{}", e.seq,
-                                json_quote(rfc3339(e.time_ms)), json_quote(room), json_quote(e.instance));
+  std::string out;
+  std::size_t payload = 0;
+  if (auto const* j = std::get_if<domain::peer_joined>(&e.body)) payload = j->meta_json.size();
+  else if (auto const* s = std::get_if<domain::signal_sent>(&e.body)) payload = s->data_json.size();
+  out.reserve(256 + room.size() + payload);
+  auto to = std::back_inserter(out);
+  fmt::format_to(to, "{{\"seq\":{},\"time\":", e.seq);
+  out += json_quote(rfc3339(e.time_ms));
+  out += ",\"room\":";
+  out += json_quote(room);
+  out += ",\"instance\":";
+  out += json_quote(e.instance);
   if (auto const* j = std::get_if<domain::peer_joined>(&e.body)) {
-    out += fmt::format(",\"kind\":\"join\",\"peer\":{},\"meta\":{}", json_quote(j->peer), shown(j->meta_json, redact));
+    out += ",\"kind\":\"join\",\"peer\":";
+    out += json_quote(j->peer);
+    out += ",\"meta\":";
+    append_shown(out, j->meta_json, redact);
   } else if (auto const* l = std::get_if<domain::peer_left>(&e.body)) {
-    out += fmt::format(",\"kind\":\"leave\",\"peer\":{},\"reason\":\"{}\"", json_quote(l->peer), domain::to_string(l->reason));
+    out += ",\"kind\":\"leave\",\"peer\":";
+    out += json_quote(l->peer);
+    fmt::format_to(to, ",\"reason\":\"{}\"", domain::to_string(l->reason));
   } else {
     auto const& s = std::get<domain::signal_sent>(e.body);
-    out += fmt::format(",\"kind\":\"signal\",\"from\":{}", json_quote(s.from));
-    if (s.to) out += fmt::format(",\"to\":{}", json_quote(*s.to));
-    out += fmt::format(",\"summary\":{},\"data\":{}", json_quote(signal_summary(s, redact)), shown(s.data_json, redact));
+    out += ",\"kind\":\"signal\",\"from\":";
+    out += json_quote(s.from);
+    if (s.to) {
+      out += ",\"to\":";
+      out += json_quote(*s.to);
+    }
+    out += ",\"summary\":";
+    out += json_quote(signal_summary(s, redact));
+    out += ",\"data\":";
+    append_shown(out, s.data_json, redact);
   }
-  return out + "}";
+  out += '}';
+  return out;
 }
 
 std::string unreadable_record(std::uint64_t seq, std::size_t size) {
@@ -120,7 +155,9 @@ class jsonl_writer final : public history_writer {
 
   void event(domain::event const& e, domain::room_state const& before) override {
     if (o_.as_peer.empty()) {
-      out_ << jsonl_record(o_.room, e, o_.redact) << '\n';
+      std::string line = jsonl_record(o_.room, e, o_.redact);
+      line += '\n';
+      out_.write(line.data(), static_cast<std::streamsize>(line.size()));
     } else if (auto frame = message_sent_to(e, before, o_.room, o_.as_peer)) {
       out_ << shown(*frame, o_.redact) << '\n';
     }

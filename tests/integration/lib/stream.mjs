@@ -10,12 +10,16 @@ function envWithoutSigstream() {
   return env;
 }
 
-/** `sigstream history ROOM --format jsonl [extraArgs]` against the cluster's NATS, parsed. */
+/**
+ * `sigstream history ROOM --format jsonl [extraArgs]` against the cluster's
+ * NATS, parsed. A room with no history (the tool exits 2 saying so) is [].
+ */
 export function roomHistory(cluster, room, extraArgs = []) {
   return new Promise((resolve, reject) => {
     execFile(cluster.bin, ['history', room, '--nats-url', cluster.natsUrl, '--format', 'jsonl', ...extraArgs],
       { timeout: 30_000, env: envWithoutSigstream(), maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`sigstream history ${room} ${extraArgs.join(' ')}: ${err.message}\n${stderr}`));
+        if (err && err.code === 2 && /has no history in stream/.test(stderr)) resolve([]);
+        else if (err) reject(new Error(`sigstream history ${room} ${extraArgs.join(' ')}: ${err.message}\n${stderr}`));
         else resolve(stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)));
       });
   });
