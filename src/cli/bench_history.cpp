@@ -30,6 +30,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adapters/codec/event_codec.hpp"
@@ -87,6 +88,8 @@ struct settings {
   std::string report;
   std::int64_t window = 4096;
   std::chrono::milliseconds run_timeout{300'000};
+  std::int64_t cold_runs = 3;
+  std::chrono::milliseconds idle{10'000};
 };
 
 bool is_loopback_nats_url(std::string_view url) {
@@ -119,6 +122,8 @@ std::string check(settings const& s) {
   if (!in(s.window, 1, 65'536)) return "--window must be 1..65536";
   if (s.run_timeout < std::chrono::seconds(1) || s.run_timeout > std::chrono::minutes(30))
     return "--run-timeout must be 1s..30m";
+  if (!in(s.cold_runs, 0, 20)) return "--cold-runs must be 0..20";
+  if (s.idle < std::chrono::seconds(0) || s.idle > std::chrono::minutes(5)) return "--idle must be 0..5m";
   if (access(s.history_bin.c_str(), X_OK) != 0) return "--history-bin: not an executable file: " + s.history_bin;
   return {};
 }
@@ -681,22 +686,24 @@ struct room_runs {
   }
 };
 
-room_runs time_history(settings const& s, std::string const& bin, room_plan const& room, std::string const& format,
-                       std::int64_t runs, std::vector<std::string> const& extra = {}) {
-  room_runs out;
-  out.room = room.name;
-  out.format = format;
-  out.expected_lines = room.events + (format == "table" ? 1 : 0);
-  for (std::int64_t i = 0; i < runs; ++i) {
-    std::vector<std::string> args{bin,        "history", room.name,       "--nats-url", s.nats_url, "--stream",
-                                  s.stream, "--subject-prefix", s.prefix, "--format", format};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto r = run_child(args, s.run_timeout);
-    std::cerr << fmt::format("  {} {} run {}/{}: first line {:.3f} s, last line {:.3f} s, EOF {:.3f} s, {} lines{}\n",
-                             room.name, format, i + 1, runs, r.first_line_s, r.last_line_s, r.eof_s, r.lines,
-                             r.ok ? "" : " FAILED: " + r.error);
-    out.runs.push_back(std::move(r));
-  }
+// One run of `history ROOM --format FORMAT`, reported on stderr as it ends.
+child_run time_history(settings const& s, std::string const& bin, room_plan const& room, std::string const& format,
+                       std::string_view label, std::vector<std::string> const& extra = {}) {
+  std::vector<std::string> args{bin,      "history",          room.name, "--nats-url", s.nats_url, "--stream",
+                                s.stream, "--subject-prefix", s.prefix,  "--format",   format};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto r = run_child(args, s.run_timeout);
+  std::cerr << fmt::format("  {} {} ({}): first line {:.3f} s, last line {:.3f} s, EOF {:.3f} s, {} lines{}\n",
+                           room.name, format, label, r.first_line_s, r.last_line_s, r.eof_s, r.lines,
+                           r.ok ? "" : " FAILED: " + r.error);
+  return r;
+}
+
+// A single run, as a set of one.
+room_runs run_once(settings const& s, std::string const& bin, room_plan const& room, std::string const& format,
+                   std::vector<std::string> const& extra = {}) {
+  room_runs out{room.name, format, room.events + (format == "table" ? 1 : 0), {}};
+  out.runs.push_back(time_history(s, bin, room, format, "once", extra));
   return out;
 }
 
@@ -753,6 +760,15 @@ std::string json_runs(room_runs const& r) {
       json_spread(spread_of(r.rate_to_last_line())), runs);
 }
 
+// The 1, 5 and 15 minute load averages: the machine may be shared, and a
+// run's figures mean little without them.
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return in ? one + " " + five + " " + fifteen : std::string("unknown");
+}
+
 std::string resolved_path(std::string const& path) {
   char buffer[4096];
   ssize_t n = readlink(path.c_str(), buffer, sizeof buffer - 1);
@@ -785,8 +801,12 @@ int bench_history_command(int argc, char** argv) {
   opts.add_string("report", &s.report, "Write the JSON report to this file (without it, it follows the summary on stdout).");
   opts.add_int("window", &s.window, "Publishes in flight while filling.");
   opts.add_duration("run-timeout", &s.run_timeout, "Bound on each history run; past it the process is killed.");
+  opts.add_int("cold-runs", &s.cold_runs,
+               "After the warm runs, read each room this many times more, each after --idle without reads (0..20).");
+  opts.add_duration("idle", &s.idle,
+                    "Pause before each cold run: nats-server drops its block caches after a few seconds idle.");
   opts.command_line_only({"stream", "subject-prefix", "rooms", "events", "big-room-events", "sample-room-events", "runs",
-                          "history-bin", "keep", "report", "window", "run-timeout"});
+                          "history-bin", "keep", "report", "window", "run-timeout", "cold-runs", "idle"});
   if (!opts.parse(argc, argv)) return 2;
   if (opts.help_requested()) {
     std::cout << opts.help_text();
@@ -797,6 +817,7 @@ int bench_history_command(int argc, char** argv) {
     return 2;
   }
   std::string started_at = utc_now();
+  std::string load_at_start = load_average();
   std::string bin = resolved_path(s.history_bin);
   auto plan = plan_rooms(s);
   auto total = static_cast<std::uint64_t>(s.events);
@@ -859,19 +880,30 @@ int bench_history_command(int argc, char** argv) {
 
   auto const& big = plan[0];
   auto const& sample = plan[1];
-  std::cerr << fmt::format("timing `{} history` ({} runs each)\n", bin, s.runs);
-  // Interleaved, so a drift of the machine touches both rooms alike.
-  room_runs sample_jsonl{sample.name, "jsonl", sample.events, {}}, big_jsonl{big.name, "jsonl", big.events, {}};
+  std::cerr << fmt::format("timing `{} history`: {} warm runs of each room, then {} after {} s idle\n", bin, s.runs,
+                           s.cold_runs, s.idle.count() / 1000);
+  // Warm: back to back, interleaved so a drift of the machine touches both
+  // rooms alike. The server's block caches stay loaded between runs.
+  room_runs sample_warm{sample.name, "jsonl", sample.events, {}}, big_warm{big.name, "jsonl", big.events, {}};
   for (std::int64_t i = 0; i < s.runs; ++i) {
-    auto a = time_history(s, bin, sample, "jsonl", 1);
-    sample_jsonl.runs.push_back(a.runs.front());
-    auto b = time_history(s, bin, big, "jsonl", 1);
-    big_jsonl.runs.push_back(b.runs.front());
+    auto label = fmt::format("warm {}/{}", i + 1, s.runs);
+    sample_warm.runs.push_back(time_history(s, bin, sample, "jsonl", label));
+    big_warm.runs.push_back(time_history(s, bin, big, "jsonl", label));
   }
-  auto sample_table = time_history(s, bin, sample, "table", 1);
-  auto big_table = time_history(s, bin, big, "table", 1);
+  // Cold: after --idle without reads nats-server has dropped its block
+  // caches, as it has when an operator runs `history` once.
+  room_runs sample_cold{sample.name, "jsonl", sample.events, {}}, big_cold{big.name, "jsonl", big.events, {}};
+  for (std::int64_t i = 0; i < s.cold_runs; ++i) {
+    auto label = fmt::format("after idle {}/{}", i + 1, s.cold_runs);
+    std::this_thread::sleep_for(s.idle);
+    sample_cold.runs.push_back(time_history(s, bin, sample, "jsonl", label));
+    std::this_thread::sleep_for(s.idle);
+    big_cold.runs.push_back(time_history(s, bin, big, "jsonl", label));
+  }
+  auto sample_table = run_once(s, bin, sample, "table");
+  auto big_table = run_once(s, bin, big, "table");
   // Decode and fold every event, print none: the CLI without its formatting.
-  auto big_decode_only = time_history(s, bin, big, "jsonl", 1, {"--kind", "leave"});
+  auto big_decode_only = run_once(s, bin, big, "jsonl", {"--kind", "leave"});
   big_decode_only.expected_lines = big_decode_only.runs.front().lines;  // the leaves, whatever their number
 
   std::cerr << "in-process reads of the big room\n";
@@ -886,23 +918,30 @@ int bench_history_command(int argc, char** argv) {
   log.close();
 
   // --- Verdicts and the report.
-  auto first = spread_of(sample_jsonl.field(&child_run::first_line_s));
-  auto sample_eof = spread_of(sample_jsonl.field(&child_run::eof_s));
-  auto big_first = spread_of(big_jsonl.field(&child_run::first_line_s));
-  auto big_eof = spread_of(big_jsonl.field(&child_run::eof_s));
-  auto big_rate = spread_of(big_jsonl.rate_total());
-  auto big_rate_after = spread_of(big_jsonl.rate_after_first());
-  auto big_rate_last = spread_of(big_jsonl.rate_to_last_line());
-  auto big_last = spread_of(big_jsonl.field(&child_run::last_line_s));
-  bool runs_ok = sample_jsonl.all_ok() && big_jsonl.all_ok();
-  bool first_line_met = runs_ok && first.max < 1.0;
-  bool replay_met = runs_ok && big_rate.median >= 100'000;
+  struct verdict {
+    double first_line_max = 0, replay_median = 0;
+    bool runs_ok = false, first_line_met = false, replay_met = false;
+  };
+  auto judge = [](room_runs const& sample_runs, room_runs const& big_runs) {
+    verdict v;
+    v.runs_ok = sample_runs.all_ok() && big_runs.all_ok();
+    v.first_line_max = spread_of(sample_runs.field(&child_run::first_line_s)).max;
+    v.replay_median = spread_of(big_runs.rate_total()).median;
+    v.first_line_met = v.runs_ok && v.first_line_max < 1.0;
+    v.replay_met = v.runs_ok && v.replay_median >= 100'000;
+    return v;
+  };
+  verdict warm = judge(sample_warm, big_warm);
+  verdict cold = s.cold_runs > 0 ? judge(sample_cold, big_cold) : warm;
 
   auto machine = bench::machine_facts();
+  machine["load_average_at_start"] = load_at_start;
+  machine["load_average_at_end"] = load_average();
   std::string text;
   text += fmt::format("sigstream bench history {} ({})\n", SIGSTREAM_VERSION, started_at);
-  text += fmt::format("machine: {} CPUs ({}), {} GiB RAM, {}, kernel {}\n", machine["nproc"], machine["cpu"],
-                      machine["ram_gib"], machine["os"], machine["kernel"]);
+  text += fmt::format("machine: {} CPUs ({}), {} GiB RAM, {}, kernel {}; load average {} at start, {} at end\n",
+                      machine["nproc"], machine["cpu"], machine["ram_gib"], machine["os"], machine["kernel"],
+                      machine["load_average_at_start"], machine["load_average_at_end"]);
   text += fmt::format("stream {} at {}: {} events in {} rooms; big room {} ({} events), sample room {} ({} events)\n",
                       s.stream, s.nats_url, total, plan.size(), big.name, big.events, sample.name, sample.events);
   if (filled.skipped) {
@@ -915,76 +954,101 @@ int bench_history_command(int argc, char** argv) {
                           filled.offer_min, filled.offer_max, filled.offer_total / filled.offers, filled.candidate_min,
                           filled.candidate_max, filled.candidate_total / filled.candidates);
   }
-  text += fmt::format("history: {} history ROOM --format F, stdout a pipe; times from spawn\n", bin);
-  auto row = [](std::string const& what, spread const& sp, char const* unit, int decimals) {
-    return fmt::format("  {:<44} {:>12.{}f} {:>12.{}f} {:>12.{}f}  {}\n", what, sp.min, decimals, sp.median, decimals,
+  text += fmt::format("history: {} history ROOM --format F, stdout a pipe; times from spawn; 'last line' is when the "
+                      "output was complete, 'end' when the process closed it (exited)\n",
+                      bin);
+  auto row = [](std::string const& what, std::vector<double> const& values, char const* unit, int decimals) {
+    auto sp = spread_of(values);
+    return fmt::format("  {:<46} {:>11.{}f} {:>11.{}f} {:>11.{}f}  {}\n", what, sp.min, decimals, sp.median, decimals,
                        sp.max, decimals, unit);
   };
-  text += fmt::format("  {:<44} {:>12} {:>12} {:>12}\n", fmt::format("jsonl, {} runs", s.runs), "min", "median", "max");
-  text += row(fmt::format("sample room: first line"), first, "s", 3);
-  text += row(fmt::format("sample room: end ({} lines)", sample_jsonl.runs.front().lines), sample_eof, "s", 3);
-  text += row("big room: first line", big_first, "s", 3);
-  text += row("big room: last line", big_last, "s", 3);
-  text += row(fmt::format("big room: end ({} lines)", big_jsonl.runs.front().lines), big_eof, "s", 3);
-  text += row("big room: events/s, spawn to end", big_rate, "events/s", 0);
-  text += row("big room: events/s, first line to end", big_rate_after, "events/s", 0);
-  text += row("big room: events/s, spawn to last line", big_rate_last, "events/s", 0);
+  auto block = [&](char const* title, room_runs const& sample_runs, room_runs const& big_runs) {
+    std::string out = fmt::format("  {:<46} {:>11} {:>11} {:>11}\n", title, "min", "median", "max");
+    if (sample_runs.runs.empty()) return out;
+    out += row("sample room: first line", sample_runs.field(&child_run::first_line_s), "s", 3);
+    out += row("sample room: last line", sample_runs.field(&child_run::last_line_s), "s", 3);
+    out += row(fmt::format("sample room: end ({} lines)", sample_runs.runs.front().lines),
+               sample_runs.field(&child_run::eof_s), "s", 3);
+    out += row("big room: first line", big_runs.field(&child_run::first_line_s), "s", 3);
+    out += row("big room: last line", big_runs.field(&child_run::last_line_s), "s", 3);
+    out += row(fmt::format("big room: end ({} lines)", big_runs.runs.front().lines), big_runs.field(&child_run::eof_s),
+               "s", 3);
+    out += row("big room: events/s, spawn to end", big_runs.rate_total(), "events/s", 0);
+    out += row("big room: events/s, first line to end", big_runs.rate_after_first(), "events/s", 0);
+    out += row("big room: events/s, spawn to last line", big_runs.rate_to_last_line(), "events/s", 0);
+    return out;
+  };
+  text += block(fmt::format("jsonl, warm, {} runs", s.runs).c_str(), sample_warm, big_warm);
+  if (s.cold_runs > 0)
+    text += block(fmt::format("jsonl, after {} s idle, {} runs", s.idle.count() / 1000, s.cold_runs).c_str(),
+                  sample_cold, big_cold);
   auto once = [&](std::string const& what, room_runs const& r) {
     auto const& c = r.runs.front();
     double rate = c.eof_s > 0 ? r.events(c) / c.eof_s : 0;
-    return fmt::format("  {:<44} first line {:.3f} s, second {:.3f} s, last {:.3f} s, end {:.3f} s, {} lines, "
-                       "{:.0f} events/s{}\n",
-                       what, c.first_line_s, c.second_line_s, c.last_line_s, c.eof_s, c.lines, rate,
-                       c.ok ? "" : " FAILED: " + c.error);
+    return fmt::format("  {:<46} first line {:.3f} s, last {:.3f} s, end {:.3f} s, {} lines, {:.0f} events/s{}\n", what,
+                       c.first_line_s, c.last_line_s, c.eof_s, c.lines, rate, c.ok ? "" : " FAILED: " + c.error);
   };
-  text += "  once each:\n";
+  text += "  once each (warm):\n";
   text += once("sample room, --format table", sample_table);
   text += once("big room, --format table", big_table);
   {
     auto const& c = big_decode_only.runs.front();
-    text += fmt::format("  {:<44} end {:.3f} s = {:.0f} events/s decoded and folded ({} leaves printed){}\n",
-                        "big room, --kind leave (no formatting)", c.eof_s, c.eof_s > 0 ? big.events / c.eof_s : 0,
-                        c.lines, c.ok ? "" : " FAILED: " + c.error);
+    text += fmt::format("  {:<46} last line {:.3f} s, end {:.3f} s = {:.0f} events/s decoded and folded ({} leaves "
+                        "printed){}\n",
+                        "big room, --kind leave (no formatting)", c.last_line_s, c.eof_s,
+                        c.eof_s > 0 ? big.events / c.eof_s : 0, c.lines, c.ok ? "" : " FAILED: " + c.error);
   }
   text += "  in-process reads of the big room (this process's own connection, no process start):\n";
   for (auto const& d : diagnostics)
-    text += fmt::format("  {:<44} {} events in {:.3f} s = {:.0f} events/s{}\n", d.what, d.events, d.seconds,
+    text += fmt::format("  {:<46} {} events in {:.3f} s = {:.0f} events/s{}\n", d.what, d.events, d.seconds,
                         d.seconds > 0 ? d.events / d.seconds : 0, d.ok ? "" : " (incomplete)");
-  text += fmt::format("target: sample room's first line < 1 s (max of {} runs): {:.3f} s: {}\n", s.runs, first.max,
-                      first_line_met ? "MET" : "MISSED");
-  text += fmt::format("target: big room replay >= 100,000 events/s (median, spawn to end): {:.0f}/s: {}\n",
-                      big_rate.median, replay_met ? "MET" : "MISSED");
-  if (!runs_ok) text += "warning: some runs failed or printed another number of lines than the room holds\n";
+  auto verdict_lines = [&](char const* when, verdict const& v, std::int64_t runs) {
+    return fmt::format(
+        "target ({}): sample room's first line < 1 s, max of {} runs: {:.3f} s: {}\n"
+        "target ({}): big room replay >= 100,000 events/s, median spawn to end: {:.0f}/s: {}\n",
+        when, runs, v.first_line_max, v.first_line_met ? "MET" : "MISSED", when, v.replay_median,
+        v.replay_met ? "MET" : "MISSED");
+  };
+  text += verdict_lines("warm", warm, s.runs);
+  if (s.cold_runs > 0) text += verdict_lines("after idle", cold, s.cold_runs);
+  if (!warm.runs_ok || !cold.runs_ok)
+    text += "warning: some runs failed or printed another number of lines than the room holds\n";
   text += s.keep ? fmt::format("stream {} kept\n", s.stream)
                  : fmt::format("stream {} {}\n", s.stream, deleted ? "deleted" : "NOT deleted (see the log)");
 
   std::string machine_json;
-  for (auto const& [k, v] : machine) machine_json += fmt::format("{}{}:{}", machine_json.empty() ? "" : ",", json_quote(k), json_quote(v));
+  for (auto const& [k, v] : machine)
+    machine_json += fmt::format("{}{}:{}", machine_json.empty() ? "" : ",", json_quote(k), json_quote(v));
   std::string diagnostics_json;
   for (auto const& d : diagnostics)
     diagnostics_json += fmt::format("{}{{\"what\":{},\"events\":{},\"seconds\":{:.6f},\"events_per_s\":{:.0f},\"ok\":{}}}",
                                     diagnostics_json.empty() ? "" : ",", json_quote(d.what), d.events, d.seconds,
                                     d.seconds > 0 ? d.events / d.seconds : 0, d.ok);
+  auto verdict_json = [](verdict const& v) {
+    return fmt::format("{{\"runs_ok\":{},\"first_line_under_1s\":{{\"measured_max_s\":{:.6f},\"met\":{}}},"
+                       "\"big_room_replay_100k_per_s\":{{\"measured_median\":{:.0f},\"met\":{}}}}}",
+                       v.runs_ok, v.first_line_max, v.first_line_met, v.replay_median, v.replay_met);
+  };
   std::string json = fmt::format(
       "{{\"bench\":\"history\",\"version\":{},\"started_at\":{},\"machine\":{{{}}},"
       "\"settings\":{{\"nats_url\":{},\"stream\":{},\"subject_prefix\":{},\"rooms\":{},\"events\":{},"
-      "\"big_room_events\":{},\"sample_room_events\":{},\"runs\":{},\"history_bin\":{},\"window\":{},\"keep\":{}}},"
+      "\"big_room_events\":{},\"sample_room_events\":{},\"runs\":{},\"cold_runs\":{},\"idle_s\":{},"
+      "\"history_bin\":{},\"window\":{},\"keep\":{}}},"
       "\"fill\":{{\"skipped\":{},\"events\":{},\"payload_bytes\":{},\"seconds\":{:.3f},\"events_per_s\":{:.0f},"
       "\"description_bytes\":{{\"min\":{},\"mean\":{},\"max\":{}}},\"candidate_bytes\":{{\"min\":{},\"mean\":{},"
       "\"max\":{}}}}},"
-      "\"sample_room_jsonl\":{},\"big_room_jsonl\":{},\"sample_room_table\":{},\"big_room_table\":{},"
-      "\"big_room_decode_only\":{},\"in_process\":[{}],"
-      "\"targets\":{{\"first_line_under_1s\":{{\"measured_max_s\":{:.6f},\"met\":{}}},"
-      "\"big_room_replay_100k_per_s\":{{\"measured_median\":{:.0f},\"met\":{}}}}},\"stream_deleted\":{}}}\n",
+      "\"warm\":{{\"sample_room\":{},\"big_room\":{}}},\"after_idle\":{{\"sample_room\":{},\"big_room\":{}}},"
+      "\"sample_room_table\":{},\"big_room_table\":{},\"big_room_decode_only\":{},\"in_process\":[{}],"
+      "\"targets\":{{\"warm\":{},\"after_idle\":{}}},\"stream_deleted\":{}}}\n",
       json_quote(SIGSTREAM_VERSION), json_quote(started_at), machine_json, json_quote(s.nats_url), json_quote(s.stream),
-      json_quote(s.prefix), s.rooms, s.events, s.big_room_events, s.sample_room_events, s.runs, json_quote(bin),
-      s.window, s.keep, filled.skipped, filled.events, filled.bytes, filled.seconds,
-      filled.seconds > 0 ? filled.events / filled.seconds : 0, filled.offers ? filled.offer_min : 0,
+      json_quote(s.prefix), s.rooms, s.events, s.big_room_events, s.sample_room_events, s.runs, s.cold_runs,
+      s.idle.count() / 1000.0, json_quote(bin), s.window, s.keep, filled.skipped, filled.events, filled.bytes,
+      filled.seconds, filled.seconds > 0 ? filled.events / filled.seconds : 0, filled.offers ? filled.offer_min : 0,
       filled.offers ? filled.offer_total / filled.offers : 0, filled.offer_max,
       filled.candidates ? filled.candidate_min : 0, filled.candidates ? filled.candidate_total / filled.candidates : 0,
-      filled.candidate_max, json_runs(sample_jsonl), json_runs(big_jsonl), json_runs(sample_table),
-      json_runs(big_table), json_runs(big_decode_only), diagnostics_json, first.max, first_line_met, big_rate.median,
-      replay_met, deleted);
+      filled.candidate_max, json_runs(sample_warm), json_runs(big_warm), json_runs(sample_cold), json_runs(big_cold),
+      json_runs(sample_table), json_runs(big_table), json_runs(big_decode_only), diagnostics_json,
+      verdict_json(warm), s.cold_runs > 0 ? verdict_json(cold) : "null", deleted);
 
   std::cout << text << std::flush;
   if (!s.report.empty()) {
@@ -997,7 +1061,7 @@ int bench_history_command(int argc, char** argv) {
   } else {
     std::cout << json << std::flush;
   }
-  return runs_ok ? 0 : 1;
+  return warm.runs_ok && cold.runs_ok ? 0 : 1;
 }
 
 }  // namespace sig::cli

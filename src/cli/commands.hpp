@@ -7,6 +7,7 @@ int serve_command(int argc, char** argv);
 int history_command(int argc, char** argv);
 int state_command(int argc, char** argv);
 int rooms_command(int argc, char** argv);
+int cluster_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 // `sigstream bench history`: how `sigstream history` reads a large stream.
 int bench_history_command(int argc, char** argv);

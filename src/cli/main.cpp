@@ -20,6 +20,7 @@ constexpr char usage[] =
     "  history    print a room's events from the stream (table, jsonl, mermaid, html)\n"
     "  state      print a room's membership at a point of its history\n"
     "  rooms      list the rooms that have history\n"
+    "  cluster    list the live instances, from their heartbeats\n"
     "  bench      drive a running cluster with load and report latency and throughput\n"
     "  version    print the version\n"
     "\n"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   if (command == "history") return sig::cli::history_command(argc - 2, argv + 2);
   if (command == "state") return sig::cli::state_command(argc - 2, argv + 2);
   if (command == "rooms") return sig::cli::rooms_command(argc - 2, argv + 2);
+  if (command == "cluster") return sig::cli::cluster_command(argc - 2, argv + 2);
   if (command == "bench") return sig::cli::bench_command(argc - 2, argv + 2);
   std::cerr << "sigstream: unknown command '" << command << "'\n\n" << usage;
   return 2;

@@ -25,6 +25,7 @@
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
 #include "service/admin_api.hpp"
+#include "service/liveness_monitor.hpp"
 #include "service/room_context.hpp"
 #include "service/room_directory.hpp"
 
@@ -62,6 +63,8 @@ struct serve_settings {
   std::string admin_token;
   bool admin_redact = true;
   std::int64_t admin_workers = 4;
+  std::chrono::milliseconds heartbeat_interval{2'000};
+  std::chrono::milliseconds instance_timeout{10'000};
 };
 
 std::string default_instance_id() {
@@ -148,6 +151,10 @@ int serve_command(int argc, char** argv) {
   opts.add_flag("admin-redact", &s.admin_redact, "Mask IP addresses (SDP, ICE candidates, meta) in admin API answers.");
   opts.add_int("admin-workers", &s.admin_workers,
                "Admin API requests served at once (a followed history holds one until its client goes).");
+  opts.add_duration("heartbeat-interval", &s.heartbeat_interval, "How often this instance writes its heartbeat.");
+  opts.add_duration("instance-timeout", &s.instance_timeout,
+                    "An instance whose heartbeat stands still this long is taken for dead, and its peers leave with "
+                    "reason expired. Use the same value on every instance.");
   opts.add_string("log-level", &s.log_level, "trace, debug, info, warn, error or off.");
   opts.add_int("fault-drop-live-every", &s.fault_drop_live_every,
                "Testing only: drop every Nth live message to exercise gap recovery (0: off).");
@@ -171,6 +178,10 @@ int serve_command(int argc, char** argv) {
   if (!domain::is_valid_subject_prefix(s.subject_prefix)) {
     std::cerr << "sigstream serve: --subject-prefix '" << s.subject_prefix
               << "' must be dot-separated tokens of A-Z a-z 0-9 - _\n";
+    return 2;
+  }
+  if (s.heartbeat_interval.count() < 100 || s.instance_timeout < 2 * s.heartbeat_interval) {
+    std::cerr << "sigstream serve: --instance-timeout must be at least twice --heartbeat-interval (at least 100ms)\n";
     return 2;
   }
   if (s.max_frame_bytes < s.max_data_bytes + 1024 || s.max_meta_bytes < 2 || s.max_data_bytes < 1) {
@@ -241,10 +252,15 @@ int serve_command(int argc, char** argv) {
     }
   }
 
+  // One fold of every room, for the admin API and for expiring the peers of dead instances.
+  service::room_index index;
+  service::liveness_monitor liveness(
+      service::liveness_settings{s.instance_id, SIGSTREAM_VERSION, s.heartbeat_interval, s.instance_timeout}, log,
+      index, cache.get(), counters, logs.make("liveness"));
   asio::thread_pool admin_pool(static_cast<std::size_t>(std::max<std::int64_t>(s.admin_workers, 1)));
   service::admin_api admin(service::admin_settings{s.admin_token, s.admin_redact,
                                                    static_cast<std::size_t>(std::max<std::int64_t>(s.admin_workers, 1))},
-                           log, logs.make("admin"));
+                           log, index, logs.make("admin"));
   conn_ctx.admin = &admin;
   conn_ctx.run_admin = [&admin_pool](std::function<void()> work) { asio::post(admin_pool, std::move(work)); };
   if (admin.enabled())
@@ -276,6 +292,8 @@ int serve_command(int argc, char** argv) {
       io.stop();
     }
   });
+
+  liveness.start();
 
   auto signals = std::make_unique<asio::signal_set>(io, SIGINT, SIGTERM);
   auto shutdown_timer = std::make_unique<asio::steady_timer>(io);
@@ -310,6 +328,9 @@ int serve_command(int argc, char** argv) {
   admin.shutdown();
   admin_pool.join();
   blocking.join();
+  // A clean stop removes the heartbeat, so nobody waits to expire peers
+  // whose leaves were just recorded.
+  liveness.stop(exit_code == 0);
   // Teardown in dependency order: I/O objects, then the NATS connection and
   // the completions it holds, then the rooms, then the io_context (and with
   // it every session), all while the contexts they refer to still exist.

@@ -111,8 +111,10 @@ std::string summarize_sdp(std::string_view type, std::string_view sdp) {
   while (at <= sdp.size()) {
     // Lines end in CRLF by the RFC, in LF in the wild, and a lone CR would
     // otherwise land in a one-line summary.
-    std::size_t end = sdp.find_first_of("\r\n", at);
-    if (end == std::string_view::npos) end = sdp.size();
+    // (A plain scan: find_first_of calls memchr once per byte, which showed
+    // as half the CPU of replaying a room's history to jsonl.)
+    std::size_t end = at;
+    while (end < sdp.size() && sdp[end] != '\r' && sdp[end] != '\n') ++end;
     std::string_view line = sdp.substr(at, end - at);
     at = end + 1;
 

@@ -74,8 +74,9 @@ class chunked_lines : public std::streambuf {
 
 }  // namespace
 
-admin_api::admin_api(admin_settings settings, nats::event_log& log, std::shared_ptr<spdlog::logger> logger)
-    : settings_(std::move(settings)), log_(log), logger_(std::move(logger)) {}
+admin_api::admin_api(admin_settings settings, nats::event_log& log, room_index& index,
+                     std::shared_ptr<spdlog::logger> logger)
+    : settings_(std::move(settings)), log_(log), logger_(std::move(logger)), index_(index) {}
 
 bool admin_api::is_api_path(std::string_view path) {
   return path == rooms_path || (path.starts_with(rooms_path) && path[rooms_path.size()] == '/');

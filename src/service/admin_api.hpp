@@ -50,7 +50,8 @@ struct admin_request {
 
 class admin_api {
  public:
-  admin_api(admin_settings settings, nats::event_log& log, std::shared_ptr<spdlog::logger> logger);
+  // `index`: the instance's fold of every room, shared with the liveness monitor.
+  admin_api(admin_settings settings, nats::event_log& log, room_index& index, std::shared_ptr<spdlog::logger> logger);
 
   bool enabled() const { return !settings_.token.empty(); }
   // The API's own paths (/admin/rooms and below); the rest of /admin/ is the
@@ -78,7 +79,7 @@ class admin_api {
   admin_settings settings_;
   nats::event_log& log_;
   std::shared_ptr<spdlog::logger> logger_;
-  room_index index_;
+  room_index& index_;
   std::atomic<std::size_t> in_flight_{0};
   std::mutex active_mutex_;
   std::set<admin_reply*> active_;

@@ -28,6 +28,9 @@ std::string metrics::prometheus_text(std::string const& instance_id) const {
   gauge("catch_ups_total", "Catch-ups from the stream.", catch_ups, "counter");
   gauge("ignored_events_total", "Events that could not be decoded or changed nothing.", ignored_events, "counter");
   gauge("slow_consumers_total", "Connections closed because they did not read fast enough.", slow_consumers, "counter");
+  gauge("expired_peers_total", "Peers of dead instances whose leave (reason expired) this instance recorded.",
+        expired_peers, "counter");
+  gauge("instances_alive", "Instances whose heartbeat this instance sees, itself included.", instances_alive, "gauge");
   return out;
 }
 

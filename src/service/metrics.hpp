@@ -27,6 +27,8 @@ struct metrics {
   std::atomic<std::uint64_t> catch_ups{0};
   std::atomic<std::uint64_t> ignored_events{0};
   std::atomic<std::uint64_t> slow_consumers{0};
+  std::atomic<std::uint64_t> expired_peers{0};      // leaves recorded for peers of dead instances
+  std::atomic<std::int64_t> instances_alive{0};     // by heartbeat, this one included
 
   std::string prometheus_text(std::string const& instance_id) const;
 };

@@ -17,7 +17,7 @@ class progress_ticker {
  public:
   progress_ticker(read_progress const& progress, std::uint64_t head) : progress_(progress), head_(head) {}
   void tick(std::uint64_t read, std::uint64_t seq) {
-    if (!progress_ || (read & 1023) != 0) return;
+    if (!progress_ || (read & 255) != 0) return;
     auto now = clock::now();
     if (now - last_ < std::chrono::milliseconds(200)) return;
     last_ = now;
@@ -137,28 +137,36 @@ state_at read_state(nats::event_log& log, std::string const& room, std::optional
   return result;
 }
 
+bool room_index::catch_up(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress) {
+  std::lock_guard lock(mutex_);
+  return catch_up_locked(log, stop, progress);
+}
+
+bool room_index::catch_up_locked(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress) {
+  std::string filter = log.subjects("*").events;  // every room's events
+  auto head = log.last_seq(filter);
+  if (!head) return false;
+  if (*head < next_seq_) return true;
+  std::uint64_t read = 0;
+  progress_ticker ticker(progress, *head);
+  nats::scan_end end = log.scan(filter, nats::scan_start{next_seq_, 0}, false, stop, [&](nats::stored_message&& m) {
+    ticker.tick(++read, m.seq);
+    next_seq_ = m.seq + 1;
+    auto decoded = codec::decode_event(m.payload, m.seq);
+    if (!decoded) return true;
+    entry& room = rooms_[decoded->room];
+    room.state = domain::evolve(std::move(room.state), decoded->event);
+    ++room.events;
+    room.last_time_ms = decoded->event.time_ms;
+    return true;
+  });
+  return end == nats::scan_end::caught_up;
+}
+
 std::optional<std::vector<room_overview>> room_index::rooms(nats::event_log& log, std::atomic<bool> const& stop,
                                                             read_progress const& progress) {
   std::lock_guard lock(mutex_);
-  std::string filter = log.subjects("*").events;  // every room's events
-  auto head = log.last_seq(filter);
-  if (!head) return std::nullopt;
-  if (*head >= next_seq_) {
-    std::uint64_t read = 0;
-    progress_ticker ticker(progress, *head);
-    nats::scan_end end = log.scan(filter, nats::scan_start{next_seq_, 0}, false, stop, [&](nats::stored_message&& m) {
-      ticker.tick(++read, m.seq);
-      next_seq_ = m.seq + 1;
-      auto decoded = codec::decode_event(m.payload, m.seq);
-      if (!decoded) return true;
-      entry& room = rooms_[decoded->room];
-      room.state = domain::evolve(std::move(room.state), decoded->event);
-      ++room.events;
-      room.last_time_ms = decoded->event.time_ms;
-      return true;
-    });
-    if (end != nats::scan_end::caught_up) return std::nullopt;
-  }
+  if (!catch_up_locked(log, stop, progress)) return std::nullopt;
   std::vector<room_overview> out;
   out.reserve(rooms_.size());
   for (auto const& [name, room] : rooms_)
@@ -167,6 +175,22 @@ std::optional<std::vector<room_overview>> room_index::rooms(nats::event_log& log
     return a.last_seq != b.last_seq ? a.last_seq > b.last_seq : a.room < b.room;
   });
   return out;
+}
+
+std::vector<room_index::placed_member> room_index::members_where(
+    std::function<bool(domain::member const&)> const& pick) {
+  std::lock_guard lock(mutex_);
+  std::vector<placed_member> out;
+  for (auto const& [name, room] : rooms_)
+    for (auto const& m : room.state.members)
+      if (pick(m)) out.push_back(placed_member{name, m});
+  return out;
+}
+
+domain::room_state room_index::state_of(std::string const& room) {
+  std::lock_guard lock(mutex_);
+  auto it = rooms_.find(room);
+  return it == rooms_.end() ? domain::room_state{} : it->second.state;
 }
 
 }  // namespace sig::service

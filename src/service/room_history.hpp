@@ -80,8 +80,21 @@ class room_index {
   // nullopt if the stream could not be read.
   std::optional<std::vector<room_overview>> rooms(nats::event_log& log, std::atomic<bool> const& stop,
                                                   read_progress const& progress = {});
+  // Folds what was appended since the last call. False if the stream could not be read.
+  bool catch_up(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress = {});
+
+  struct placed_member {
+    std::string room;
+    domain::member member;
+  };
+  // Members of every room (as folded so far) that `pick` selects.
+  std::vector<placed_member> members_where(std::function<bool(domain::member const&)> const& pick);
+  // The fold of one room so far (empty if unknown).
+  domain::room_state state_of(std::string const& room);
 
  private:
+  bool catch_up_locked(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress);
+
   struct entry {
     domain::room_state state;
     std::uint64_t events = 0;

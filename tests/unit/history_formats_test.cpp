@@ -80,7 +80,7 @@ TEST_CASE("ranges by sequence and by time are inclusive", "[history]") {
   CHECK(shown(s) == std::vector<std::uint64_t>{13, 14, 15});
 }
 
-TEST_CASE("--kind and --peer: a peer's own events and the signals it received", "[history]") {
+TEST_CASE("selection by kind and by peer: a peer's own events and the signals it received", "[history]") {
   history::selection s;
   s.kind = {false, false, true};
   CHECK(shown(s) == std::vector<std::uint64_t>{12, 13, 16});
@@ -93,7 +93,7 @@ TEST_CASE("--kind and --peer: a peer's own events and the signals it received", 
   CHECK(shown(s) == std::vector<std::uint64_t>{14, 16});
 }
 
-TEST_CASE("--as: what a peer was sent, by the instances' recipient rule", "[history]") {
+TEST_CASE("selection as a peer: what it was sent, by the instances' recipient rule", "[history]") {
   history::selection s;
   s.as_peer = "bo";
   CHECK(shown(s) == std::vector<std::uint64_t>{11, 12, 13, 14});
@@ -103,7 +103,7 @@ TEST_CASE("--as: what a peer was sent, by the instances' recipient rule", "[hist
   CHECK(shown(s).empty());
 }
 
-TEST_CASE("--as frames are the protocol's, joined listing the members before it", "[history]") {
+TEST_CASE("frames sent to a peer are the protocol's, joined listing the members before it", "[history]") {
   auto events = call();
   domain::room_state state;
   std::vector<std::string> frames;

@@ -82,6 +82,8 @@ struct event_log::impl {
   natsOptions* opts = nullptr;
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
+  kvStore* heartbeats = nullptr;
+  kvWatcher* heartbeat_watcher = nullptr;
   std::atomic<bool> stream_ok{false};
   std::atomic<bool> closing{false};  // our own close is not an outage
 
@@ -244,6 +246,8 @@ event_log::event_log(log_settings settings, std::shared_ptr<spdlog::logger> log)
 
 event_log::~event_log() {
   close();
+  if (impl_->heartbeat_watcher != nullptr) kvWatcher_Destroy(impl_->heartbeat_watcher);
+  if (impl_->heartbeats != nullptr) kvStore_Destroy(impl_->heartbeats);
   if (impl_->js != nullptr) jsCtx_Destroy(impl_->js);
   if (impl_->nc != nullptr) natsConnection_Destroy(impl_->nc);
   if (impl_->opts != nullptr) natsOptions_Destroy(impl_->opts);
@@ -511,6 +515,105 @@ bool event_log::delete_stream() {
   d.stream_ok = false;
   d.log->info("deleted stream {}", d.settings.stream);
   return true;
+}
+
+namespace {
+
+heartbeat_entry entry_of(kvEntry* e) {
+  heartbeat_entry out;
+  out.instance = kvEntry_Key(e);
+  out.revision = kvEntry_Revision(e);
+  out.removed = kvEntry_Operation(e) != kvOp_Put;
+  if (!out.removed && kvEntry_Value(e) != nullptr)
+    out.value.assign(static_cast<char const*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
+  return out;
+}
+
+}  // namespace
+
+bool event_log::open_heartbeats(std::chrono::seconds ttl) {
+  auto& d = *impl_;
+  if (d.js == nullptr) return false;
+  if (d.heartbeats != nullptr) return true;
+  std::string bucket = d.settings.stream + "_INSTANCES";
+  natsStatus s = js_KeyValue(&d.heartbeats, d.js, bucket.c_str());
+  if (s == NATS_NOT_FOUND) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = bucket.c_str();
+    cfg.Description = "sigstream instance heartbeats";
+    cfg.History = 1;
+    cfg.TTL = static_cast<int64_t>(ttl.count()) * nanos_per_second;
+    cfg.StorageType = js_FileStorage;  // survives a NATS restart, as the stream does
+    s = js_CreateKeyValue(&d.heartbeats, d.js, &cfg);
+    if (s == NATS_OK) d.log->info("created heartbeat bucket {} (entries expire after {} s)", bucket, ttl.count());
+  }
+  if (s != NATS_OK) {
+    d.log->warn("cannot open heartbeat bucket {}: {}", bucket, last_error(s));
+    d.heartbeats = nullptr;
+    return false;
+  }
+  return true;
+}
+
+bool event_log::put_heartbeat(std::string const& instance, std::string const& value) {
+  auto& d = *impl_;
+  if (d.heartbeats == nullptr) return false;
+  std::uint64_t revision = 0;
+  natsStatus s = kvStore_Put(&revision, d.heartbeats, instance.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s != NATS_OK) d.log->debug("heartbeat not written: {}", natsStatus_GetText(s));
+  return s == NATS_OK;
+}
+
+bool event_log::remove_heartbeat(std::string const& instance) {
+  auto& d = *impl_;
+  return d.heartbeats != nullptr && kvStore_Delete(d.heartbeats, instance.c_str()) == NATS_OK;
+}
+
+std::optional<std::vector<heartbeat_entry>> event_log::heartbeats() {
+  auto& d = *impl_;
+  if (d.heartbeats == nullptr) return std::nullopt;
+  kvKeysList keys;
+  natsStatus s = kvStore_Keys(&keys, d.heartbeats, nullptr);
+  if (s == NATS_NOT_FOUND) return std::vector<heartbeat_entry>{};
+  if (s != NATS_OK) {
+    d.log->warn("cannot list heartbeats: {}", last_error(s));
+    return std::nullopt;
+  }
+  std::vector<heartbeat_entry> out;
+  for (int i = 0; i < keys.Count; ++i) {
+    kvEntry* e = nullptr;
+    if (kvStore_Get(&e, d.heartbeats, keys.Keys[i]) != NATS_OK) continue;  // gone meanwhile
+    out.push_back(entry_of(e));
+    kvEntry_Destroy(e);
+  }
+  kvKeysList_Destroy(&keys);
+  return out;
+}
+
+std::optional<heartbeat_entry> event_log::next_heartbeat(std::chrono::milliseconds wait) {
+  auto& d = *impl_;
+  if (d.heartbeats == nullptr) return std::nullopt;
+  if (d.heartbeat_watcher == nullptr) {
+    natsStatus s = kvStore_WatchAll(&d.heartbeat_watcher, d.heartbeats, nullptr);
+    if (s != NATS_OK) {
+      d.log->warn("cannot watch heartbeats: {}", last_error(s));
+      d.heartbeat_watcher = nullptr;
+      return std::nullopt;
+    }
+  }
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    kvEntry* e = nullptr;
+    natsStatus s = kvWatcher_Next(&e, d.heartbeat_watcher, left.count());
+    if (s != NATS_OK) return std::nullopt;  // timeout, or a connection problem the caller sees elsewhere
+    if (e == nullptr) continue;             // the marker after the initial values
+    heartbeat_entry out = entry_of(e);
+    kvEntry_Destroy(e);
+    return out;
+  }
 }
 
 std::optional<std::vector<subject_count>> event_log::subjects_matching(std::string const& filter) {

@@ -68,6 +68,14 @@ enum class scan_end {
   failed,     // NATS error, or silence where messages were due (logged)
 };
 
+// One instance's heartbeat in the heartbeat bucket.
+struct heartbeat_entry {
+  std::string instance;
+  std::string value;          // what the instance wrote (JSON)
+  std::uint64_t revision = 0; // grows with every write to the bucket
+  bool removed = false;       // the instance deleted it: it stopped cleanly
+};
+
 // One subject of the stream and how many messages it holds.
 struct subject_count {
   std::string subject;
@@ -137,6 +145,19 @@ class event_log {
   std::optional<std::vector<subject_count>> subjects_matching(std::string const& filter);
   // The newest message on `subject`, or an empty payload with seq 0 if none.
   std::optional<stored_message> last_message(std::string const& subject);
+
+  // --- Instance heartbeats: a JetStream key-value bucket beside the stream
+  // (<stream>_INSTANCES), one key per instance. Blocking, like the above.
+  // Creates the bucket if absent (entries vanish after `ttl` without a
+  // write, which only collects garbage: liveness is judged by watchers).
+  bool open_heartbeats(std::chrono::seconds ttl);
+  bool put_heartbeat(std::string const& instance, std::string const& value);
+  bool remove_heartbeat(std::string const& instance);
+  // Every heartbeat present now.
+  std::optional<std::vector<heartbeat_entry>> heartbeats();
+  // Follows the bucket: the current entries first, then every change.
+  // nullopt when nothing came within `wait` (or on error, logged).
+  std::optional<heartbeat_entry> next_heartbeat(std::chrono::milliseconds wait);
   // Deletes the whole stream (every room's events). For tools that own a
   // stream of their own, such as `sigstream bench history`; never called by
   // an instance. True if the stream is gone (deleted now, or absent).
