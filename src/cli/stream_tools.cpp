@@ -177,6 +177,9 @@ int no_history(char const* command, std::string const& room, stream_options cons
 }  // namespace
 
 int history_command(int argc, char** argv) {
+  // Output goes through std::cout only: its own buffering, without keeping
+  // step with C stdio, is measurably faster on long histories.
+  std::ios::sync_with_stdio(false);
   stream_options s;
   std::string room, since, until, peer, as_peer, kinds = "join,leave,signal", format_name = "table";
   std::int64_t limit = 0;
@@ -366,8 +369,8 @@ int cluster_command(int argc, char** argv) {
   stream_options s;
   std::string format_name = "table";
   options opts("cluster",
-               "List the instances that share the stream, from their heartbeats: id, version, age, peers, rooms, and "
-               "how long ago each last wrote its heartbeat.");
+               "List the instances that share the stream, from their heartbeats: id, version, time up, peers and "
+               "rooms. A killed instance stays listed until its entry expires (a minute or so).");
   s.declare(opts);
   opts.add_string("format", &format_name, "table or jsonl.");
   opts.command_line_only({"format"});

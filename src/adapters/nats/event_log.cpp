@@ -279,6 +279,10 @@ bool event_log::start(std::atomic<bool> const& stop) {
   natsOptions_UseGlobalMessageDelivery(d.opts, true);
   natsOptions_SetMaxReconnect(d.opts, -1);
   natsOptions_SetReconnectWait(d.opts, 500);
+  // No publish is held back while reconnecting: an append during an outage
+  // fails at once (the client hears `unavailable`) instead of being sent
+  // later, after its caller was already told it failed.
+  natsOptions_SetReconnectBufSize(d.opts, 1);
   natsOptions_SetTimeout(d.opts, 2000);
   natsOptions_SetDisconnectedCB(d.opts, &impl::on_disconnected, &d);
   natsOptions_SetReconnectedCB(d.opts, &impl::on_reconnected, &d);
@@ -321,7 +325,7 @@ domain::room_subjects event_log::subjects(std::string const& token) const {
 void event_log::append(std::string const& subject, std::string payload, std::string msg_id,
                        std::function<void(append_result)> done) {
   auto& d = *impl_;
-  if (d.js == nullptr || d.closing) {
+  if (d.js == nullptr || d.closing || natsConnection_Status(d.nc) != NATS_CONN_STATUS_CONNECTED) {
     done(append_result{false, 0, false, "not connected to NATS"});
     return;
   }
