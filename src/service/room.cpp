@@ -473,6 +473,15 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
     frame = make_frame(protocol::peer_joined_message(joined->peer, joined->meta_json, seq, e.instance));
   } else if (auto const* left = std::get_if<domain::peer_left>(&e.body)) {
     frame = make_frame(protocol::peer_left_message(left->peer, left->reason, seq));
+    // A leave this instance did not ask for, of a peer it still holds.
+    if (auto* local = find_local(left->peer)) {
+      auto endpoint = local->endpoint.lock();
+      locals_.erase(locals_.begin() + (local - locals_.data()));
+      --ctx_.counters.joined_peers;
+      ctx_.logger->warn("room={} seq={} peer={} was recorded as left ({}) by instance {}; closing its connection",
+                        name_, seq, left->peer, domain::to_string(left->reason), e.instance);
+      if (endpoint) endpoint->evicted(fmt::format("left the room ({})", domain::to_string(left->reason)));
+    }
   } else {
     auto const& s = std::get<domain::signal_sent>(e.body);
     frame = make_frame(protocol::signal_message(s.from, s.to, s.data_json, seq));

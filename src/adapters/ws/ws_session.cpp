@@ -180,6 +180,18 @@ void ws_session::join_settled(bool joined, service::frame_ptr frame) {
   });
 }
 
+// Closed as "going away": clients reconnect and join afresh, as the
+// library does by itself, instead of staying in a room they are not in.
+void ws_session::evicted(std::string const& why) {
+  boost::asio::post(ws_.get_executor(), [self = shared_from_this(), why] {
+    if (self->closing_ || self->gone_) return;
+    self->ctx_.logger->warn("conn={} peer={} {}: closing with 1001", self->remote_, self->peer_, why);
+    self->room_state_ = room_state::none;
+    self->room_.reset();
+    self->close_with(websocket::close_reason(websocket::close_code::going_away, why));
+  });
+}
+
 void ws_session::deliver(service::frame_ptr frame) {
   boost::asio::post(ws_.get_executor(),
                     [self = shared_from_this(), frame = std::move(frame)] { self->enqueue(frame); });

@@ -28,6 +28,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
 
   void deliver(service::frame_ptr frame) override;
   void join_settled(bool joined, service::frame_ptr frame) override;
+  void evicted(std::string const& why) override;
 
  private:
   enum class room_state { none, joining, joined };
