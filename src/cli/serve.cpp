@@ -218,7 +218,9 @@ int serve_command(int argc, char** argv) {
         logs.make("redis"));
 
   service::room_directory directory;
+  service::held_peers held;
   service::room_context room_ctx{io, blocking, log, cache.get(), directory, counters, logs.make("room"), s.instance_id};
+  room_ctx.held = &held;
   room_ctx.linger = s.room_linger;
   room_ctx.drop_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_drop_live_every, 0));
   room_ctx.delay_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_delay_live_every, 0));
@@ -256,7 +258,7 @@ int serve_command(int argc, char** argv) {
   service::room_index index;
   service::liveness_monitor liveness(
       service::liveness_settings{s.instance_id, SIGSTREAM_VERSION, s.heartbeat_interval, s.instance_timeout}, log,
-      index, cache.get(), counters, logs.make("liveness"));
+      index, held, cache.get(), counters, logs.make("liveness"));
   asio::thread_pool admin_pool(static_cast<std::size_t>(std::max<std::int64_t>(s.admin_workers, 1)));
   service::admin_api admin(service::admin_settings{s.admin_token, s.admin_redact,
                                                    static_cast<std::size_t>(std::max<std::int64_t>(s.admin_workers, 1))},

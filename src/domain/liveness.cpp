@@ -31,4 +31,14 @@ std::vector<std::string> liveness::alive_instances(clock::time_point now) const 
   return out;
 }
 
+std::string expiry_message_id(std::string_view room_token, std::string_view peer, std::uint64_t join_seq) {
+  std::string id = "expire.";
+  id += room_token;
+  id += '.';
+  id += peer;
+  id += '.';
+  id += std::to_string(join_seq);
+  return id;
+}
+
 }  // namespace sig::domain

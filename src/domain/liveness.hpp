@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sig::domain {
@@ -38,5 +39,10 @@ class liveness {
   clock::duration timeout_;
   std::map<std::string, seen> instances_;
 };
+
+// The message id of the `expired` leave of a member (room token, peer, join
+// seq). Every instance that records it uses the same id, so JetStream keeps
+// one however many record it at once.
+std::string expiry_message_id(std::string_view room_token, std::string_view peer, std::uint64_t join_seq);
 
 }  // namespace sig::domain

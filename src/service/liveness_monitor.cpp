@@ -15,6 +15,7 @@
 #include "domain/room_name.hpp"
 #include "protocol/messages.hpp"
 #include "service/metrics.hpp"
+#include "service/held_peers.hpp"
 #include "service/room_history.hpp"
 
 namespace sig::service {
@@ -28,28 +29,24 @@ std::int64_t now_ms() {
       .count();
 }
 
-// The same member always gets the same id: JetStream keeps one leave per
-// member however many instances record it within the duplicate window (and
-// the fold ignores a leave of a non-member after that).
-std::string expiry_message_id(std::string const& room_token, domain::member const& m) {
-  return fmt::format("expire.{}.{}.{}", room_token, m.peer, m.join_seq);
-}
 
 }  // namespace
 
 struct liveness_monitor::state {
   explicit state(clock::duration timeout) : instances(timeout) {}
   domain::liveness instances;
+  std::set<std::string> unheld_last_sweep;  // own-id members no connection held, by expiry id
   clock::time_point healthy_since;  // our own heartbeats have gone through since
   std::int64_t started_ms = now_ms();
 };
 
 liveness_monitor::liveness_monitor(liveness_settings settings, nats::event_log& log, room_index& index,
-                                   redis::presence_cache* cache, metrics& counters,
+                                   held_peers const& held, redis::presence_cache* cache, metrics& counters,
                                    std::shared_ptr<spdlog::logger> logger)
     : settings_(std::move(settings)),
       log_(log),
       index_(index),
+      held_(held),
       cache_(cache),
       counters_(counters),
       logger_(std::move(logger)),
@@ -133,11 +130,20 @@ void liveness_monitor::sweep() {
   auto& s = *state_;
   if (!index_.catch_up(log_, stopping_)) return;
   auto now = clock::now();
-  // Our own id is the rooms' business: a room rebuilt here clears members
-  // an earlier run of this instance left behind.
   auto orphans = index_.members_where([&](domain::member const& m) {
     return m.instance != settings_.instance_id && !s.instances.alive(m.instance, now);
   });
+  // Under our own id, a member nothing here holds: only once two sweeps in a
+  // row found it, since a join just stored is held a moment later.
+  std::set<std::string> unheld;
+  for (auto& o : index_.members_where([&](domain::member const& m) {
+         return m.instance == settings_.instance_id && !held_.holds(m.peer);
+       })) {
+    auto id = domain::expiry_message_id(domain::room_token(o.room), o.member.peer, o.member.join_seq);
+    if (s.unheld_last_sweep.count(id) != 0) orphans.push_back(std::move(o));
+    unheld.insert(std::move(id));
+  }
+  s.unheld_last_sweep = std::move(unheld);
   if (orphans.empty()) return;
 
   std::map<std::string, std::size_t> per_instance;
@@ -148,12 +154,18 @@ void liveness_monitor::sweep() {
     domain::event e{0, now_ms(), settings_.instance_id, domain::peer_left{o.member.peer, domain::leave_reason::expired}};
     auto done = std::make_shared<std::promise<nats::append_result>>();
     appends.emplace_back(o.room, done->get_future());
-    log_.append(log_.subjects(token).events, codec::encode_event(o.room, e), expiry_message_id(token, o.member),
+    log_.append(log_.subjects(token).events, codec::encode_event(o.room, e),
+                domain::expiry_message_id(token, o.member.peer, o.member.join_seq),
                 [done](nats::append_result r) { done->set_value(std::move(r)); });
   }
-  for (auto const& [instance, peers] : per_instance)
-    logger_->warn("instance {} is not alive: recording the leave (expired) of its {} peer{}", instance, peers,
-                  peers == 1 ? "" : "s");
+  for (auto const& [instance, peers] : per_instance) {
+    if (instance == settings_.instance_id)
+      logger_->warn("{} peer{} recorded under this instance's id but held by no connection here (an earlier run, or "
+                    "a leave lost while NATS was away): recording the leave (expired)", peers, peers == 1 ? "" : "s");
+    else
+      logger_->warn("instance {} is not alive: recording the leave (expired) of its {} peer{}", instance, peers,
+                    peers == 1 ? "" : "s");
+  }
 
   std::set<std::string> rooms;
   std::size_t recorded = 0, duplicates = 0, failed = 0;

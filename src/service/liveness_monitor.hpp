@@ -7,6 +7,9 @@
 // derived from the member (room, peer, join seq), so however many survivors
 // sweep at once, JetStream stores it once. The same sweep, run by the first
 // instance up after a total outage, cleans up after every dead instance.
+// Members recorded under this instance's own id that no connection here
+// holds (left by an earlier run under the same id, or whose leave failed
+// while NATS was away) are expired too, once two sweeps in a row find them.
 // Runs on a thread of its own: every call here blocks on NATS.
 #include <atomic>
 #include <chrono>
@@ -21,6 +24,7 @@ namespace sig::redis { class presence_cache; }
 namespace sig::service {
 
 class room_index;
+class held_peers;
 struct metrics;
 
 struct liveness_settings {
@@ -32,8 +36,10 @@ struct liveness_settings {
 
 class liveness_monitor {
  public:
-  liveness_monitor(liveness_settings settings, nats::event_log& log, room_index& index, redis::presence_cache* cache,
-                   metrics& counters, std::shared_ptr<spdlog::logger> logger);
+  // `held`: this instance's connections, to find members recorded under its
+  // own id that nothing here holds any more.
+  liveness_monitor(liveness_settings settings, nats::event_log& log, room_index& index, held_peers const& held,
+                   redis::presence_cache* cache, metrics& counters, std::shared_ptr<spdlog::logger> logger);
   ~liveness_monitor();
   liveness_monitor(liveness_monitor const&) = delete;
   liveness_monitor& operator=(liveness_monitor const&) = delete;
@@ -50,6 +56,7 @@ class liveness_monitor {
   liveness_settings settings_;
   nats::event_log& log_;
   room_index& index_;
+  held_peers const& held_;
   redis::presence_cache* cache_;
   metrics& counters_;
   std::shared_ptr<spdlog::logger> logger_;

@@ -1,5 +1,7 @@
 #include "service/room.hpp"
 
+#include "domain/liveness.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -181,6 +183,7 @@ void room::do_leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, d
     return;
   }
   // Deliveries stop now; the rest of the room learns from the event.
+  if (ctx_.held) ctx_.held->remove(local->peer);
   locals_.erase(local);
   --ctx_.counters.joined_peers;
   append_leave(std::move(peer), reason, std::move(endpoint), std::move(id));
@@ -188,7 +191,7 @@ void room::do_leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, d
 }
 
 void room::append_leave(std::string peer, domain::leave_reason reason, std::shared_ptr<peer_endpoint> endpoint,
-                        protocol::request_id id) {
+                        protocol::request_id id, std::string msg_id) {
   auto decision = domain::decide_leave(state_, peer, reason);
   auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
   if (events == nullptr || events->empty()) {
@@ -205,7 +208,7 @@ void room::append_leave(std::string peer, domain::leave_reason reason, std::shar
     }
     self->expect_echo(result.seq);
     if (endpoint && id) endpoint->deliver(make_frame(protocol::ack_message(id, result.seq)));
-  });
+  }, 3, std::move(msg_id));
 }
 
 // Appends with a message id that JetStream deduplicates, so retrying after
@@ -320,7 +323,9 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
   for (auto const& m : state_.members) {
     if (m.instance != ctx_.instance_id || find_local(m.peer) != nullptr || pending_.count(m.peer) != 0) continue;
     ctx_.logger->warn("room={} peer={} was held by an earlier run of this instance; recording its leave", name_, m.peer);
-    append_leave(m.peer, domain::leave_reason::disconnect, nullptr, std::nullopt);
+    // The liveness monitor may record the same leave: one message id for both.
+    append_leave(m.peer, domain::leave_reason::expired, nullptr, std::nullopt,
+                 domain::expiry_message_id(token_, m.peer, m.join_seq));
   }
   phase_ = phase::live;
   drain_buffer();
@@ -476,6 +481,7 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
     // A leave this instance did not ask for, of a peer it still holds.
     if (auto* local = find_local(left->peer)) {
       auto endpoint = local->endpoint.lock();
+      if (ctx_.held) ctx_.held->remove(local->peer);
       locals_.erase(locals_.begin() + (local - locals_.data()));
       --ctx_.counters.joined_peers;
       ctx_.logger->warn("room={} seq={} peer={} was recorded as left ({}) by instance {}; closing its connection",
@@ -503,6 +509,7 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
         append_leave(joined->peer, domain::leave_reason::disconnect, nullptr, std::nullopt);
       } else {
         locals_.push_back(local_member{joined->peer, seq, endpoint});
+        if (ctx_.held) ctx_.held->add(joined->peer);
         ++ctx_.counters.joined_peers;
         endpoint->join_settled(true, make_frame(protocol::joined_message(request.id, name_, joined->peer,
                                                                           peers_before, seq, "", ctx_.instance_id)));

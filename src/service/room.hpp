@@ -79,7 +79,7 @@ class room : public std::enable_shared_from_this<room> {
   void append(domain::event_body body, std::function<void(nats::append_result)> done, int attempts_left = 3,
               std::string msg_id = {});
   void append_leave(std::string peer, domain::leave_reason reason, std::shared_ptr<peer_endpoint> endpoint,
-                    protocol::request_id id);
+                    protocol::request_id id, std::string msg_id = {});
   void admit_waiting();
   void expect_echo(std::uint64_t seq);
   void store_snapshot();

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "service/held_peers.hpp"
 #include "service/metrics.hpp"
 
 namespace spdlog { class logger; }
@@ -29,6 +30,7 @@ struct room_context {
   metrics& counters;
   std::shared_ptr<spdlog::logger> logger;
   std::string instance_id;
+  held_peers* held = nullptr;  // null: nobody asks
   // How long an empty room keeps following the stream before it lets go.
   std::chrono::milliseconds linger{10'000};
   // How long after an acknowledged append its event may take to come back

@@ -133,3 +133,22 @@ test('when every instance has died, the first one started again expires the peer
     assert.deepEqual(leaves.map((e) => [e.reason, e.instance]), [['expired', fresh.id]]);
   }
 });
+
+test('an instance killed and restarted at once under its id expires the peers its earlier run left behind', { timeout: 60_000 }, async () => {
+  const [instance] = cluster.instances.filter((i) => i.alive);
+  const room = 'expiry-restart';
+  const ghosts = [];
+  for (let k = 0; k < 3; k++) {
+    const client = await connect(instance.url);
+    const joined = await client.request({ type: 'join', room });
+    ghosts.push({ client, peer: joined.peer });
+  }
+  assert.equal((await cluster.stopInstance(instance.id, 'SIGKILL')).signal, 'SIGKILL');
+  await cluster.startInstance(instance.id, { env });  // its heartbeat goes on: nobody else will expire them
+  await waitFor(async () => (await membersInStream(room)).length === 0,
+    { timeoutMs: TIMEOUT_MS + 10_000, what: 'the earlier run\'s peers expired' });
+  const leaves = (await roomHistory(cluster, room)).filter((e) => e.kind === 'leave');
+  assert.deepEqual(leaves.map((e) => `${e.peer}:${e.reason}:${e.instance}`).sort(),
+    ghosts.map((g) => `${g.peer}:expired:${instance.id}`).sort());
+  for (const g of ghosts) g.client.ws.terminate();
+});
