@@ -19,6 +19,7 @@
 #include "adapters/nats/event_log.hpp"
 #include "adapters/redis/presence_cache.hpp"
 #include "adapters/ws/listener.hpp"
+#include "adapters/ws/session_registry.hpp"
 #include "adapters/ws/static_files.hpp"
 #include "cli/commands.hpp"
 #include "cli/logging.hpp"
@@ -239,6 +240,8 @@ int serve_command(int argc, char** argv) {
   limits.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(s.idle_timeout);
   limits.message.max_meta_bytes = static_cast<std::size_t>(s.max_meta_bytes);
   limits.message.max_data_bytes = static_cast<std::size_t>(s.max_data_bytes);
+  ws::session_registry sessions;
+  std::atomic<bool> draining{false};
   ws::connection_context conn_ctx{directory, counters, logs.make("ws"), s.instance_id, limits,
                                   [&log] { return log.ready(); },
                                   [&counters, id = s.instance_id] { return counters.prometheus_text(id); }};
@@ -265,6 +268,8 @@ int serve_command(int argc, char** argv) {
                            log, index, logs.make("admin"));
   conn_ctx.admin = &admin;
   conn_ctx.run_admin = [&admin_pool](std::function<void()> work) { asio::post(admin_pool, std::move(work)); };
+  conn_ctx.sessions = &sessions;
+  conn_ctx.draining = &draining;
   if (admin.enabled())
     main_log->info("admin API on /admin/ (bearer token; addresses {})", s.admin_redact ? "redacted" : "shown");
   else
@@ -301,18 +306,24 @@ int serve_command(int argc, char** argv) {
   auto shutdown_timer = std::make_unique<asio::steady_timer>(io);
   signals->async_wait([&](boost::system::error_code ec, int signal) {
     if (ec) return;
-    main_log->info("{}: closing; recording the leave of {} local peers", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+    main_log->info("{}: draining; asking {} clients to reconnect elsewhere (1012) and recording the leave of {} local peers",
+                   signal == SIGTERM ? "SIGTERM" : "SIGINT", counters.connections.load(),
                    counters.joined_peers.load());
     stopping = true;
-    listener->stop();
+    // Drain: /readyz turns 503, new WebSockets and joins are refused, every
+    // client is asked to reconnect elsewhere (1012), and each local peer's
+    // leave is stored. The port closes last.
+    draining = true;
     admin.shutdown();
+    sessions.move_all_elsewhere();
     directory.disconnect_all();
     // Polls until every local peer's leave is stored, or the grace runs out.
     auto deadline = std::chrono::steady_clock::now() + s.shutdown_grace;
     auto wait_for_leaves = std::make_shared<std::function<void()>>();
     *wait_for_leaves = [&, deadline, weak = std::weak_ptr<std::function<void()>>(wait_for_leaves)] {
-      if ((counters.joined_peers == 0 && counters.appends_in_flight == 0) ||
+      if ((counters.joined_peers == 0 && counters.appends_in_flight == 0 && counters.connections == 0) ||
           std::chrono::steady_clock::now() >= deadline) {
+        listener->stop();
         io.stop();
         return;
       }

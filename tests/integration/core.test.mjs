@@ -158,6 +158,10 @@ test('an instance stopped with SIGTERM records its peers leaving and exits clean
   const jb = await b.request({ type: 'join', room: 'core-term' });
   const exit = await cluster.stopInstance('i2', 'SIGTERM');
   assert.deepEqual(exit, { code: 0, signal: null });
+  // Asked to move with a close handshake, not dropped.
+  const closed = await b.closed;
+  assert.equal(closed.code, 1012);
+  assert.match(closed.reason, /draining/);
   const left = await a.next('peer-left', 10_000);
   assert.deepEqual([left.peer, left.reason], [jb.peer, 'disconnect']);
   await cluster.startInstance('i2');

@@ -1,5 +1,6 @@
 #pragma once
 // What every client connection of an instance shares. Owned by the instance.
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -14,6 +15,7 @@ namespace sig::service { class room_directory; struct metrics; class admin_api; 
 namespace sig::ws {
 
 class static_files;
+class session_registry;
 
 struct connection_limits {
   std::size_t max_frame_bytes = 80 * 1024;  // over it: close 1009
@@ -36,6 +38,9 @@ struct connection_context {
   service::admin_api* admin = nullptr;      // null: no admin API at all
   // Runs blocking admin work off the io threads.
   std::function<void(std::function<void()>)> run_admin;
+  session_registry* sessions = nullptr;  // null: nobody drains
+  std::atomic<bool> const* draining = nullptr;  // true: stopping; refuse new work
+  bool is_draining() const { return draining != nullptr && draining->load(); }
 };
 
 }  // namespace sig::ws

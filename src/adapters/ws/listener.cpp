@@ -53,6 +53,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     std::string_view target(request.target().data(), request.target().size());
     std::string_view path = target.substr(0, target.find('?'));
     if (beast::websocket::is_upgrade(request)) {
+      if (path == "/ws" && ctx_.is_draining())
+        return respond(request, http::status::service_unavailable, "text/plain", "draining: connect to another instance\n");
       if (path == "/ws") {
         std::make_shared<ws_session>(std::move(stream_), ctx_)->run(std::move(request));
         return;
@@ -63,6 +65,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
       return respond(request, http::status::method_not_allowed, "text/plain", "method not allowed\n");
     if (path == "/healthz") return respond(request, http::status::ok, "text/plain", "ok\n");
     if (path == "/readyz") {
+      if (ctx_.is_draining())
+        return respond(request, http::status::service_unavailable, "text/plain", "not ready: draining\n");
       bool ready = ctx_.ready();
       return respond(request, ready ? http::status::ok : http::status::service_unavailable, "text/plain",
                      ready ? "ready\n" : "not ready: the event log is not reachable\n");

@@ -1,5 +1,7 @@
 #include "adapters/ws/ws_session.hpp"
 
+#include "adapters/ws/session_registry.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
 
@@ -46,7 +48,10 @@ ws_session::ws_session(beast::tcp_stream&& stream, connection_context& ctx) : ws
   ++ctx_.counters.connections_total;
 }
 
-ws_session::~ws_session() { --ctx_.counters.connections; }
+ws_session::~ws_session() {
+  if (ctx_.sessions) ctx_.sessions->remove(this);
+  --ctx_.counters.connections;
+}
 
 void ws_session::run(http::request<http::string_body> upgrade) {
   beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
@@ -73,6 +78,7 @@ void ws_session::on_accept(beast::error_code ec) {
     return;
   }
   ctx_.logger->debug("conn={} connected", remote_);
+  if (ctx_.sessions) ctx_.sessions->add(shared_from_this());
   do_read();
 }
 
@@ -135,6 +141,10 @@ void ws_session::handle_join(protocol::join_request request) {
     send_error(request.id, error_code::already_in_room, "leave the current room first");
     return;
   }
+  if (ctx_.is_draining()) {
+    send_error(request.id, error_code::unavailable, "this instance is stopping; reconnect to join elsewhere");
+    return;
+  }
   if (!ctx_.ready()) {
     send_error(request.id, error_code::unavailable, "the event log is not reachable; try again");
     return;
@@ -189,6 +199,13 @@ void ws_session::evicted(std::string const& why) {
     self->room_state_ = room_state::none;
     self->room_.reset();
     self->close_with(websocket::close_reason(websocket::close_code::going_away, why));
+  });
+}
+
+void ws_session::move_elsewhere() {
+  boost::asio::post(ws_.get_executor(), [self = shared_from_this()] {
+    if (self->closing_ || self->gone_) return;
+    self->close_with(websocket::close_reason(websocket::close_code::service_restart, "instance draining: reconnect"));
   });
 }
 

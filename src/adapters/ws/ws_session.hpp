@@ -29,6 +29,9 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   void deliver(service::frame_ptr frame) override;
   void join_settled(bool joined, service::frame_ptr frame) override;
   void evicted(std::string const& why) override;
+  // The instance is draining: close with 1012 (service restart), so the
+  // client reconnects to another instance.
+  void move_elsewhere();
 
  private:
   enum class room_state { none, joining, joined };

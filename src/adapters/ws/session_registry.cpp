@@ -1,0 +1,30 @@
+#include "adapters/ws/session_registry.hpp"
+
+#include <vector>
+
+#include "adapters/ws/ws_session.hpp"
+
+namespace sig::ws {
+
+void session_registry::add(std::shared_ptr<ws_session> const& session) {
+  std::lock_guard lock(mutex_);
+  sessions_[session.get()] = session;
+}
+
+void session_registry::remove(ws_session const* session) {
+  std::lock_guard lock(mutex_);
+  sessions_.erase(session);
+}
+
+void session_registry::move_all_elsewhere() {
+  std::vector<std::shared_ptr<ws_session>> live;
+  {
+    std::lock_guard lock(mutex_);
+    live.reserve(sessions_.size());
+    for (auto const& [key, weak] : sessions_)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  for (auto const& s : live) s->move_elsewhere();
+}
+
+}  // namespace sig::ws
