@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 
 #include "adapters/codec/event_codec.hpp"
 #include "domain/room_name.hpp"
@@ -44,6 +47,57 @@ read_outcome outcome_of(nats::scan_end end) {
 // select by the event's time.
 constexpr std::int64_t start_time_margin_ms = 5000;
 
+// Batches of messages from the thread reading NATS to the one formatting
+// them, bounded so a slow output holds the reading back.
+class message_pipe {
+ public:
+  static constexpr std::size_t batch_size = 256;
+
+  // Hands a batch over (and leaves `batch` empty); false once the worker
+  // wants nothing more.
+  bool give(std::vector<nats::stored_message>& batch) {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return queue_.size() < max_batches || halted_; });
+    if (halted_) return false;
+    queue_.push_back(std::move(batch));
+    batch.clear();
+    ready_.notify_one();
+    return true;
+  }
+  // The next batch; false when closed and drained, or halted.
+  bool take(std::vector<nats::stored_message>& batch) {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return !queue_.empty() || closed_ || halted_; });
+    if (halted_ || queue_.empty()) return false;
+    batch = std::move(queue_.front());
+    queue_.pop_front();
+    room_.notify_one();
+    return true;
+  }
+  void close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    ready_.notify_all();
+  }
+  void halt() {
+    std::lock_guard lock(mutex_);
+    halted_ = true;
+    room_.notify_all();
+    ready_.notify_all();
+  }
+  bool halted() {
+    std::lock_guard lock(mutex_);
+    return halted_;
+  }
+
+ private:
+  static constexpr std::size_t max_batches = 16;
+  std::mutex mutex_;
+  std::condition_variable ready_, room_;
+  std::deque<std::vector<nats::stored_message>> queue_;
+  bool closed_ = false, halted_ = false;
+};
+
 }  // namespace
 
 history_stats read_history(nats::event_log& log, history_query const& q, history::history_writer& out,
@@ -68,11 +122,10 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
   }
 
   domain::room_state state;
-  bool stopped_early = false;
+  std::atomic<bool> stopped_early{false};
   progress_ticker ticker(progress, q.follow ? 0 : *head);
-  nats::scan_end end = log.scan(filter, start, q.follow, stop, [&](nats::stored_message&& m) {
-    ++stats.read;
-    ticker.tick(stats.read, m.seq);
+  // Decodes, folds, selects and writes one message; false: nothing more wanted.
+  auto process = [&](nats::stored_message const& m) {
     auto decoded = codec::decode_event(m.payload, m.seq);
     if (!decoded) {
       ++stats.unreadable;
@@ -96,7 +149,46 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
       return false;
     }
     return true;
-  }, q.on_quiet);
+  };
+
+  if (q.follow) {
+    // Live lines go out one by one, as they come.
+    nats::scan_end end = log.scan(filter, start, true, stop, [&](nats::stored_message&& m) {
+      ++stats.read;
+      ticker.tick(stats.read, m.seq);
+      return process(m);
+    }, q.on_quiet);
+    stats.outcome = stopped_early ? read_outcome::done : outcome_of(end);
+    return stats;
+  }
+
+  // A long read is two stages on two threads: this one takes messages from
+  // NATS, a worker decodes and formats them (the larger cost, measured in
+  // docs/benchmarks.md), in batches so the hand-over costs little.
+  message_pipe pipe;
+  std::thread worker([&] {
+    std::vector<nats::stored_message> batch;
+    while (pipe.take(batch)) {
+      for (auto const& m : batch) {
+        if (!process(m)) {
+          pipe.halt();
+          break;
+        }
+      }
+      batch.clear();
+    }
+  });
+  std::vector<nats::stored_message> batch;
+  nats::scan_end end = log.scan(filter, start, false, stop, [&](nats::stored_message&& m) {
+    ++stats.read;
+    ticker.tick(stats.read, m.seq);
+    batch.push_back(std::move(m));
+    if (batch.size() >= message_pipe::batch_size) return pipe.give(batch);
+    return !pipe.halted();
+  });
+  if (!batch.empty()) pipe.give(batch);
+  pipe.close();
+  worker.join();
   stats.outcome = stopped_early ? read_outcome::done : outcome_of(end);
   return stats;
 }

@@ -95,6 +95,7 @@ before(async () => {
 
   await joinAs('ana', i1);
   await joinAs('bo', i2);
+  await clients.ana.next('peer-joined');  // ana's instance knows bo before ana signals it
   await signal('ana', 'bo', { description: { type: 'offer', sdp: OFFER_SDP } }, 'offer');
   await signal('bo', 'ana', { description: { type: 'answer', sdp: ANSWER_SDP } }, 'answer');
   await signal('ana', 'bo', { candidate: { candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host', sdpMid: '0' } }, 'host');
@@ -103,6 +104,7 @@ before(async () => {
   await signal('ana', 'bo', { candidate: { candidate: '', sdpMid: '0' } }, 'eoc');
   await signal('ana', null, { chat: 'hello everyone' }, 'broadcast');
   await joinAs('cy', i1);
+  await clients.bo.next((m) => m.type === 'peer-joined' && m.peer === clients.cy.peer);
   const left = await clients.bo.request({ type: 'leave' });
   acked['leave bo'] = left.seq;
   await clients.cy.next((m) => m.type === 'peer-left' && m.peer === clients.bo.peer);  // cy saw it before going
