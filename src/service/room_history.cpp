@@ -179,11 +179,16 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
     }
   });
   std::vector<nats::stored_message> batch;
+  // A batch also goes when it has waited a little: a room whose events are
+  // far apart in the stream still shows its first lines at once.
+  auto batch_started = clock::now();
   nats::scan_end end = log.scan(filter, start, false, stop, [&](nats::stored_message&& m) {
     ++stats.read;
     ticker.tick(stats.read, m.seq);
+    if (batch.empty()) batch_started = clock::now();
     batch.push_back(std::move(m));
-    if (batch.size() >= message_pipe::batch_size) return pipe.give(batch);
+    if (batch.size() >= message_pipe::batch_size || clock::now() - batch_started >= std::chrono::milliseconds(5))
+      return pipe.give(batch);
     return !pipe.halted();
   });
   if (!batch.empty()) pipe.give(batch);
