@@ -244,7 +244,11 @@ int serve_command(int argc, char** argv) {
   std::atomic<bool> draining{false};
   ws::connection_context conn_ctx{directory, counters, logs.make("ws"), s.instance_id, limits,
                                   [&log] { return log.ready(); },
-                                  [&counters, id = s.instance_id] { return counters.prometheus_text(id); }};
+                                  [&counters, &log, &cache, id = s.instance_id] {
+                                    counters.nats_connected = log.ready() ? 1 : 0;
+                                    counters.redis_connected = cache ? (cache->reachable() ? 1 : 0) : -1;
+                                    return counters.prometheus_text(id);
+                                  }};
 
   bool web_root_given = !s.web_root.empty();
   if (!web_root_given) s.web_root = default_web_root();

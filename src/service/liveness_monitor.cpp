@@ -190,6 +190,7 @@ void liveness_monitor::sweep() {
   for (auto const& room : rooms) {
     auto st = index_.state_of(room);
     cache_->store(domain::room_token(room), st.last_seq, codec::encode_snapshot(st, st.last_seq));
+    ++counters_.cache_repairs;
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "protocol/error_code.hpp"
+
 namespace sig::service {
 
 std::string metrics::prometheus_text(std::string const& instance_id) const {
@@ -31,7 +33,50 @@ std::string metrics::prometheus_text(std::string const& instance_id) const {
   gauge("expired_peers_total", "Peers of dead instances whose leave (reason expired) this instance recorded.",
         expired_peers, "counter");
   gauge("instances_alive", "Instances whose heartbeat this instance sees, itself included.", instances_alive, "gauge");
+  gauge("cache_repairs_total", "Redis snapshots rewritten because the cache was stale, empty or ahead of the stream.",
+        cache_repairs, "counter");
+  gauge("nats_connected", "1 while the NATS connection is up and the stream usable.", nats_connected, "gauge");
+  gauge("redis_connected", "1 if Redis answered its last command, 0 if not, -1 without Redis.", redis_connected, "gauge");
+
+  static constexpr char const* kinds[] = {"join", "leave", "signal"};
+  auto by_kind = [&](char const* name, char const* help, auto const& values) {
+    fmt::format_to(std::back_inserter(out), "# HELP sigstream_{} {}\n# TYPE sigstream_{} counter\n", name, help, name);
+    for (std::size_t k = 0; k < 3; ++k)
+      fmt::format_to(std::back_inserter(out), "sigstream_{}{{instance=\"{}\",kind=\"{}\"}} {}\n", name, instance_id, kinds[k],
+                     values[k].load());
+  };
+  by_kind("events_appended_by_kind_total", "Events this instance appended, by kind.", appended_by_kind);
+  by_kind("events_delivered_by_kind_total", "Event frames queued to local peers, by kind.", delivered_by_kind);
+
+  fmt::format_to(std::back_inserter(out), "# HELP sigstream_client_errors_by_code_total Error replies by protocol code.\n"
+                                          "# TYPE sigstream_client_errors_by_code_total counter\n");
+  for (int code = 1; code <= 10; ++code)
+    fmt::format_to(std::back_inserter(out), "sigstream_client_errors_by_code_total{{instance=\"{}\",code=\"{}\"}} {}\n",
+                   instance_id, protocol::to_string(static_cast<protocol::error_code>(code)), errors_by_code[static_cast<std::size_t>(code)].load());
+
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP sigstream_delivery_latency_ms From append (the appending instance's clock) to fold here, live events.\n"
+                 "# TYPE sigstream_delivery_latency_ms histogram\n");
+  std::uint64_t cumulative = 0;
+  for (std::size_t b = 0; b < latency_bounds_ms.size(); ++b) {
+    cumulative += latency_buckets[b].load();
+    fmt::format_to(std::back_inserter(out), "sigstream_delivery_latency_ms_bucket{{instance=\"{}\",le=\"{}\"}} {}\n", instance_id,
+                   latency_bounds_ms[b], cumulative);
+  }
+  cumulative += latency_buckets.back().load();
+  fmt::format_to(std::back_inserter(out), "sigstream_delivery_latency_ms_bucket{{instance=\"{}\",le=\"+Inf\"}} {}\n"
+                                          "sigstream_delivery_latency_ms_sum{{instance=\"{}\"}} {}\n"
+                                          "sigstream_delivery_latency_ms_count{{instance=\"{}\"}} {}\n",
+                 instance_id, cumulative, instance_id, latency_sum_ms.load(), instance_id, cumulative);
   return out;
+}
+
+void metrics::observe_latency(std::int64_t ms) {
+  if (ms < 0) ms = 0;  // clocks of different hosts
+  std::size_t b = 0;
+  while (b < latency_bounds_ms.size() && ms > latency_bounds_ms[b]) ++b;
+  ++latency_buckets[b];
+  latency_sum_ms += static_cast<std::uint64_t>(ms);
 }
 
 }  // namespace sig::service

@@ -1,6 +1,7 @@
 #pragma once
 // Counters an operator (and the benchmark) reads at /metrics. One instance
 // per process, owned by the instance and passed by reference: no globals.
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -28,6 +29,25 @@ struct metrics {
   std::atomic<std::uint64_t> ignored_events{0};
   std::atomic<std::uint64_t> slow_consumers{0};
   std::atomic<std::uint64_t> expired_peers{0};      // leaves recorded for peers of dead instances
+  std::atomic<std::uint64_t> cache_repairs{0};      // snapshots rewritten because Redis was stale, empty or ahead
+  // By event kind (join, leave, signal): appended here, and delivered to local peers.
+  std::array<std::atomic<std::uint64_t>, 3> appended_by_kind{};
+  std::array<std::atomic<std::uint64_t>, 3> delivered_by_kind{};
+  // Error replies by protocol code (index: the code's number).
+  std::array<std::atomic<std::uint64_t>, 16> errors_by_code{};
+  // Append (the appending instance's clock) to fold here, for live events.
+  static constexpr std::array<std::int64_t, 11> latency_bounds_ms{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500};
+  std::array<std::atomic<std::uint64_t>, 12> latency_buckets{};  // the last one: above every bound
+  std::atomic<std::uint64_t> latency_sum_ms{0};
+  void observe_latency(std::int64_t ms);
+  // An error reply with this protocol code (its number) went to a client.
+  void count_error(int code) {
+    ++client_errors;
+    if (code > 0 && static_cast<std::size_t>(code) < errors_by_code.size()) ++errors_by_code[static_cast<std::size_t>(code)];
+  }
+  // Filled in at scrape time.
+  std::atomic<std::int64_t> nats_connected{0};
+  std::atomic<std::int64_t> redis_connected{-1};  // -1: running without Redis
   std::atomic<std::int64_t> instances_alive{0};     // by heartbeat, this one included
 
   std::string prometheus_text(std::string const& instance_id) const;

@@ -219,6 +219,7 @@ void room::append(domain::event_body body, std::function<void(nats::append_resul
   if (msg_id.empty()) msg_id = ctx_.message_id_prefix + std::to_string(++ctx_.next_message_id);
   std::string payload = codec::encode_event(name_, e);
   ++ctx_.counters.events_appended;
+  ++ctx_.counters.appended_by_kind[e.body.index()];
   ++ctx_.counters.appends_in_flight;
   ctx_.log.append(subject_, std::move(payload), msg_id,
                   [self = shared_from_this(), e = std::move(e), done = std::move(done), attempts_left,
@@ -315,8 +316,10 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
     ctx_.logger->warn("room={} seq={} the presence cache is ahead of the stream (was the stream reset?); replacing it",
                       name_, mark_);
     ctx_.cache->replace(token_, mark_, codec::encode_snapshot(state_, mark_));
+    ++ctx_.counters.cache_repairs;
   } else if (result->cache_needs_repair) {
     store_snapshot();
+    ++ctx_.counters.cache_repairs;
   }
   // Members recorded by this instance id that no connection here holds were
   // left behind by an earlier run of it that stopped without saying goodbye.
@@ -492,11 +495,13 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
     auto const& s = std::get<domain::signal_sent>(e.body);
     frame = make_frame(protocol::signal_message(s.from, s.to, s.data_json, seq));
   }
+  if (phase_ == phase::live) ctx_.counters.observe_latency(now_ms() - e.time_ms);
   for (auto const& local : locals_) {
     if (!domain::is_recipient(e, local.peer, local.join_seq)) continue;
     if (auto endpoint = local.endpoint.lock()) {
       endpoint->deliver(frame);
       ++ctx_.counters.frames_sent;
+      ++ctx_.counters.delivered_by_kind[e.body.index()];
     }
   }
 
@@ -551,7 +556,7 @@ void room::store_snapshot() {
 void room::fail_joins(std::vector<join_request>& joins, error_code code, std::string_view message) {
   for (auto& request : joins)
     if (auto endpoint = request.endpoint.lock()) {
-      ++ctx_.counters.client_errors;
+      ctx_.counters.count_error(static_cast<int>(code));
       endpoint->join_settled(false, make_frame(protocol::error_message(request.id, code, message)));
     }
 }
@@ -559,7 +564,7 @@ void room::fail_joins(std::vector<join_request>& joins, error_code code, std::st
 void room::reply_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
                        error_code code, std::string_view message) {
   if (!endpoint) return;
-  ++ctx_.counters.client_errors;
+  ctx_.counters.count_error(static_cast<int>(code));
   endpoint->deliver(make_frame(protocol::error_message(id, code, message)));
 }
 

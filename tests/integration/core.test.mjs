@@ -42,6 +42,35 @@ test('an instance follows only the rooms its own peers are in', async () => {
   a.close(); b.close();
 });
 
+test('/metrics counts events by kind, delivery latency, errors by code and the NATS and Redis connections', async () => {
+  const series = async (inst) => {
+    const body = (await httpGet(`${cluster.instance(inst).httpUrl}/metrics`)).body;
+    return (name, labels = '') => {
+      const line = body.split('\n').find((l) => l.startsWith(`sigstream_${name}{instance="${inst}"${labels}}`));
+      return line === undefined ? NaN : Number(line.split(' ').pop());
+    };
+  };
+  const a = await clientOn('i1');
+  const b = await clientOn('i2');
+  const ja = await a.request({ type: 'join', room: 'core-metrics' });
+  await b.request({ type: 'join', room: 'core-metrics' });
+  await a.next('peer-joined');
+  for (let k = 0; k < 5; k++) assert.equal((await b.request({ type: 'signal', to: ja.peer, data: k })).type, 'ack');
+  for (let k = 0; k < 5; k++) await a.next('signal');
+  assert.equal((await b.request({ type: 'signal', to: 'nobody', data: 1 })).code, 'unknown-peer');
+  const i1 = await series('i1');
+  const i2 = await series('i2');
+  assert.ok(i2('events_appended_by_kind_total', ',kind="signal"') >= 5);
+  assert.ok(i1('events_appended_by_kind_total', ',kind="join"') >= 1);
+  assert.ok(i1('events_delivered_by_kind_total', ',kind="signal"') >= 5);
+  assert.ok(i2('client_errors_by_code_total', ',code="unknown-peer"') >= 1);
+  assert.ok(i1('delivery_latency_ms_count') >= 5);
+  assert.equal(i1('delivery_latency_ms_bucket', ',le="+Inf"'), i1('delivery_latency_ms_count'));
+  assert.equal(i1('nats_connected'), 1);
+  assert.equal(i1('redis_connected'), 1);
+  a.close(); b.close();
+});
+
 test('peers on different instances see each other, and signals cross instances', async () => {
   const a = await clientOn('i1');
   const b = await clientOn('i2');

@@ -60,6 +60,7 @@ struct presence_cache::impl {
   boost::asio::thread_pool thread{1};
   // Touched only on `thread`.
   redisContext* ctx = nullptr;
+  std::atomic<bool> reachable{false};  // the last command got an answer
   std::chrono::steady_clock::time_point next_attempt{};
   bool was_down = false;
   std::atomic<std::uint64_t> error_count{0};
@@ -109,6 +110,7 @@ struct presence_cache::impl {
       bool was_connected = ctx != nullptr;
       if (!connected()) return nullptr;
       reply_ptr reply(static_cast<redisReply*>(redisCommand(ctx, format, args...)));
+      reachable = reply != nullptr;
       if (reply) return reply;
       failed(what);
       if (!was_connected) return nullptr;
@@ -174,5 +176,7 @@ void presence_cache::replace(std::string token, std::uint64_t seq, std::string s
     d->do_store(token, seq, snapshot, true);
   });
 }
+
+bool presence_cache::reachable() const { return impl_->reachable.load(); }
 
 }  // namespace sig::redis

@@ -44,6 +44,8 @@ class presence_cache {
   // Writes whatever is there: for an entry found *ahead* of the stream (the
   // stream was reset), which the compare-and-set would otherwise keep.
   void replace(std::string room_token, std::uint64_t seq, std::string snapshot);
+  // The last command Redis was asked got an answer (for /metrics).
+  bool reachable() const;
 
 
  private:

@@ -215,7 +215,7 @@ void ws_session::deliver(service::frame_ptr frame) {
 }
 
 void ws_session::send_error(protocol::request_id const& id, error_code code, std::string_view message) {
-  ++ctx_.counters.client_errors;
+  ctx_.counters.count_error(static_cast<int>(code));
   ctx_.logger->debug("conn={} peer={} error {}: {}", remote_, peer_, protocol::to_string(code), message);
   enqueue(std::make_shared<std::string const>(protocol::error_message(id, code, message)));
 }
