@@ -83,6 +83,7 @@ void liveness_monitor::run() {
   s.healthy_since = clock::now();
   while (!stopping_) {
     auto now = clock::now();
+    auto turn_start = now;
     if (now >= next_beat) {
       next_beat = now + settings_.heartbeat_interval;
       std::string value = fmt::format(
@@ -100,8 +101,11 @@ void liveness_monitor::run() {
       beating = ok;
     }
     auto wait = std::min<clock::duration>(next_beat - clock::now(), std::chrono::milliseconds(200));
-    if (auto entry = log_.next_heartbeat(std::max(std::chrono::duration_cast<std::chrono::milliseconds>(wait),
-                                                  std::chrono::milliseconds(1)))) {
+    auto wait_ms = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(wait), std::chrono::milliseconds(1));
+    // Everything the watcher holds is taken in before anyone is judged.
+    for (int taken = 0; taken < 10'000; ++taken) {
+      auto entry = log_.next_heartbeat(taken == 0 ? wait_ms : std::chrono::milliseconds(1));
+      if (!entry) break;
       if (entry->removed) {
         if (s.instances.alive(entry->instance, clock::now()))
           logger_->info("instance {} stopped cleanly (heartbeat removed)", entry->instance);
@@ -111,6 +115,17 @@ void liveness_monitor::run() {
       }
     }
     now = clock::now();
+    // A turn takes at most about one heartbeat interval. A longer one means
+    // this process was paused (or NATS answered very slowly): we were not
+    // watching, and everyone else's heartbeat looks stale by our clock.
+    // Judge afresh, from a full timeout of watching.
+    if (now - turn_start > 2 * settings_.heartbeat_interval) {
+      logger_->info("not watching heartbeats for {} ms (paused or busy); judging other instances afresh",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(now - turn_start).count());
+      s.instances = domain::liveness(settings_.instance_timeout);
+      s.healthy_since = now;
+      continue;
+    }
     counters_.instances_alive = static_cast<std::int64_t>(s.instances.alive_instances(now).size());
     for (auto const& dead : s.instances.newly_dead(now))
       if (dead != settings_.instance_id)
@@ -119,8 +134,8 @@ void liveness_monitor::run() {
     // Sweeping needs a full timeout of our own heartbeats going through, so
     // that every live instance has been seen beating.
     if (beating && now >= next_sweep && now - s.healthy_since >= settings_.instance_timeout) {
-      next_sweep = now + settings_.heartbeat_interval;
       sweep();
+      next_sweep = clock::now() + settings_.heartbeat_interval;
     }
   }
   if (goodbye_) log_.remove_heartbeat(settings_.instance_id);

@@ -241,7 +241,10 @@ bool room_index::catch_up(nats::event_log& log, std::atomic<bool> const& stop, r
 
 bool room_index::catch_up_locked(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress) {
   std::string filter = log.subjects("*").events;  // every room's events
-  auto head = log.last_seq(filter);
+  // The stream's own last sequence (every stored message is a room event)
+  // answers "anything new?" without a lookup across every room's subject:
+  // the liveness monitor asks every heartbeat interval.
+  auto head = log.stream_last_seq();
   if (!head) return false;
   if (*head < next_seq_) return true;
   std::uint64_t read = 0;

@@ -620,6 +620,21 @@ std::optional<heartbeat_entry> event_log::next_heartbeat(std::chrono::millisecon
   }
 }
 
+std::optional<std::uint64_t> event_log::stream_last_seq() {
+  auto& d = *impl_;
+  if (d.js == nullptr) return std::nullopt;
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, d.js, d.settings.stream.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) {
+    d.log->warn("cannot read the state of stream {}: {}", d.settings.stream, last_error(s));
+    return std::nullopt;
+  }
+  std::uint64_t last = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  return last;
+}
+
 std::optional<std::vector<subject_count>> event_log::subjects_matching(std::string const& filter) {
   auto& d = *impl_;
   if (d.js == nullptr) return std::nullopt;

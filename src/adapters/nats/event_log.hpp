@@ -143,6 +143,8 @@ class event_log {
   // The stream's subjects matching `filter` with their message counts
   // (JetStream's stream info). nullopt on error.
   std::optional<std::vector<subject_count>> subjects_matching(std::string const& filter);
+  // The stream's last sequence, any subject (stream info: cheap). nullopt on error.
+  std::optional<std::uint64_t> stream_last_seq();
   // The newest message on `subject`, or an empty payload with seq 0 if none.
   std::optional<stored_message> last_message(std::string const& subject);
 
