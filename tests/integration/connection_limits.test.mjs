@@ -11,7 +11,7 @@ before(async () => {
   cluster = await startCluster({
     instances: 2,
     haproxy: false,
-    env: { SIGSTREAM_IDLE_TIMEOUT: '2s', SIGSTREAM_WRITE_QUEUE_FRAMES: '64', SIGSTREAM_WRITE_QUEUE_BYTES: '64KiB' },
+    env: { SIGSTREAM_IDLE_TIMEOUT: '2s', SIGSTREAM_WRITE_QUEUE_FRAMES: '64', SIGSTREAM_WRITE_QUEUE_BYTES: '1MiB' },
   });
 });
 after(async () => { await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 }); });
