@@ -8,6 +8,7 @@
 //
 // Single-threaded apart from nats.c's own threads, which only run the
 // publish acknowledgements (they touch nothing but `publish_window`).
+#include <filesystem>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
@@ -1042,7 +1043,8 @@ int bench_history_command(int argc, char** argv) {
       "\"targets\":{{\"warm\":{},\"after_idle\":{}}},\"stream_deleted\":{}}}\n",
       json_quote(SIGSTREAM_VERSION), json_quote(started_at), machine_json, json_quote(s.nats_url), json_quote(s.stream),
       json_quote(s.prefix), s.rooms, s.events, s.big_room_events, s.sample_room_events, s.runs, s.cold_runs,
-      s.idle.count() / 1000.0, json_quote(bin), s.window, s.keep, filled.skipped, filled.events, filled.bytes,
+      // The file name only: a report is shared, the machine's paths are not.
+      s.idle.count() / 1000.0, json_quote(std::filesystem::path(bin).filename().string()), s.window, s.keep, filled.skipped, filled.events, filled.bytes,
       filled.seconds, filled.seconds > 0 ? filled.events / filled.seconds : 0, filled.offers ? filled.offer_min : 0,
       filled.offers ? filled.offer_total / filled.offers : 0, filled.offer_max,
       filled.candidates ? filled.candidate_min : 0, filled.candidates ? filled.candidate_total / filled.candidates : 0,

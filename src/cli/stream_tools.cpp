@@ -162,6 +162,13 @@ std::optional<history::point> point_option(char const* command, char const* name
   return p;
 }
 
+// The small tools print a table, or one machine-readable format.
+bool format_is(char const* command, std::string const& format, char const* machine_format) {
+  if (format == "table" || format == machine_format) return true;
+  std::cerr << fmt::format("sigstream {}: --format: \"{}\" is not a format (table, {})\n", command, format, machine_format);
+  return false;
+}
+
 bool check_room(char const* command, std::string const& room) {
   if (domain::is_valid_room_name(room)) return true;
   std::cerr << fmt::format("sigstream {}: not a room name: a room name is 1 to 200 bytes of UTF-8\n", command);
@@ -278,10 +285,7 @@ int state_command(int argc, char** argv) {
   int bad = exit_ok;
   auto point = point_option("state", "at", at, bad);
   if (bad != exit_ok) return bad;
-  if (format_name != "table" && format_name != "json") {
-    std::cerr << fmt::format("sigstream state: --format: \"{}\" is not a format (table, json)\n", format_name);
-    return exit_usage;
-  }
+  if (!format_is("state", format_name, "json")) return exit_usage;
   if (!check_room("state", room)) return exit_usage;
 
   interrupt_watch interrupt;
@@ -331,10 +335,7 @@ int rooms_command(int argc, char** argv) {
   opts.add_string("format", &format_name, "table or jsonl.");
   opts.command_line_only({"active", "format"});
   if (auto done = parse(opts, argc, argv)) return *done;
-  if (format_name != "table" && format_name != "jsonl") {
-    std::cerr << fmt::format("sigstream rooms: --format: \"{}\" is not a format (table, jsonl)\n", format_name);
-    return exit_usage;
-  }
+  if (!format_is("rooms", format_name, "jsonl")) return exit_usage;
   interrupt_watch interrupt;
   log_factory logs("rooms", "warn");
   auto log = open_stream("rooms", s, logs, interrupt.stop);
@@ -375,10 +376,7 @@ int cluster_command(int argc, char** argv) {
   opts.add_string("format", &format_name, "table or jsonl.");
   opts.command_line_only({"format"});
   if (auto done = parse(opts, argc, argv)) return *done;
-  if (format_name != "table" && format_name != "jsonl") {
-    std::cerr << fmt::format("sigstream cluster: --format: \"{}\" is not a format (table, jsonl)\n", format_name);
-    return exit_usage;
-  }
+  if (!format_is("cluster", format_name, "jsonl")) return exit_usage;
   interrupt_watch interrupt;
   log_factory logs("cluster", "warn");
   auto log = open_stream("cluster", s, logs, interrupt.stop);
