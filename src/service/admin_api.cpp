@@ -94,6 +94,8 @@ admin_api::quick_answer admin_api::precheck(admin_request const& r) {
                   given.empty() ? "no token" : bearer ? "wrong token" : "not a bearer token");
     return {401, error_body("unauthorized", "a valid admin token is required: Authorization: Bearer <token>")};
   }
+  if (r.method != "GET")  // a streamed answer has no HEAD form; nothing here changes state
+    return {405, error_body("method-not-allowed", "the admin API answers GET only")};
   if (in_flight_.fetch_add(1) >= settings_.max_concurrent) {
     in_flight_.fetch_sub(1);
     return {503, error_body("busy", fmt::format("{} admin requests are running already; retry later",

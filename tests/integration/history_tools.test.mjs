@@ -380,6 +380,14 @@ test('admin API: missing or wrong token 401 (logged), unknown room 404, bad para
     assert.match(JSON.parse(r.body).message, pattern);
   }
   assert.equal((await admin('/admin/rooms/%zz')).status, 400);
+  assert.equal((await admin('/admin/rooms/')).status, 400, 'an empty room name');
+  const head = await new Promise((resolve, reject) => {
+    const req = http.request(`${i1.httpUrl}/admin/rooms`, { method: 'HEAD', headers: { Authorization: `Bearer ${TOKEN}` } },
+      (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(head, 405);
   assert.equal((await admin(`/admin/rooms/${'x'.repeat(201)}`)).status, 400);
   assert.equal((await admin(`${roomPath(ROOM)}/elsewhere`)).status, 404);
   // An instance with no token configured: the API is off, and says so.
