@@ -300,15 +300,7 @@ int state_command(int argc, char** argv) {
 
   auto const& st = result.state;
   if (format_name == "json") {
-    std::string out = fmt::format("{{\"room\":{},\"seq\":{},\"events\":{},\"members\":[", protocol::json_quote(room),
-                                  st.last_seq, result.events);
-    for (std::size_t i = 0; i < st.members.size(); ++i) {
-      auto const& m = st.members[i];
-      out += fmt::format("{}{{\"peer\":{},\"meta\":{},\"instance\":{},\"joined_seq\":{}}}", i ? "," : "",
-                         protocol::json_quote(m.peer), m.meta_json.empty() ? "{}" : m.meta_json,
-                         protocol::json_quote(m.instance), m.join_seq);
-    }
-    std::cout << out << "]}\n";
+    std::cout << service::state_json(room, result, false) << "\n";
     return exit_ok;
   }
   std::cout << fmt::format("room {} after seq {} ({} events{}): {} member{}\n", protocol::json_quote(room), st.last_seq,
@@ -351,9 +343,7 @@ int rooms_command(int argc, char** argv) {
     if (active && r.members == 0) continue;
     ++shown;
     if (format_name == "jsonl")
-      std::cout << fmt::format("{{\"room\":{},\"members\":{},\"events\":{},\"last_seq\":{},\"last_activity\":\"{}\"}}\n",
-                               protocol::json_quote(r.room), r.members, r.events, r.last_seq,
-                               history::rfc3339(r.last_time_ms));
+      std::cout << service::overview_json(r) << "\n";
     else
       std::cout << fmt::format("{:>7}  {:>8}  {:>10}  {:<24}  {}\n", r.members, r.events, r.last_seq,
                                history::rfc3339(r.last_time_ms), protocol::json_quote(r.room));

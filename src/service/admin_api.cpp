@@ -169,9 +169,7 @@ void admin_api::rooms(std::string_view query, admin_reply& reply) {
   bool first = true;
   for (auto const& r : *rooms) {
     if (active && r.members == 0) continue;
-    body += fmt::format("{}{{\"room\":{},\"members\":{},\"events\":{},\"last_seq\":{},\"last_activity\":\"{}\"}}",
-                        first ? "" : ",", json_quote(r.room), r.members, r.events, r.last_seq,
-                        history::rfc3339(r.last_time_ms));
+    body += (first ? "" : ",") + overview_json(r);
     first = false;
   }
   reply.whole(200, std::string(json_type), body + "]}\n");
@@ -185,18 +183,7 @@ void admin_api::room(std::string const& room, std::string_view query, admin_repl
     return reply.whole(404, std::string(json_type), error_body("not-found", "this room has no history"));
   if (st.outcome != read_outcome::done)
     return reply.whole(503, std::string(json_type), error_body("unavailable", "the event log cannot be read now"));
-  std::string body = fmt::format("{{\"room\":{},\"seq\":{},\"events\":{},\"members\":[", json_quote(room),
-                                 st.state.last_seq, st.events);
-  for (std::size_t i = 0; i < st.state.members.size(); ++i) {
-    auto const& m = st.state.members[i];
-    std::string meta = m.meta_json.empty() ? "{}" : m.meta_json;
-    if (settings_.redact) meta = history::redact_addresses(meta);
-    auto joined = st.join_times.find(m.peer);
-    body += fmt::format("{}{{\"peer\":{},\"meta\":{},\"instance\":{},\"joined_seq\":{},\"joined_at\":\"{}\"}}",
-                        i ? "," : "", json_quote(m.peer), meta, json_quote(m.instance), m.join_seq,
-                        history::rfc3339(joined == st.join_times.end() ? 0 : joined->second));
-  }
-  reply.whole(200, std::string(json_type), body + "]}\n");
+  reply.whole(200, std::string(json_type), state_json(room, st, settings_.redact) + "\n");
 }
 
 void admin_api::history(std::string const& room, std::string_view query, admin_reply& reply) {

@@ -1,5 +1,7 @@
 #include "service/room_history.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -8,6 +10,9 @@
 
 #include "adapters/codec/event_codec.hpp"
 #include "domain/room_name.hpp"
+#include "history/redact.hpp"
+#include "history/time_point.hpp"
+#include "protocol/messages.hpp"
 
 namespace sig::service {
 
@@ -232,6 +237,26 @@ state_at read_state(nats::event_log& log, std::string const& room, std::optional
   });
   result.outcome = past ? read_outcome::done : outcome_of(end);
   return result;
+}
+
+std::string state_json(std::string const& room, state_at const& st, bool redact) {
+  std::string out = fmt::format("{{\"room\":{},\"seq\":{},\"events\":{},\"members\":[", protocol::json_quote(room),
+                                st.state.last_seq, st.events);
+  for (std::size_t i = 0; i < st.state.members.size(); ++i) {
+    auto const& m = st.state.members[i];
+    std::string meta = m.meta_json.empty() ? "{}" : m.meta_json;
+    if (redact) meta = history::redact_addresses(meta);
+    auto joined = st.join_times.find(m.peer);
+    out += fmt::format("{}{{\"peer\":{},\"meta\":{},\"instance\":{},\"joined_seq\":{},\"joined_at\":\"{}\"}}",
+                       i ? "," : "", protocol::json_quote(m.peer), meta, protocol::json_quote(m.instance), m.join_seq,
+                       history::rfc3339(joined == st.join_times.end() ? 0 : joined->second));
+  }
+  return out + "]}";
+}
+
+std::string overview_json(room_overview const& r) {
+  return fmt::format("{{\"room\":{},\"members\":{},\"events\":{},\"last_seq\":{},\"last_activity\":\"{}\"}}",
+                     protocol::json_quote(r.room), r.members, r.events, r.last_seq, history::rfc3339(r.last_time_ms));
 }
 
 bool room_index::catch_up(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress) {

@@ -71,10 +71,17 @@ struct room_overview {
   std::int64_t last_time_ms = 0;
 };
 
+// The JSON shapes of one room's state and of a room overview: the same for
+// `sigstream state --format json`, `sigstream rooms --format jsonl` and the
+// admin API. `redact` masks addresses in members' meta.
+std::string state_json(std::string const& room, state_at const& st, bool redact);
+
 // Every room with history, newest activity first, by folding the whole
 // stream. Incremental: each call reads only what was appended since the
 // last one, so an instance answering the admin API pays the full read once.
 // Thread-safe.
+std::string overview_json(room_overview const& r);
+
 class room_index {
  public:
   // nullopt if the stream could not be read.
