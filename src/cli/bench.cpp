@@ -117,11 +117,7 @@ int bench_command(int argc, char** argv) {
   opts.add_string("label", &s.label, "A label for this run, printed in the report.");
   opts.add_string("trace", &s.trace_path,
                   "Diagnostics: write every signal sent (step, n, room, instances, time) and received to this file.");
-  if (!opts.parse(argc, argv)) return 2;
-  if (opts.help_requested()) {
-    std::cout << opts.help_text();
-    return 0;
-  }
+  if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (auto problem = check(s); !problem.empty()) {
     std::cerr << "sigstream bench: " << problem << "\n";
     return 2;

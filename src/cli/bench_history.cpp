@@ -808,11 +808,7 @@ int bench_history_command(int argc, char** argv) {
                     "Pause before each cold run: nats-server drops its block caches after a few seconds idle.");
   opts.command_line_only({"stream", "subject-prefix", "rooms", "events", "big-room-events", "sample-room-events", "runs",
                           "history-bin", "keep", "report", "window", "run-timeout", "cold-runs", "idle"});
-  if (!opts.parse(argc, argv)) return 2;
-  if (opts.help_requested()) {
-    std::cout << opts.help_text();
-    return 0;
-  }
+  if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (auto problem = check(s); !problem.empty()) {
     std::cerr << "sigstream bench history: " << problem << "\n";
     return 2;

@@ -181,6 +181,13 @@ bool options::parse(int argc, char** argv) {
   return true;
 }
 
+std::optional<int> options::parse_or_exit(int argc, char** argv) {
+  if (!parse(argc, argv)) return 2;
+  if (!help_requested()) return std::nullopt;
+  std::cout << help_text();
+  return 0;
+}
+
 std::string options::help_text() const {
   std::string out = fmt::format("Usage: sigstream {}", command_);
   for (auto const& o : options_)

@@ -32,6 +32,9 @@ class options {
 
   // Returns false after printing an error (or true with help_requested()).
   bool parse(int argc, char** argv);
+  // For a command's entry: parses, and when the command is over already
+  // returns its exit code (0 after printing --help, 2 after a usage error).
+  std::optional<int> parse_or_exit(int argc, char** argv);
   bool help_requested() const { return help_; }
   std::string help_text() const;
 

@@ -161,11 +161,7 @@ int serve_command(int argc, char** argv) {
                "Testing only: drop every Nth live message to exercise gap recovery (0: off).");
   opts.add_int("fault-delay-live-every", &s.fault_delay_live_every,
                "Testing only: hold every Nth live message for 3 ms, so the feed arrives out of order (0: off).");
-  if (!opts.parse(argc, argv)) return 2;
-  if (opts.help_requested()) {
-    std::cout << opts.help_text();
-    return 0;
-  }
+  if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (s.instance_id.empty()) s.instance_id = default_instance_id();
   auto where = parse_listen(s.listen);
   if (!where) {

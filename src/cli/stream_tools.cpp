@@ -99,12 +99,7 @@ std::vector<char*> with_aliases(int argc, char** argv, std::vector<std::string>&
 std::optional<int> parse(options& opts, int argc, char** argv) {
   std::vector<std::string> storage;
   auto args = with_aliases(argc, argv, storage);
-  if (!opts.parse(static_cast<int>(args.size()), args.data())) return exit_usage;
-  if (opts.help_requested()) {
-    std::cout << opts.help_text();
-    return exit_ok;
-  }
-  return std::nullopt;
+  return opts.parse_or_exit(static_cast<int>(args.size()), args.data());
 }
 
 // Connects to the stream; on failure says why, naming the URL.
