@@ -23,7 +23,23 @@ struct peer_joined {
 struct peer_left {
   std::string peer;
   leave_reason reason = leave_reason::leave;
+  // The instance that held the peer when the leave was decided. A leave
+  // whose holder no longer holds the peer (it resumed elsewhere meanwhile)
+  // changes nothing. Empty (events of older versions): no such check.
+  std::string holder;
+  // The member as it was (its meta and join), so that the membership before
+  // a stretch of events can be rebuilt from the state after it (resume).
+  std::string meta_json;
+  std::uint64_t join_seq = 0;
   friend bool operator==(peer_left const&, peer_left const&) = default;
+};
+
+// A member's connection moved: it resumed (PROTOCOL.md `resume`) on the
+// instance that appended this event, which holds it from now on. Nobody is
+// told: to the room the peer never left.
+struct peer_resumed {
+  std::string peer;
+  friend bool operator==(peer_resumed const&, peer_resumed const&) = default;
 };
 
 struct signal_sent {
@@ -33,11 +49,10 @@ struct signal_sent {
   friend bool operator==(signal_sent const&, signal_sent const&) = default;
 };
 
-using event_body = std::variant<peer_joined, peer_left, signal_sent>;
+// New kinds go last: metrics and tools index kinds by position.
+using event_body = std::variant<peer_joined, peer_left, signal_sent, peer_resumed>;
 
-// Membership events (join, leave) change room state; signals never do. The
-// event log keeps the two kinds on separate subjects so that rebuilding
-// membership never has to read signal traffic.
+// Membership events (join, leave, resume) change room state; signals never do.
 inline bool is_membership(event_body const& body) {
   return !std::holds_alternative<signal_sent>(body);
 }

@@ -75,7 +75,9 @@ std::string base64url(std::string_view name) {
   return out;
 }
 
-std::optional<std::string> room_name_from_token(std::string_view token) {
+std::optional<std::string> room_name_from_token(std::string_view token) { return base64url_decode(token); }
+
+std::optional<std::string> base64url_decode(std::string_view token) {
   if (token.size() % 4 == 1) return std::nullopt;
   std::string out;
   std::uint32_t acc = 0;

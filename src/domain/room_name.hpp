@@ -18,6 +18,8 @@ bool is_valid_utf8(std::string_view text);
 bool is_valid_room_name(std::string_view name);
 
 std::string base64url(std::string_view bytes);  // RFC 4648 section 5, no padding
+// The inverse; nullopt for any other text (padding, stray bits, other characters).
+std::optional<std::string> base64url_decode(std::string_view text);
 std::string room_token(std::string_view name);  // base64url of the name
 std::optional<std::string> room_name_from_token(std::string_view token);
 

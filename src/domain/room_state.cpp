@@ -34,7 +34,17 @@ struct apply_body {
     auto it = std::find_if(state.members.begin(), state.members.end(),
                            [&](member const& m) { return m.peer == left.peer; });
     if (it == state.members.end()) return false;
+    // Decided on a view where another instance held the peer: it has
+    // resumed since (elsewhere), and its new holder decides its leave.
+    if (!left.holder.empty() && left.holder != it->instance) return false;
     state.members.erase(it);
+    return true;
+  }
+  bool operator()(peer_resumed const& resumed) const {
+    auto it = std::find_if(state.members.begin(), state.members.end(),
+                           [&](member const& m) { return m.peer == resumed.peer; });
+    if (it == state.members.end()) return false;  // it left (expired) first
+    it->instance = e.instance;
     return true;
   }
   bool operator()(signal_sent const&) const { return true; }
@@ -60,8 +70,33 @@ decision decide_join(room_state const& state, std::string peer, std::string meta
 }
 
 decision decide_leave(room_state const& state, std::string peer, leave_reason reason) {
-  if (!state.has(peer)) return std::vector<event_body>{};
-  return std::vector<event_body>{peer_left{std::move(peer), reason}};
+  auto const* m = state.find(peer);
+  if (m == nullptr) return std::vector<event_body>{};
+  return std::vector<event_body>{leave_of(*m, reason)};
+}
+
+peer_left leave_of(member const& m, leave_reason reason) {
+  return peer_left{m.peer, reason, m.instance, m.meta_json, m.join_seq};
+}
+
+decision decide_resume(room_state const& state, std::string peer) {
+  if (!state.has(peer)) return rejection::not_in_room;
+  return std::vector<event_body>{peer_resumed{std::move(peer)}};
+}
+
+std::vector<member> members_before(std::vector<member> const& after, std::uint64_t from_seq,
+                                   std::vector<event> const& later) {
+  std::vector<member> out;
+  for (auto const& m : after)
+    if (m.join_seq <= from_seq) out.push_back(m);
+  for (auto const& e : later) {
+    auto const* left = std::get_if<peer_left>(&e.body);
+    if (left == nullptr || left->join_seq == 0 || left->join_seq > from_seq) continue;
+    bool known = std::any_of(out.begin(), out.end(), [&](member const& m) { return m.peer == left->peer; });
+    if (!known) out.push_back(member{left->peer, left->meta_json, left->holder, left->join_seq});
+  }
+  std::stable_sort(out.begin(), out.end(), [](member const& a, member const& b) { return a.join_seq < b.join_seq; });
+  return out;
 }
 
 decision decide_signal(room_state const& state, std::string from,
@@ -76,6 +111,7 @@ bool is_recipient(event const& e, std::string_view peer, std::uint64_t join_seq)
   if (join_seq >= e.seq) return false;
   if (auto const* j = std::get_if<peer_joined>(&e.body)) return j->peer != peer;
   if (auto const* l = std::get_if<peer_left>(&e.body)) return l->peer != peer;
+  if (std::holds_alternative<peer_resumed>(e.body)) return false;  // nobody is told
   auto const& s = std::get<signal_sent>(e.body);
   if (s.from == peer) return false;
   return !s.to || *s.to == peer;

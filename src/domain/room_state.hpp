@@ -51,6 +51,19 @@ decision decide_join(room_state const& state, std::string peer, std::string meta
 decision decide_leave(room_state const& state, std::string peer, leave_reason reason);
 decision decide_signal(room_state const& state, std::string from,
                        std::optional<std::string> to, std::string data_json);
+// A member's connection moved to the instance that appends the result.
+decision decide_resume(room_state const& state, std::string peer);
+// The leave of member `m`, carrying what members_before needs.
+peer_left leave_of(member const& m, leave_reason reason);
+
+// The members as they were after event `from_seq`, given the members
+// `after` a later point and the events `later` between the two (in order).
+// A resumed peer is answered with the membership at the last event it had,
+// then sent what came after: this rebuilds that membership without reading
+// the room's history from its start. Members who left in between come back
+// from what their leave event carries (older leaves without it are lost).
+std::vector<member> members_before(std::vector<member> const& after, std::uint64_t from_seq,
+                                   std::vector<event> const& later);
 
 // Who among this instance's peers must hear of an event. `local_peers` are
 // peers connected here whose own join is already folded. A peer never hears

@@ -73,6 +73,10 @@ std::string jsonl_record(std::string_view room, domain::event const& e, bool red
     out += ",\"kind\":\"leave\",\"peer\":";
     out += json_quote(l->peer);
     fmt::format_to(to, ",\"reason\":\"{}\"", domain::to_string(l->reason));
+  } else if (auto const* r = std::get_if<domain::peer_resumed>(&e.body)) {
+    // The peer's connection moved to `instance`.
+    out += ",\"kind\":\"resume\",\"peer\":";
+    out += json_quote(r->peer);
   } else {
     auto const& s = std::get<domain::signal_sent>(e.body);
     out += ",\"kind\":\"signal\",\"from\":";
@@ -116,6 +120,10 @@ class table_writer final : public history_writer {
       kind = o_.as_peer.empty() ? "leave" : "peer-left";
       peer = l->peer;
       details = fmt::format("reason={}", domain::to_string(l->reason));
+    } else if (auto const* r = std::get_if<domain::peer_resumed>(&e.body)) {
+      kind = "resume";
+      peer = r->peer;
+      details = fmt::format("reconnected, now via {}", e.instance);
     } else {
       auto const& s = std::get<domain::signal_sent>(e.body);
       kind = "signal";
@@ -203,6 +211,9 @@ class mermaid_writer final : public history_writer {
     } else if (auto const* l = std::get_if<domain::peer_left>(&e.body)) {
       std::string p = lane(l->peer);
       body_.push_back(fmt::format("  Note over {}: seq {} leave ({})", p, e.seq, domain::to_string(l->reason)));
+    } else if (auto const* r = std::get_if<domain::peer_resumed>(&e.body)) {
+      std::string p = lane(r->peer);
+      body_.push_back(fmt::format("  Note over {}: seq {} resumed via {}", p, e.seq, mermaid_text(e.instance)));
     } else {
       auto const& s = std::get<domain::signal_sent>(e.body);
       std::string summary = mermaid_text(signal_summary(s, o_.redact));

@@ -8,7 +8,7 @@
 namespace sig::history {
 
 std::optional<kinds> parse_kinds(std::string_view text, std::string* error) {
-  kinds out{false, false, false};
+  kinds out{false, false, false, false};
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t comma = text.find(',', start);
@@ -16,8 +16,9 @@ std::optional<kinds> parse_kinds(std::string_view text, std::string* error) {
     if (word == "join") out.join = true;
     else if (word == "leave") out.leave = true;
     else if (word == "signal") out.signal = true;
+    else if (word == "resume") out.resume = true;
     else {
-      if (error) *error = "\"" + std::string(word) + "\" is not a kind (join, leave, signal)";
+      if (error) *error = "\"" + std::string(word) + "\" is not a kind (join, leave, signal, resume)";
       return std::nullopt;
     }
     if (comma == std::string_view::npos) break;
@@ -39,6 +40,7 @@ bool at_or_before(point const& p, domain::event const& e) {
 bool kind_selected(kinds const& k, domain::event const& e) {
   if (std::holds_alternative<domain::peer_joined>(e.body)) return k.join;
   if (std::holds_alternative<domain::peer_left>(e.body)) return k.leave;
+  if (std::holds_alternative<domain::peer_resumed>(e.body)) return k.resume;
   return k.signal;
 }
 
@@ -46,6 +48,7 @@ bool kind_selected(kinds const& k, domain::event const& e) {
 bool acted(domain::event const& e, std::string_view peer) {
   if (auto const* j = std::get_if<domain::peer_joined>(&e.body)) return j->peer == peer;
   if (auto const* l = std::get_if<domain::peer_left>(&e.body)) return l->peer == peer;
+  if (auto const* r = std::get_if<domain::peer_resumed>(&e.body)) return r->peer == peer;
   return std::get<domain::signal_sent>(e.body).from == peer;
 }
 
@@ -88,8 +91,9 @@ std::optional<std::string> message_sent_to(domain::event const& e, domain::room_
     return protocol::joined_message({}, room, peer, peers, e.seq, {}, e.instance);
   }
   if (auto const* l = std::get_if<domain::peer_left>(&e.body)) return protocol::peer_left_message(l->peer, l->reason, e.seq);
-  auto const& s = std::get<domain::signal_sent>(e.body);
-  return protocol::signal_message(s.from, s.to, s.data_json, e.seq);
+  auto const* s = std::get_if<domain::signal_sent>(&e.body);
+  if (s == nullptr) return std::nullopt;  // a resume: nobody is told
+  return protocol::signal_message(s->from, s->to, s->data_json, e.seq);
 }
 
 }  // namespace sig::history

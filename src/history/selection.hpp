@@ -13,10 +13,10 @@
 namespace sig::history {
 
 struct kinds {
-  bool join = true, leave = true, signal = true;
+  bool join = true, leave = true, signal = true, resume = true;
 };
 
-// "join,leave,signal" (any subset, any order). nullopt and `error` naming the
+// "join,leave,signal,resume" (any subset, any order). nullopt and `error` naming the
 // bad word otherwise.
 std::optional<kinds> parse_kinds(std::string_view text, std::string* error);
 

@@ -166,7 +166,7 @@ void liveness_monitor::sweep() {
   for (auto const& o : orphans) {
     ++per_instance[o.member.instance];
     std::string token = domain::room_token(o.room);
-    domain::event e{0, now_ms(), settings_.instance_id, domain::peer_left{o.member.peer, domain::leave_reason::expired}};
+    domain::event e{0, now_ms(), settings_.instance_id, domain::leave_of(o.member, domain::leave_reason::expired)};
     auto done = std::make_shared<std::promise<nats::append_result>>();
     appends.emplace_back(o.room, done->get_future());
     log_.append(log_.subjects(token).events, codec::encode_event(o.room, e),

@@ -38,10 +38,20 @@ std::string metrics::prometheus_text(std::string const& instance_id) const {
   gauge("nats_connected", "1 while the NATS connection is up and the stream usable.", nats_connected, "gauge");
   gauge("redis_connected", "1 if Redis answered its last command, 0 if not, -1 without Redis.", redis_connected, "gauge");
 
-  static constexpr char const* kinds[] = {"join", "leave", "signal"};
+  gauge("detached_peers", "Peers whose connection dropped, kept for the resume grace period.", detached_peers, "gauge");
+  gauge("resumes_total", "Peers that resumed here with their resume token.", resumes, "counter");
+  gauge("resumes_refused_total", "Resume attempts refused (bad, altered or expired token, or the peer had left).",
+        resumes_refused, "counter");
+  gauge("resume_replayed_events_total", "Events replayed to resumed peers (what they missed while away).",
+        resume_replayed_events, "counter");
+  gauge("grace_expired_peers_total", "Peers that did not resume within the grace period (left, reason expired).",
+        grace_expired_peers, "counter");
+
+  static constexpr char const* kinds[] = {"join", "leave", "signal", "resume"};
+  static_assert(std::size(kinds) == event_kinds);
   auto by_kind = [&](char const* name, char const* help, auto const& values) {
     fmt::format_to(std::back_inserter(out), "# HELP sigstream_{} {}\n# TYPE sigstream_{} counter\n", name, help, name);
-    for (std::size_t k = 0; k < 3; ++k)
+    for (std::size_t k = 0; k < event_kinds; ++k)
       fmt::format_to(std::back_inserter(out), "sigstream_{}{{instance=\"{}\",kind=\"{}\"}} {}\n", name, instance_id, kinds[k],
                      values[k].load());
   };

@@ -30,9 +30,18 @@ struct metrics {
   std::atomic<std::uint64_t> slow_consumers{0};
   std::atomic<std::uint64_t> expired_peers{0};      // leaves recorded for peers of dead instances
   std::atomic<std::uint64_t> cache_repairs{0};      // snapshots rewritten because Redis was stale, empty or ahead
-  // By event kind (join, leave, signal): appended here, and delivered to local peers.
-  std::array<std::atomic<std::uint64_t>, 3> appended_by_kind{};
-  std::array<std::atomic<std::uint64_t>, 3> delivered_by_kind{};
+  // Resume (PROTOCOL.md `resume`): peers whose connection dropped and who
+  // are kept for the grace period; resumes that worked and those refused;
+  // events replayed to resumed peers; peers expired after the grace period.
+  std::atomic<std::int64_t> detached_peers{0};
+  std::atomic<std::uint64_t> resumes{0};
+  std::atomic<std::uint64_t> resumes_refused{0};
+  std::atomic<std::uint64_t> resume_replayed_events{0};
+  std::atomic<std::uint64_t> grace_expired_peers{0};
+  // By event kind (join, leave, signal, resume): appended here, and delivered to local peers.
+  static constexpr std::size_t event_kinds = 4;
+  std::array<std::atomic<std::uint64_t>, event_kinds> appended_by_kind{};
+  std::array<std::atomic<std::uint64_t>, event_kinds> delivered_by_kind{};
   // Error replies by protocol code (index: the code's number).
   std::array<std::atomic<std::uint64_t>, 16> errors_by_code{};
   // Append (the appending instance's clock) to fold here, for live events.

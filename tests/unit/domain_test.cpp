@@ -188,7 +188,8 @@ TEST_CASE("domain: leave appends a leave of a member only", "[domain]") {
   auto state = given({at(1, joins("a"))});
   auto events = events_of(decide_leave(state, "a", leave_reason::disconnect));
   REQUIRE(events.size() == 1);
-  CHECK(events[0] == event_body{peer_left{"a", leave_reason::disconnect}});
+  // The leave carries its holder and the member as it was (for resume).
+  CHECK(events[0] == event_body{peer_left{"a", leave_reason::disconnect, "i1", "{}", 1}});
   CHECK(events_of(decide_leave(state, "stranger", leave_reason::leave)).empty());
   CHECK(events_of(decide_leave(room_state{}, "a", leave_reason::expired)).empty());
 }
@@ -269,6 +270,89 @@ TEST_CASE("domain: nothing ordered before a peer's join reaches it", "[domain]")
   CHECK(recipients(at(10, signals("x")), local) == strings{"early"});
   CHECK(recipients(at(11, signals("x")), local) == strings{"early", "late"});
   CHECK(recipients(at(11, signals("x")), {}).empty());
+}
+
+// --- resume. ---------------------------------------------------------------
+
+TEST_CASE("domain: a resume moves the member to the resuming instance, and nothing else", "[domain][resume]") {
+  auto state = given({at(1, joins("a", R"({"n":1})"), "i1"), at(2, joins("b"), "i2"), at(5, peer_resumed{"a"}, "i3")});
+  REQUIRE(peers_of(state) == strings{"a", "b"});
+  CHECK(state.find("a")->instance == "i3");
+  CHECK(state.find("a")->join_seq == 1);  // still the same member
+  CHECK(state.find("a")->meta_json == R"({"n":1})");
+  CHECK(state.last_membership_seq == 5);
+}
+
+TEST_CASE("domain: a resume of a peer that left changes nothing", "[domain][resume]") {
+  auto state = given({at(1, joins("a")), at(2, leaves("a", leave_reason::expired)), at(3, peer_resumed{"a"}, "i2")});
+  CHECK(state.members.empty());
+  CHECK(state.ignored_events == 1);
+}
+
+TEST_CASE("domain: a leave decided while another instance held the peer is ignored", "[domain][resume]") {
+  // i1 decides to expire a (grace over) while a resumes on i2: whichever the
+  // stream orders first wins, and every instance folds the same outcome.
+  auto joined = at(1, joins("a"), "i1");
+  event_body expire = peer_left{"a", leave_reason::expired, "i1", "{}", 1};
+  event_body resume = peer_resumed{"a"};
+  auto resumed_first = given({joined, at(2, resume, "i2"), at(3, expire, "i1")});
+  CHECK(peers_of(resumed_first) == strings{"a"});
+  CHECK(resumed_first.find("a")->instance == "i2");
+  auto expired_first = given({joined, at(2, expire, "i1"), at(3, resume, "i2")});
+  CHECK(expired_first.members.empty());
+  // Leaves of older versions carry no holder: no check.
+  CHECK(given({joined, at(2, resume, "i2"), at(3, leaves("a"), "i1")}).members.empty());
+}
+
+TEST_CASE("domain: decide_resume needs a member", "[domain][resume]") {
+  auto state = given({at(1, joins("a"))});
+  CHECK(events_of(decide_resume(state, "a")) == std::vector<event_body>{peer_resumed{"a"}});
+  CHECK(rejection_of(decide_resume(state, "gone")) == rejection::not_in_room);
+}
+
+TEST_CASE("domain: nobody is told of a resume", "[domain][resume]") {
+  auto e = at(9, peer_resumed{"a"});
+  CHECK_FALSE(is_recipient(e, "b", 1));
+  CHECK_FALSE(is_recipient(e, "a", 1));
+}
+
+TEST_CASE("domain: members_before rebuilds the membership at an earlier point", "[domain][resume][property]") {
+  // Random histories: for every cut, members_before(members at the end, the
+  // cut's seq, the events after it) equals the fold up to the cut.
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<event> history;
+    int next_peer = 0;
+    std::uint64_t seq = 0;
+    for (int i = 0; i < 40; ++i) {
+      seq += 1 + rng() % 3;
+      room_state now = given(history);
+      int roll = static_cast<int>(rng() % 10);
+      if (roll < 3 || now.members.empty()) {
+        history.push_back(at(seq, joins("p" + std::to_string(next_peer++), "{\"k\":" + std::to_string(seq) + "}"),
+                             "i" + std::to_string(rng() % 3)));
+      } else {
+        auto const& m = now.members[rng() % now.members.size()];
+        if (roll < 6) history.push_back(at(seq, leave_of(m, leave_reason::disconnect), m.instance));
+        else if (roll < 7) history.push_back(at(seq, peer_resumed{m.peer}, "i" + std::to_string(rng() % 3)));
+        else history.push_back(at(seq, signals(m.peer)));
+      }
+    }
+    room_state end = given(history);
+    for (std::size_t cut = 0; cut <= history.size(); ++cut) {
+      std::vector<event> before(history.begin(), history.begin() + static_cast<std::ptrdiff_t>(cut));
+      std::vector<event> after(history.begin() + static_cast<std::ptrdiff_t>(cut), history.end());
+      std::uint64_t cut_seq = cut == 0 ? 0 : history[cut - 1].seq;
+      auto rebuilt = members_before(end.members, cut_seq, after);
+      auto expected = given(before).members;
+      REQUIRE(rebuilt.size() == expected.size());
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        CHECK(rebuilt[i].peer == expected[i].peer);
+        CHECK(rebuilt[i].meta_json == expected[i].meta_json);
+        CHECK(rebuilt[i].join_seq == expected[i].join_seq);
+      }
+    }
+  }
 }
 
 // --- Room names and tokens. -----------------------------------------------

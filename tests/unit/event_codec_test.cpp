@@ -23,6 +23,8 @@ TEST_CASE("every kind of event round-trips with room, time and instance", "[code
       make(4, domain::peer_left{"pC", domain::leave_reason::expired}),
       make(5, domain::signal_sent{"pA", std::string("pB"), R"({"sdp":"v=0"})"}),
       make(6, domain::signal_sent{"pA", std::nullopt, "[1,2,3]"}),
+      make(7, domain::peer_left{"pD", domain::leave_reason::expired, "i9", R"({"x":1})", 3}),
+      make(8, domain::peer_resumed{"pE"}),
   };
   std::string const room = "r\xC3\xA9sum\xC3\xA9 *.> \xF0\x9F\x8E\x89";
   for (auto const& e : events) {

@@ -27,7 +27,7 @@ const FAR = 10_000_000;
 const CHUNK = 200;
 const LABEL_Y = 12; // label baseline, within a row
 
-const KINDS = new Set(['join', 'leave', 'signal', 'unreadable']);
+const KINDS = new Set(['join', 'leave', 'signal', 'resume', 'unreadable']);
 
 /** HH:MM:SS.mmm of an RFC 3339 time as written (UTC), or '' when there is none. */
 export function clockTime(time) {
@@ -61,6 +61,7 @@ export function describeEvent(ev) {
     case 'join': return `seq ${seq} · ${str(ev.peer)} joined${peerName(ev.meta) ? ` as “${peerName(ev.meta)}”` : ''} on ${str(ev.instance) || '?'}`;
     case 'leave': return `seq ${seq} · ${str(ev.peer)} left (${str(ev.reason) || 'no reason'})`;
     case 'signal': return `seq ${seq} · ${str(ev.from)} → ${ev.to === undefined || ev.to === null ? 'all' : str(ev.to)} · ${summaryOf(ev)}`;
+    case 'resume': return `seq ${seq} · ${str(ev.peer)} reconnected (resume) on ${str(ev.instance) || '?'}`;
     case 'unreadable': return `seq ${seq} · unreadable stored event (${str(ev.size) || '?'} bytes)`;
     default: return `seq ${seq} · unknown kind “${str(ev.kind)}”`;
   }
@@ -416,6 +417,14 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
       label(g, x + 12, LANE + 40, seq, `leave · ${reason}`, 'tl-label-leave').setAttribute('y', ROW / 2 + 4);
     } else if (kind === 'signal') {
       drawSignal(g, ev, seq);
+    } else if (kind === 'resume') {
+      // The connection moved; the peer never left the room.
+      const lane = laneOf(str(ev.peer) || '?');
+      noteInstance(lane, ev.instance, { fromJoin: true }); // the lane's instance changes
+      const x = laneX(lane);
+      g.dataset.peer = lane.peer;
+      svg('circle', { class: 'tl-resume-dot', cx: x, cy: ROW / 2, r: 4.5 }, g);
+      label(g, x + 12, LANE + 40, seq, `resumed${ev.instance ? ` on ${str(ev.instance)}` : ''}`, 'tl-label-join').setAttribute('y', ROW / 2 + 4);
     } else {
       g.classList.add('tl-wide');
       const text = kind === 'unreadable'

@@ -41,6 +41,11 @@ std::string encode_event(std::string_view room, domain::event const& e) {
     auto* left = out.mutable_left();
     left->set_peer(l->peer);
     left->set_reason(to_proto(l->reason));
+    left->set_holder(l->holder);
+    left->set_meta_json(l->meta_json);
+    left->set_join_seq(l->join_seq);
+  } else if (auto const* r = std::get_if<domain::peer_resumed>(&e.body)) {
+    out.mutable_resumed()->set_peer(r->peer);
   } else if (auto const* s = std::get_if<domain::signal_sent>(&e.body)) {
     auto* signal = out.mutable_signal();
     signal->set_from(s->from);
@@ -66,9 +71,14 @@ std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t 
     case pb::RoomEvent::kLeft: {
       auto reason = from_proto(in.left().reason());
       if (in.left().peer().empty() || !reason) return std::nullopt;
-      out.event.body = domain::peer_left{in.left().peer(), *reason};
+      auto const& l = in.left();
+      out.event.body = domain::peer_left{l.peer(), *reason, l.holder(), l.meta_json(), l.join_seq()};
       break;
     }
+    case pb::RoomEvent::kResumed:
+      if (in.resumed().peer().empty()) return std::nullopt;
+      out.event.body = domain::peer_resumed{in.resumed().peer()};
+      break;
     case pb::RoomEvent::kSignal: {
       auto const& s = in.signal();
       if (s.from().empty()) return std::nullopt;
