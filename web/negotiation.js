@@ -30,9 +30,14 @@ export class PeerMesh extends EventTarget {
     on('peer-joined', ({ detail }) => this.#add(detail.peer, detail.meta, { passive: true }));
     on('peer-left', ({ detail }) => this.#remove(detail.peer, detail.reason));
     on('signal', ({ detail }) => this.#onSignal(detail.from, detail.data));
-    // After a reconnect our id changed: everyone is a new peer.
-    on('reconnected', ({ detail }) => { this.#removeAll('reconnect'); if (detail) this.attach(detail); });
-    on('close', () => this.#removeAll('disconnect'));
+    // A lost signaling connection does not stop the media between peers:
+    // the connections stay up. After a resume (same id, the missed events
+    // follow) they carry on; after a fresh join our id changed and everyone
+    // is a new peer.
+    on('reconnected', ({ detail }) => {
+      if (!detail?.resumed) this.#removeAll('reconnect');
+      if (detail) this.attach(detail);
+    });
   }
 
   /**

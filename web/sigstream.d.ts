@@ -20,8 +20,10 @@ export interface JoinedMessage {
   /** Every other peer already in the room, oldest first. */
   peers: PeerInfo[];
   seq: number;
-  /** Opaque resume token; empty while the service does not support resume. */
+  /** Opaque resume token (empty if the service runs with resume off). The client sends it by itself after a reconnect. */
   resume: string;
+  /** Set by the client on a re-join after a reconnect: true if the service took the resume (same peer id, missed events follow). */
+  resumed?: boolean;
 }
 
 export interface PeerJoinedMessage {
@@ -80,6 +82,8 @@ export interface BackoffOptions {
   minBackoffMs?: number;
   /** Upper bound of any delay (default 10000). */
   maxBackoffMs?: number;
+  /** Browsers: close the WebSocket cleanly on `pagehide`, so the others see this peer leave at once (default true). */
+  leaveOnPageHide?: boolean;
   /** Uniform random in [0, 1) (default Math.random). */
   random?: () => number;
 }

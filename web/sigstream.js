@@ -44,18 +44,26 @@ export class SigstreamClient extends EventTarget {
   #closedByUser = false; #everOpened = false; #attempt = 0; #timer = null;
   #room = null; // {room, meta} to re-join after a reconnect
   #resume = ''; // last non-empty resume token
+  #lastSeq = 0; // seq of the last room event received (joined, peer-joined, peer-left, signal)
   #opening = null; // promise of the current connect()
+  #peer = null; // own peer id in the current room
 
   /**
    * @param {string} url WebSocket URL, e.g. `ws://host:8080/ws`
-   * @param {{WebSocket?: any, reconnect?: boolean, minBackoffMs?: number, maxBackoffMs?: number, random?: () => number}} [options]
+   * @param {{WebSocket?: any, reconnect?: boolean, minBackoffMs?: number, maxBackoffMs?: number, random?: () => number, leaveOnPageHide?: boolean}} [options]
+   *   `leaveOnPageHide` (browsers): when the page goes away, close the WebSocket
+   *   cleanly, so the others see this peer leave at once. A connection that just
+   *   drops is kept by the service for its resume grace period (30 s by default).
    */
-  constructor(url, { WebSocket = globalThis.WebSocket, reconnect = true, minBackoffMs = 250, maxBackoffMs = 10000, random = Math.random } = {}) {
+  constructor(url, { WebSocket = globalThis.WebSocket, reconnect = true, minBackoffMs = 250, maxBackoffMs = 10000, random = Math.random, leaveOnPageHide = true } = {}) {
     super();
     this.#url = url;
     this.#opts = { WebSocket, reconnect, minBackoffMs, maxBackoffMs, random };
     /** The last `joined` message of the current room, or null. */
     this.joined = null;
+    if (leaveOnPageHide && typeof globalThis.document !== 'undefined' && typeof globalThis.addEventListener === 'function') {
+      globalThis.addEventListener('pagehide', () => { if (this.#ws && this.#ws.readyState === 1) this.#ws.close(1001, 'page hidden'); });
+    }
   }
 
   /** The own peer id in the current room, or null. */
@@ -109,7 +117,7 @@ export class SigstreamClient extends EventTarget {
 
   /** Leaves the current room; the connection stays open. Resolves with the event's `seq`. */
   async leave() {
-    this.#room = null; this.#resume = ''; this.joined = null;
+    this.#room = null; this.#resume = ''; this.joined = null; this.#lastSeq = 0;
     return (await this.#request({ type: 'leave' })).seq;
   }
 
@@ -168,9 +176,13 @@ export class SigstreamClient extends EventTarget {
     if (!want) { this.#attempt = 0; this.#emit('reconnected', null); return; }
     const msg = { type: 'join', room: want.room };
     if (want.meta !== undefined) msg.meta = want.meta;
-    if (this.#resume) msg.resume = this.#resume;
+    // With the token, the service gives back the same peer id and sends
+    // every event after last_seq: nothing is missed, nobody sees us leave.
+    const previousPeer = this.#resume ? this.#peer : null;
+    if (this.#resume) { msg.resume = this.#resume; msg.last_seq = this.#lastSeq; }
     try {
       const joined = await this.#request(msg);
+      joined.resumed = previousPeer !== null && joined.peer === previousPeer;
       this.#onJoined(joined, want);
       this.#attempt = 0;
       this.#emit('reconnected', joined);
@@ -186,6 +198,8 @@ export class SigstreamClient extends EventTarget {
   #onJoined(joined, want) {
     this.joined = joined;
     this.#room = want;
+    this.#peer = joined.peer;
+    if (typeof joined.seq === 'number') this.#lastSeq = joined.seq;
     if (typeof joined.resume === 'string' && joined.resume) this.#resume = joined.resume;
   }
 
@@ -215,6 +229,16 @@ export class SigstreamClient extends EventTarget {
       else p.resolve(msg);
       return;
     }
-    if (['peer-joined', 'peer-left', 'signal', 'error'].includes(msg.type)) this.#emit(msg.type, msg);
+    if (['peer-joined', 'peer-left', 'signal'].includes(msg.type)) {
+      // Room events only grow in seq; one at or below the last is a repeat
+      // (a service that replays more than asked on a resume).
+      if (typeof msg.seq === 'number') {
+        if (msg.seq <= this.#lastSeq) return;
+        this.#lastSeq = msg.seq;
+      }
+      this.#emit(msg.type, msg);
+    } else if (msg.type === 'error') {
+      this.#emit(msg.type, msg);
+    }
   }
 }

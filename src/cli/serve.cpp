@@ -21,6 +21,7 @@
 #include "adapters/ws/listener.hpp"
 #include "adapters/ws/session_registry.hpp"
 #include "adapters/ws/static_files.hpp"
+#include "auth/hmac.hpp"
 #include "cli/commands.hpp"
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
@@ -54,7 +55,11 @@ struct serve_settings {
   std::int64_t write_queue_frames = 1024;
   std::int64_t write_queue_bytes = 4 << 20;
   std::chrono::milliseconds room_linger{10'000};
-  std::chrono::milliseconds shutdown_grace{3'000};
+  std::chrono::milliseconds shutdown_grace{10'000};
+  std::string resume_secret;
+  std::chrono::milliseconds resume_grace{30'000};
+  std::chrono::milliseconds resume_token_lifetime{24 * 3'600'000};
+  bool resume = true;
   std::string log_level = "info";
   std::int64_t fault_drop_live_every = 0;
   std::int64_t fault_delay_live_every = 0;
@@ -142,7 +147,17 @@ int serve_command(int argc, char** argv) {
   opts.add_int("write-queue-frames", &s.write_queue_frames, "Frames queued to one client before it is closed as a slow consumer (1013).");
   opts.add_size("write-queue-bytes", &s.write_queue_bytes, "Bytes queued to one client before it is closed as a slow consumer (1013).");
   opts.add_duration("room-linger", &s.room_linger, "How long an instance keeps following a room after its last local peer left.");
-  opts.add_duration("shutdown-grace", &s.shutdown_grace, "On SIGTERM, how long to wait for local peers' leave events to be stored.");
+  opts.add_duration("shutdown-grace", &s.shutdown_grace,
+                    "On SIGTERM, how long to wait for clients (told to reconnect elsewhere, 1012) to resume on other "
+                    "instances; peers still here then leave (expired).");
+  opts.add_flag("resume", &s.resume, "Issue resume tokens and keep a peer whose connection dropped for --resume-grace.");
+  opts.add_string("resume-secret", &s.resume_secret,
+                  "Secret that signs resume tokens; every instance needs the same. Empty: a random one is made once "
+                  "and shared through NATS (bucket <stream>_CLUSTER). Prefer the environment variable.");
+  opts.add_duration("resume-grace", &s.resume_grace,
+                    "How long a peer whose connection dropped stays in its room, able to resume; then it leaves (expired).");
+  opts.add_duration("resume-token-lifetime", &s.resume_token_lifetime,
+                    "How long a resume token is good for after its connection's join or last resume.");
   opts.add_string("web-root", &s.web_root,
                   "Directory of static files served on the same port (read once at start-up). Default: the "
                   "checkout's web/ when the binary runs from a build directory; otherwise none.");
@@ -179,6 +194,10 @@ int serve_command(int argc, char** argv) {
   }
   if (s.heartbeat_interval.count() < 100 || s.instance_timeout < 2 * s.heartbeat_interval) {
     std::cerr << "sigstream serve: --instance-timeout must be at least twice --heartbeat-interval (at least 100ms)\n";
+    return 2;
+  }
+  if (s.resume && (s.resume_grace.count() < 100 || s.resume_token_lifetime < s.resume_grace)) {
+    std::cerr << "sigstream serve: --resume-grace must be at least 100ms and --resume-token-lifetime at least as long\n";
     return 2;
   }
   if (s.max_frame_bytes < s.max_data_bytes + 1024 || s.max_meta_bytes < 2 || s.max_data_bytes < 1) {
@@ -219,6 +238,8 @@ int serve_command(int argc, char** argv) {
   service::room_context room_ctx{io, blocking, log, cache.get(), directory, counters, logs.make("room"), s.instance_id};
   room_ctx.held = &held;
   room_ctx.linger = s.room_linger;
+  room_ctx.resume_grace = s.resume_grace;
+  room_ctx.resume_token_lifetime = std::chrono::duration_cast<std::chrono::seconds>(s.resume_token_lifetime);
   room_ctx.drop_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_drop_live_every, 0));
   room_ctx.delay_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_delay_live_every, 0));
   if (room_ctx.drop_live_every > 0)
@@ -238,8 +259,12 @@ int serve_command(int argc, char** argv) {
   limits.message.max_data_bytes = static_cast<std::size_t>(s.max_data_bytes);
   ws::session_registry sessions;
   std::atomic<bool> draining{false};
+  // Set once the resume secret is known (given, or read from NATS): joins
+  // wait for it, since every `joined` carries a token signed with it.
+  std::atomic<bool> secret_known{!s.resume || !s.resume_secret.empty()};
+  if (s.resume && !s.resume_secret.empty()) room_ctx.resume_secret = s.resume_secret;
   ws::connection_context conn_ctx{directory, counters, logs.make("ws"), s.instance_id, limits,
-                                  [&log] { return log.ready(); },
+                                  [&log, &secret_known] { return log.ready() && secret_known.load(); },
                                   [&counters, &log, &cache, id = s.instance_id] {
                                     counters.nats_connected = log.ready() ? 1 : 0;
                                     counters.redis_connected = cache ? (cache->reachable() ? 1 : 0) : -1;
@@ -270,6 +295,7 @@ int serve_command(int argc, char** argv) {
   conn_ctx.run_admin = [&admin_pool](std::function<void()> work) { asio::post(admin_pool, std::move(work)); };
   conn_ctx.sessions = &sessions;
   conn_ctx.draining = &draining;
+  conn_ctx.resume_secret = room_ctx.resume_secret;
   if (admin.enabled())
     main_log->info("admin API on /admin/ (bearer token; addresses {})", s.admin_redact ? "redacted" : "shown");
   else
@@ -292,7 +318,22 @@ int serve_command(int argc, char** argv) {
   int exit_code = 0;
   asio::post(blocking, [&] {
     if (log.start(stopping)) {
-      main_log->info("ready: stream {} is usable", s.stream);
+      if (!secret_known) {
+        // Written before secret_known is set, read only after it is seen set.
+        while (!stopping) {
+          if (auto shared = log.shared_secret("resume-secret", auth::random_secret())) {
+            room_ctx.resume_secret = *shared;
+            conn_ctx.resume_secret = *shared;
+            break;
+          }
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+        secret_known = true;
+      }
+      main_log->info("ready: stream {} is usable; resume {}", s.stream,
+                     !s.resume ? "off (--resume=false)"
+                               : fmt::format("on (grace {} ms, secret {})", s.resume_grace.count(),
+                                             s.resume_secret.empty() ? "shared through NATS" : "from the configuration"));
     } else if (!stopping) {
       main_log->error("cannot use stream {}; stopping", s.stream);
       exit_code = 1;
@@ -306,23 +347,37 @@ int serve_command(int argc, char** argv) {
   auto shutdown_timer = std::make_unique<asio::steady_timer>(io);
   signals->async_wait([&](boost::system::error_code ec, int signal) {
     if (ec) return;
-    main_log->info("{}: draining; asking {} clients to reconnect elsewhere (1012) and recording the leave of {} local peers",
+    main_log->info("{}: draining; asking {} clients to reconnect elsewhere (1012); {} local peers",
                    signal == SIGTERM ? "SIGTERM" : "SIGINT", counters.connections.load(),
                    counters.joined_peers.load());
     stopping = true;
-    // Drain: /readyz turns 503, new WebSockets and joins are refused, every
-    // client is asked to reconnect elsewhere (1012), and each local peer's
-    // leave is stored. The port closes last.
+    // Drain: /readyz turns 503, new WebSockets and joins are refused, and
+    // every client is asked to reconnect elsewhere (1012). With resume on,
+    // each keeps its peer (its token is in its hands) and resumes on another
+    // instance, which takes the peer over; this one waits for that. Peers
+    // still here at the deadline leave (expired; without resume, at once
+    // with reason disconnect). The port closes last.
     draining = true;
     admin.shutdown();
     sessions.move_all_elsewhere();
-    directory.disconnect_all();
-    // Polls until every local peer's leave is stored, or the grace runs out.
-    auto deadline = std::chrono::steady_clock::now() + s.shutdown_grace;
-    auto wait_for_leaves = std::make_shared<std::function<void()>>();
-    *wait_for_leaves = [&, deadline, weak = std::weak_ptr<std::function<void()>>(wait_for_leaves)] {
-      if ((counters.joined_peers == 0 && counters.appends_in_flight == 0 && counters.connections == 0) ||
-          std::chrono::steady_clock::now() >= deadline) {
+    if (!s.resume) directory.disconnect_all();
+    auto deadline = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now() +
+                                                                             s.shutdown_grace);
+    auto wait_for_moves = std::make_shared<std::function<void()>>();
+    auto left_behind = std::make_shared<bool>(false);
+    *wait_for_moves = [&, deadline, left_behind, weak = std::weak_ptr<std::function<void()>>(wait_for_moves)] {
+      bool moved = counters.joined_peers == 0 && counters.detached_peers == 0 && counters.connections == 0;
+      bool late = std::chrono::steady_clock::now() >= *deadline;
+      if (!moved && late && !*left_behind) {
+        *left_behind = true;
+        main_log->warn("drain: {} peers did not resume elsewhere within {} ms; recording their leave",
+                       counters.joined_peers.load() + counters.detached_peers.load(), s.shutdown_grace.count());
+        directory.disconnect_all();
+        *deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);  // for those appends
+      }
+      if ((moved && counters.appends_in_flight == 0) ||
+          (*left_behind && (counters.appends_in_flight == 0 || std::chrono::steady_clock::now() >= *deadline))) {
+        main_log->info("drain done: {} peers moved", moved ? "all" : "not all");
         listener->stop();
         io.stop();
         return;
@@ -330,7 +385,7 @@ int serve_command(int argc, char** argv) {
       shutdown_timer->expires_after(std::chrono::milliseconds(20));
       shutdown_timer->async_wait([next = weak.lock()](boost::system::error_code) { (*next)(); });
     };
-    (*wait_for_leaves)();
+    (*wait_for_moves)();
   });
 
   std::vector<std::thread> workers;

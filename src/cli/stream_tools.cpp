@@ -183,7 +183,7 @@ int history_command(int argc, char** argv) {
   // step with C stdio, is measurably faster on long histories.
   std::ios::sync_with_stdio(false);
   stream_options s;
-  std::string room, since, until, peer, as_peer, kinds = "join,leave,signal", format_name = "table";
+  std::string room, since, until, peer, as_peer, kinds = "join,leave,signal,resume", format_name = "table";
   std::int64_t limit = 0;
   bool follow = false, redact = false;
   options opts("history",
@@ -195,7 +195,7 @@ int history_command(int argc, char** argv) {
   opts.add_string("until", &until, "End here (inclusive); same forms as --since.");
   opts.add_string("peer", &peer, "Only events of this peer: its join and leave, signals it sent or received.");
   opts.add_string("as", &as_peer, "Show what this peer was sent, in order (jsonl: the exact frames).");
-  opts.add_string("kind", &kinds, "Kinds of events to show, comma-separated: join, leave, signal.");
+  opts.add_string("kind", &kinds, "Kinds of events to show, comma-separated: join, leave, signal, resume.");
   opts.add_flag("follow", &follow, "After the history, keep printing new events until interrupted.");
   opts.add_int("limit", &limit, "Print at most this many events (0: all).");
   opts.add_string("format", &format_name, "table, jsonl (one JSON object per event), mermaid or html.");

@@ -56,6 +56,15 @@ std::variant<client_message, parse_error> parse_join(json::object_view const& ob
     return refuse(error_code::bad_request, "token must be a string", id);
   if (!optional_string(obj, "resume", req.resume))
     return refuse(error_code::bad_request, "resume must be a string", id);
+  if (req.resume && req.resume->empty()) req.resume.reset();  // "no token yet"
+  if (json::value const* last = obj.find("last_seq")) {
+    std::uint64_t value = 0;
+    auto const& raw = last->raw;
+    auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), value);
+    if (last->kind != json::kind::number || ec != std::errc() || end != raw.data() + raw.size())
+      return refuse(error_code::bad_request, "last_seq must be a non-negative integer", id);
+    req.last_seq = value;
+  }
   req.id = std::move(id);
   return client_message{std::move(req)};
 }

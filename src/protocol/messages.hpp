@@ -30,7 +30,11 @@ struct join_request {
   std::string room;              // decoded UTF-8, validated as a room name
   std::string meta_json = "{}";  // raw JSON text of the object
   std::optional<std::string> token;
-  std::optional<std::string> resume;
+  std::optional<std::string> resume;  // absent or "": a fresh join
+  // Extension (sigstream's client sends it with `resume`): the `seq` of the
+  // last event the client processed, so that a resume replays exactly what
+  // came after. Without it, everything since the peer's join is replayed.
+  std::optional<std::uint64_t> last_seq;
 };
 
 struct signal_request {

@@ -11,6 +11,7 @@
 #include <iterator>
 
 #include "adapters/codec/event_codec.hpp"
+#include "auth/resume_token.hpp"
 #include "adapters/redis/presence_cache.hpp"
 #include "domain/room_name.hpp"
 #include "service/room_directory.hpp"
@@ -82,16 +83,40 @@ void room::leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, doma
   });
 }
 
+void room::resume(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::uint64_t join_seq,
+                  std::uint64_t last_seq, protocol::request_id id) {
+  asio::post(strand_, [self = shared_from_this(),
+                       request = resume_request{endpoint, std::move(peer), join_seq, last_seq, std::move(id)}]() mutable {
+    self->do_resume(std::move(request));
+  });
+}
+
+void room::detach(std::string peer) {
+  asio::post(strand_, [self = shared_from_this(), peer = std::move(peer)] { self->do_detach(peer); });
+}
+
 void room::disconnect_all() {
   asio::post(strand_, [self = shared_from_this()] {
     auto locals = std::move(self->locals_);
     self->locals_.clear();
     for (auto& local : locals) {
       --self->ctx_.counters.joined_peers;
+      if (self->ctx_.held) self->ctx_.held->remove(local.peer);
       self->append_leave(local.peer, domain::leave_reason::disconnect, nullptr, std::nullopt);
     }
+    // Detached peers that did not resume elsewhere during the drain: nobody
+    // here will wait for them any longer.
+    std::vector<std::pair<std::string, std::uint64_t>> detached;
+    for (auto const& [peer, d] : self->detached_) detached.emplace_back(peer, d.join_seq);
+    for (auto const& [peer, join_seq] : detached) {
+      self->drop_detached(peer);
+      self->append_leave(peer, domain::leave_reason::expired, nullptr, std::nullopt,
+                         domain::expiry_message_id(self->token_, peer, join_seq));
+    }
     for (auto& [peer, request] : self->pending_) request.abandoned = true;
+    for (auto& [peer, request] : self->pending_resumes_) request.abandoned = true;
     self->waiting_.clear();
+    self->waiting_resumes_.clear();
   });
 }
 
@@ -113,7 +138,133 @@ void room::do_join(join_request request) {
   else if (phase_ == phase::live) admit_waiting();
 }
 
+void room::do_resume(resume_request request) {
+  if (phase_ == phase::closed) {
+    auto endpoint = request.endpoint.lock();
+    if (endpoint)
+      ctx_.directory.get_or_create(name_)->resume(endpoint, std::move(request.peer), request.join_seq,
+                                                   request.last_seq, std::move(request.id));
+    return;
+  }
+  linger_timer_.cancel();
+  waiting_resumes_.push_back(std::move(request));
+  if (phase_ == phase::idle) start_sync();
+  else if (phase_ == phase::live) admit_waiting();
+}
+
+// The member continues on a new connection: appended as a `resumed` event,
+// and answered when that event comes back (on_resumed). A leave racing it
+// (its grace ran out on the old instance) is ordered by the stream: if the
+// leave comes first, the resume changes nothing and is refused.
+void room::admit_resumes() {
+  auto resumes = std::move(waiting_resumes_);
+  waiting_resumes_.clear();
+  for (auto& request : resumes) {
+    auto endpoint = request.endpoint.lock();
+    if (!endpoint) continue;
+    auto const* m = state_.find(request.peer);
+    std::string_view refusal;
+    if (m == nullptr || m->join_seq != request.join_seq)
+      refusal = "this peer has left the room (it did not resume within the grace period); join afresh";
+    else if (pending_resumes_.count(request.peer) != 0)
+      refusal = "this peer is resuming on another connection already";
+    if (!refusal.empty()) {
+      ++ctx_.counters.resumes_refused;
+      ctx_.logger->info("room={} peer={} resume refused: {}", name_, request.peer, refusal);
+      ctx_.counters.count_error(static_cast<int>(error_code::unauthorized));
+      endpoint->join_settled(false, make_frame(protocol::error_message(request.id, error_code::unauthorized, refusal)));
+      continue;
+    }
+    std::string peer = request.peer;
+    pending_resumes_.emplace(peer, std::move(request));
+    append(domain::peer_resumed{peer}, [self = shared_from_this(), peer](nats::append_result result) {
+      if (result.ok) {
+        self->expect_echo(result.seq);
+        return;
+      }
+      auto it = self->pending_resumes_.find(peer);
+      if (it == self->pending_resumes_.end()) return;
+      auto failed = std::move(it->second);
+      self->pending_resumes_.erase(it);
+      if (auto endpoint = failed.endpoint.lock())
+        self->reply_join_error(endpoint, failed.id, error_code::unavailable,
+                               "the event log did not take the resume; try again");
+      self->maybe_linger();
+    });
+  }
+}
+
+void room::do_detach(std::string const& peer) {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if (it->peer == peer) {
+      waiting_.erase(it);
+      maybe_linger();
+      return;
+    }
+  }
+  if (auto it = pending_.find(peer); it != pending_.end()) {
+    it->second.abandoned = true;  // never told it joined: it has no token to come back with
+    return;
+  }
+  for (auto it = waiting_resumes_.begin(); it != waiting_resumes_.end(); ++it) {
+    if (it->peer == peer) {
+      waiting_resumes_.erase(it);
+      maybe_linger();
+      return;
+    }
+  }
+  if (auto it = pending_resumes_.find(peer); it != pending_resumes_.end()) {
+    it->second.abandoned = true;  // kept for the grace once its resume comes back
+    return;
+  }
+  auto* local = find_local(peer);
+  if (local == nullptr) return;
+  std::uint64_t join_seq = local->join_seq;
+  locals_.erase(locals_.begin() + (local - locals_.data()));
+  --ctx_.counters.joined_peers;
+  keep_detached(peer, join_seq);
+}
+
+// The peer stays a member, held by this instance, for the grace period;
+// then its leave (expired) is recorded, unless it resumed meanwhile (here:
+// it is local again; elsewhere: its `resumed` event dropped it).
+void room::keep_detached(std::string const& peer, std::uint64_t join_seq) {
+  if (ctx_.resume_secret.empty()) {  // nobody can come back: leave at once
+    if (ctx_.held) ctx_.held->remove(peer);
+    append_leave(peer, domain::leave_reason::disconnect, nullptr, std::nullopt);
+    maybe_linger();
+    return;
+  }
+  if (ctx_.held) ctx_.held->add(peer);
+  auto timer = std::make_shared<asio::steady_timer>(strand_, ctx_.resume_grace);
+  detached_[peer] = detached_member{join_seq, timer};
+  ++ctx_.counters.detached_peers;
+  ctx_.logger->debug("room={} peer={} connection lost; kept {} ms for a resume", name_, peer, ctx_.resume_grace.count());
+  timer->async_wait([self = shared_from_this(), peer, timer, join_seq](boost::system::error_code ec) {
+    auto it = self->detached_.find(peer);
+    if (ec || it == self->detached_.end() || it->second.grace != timer) return;
+    self->drop_detached(peer);
+    ++self->ctx_.counters.grace_expired_peers;
+    self->ctx_.logger->info("room={} peer={} did not resume within {} ms; recording its leave (expired)", self->name_,
+                            peer, self->ctx_.resume_grace.count());
+    // The liveness monitor may record the same leave: one message id for both.
+    self->append_leave(peer, domain::leave_reason::expired, nullptr, std::nullopt,
+                       domain::expiry_message_id(self->token_, peer, join_seq));
+    self->maybe_linger();
+  });
+}
+
+void room::drop_detached(std::string const& peer) {
+  auto it = detached_.find(peer);
+  if (it == detached_.end()) return;
+  it->second.grace->cancel();
+  detached_.erase(it);
+  --ctx_.counters.detached_peers;
+  if (ctx_.held) ctx_.held->remove(peer);
+}
+
 void room::admit_waiting() {
+  admit_resumes();
   auto joins = std::move(waiting_);
   waiting_.clear();
   for (auto& request : joins) {
@@ -251,10 +402,8 @@ void room::start_sync() {
       asio::post(self->strand_, [self, message = std::move(message)]() mutable { self->on_live(std::move(message)); });
   });
   if (!live_) {
-    auto failed = std::move(waiting_);
-    waiting_.clear();
     phase_ = phase::idle;
-    fail_joins(failed, error_code::unavailable, "the event log is not reachable; try again");
+    fail_waiting(error_code::unavailable, "the event log is not reachable; try again");
     return;
   }
   asio::post(ctx_.blocking, [self = shared_from_this()] {
@@ -296,9 +445,7 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
     live_.reset();
     buffer_.clear();
     phase_ = phase::idle;
-    auto failed = std::move(waiting_);
-    waiting_.clear();
-    fail_joins(failed, error_code::unavailable, "the event log is not reachable; try again");
+    fail_waiting(error_code::unavailable, "the event log is not reachable; try again");
     return;
   }
   ++(result->from_cache ? ctx_.counters.room_syncs_from_cache : ctx_.counters.room_syncs_by_replay);
@@ -324,7 +471,9 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
   // Members recorded by this instance id that no connection here holds were
   // left behind by an earlier run of it that stopped without saying goodbye.
   for (auto const& m : state_.members) {
-    if (m.instance != ctx_.instance_id || find_local(m.peer) != nullptr || pending_.count(m.peer) != 0) continue;
+    if (m.instance != ctx_.instance_id || find_local(m.peer) != nullptr || pending_.count(m.peer) != 0 ||
+        detached_.count(m.peer) != 0 || pending_resumes_.count(m.peer) != 0)
+      continue;
     ctx_.logger->warn("room={} peer={} was held by an earlier run of this instance; recording its leave", name_, m.peer);
     // The liveness monitor may record the same leave: one message id for both.
     append_leave(m.peer, domain::leave_reason::expired, nullptr, std::nullopt,
@@ -468,11 +617,33 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
     for (auto const& m : state_.members) peers_before.push_back({m.peer, m.meta_json, m.instance});
   }
 
+  auto const* resumed = std::get_if<domain::peer_resumed>(&e.body);
+  std::vector<domain::member> members_before_event;
+  if (resumed) members_before_event = state_.members;
+
   std::uint64_t ignored_before = state_.ignored_events;
   state_ = domain::evolve(std::move(state_), e);
   if (state_.ignored_events != ignored_before) {
     ++ctx_.counters.ignored_events;
+    if (resumed && e.instance == ctx_.instance_id) {
+      // The peer's leave was ordered before its resume.
+      if (auto it = pending_resumes_.find(resumed->peer); it != pending_resumes_.end()) {
+        auto request = std::move(it->second);
+        pending_resumes_.erase(it);
+        ++ctx_.counters.resumes_refused;
+        if (auto endpoint = request.endpoint.lock())
+          reply_join_error(endpoint, request.id, error_code::unauthorized,
+                           "this peer has left the room (it did not resume within the grace period); join afresh");
+        maybe_linger();
+      }
+    }
     return;  // a duplicate or a no-op: nobody hears of it
+  }
+  if (resumed) {
+    on_resumed(e, std::move(members_before_event));
+    if (e.instance == ctx_.instance_id) store_snapshot();
+    if (awaited_ <= mark_) echo_timer_.cancel();
+    return;  // nobody is told
   }
 
   // Tell this instance's peers, one serialized frame for all of them.
@@ -481,6 +652,7 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
     frame = make_frame(protocol::peer_joined_message(joined->peer, joined->meta_json, seq, e.instance));
   } else if (auto const* left = std::get_if<domain::peer_left>(&e.body)) {
     frame = make_frame(protocol::peer_left_message(left->peer, left->reason, seq));
+    drop_detached(left->peer);  // expired by another instance while away
     // A leave this instance did not ask for, of a peer it still holds.
     if (auto* local = find_local(left->peer)) {
       auto endpoint = local->endpoint.lock();
@@ -496,13 +668,10 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
     frame = make_frame(protocol::signal_message(s.from, s.to, s.data_json, seq));
   }
   if (phase_ == phase::live) ctx_.counters.observe_latency(now_ms() - e.time_ms);
-  for (auto const& local : locals_) {
+  for (auto& local : locals_) {
     if (!domain::is_recipient(e, local.peer, local.join_seq)) continue;
-    if (auto endpoint = local.endpoint.lock()) {
-      endpoint->deliver(frame);
-      ++ctx_.counters.frames_sent;
-      ++ctx_.counters.delivered_by_kind[e.body.index()];
-    }
+    send_to(local, frame);
+    ++ctx_.counters.delivered_by_kind[e.body.index()];
   }
 
   if (joined) {
@@ -516,12 +685,14 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
         locals_.push_back(local_member{joined->peer, seq, endpoint});
         if (ctx_.held) ctx_.held->add(joined->peer);
         ++ctx_.counters.joined_peers;
-        endpoint->join_settled(true, make_frame(protocol::joined_message(request.id, name_, joined->peer,
-                                                                          peers_before, seq, "", ctx_.instance_id)));
+        endpoint->join_settled(true, make_frame(protocol::joined_message(request.id, name_, joined->peer, peers_before,
+                                                                          seq, resume_token_for(joined->peer, seq),
+                                                                          ctx_.instance_id)));
         ctx_.logger->debug("room={} seq={} peer={} joined ({} already here)", name_, seq, joined->peer,
                            peers_before.size());
       }
-    } else if (phase_ != phase::syncing && e.instance == ctx_.instance_id && find_local(joined->peer) == nullptr) {
+    } else if (phase_ != phase::syncing && e.instance == ctx_.instance_id && find_local(joined->peer) == nullptr &&
+               detached_.count(joined->peer) == 0) {
       // Ours, but its append was reported failed (an ack lost on the way):
       // the client was told to retry, so this member would be a ghost.
       ctx_.logger->warn("room={} seq={} peer={} joined without a connection here; recording its leave", name_, seq,
@@ -555,10 +726,23 @@ void room::store_snapshot() {
 
 void room::fail_joins(std::vector<join_request>& joins, error_code code, std::string_view message) {
   for (auto& request : joins)
-    if (auto endpoint = request.endpoint.lock()) {
-      ctx_.counters.count_error(static_cast<int>(code));
-      endpoint->join_settled(false, make_frame(protocol::error_message(request.id, code, message)));
-    }
+    if (auto endpoint = request.endpoint.lock()) reply_join_error(endpoint, request.id, code, message);
+}
+
+void room::fail_waiting(error_code code, std::string_view message) {
+  auto joins = std::move(waiting_);
+  waiting_.clear();
+  fail_joins(joins, code, message);
+  auto resumes = std::move(waiting_resumes_);
+  waiting_resumes_.clear();
+  for (auto& request : resumes)
+    if (auto endpoint = request.endpoint.lock()) reply_join_error(endpoint, request.id, code, message);
+}
+
+void room::reply_join_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
+                            error_code code, std::string_view message) {
+  ctx_.counters.count_error(static_cast<int>(code));
+  endpoint->join_settled(false, make_frame(protocol::error_message(id, code, message)));
 }
 
 void room::reply_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
@@ -571,10 +755,10 @@ void room::reply_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol:
 // An empty room keeps following the stream for a while, so a peer that
 // rejoins at once does not pay for a new sync; then it lets go.
 void room::maybe_linger() {
-  if (!locals_.empty() || !pending_.empty() || !waiting_.empty() || phase_ != phase::live) return;
+  if (!unused() || phase_ != phase::live) return;
   linger_timer_.expires_after(ctx_.linger);
   linger_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || !self->locals_.empty() || !self->pending_.empty() || !self->waiting_.empty()) return;
+    if (ec || !self->unused()) return;
     if (self->phase_ != phase::live) return;
     self->phase_ = phase::closed;
     self->live_.reset();
@@ -585,10 +769,151 @@ void room::maybe_linger() {
   });
 }
 
+bool room::unused() const {
+  return locals_.empty() && pending_.empty() && waiting_.empty() && detached_.empty() && pending_resumes_.empty() &&
+         waiting_resumes_.empty();
+}
+
 room::local_member* room::find_local(std::string_view peer) {
   for (auto& m : locals_)
     if (m.peer == peer) return &m;
   return nullptr;
+}
+
+// --- Resume. Runs on the room strand. -----------------------------------------
+
+std::string room::resume_token_for(std::string const& peer, std::uint64_t join_seq) const {
+  if (ctx_.resume_secret.empty()) return {};
+  auto expires = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()) +
+                 ctx_.resume_token_lifetime;
+  return auth::issue_resume_token(auth::resume_claims{token_, peer, join_seq, expires.count()}, ctx_.resume_secret);
+}
+
+void room::send_to(local_member& local, frame_ptr const& frame) {
+  if (local.replaying) {
+    local.held_back.push_back(frame);
+    return;
+  }
+  if (auto endpoint = local.endpoint.lock()) {
+    endpoint->deliver(frame);
+    ++ctx_.counters.frames_sent;
+  }
+}
+
+// A `resumed` event was folded: the peer is held by the instance that
+// appended it. Anywhere else, its old connection (if any) lets go without a
+// leave; here, the new connection takes over and is sent what it missed.
+void room::on_resumed(domain::event const& e, std::vector<domain::member> members_before_event) {
+  std::string const& peer = std::get<domain::peer_resumed>(e.body).peer;
+  bool ours = e.instance == ctx_.instance_id;
+  auto pending = pending_resumes_.find(peer);
+  std::optional<resume_request> request;
+  if (ours && pending != pending_resumes_.end()) {
+    request = std::move(pending->second);
+    pending_resumes_.erase(pending);
+  }
+  // The old connection, here: on this instance or not, it is replaced.
+  if (auto* old = find_local(peer)) {
+    auto endpoint = old->endpoint.lock();
+    locals_.erase(locals_.begin() + (old - locals_.data()));
+    --ctx_.counters.joined_peers;
+    if (ctx_.held) ctx_.held->remove(peer);
+    ctx_.logger->info("room={} seq={} peer={} resumed on {}; closing its old connection here", name_, e.seq, peer,
+                      e.instance);
+    if (endpoint) endpoint->evicted("resumed on another connection");
+  }
+  drop_detached(peer);
+  if (!ours) {
+    maybe_linger();
+    return;
+  }
+  auto const* m = state_.find(peer);
+  std::uint64_t join_seq = m ? m->join_seq : 0;
+  auto endpoint = request ? request->endpoint.lock() : nullptr;
+  if (!endpoint || request->abandoned) {
+    // Resumed here, but its connection is gone again (or its append was
+    // reported failed): it may come back once more within the grace.
+    keep_detached(peer, join_seq);
+    return;
+  }
+  locals_.push_back(local_member{peer, join_seq, endpoint, true, {}});
+  if (ctx_.held) ctx_.held->add(peer);
+  ++ctx_.counters.joined_peers;
+  ++ctx_.counters.resumes;
+  // What the client last had: at least its join, at most what came before this event.
+  std::uint64_t last_seq = std::clamp(request->last_seq, join_seq, e.seq - 1);
+  ctx_.logger->info("room={} seq={} peer={} resumed here; replaying from seq {}", name_, e.seq, peer, last_seq + 1);
+  replay_to(peer, last_seq, e.seq, std::move(members_before_event), std::move(request->id));
+}
+
+void room::replay_to(std::string peer, std::uint64_t last_seq, std::uint64_t resume_seq,
+                     std::vector<domain::member> members_at_resume, protocol::request_id id) {
+  if (last_seq + 1 >= resume_seq) {
+    finish_replay(peer, last_seq, std::move(members_at_resume), std::vector<nats::stored_message>{}, std::move(id));
+    return;
+  }
+  asio::post(ctx_.blocking, [self = shared_from_this(), peer = std::move(peer), last_seq, resume_seq,
+                             members = std::move(members_at_resume), id = std::move(id)]() mutable {
+    auto missed = self->ctx_.log.read(self->subject_, last_seq + 1, resume_seq - 1);
+    asio::post(self->strand_, [self, peer = std::move(peer), last_seq, members = std::move(members),
+                               missed = std::move(missed), id = std::move(id)]() mutable {
+      self->finish_replay(peer, last_seq, std::move(members), std::move(missed), std::move(id));
+    });
+  });
+}
+
+// `joined` with the membership as of the client's last event, then every
+// event after it that the peer is a recipient of, then what arrived live
+// meanwhile: the same frames, in the same order, as if it never left.
+void room::finish_replay(std::string const& peer, std::uint64_t last_seq, std::vector<domain::member> members_at_resume,
+                         std::optional<std::vector<nats::stored_message>> missed, protocol::request_id id) {
+  auto* local = find_local(peer);
+  if (local == nullptr || !local->replaying) return;  // gone again (detached, evicted or resumed elsewhere)
+  auto endpoint = local->endpoint.lock();
+  if (!missed || !endpoint) {
+    std::uint64_t join_seq = local->join_seq;
+    locals_.erase(locals_.begin() + (local - locals_.data()));
+    --ctx_.counters.joined_peers;
+    keep_detached(peer, join_seq);
+    if (endpoint)
+      reply_join_error(endpoint, id, error_code::unavailable, "could not read what this peer missed; resume again");
+    return;
+  }
+  std::vector<domain::event> window;
+  window.reserve(missed->size());
+  for (auto const& stored : *missed)
+    if (auto decoded = codec::decode_event(stored.payload, stored.seq); decoded && decoded->room == name_)
+      window.push_back(std::move(decoded->event));
+  std::vector<protocol::peer_entry> peers;
+  for (auto const& m : domain::members_before(members_at_resume, last_seq, window))
+    if (m.peer != peer) peers.push_back({m.peer, m.meta_json, m.instance});
+  endpoint->join_settled(true, make_frame(protocol::joined_message(id, name_, peer, peers, last_seq,
+                                                                    resume_token_for(peer, local->join_seq),
+                                                                    ctx_.instance_id)));
+  std::size_t replayed = 0;
+  for (auto const& e : window) {
+    if (!domain::is_recipient(e, peer, local->join_seq)) continue;
+    frame_ptr frame;
+    if (auto const* j = std::get_if<domain::peer_joined>(&e.body))
+      frame = make_frame(protocol::peer_joined_message(j->peer, j->meta_json, e.seq, e.instance));
+    else if (auto const* l = std::get_if<domain::peer_left>(&e.body))
+      frame = make_frame(protocol::peer_left_message(l->peer, l->reason, e.seq));
+    else if (auto const* sig = std::get_if<domain::signal_sent>(&e.body))
+      frame = make_frame(protocol::signal_message(sig->from, sig->to, sig->data_json, e.seq));
+    else
+      continue;
+    endpoint->deliver(frame);
+    ++ctx_.counters.frames_sent;
+    ++replayed;
+  }
+  ctx_.counters.resume_replayed_events += replayed;
+  for (auto& frame : local->held_back) {
+    endpoint->deliver(frame);
+    ++ctx_.counters.frames_sent;
+  }
+  local->held_back.clear();
+  local->replaying = false;
+  ctx_.logger->debug("room={} peer={} resumed: {} missed events replayed", name_, peer, replayed);
 }
 
 }  // namespace sig::service

@@ -36,10 +36,19 @@ class room : public std::enable_shared_from_this<room> {
             protocol::request_id id);
   void signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::optional<std::string> to,
               std::string data_json, protocol::request_id id);
+  // A resume (PROTOCOL.md `resume`): the member `peer` (whose join was
+  // `join_seq`, as its verified token says) continues on this connection;
+  // it is sent what came after `last_seq`.
+  void resume(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::uint64_t join_seq,
+              std::uint64_t last_seq, protocol::request_id id);
+  // The connection of a joined peer dropped without a leave: the peer
+  // stays in the room for the grace period, so that it can resume.
+  void detach(std::string peer);
   // `endpoint` may be null (the connection is gone).
   void leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, domain::leave_reason reason,
              protocol::request_id id);
-  // The instance is stopping: record every local peer's leave (disconnect).
+  // The instance is stopping: record every local peer's leave (disconnect),
+  // and the expiry of every detached peer that did not resume elsewhere.
   void disconnect_all();
 
  private:
@@ -52,10 +61,26 @@ class room : public std::enable_shared_from_this<room> {
     protocol::request_id id;
     bool abandoned = false;  // the connection went away before the join came back
   };
+  struct resume_request {
+    std::weak_ptr<peer_endpoint> endpoint;
+    std::string peer;
+    std::uint64_t join_seq = 0;
+    std::uint64_t last_seq = 0;
+    protocol::request_id id;
+    bool abandoned = false;
+  };
   struct local_member {
     std::string peer;
     std::uint64_t join_seq = 0;
     std::weak_ptr<peer_endpoint> endpoint;
+    // A resumed peer is first sent what it missed (read from the stream);
+    // live events wait here meanwhile, so that it gets everything in order.
+    bool replaying = false;
+    std::vector<frame_ptr> held_back;
+  };
+  struct detached_member {
+    std::uint64_t join_seq = 0;
+    std::shared_ptr<boost::asio::steady_timer> grace;
   };
   struct sync_result;
 
@@ -64,6 +89,18 @@ class room : public std::enable_shared_from_this<room> {
                  std::string data_json, protocol::request_id id);
   void do_leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, domain::leave_reason reason,
                 protocol::request_id id);
+  void do_resume(resume_request request);
+  void do_detach(std::string const& peer);
+  void admit_resumes();
+  void keep_detached(std::string const& peer, std::uint64_t join_seq);
+  void drop_detached(std::string const& peer);
+  void on_resumed(domain::event const& e, std::vector<domain::member> members_before_event);
+  void replay_to(std::string peer, std::uint64_t last_seq, std::uint64_t resume_seq,
+                 std::vector<domain::member> members_at_resume, protocol::request_id id);
+  void finish_replay(std::string const& peer, std::uint64_t last_seq, std::vector<domain::member> members_at_resume,
+                     std::optional<std::vector<nats::stored_message>> missed, protocol::request_id id);
+  std::string resume_token_for(std::string const& peer, std::uint64_t join_seq) const;
+  void send_to(local_member& local, frame_ptr const& frame);
 
   void start_sync();
   void on_synced(std::shared_ptr<sync_result> result);
@@ -84,6 +121,10 @@ class room : public std::enable_shared_from_this<room> {
   void expect_echo(std::uint64_t seq);
   void store_snapshot();
   void fail_joins(std::vector<join_request>& joins, protocol::error_code code, std::string_view message);
+  void fail_waiting(protocol::error_code code, std::string_view message);
+  void reply_join_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
+                        protocol::error_code code, std::string_view message);
+  bool unused() const;  // nothing local: no peer, no request, nobody detached
   void reply_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
                    protocol::error_code code, std::string_view message);
   void maybe_linger();
@@ -115,6 +156,9 @@ class room : public std::enable_shared_from_this<room> {
   std::vector<join_request> waiting_;                          // not yet appended (room not live)
   std::unordered_map<std::string, join_request> pending_;      // appended, waiting for the echo
   std::vector<local_member> locals_;                           // joined through this instance
+  std::vector<resume_request> waiting_resumes_;                // not yet appended (room not live)
+  std::unordered_map<std::string, resume_request> pending_resumes_;  // appended, waiting for the echo
+  std::unordered_map<std::string, detached_member> detached_;  // connection dropped, within the grace period
 };
 
 }  // namespace sig::service

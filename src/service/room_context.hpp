@@ -44,6 +44,12 @@ struct room_context {
   // message whose id it saw within its duplicate window, so a restarted
   // instance with the same id must never reuse its predecessor's ids.
   std::string message_id_prefix;
+  // Resume (PROTOCOL.md `resume`). Empty secret: no tokens are issued and
+  // a resume is refused. A peer whose connection dropped stays a member
+  // for `resume_grace`; its token is good for `resume_token_lifetime`.
+  std::string resume_secret;
+  std::chrono::milliseconds resume_grace{30'000};
+  std::chrono::seconds resume_token_lifetime{24 * 3600};
   // Fault injection for tests: drop every Nth live message (0: never), so
   // that gap detection and catch-up run on demand.
   std::uint64_t drop_live_every = 0;

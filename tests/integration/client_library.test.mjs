@@ -151,7 +151,7 @@ test('every instance serves the module with its JavaScript media type', async ()
   assert.equal(dts.status, 200);
 });
 
-test('reconnects through HAProxy after its instance is killed, re-joins, and can signal', async (t) => {
+test('reconnects through HAProxy after its instance is killed, resumes as the same peer with what it missed, and can signal', async (t) => {
   const c2 = await startCluster({ instances: 2, env, t });
   const seen = [];
   const sent = [];
@@ -170,8 +170,12 @@ test('reconnects through HAProxy after its instance is killed, re-joins, and can
   for (const type of ['close', 'reconnecting', 'reconnected']) a.addEventListener(type, () => events.push(type));
   const reconnecting = nextEvent(a, 'reconnecting', 5000);
   const reconnected = nextEvent(a, 'reconnected', 20_000);
-  const bSeesNew = nextEvent(b, 'peer-joined', 20_000);
+  const bSeesAny = [];
+  for (const type of ['peer-joined', 'peer-left']) b.addEventListener(type, (ev) => bSeesAny.push(ev.detail));
   await c2.stopInstance(first, 'SIGKILL');
+  // Sent while a is away: the resume brings it.
+  const whileAway = await b.signal(ja.peer, { while: 'away' });
+  const gotMissed = nextEvent(a, 'signal', 20_000, (m) => m.seq === whileAway);
 
   const r1 = await reconnecting;
   assert.equal(r1.attempt, 0);
@@ -181,17 +185,18 @@ test('reconnects through HAProxy after its instance is killed, re-joins, and can
   assert.equal(events[0], 'close');
   assert.ok(events.indexOf('reconnecting') < events.indexOf('reconnected'));
   assert.equal(rj.room, 'lib-reconnect');
-  assert.notEqual(rj.peer, ja.peer, 'a new peer id until the service supports resume');
+  assert.equal(rj.peer, ja.peer, 'the same peer id: the client resumed');
+  assert.equal(rj.resumed, true);
   assert.equal(a.peer, rj.peer);
   assert.ok(rj.peers.some((p) => p.peer === jb.peer), 'the peer that stayed is in the list');
-  const pj = await bSeesNew;
-  assert.equal(pj.peer, rj.peer);
-  assert.deepEqual(pj.meta, { name: 'ana' }, 're-joined with the same meta');
+  assert.deepEqual((await gotMissed).data, { while: 'away' }, 'the signal sent while away arrives');
+  assert.deepEqual(bSeesAny, [], 'b saw a neither leave nor join');
   const joins = sent.filter((m) => m.type === 'join');
   assert.equal(joins.length, 2);
-  assert.deepEqual({ ...joins[1], id: undefined }, { type: 'join', room: 'lib-reconnect', meta: { name: 'ana' }, id: undefined });
-  assert.equal(ja.resume ? joins[1].resume : undefined, ja.resume || undefined,
-    'a non-empty resume token goes with the re-join; an empty one does not');
+  const { last_seq: lastSeq, ...rejoin } = joins[1];
+  assert.deepEqual({ ...rejoin, id: undefined }, { type: 'join', room: 'lib-reconnect', meta: { name: 'ana' }, resume: ja.resume, id: undefined },
+    'the re-join carries the token');
+  assert.ok(lastSeq >= ja.seq && lastSeq < whileAway, `and the seq of the last event the client had (${lastSeq})`);
 
   // Signals go both ways again.
   const gotB = nextEvent(b, 'signal', 5000, (m) => m.from === rj.peer);

@@ -108,7 +108,7 @@ before(async () => {
   const left = await clients.bo.request({ type: 'leave' });
   acked['leave bo'] = left.seq;
   await clients.cy.next((m) => m.type === 'peer-left' && m.peer === clients.bo.peer);  // cy saw it before going
-  clients.cy.ws.terminate();
+  clients.cy.ws.close(1001);  // its tab closes
   // ana sees cy go: the disconnect is in the history.
   const gone = await clients.ana.next((m) => m.type === 'peer-left' && m.peer === clients.cy.peer, 10_000);
   acked['leave cy'] = gone.seq;

@@ -352,6 +352,17 @@ TEST_CASE("messages: token and resume are optional strings", "[messages]") {
   }
 }
 
+TEST_CASE("messages: an empty resume is no resume; last_seq is a non-negative integer", "[messages][resume]") {
+  CHECK(parse_ok<join_request>(R"({"type":"join","room":"r","resume":""})").resume == std::nullopt);
+  auto req = parse_ok<join_request>(R"({"type":"join","room":"r","resume":"t","last_seq":18446744073709551615})");
+  CHECK(req.last_seq == 18446744073709551615ull);
+  CHECK(parse_ok<join_request>(R"({"type":"join","room":"r","last_seq":0})").last_seq == 0u);
+  CHECK(parse_ok<join_request>(R"({"type":"join","room":"r"})").last_seq == std::nullopt);
+  for (std::string_view bad : {"-1", "1.5", "1e3", "18446744073709551616", "\"7\"", "null", "[]"})
+    check_refused(R"({"type":"join","room":"r","resume":"t","last_seq":)" + std::string(bad) + "}",
+                  error_code::bad_request);
+}
+
 // --- signal. -------------------------------------------------------------
 
 TEST_CASE("messages: the PROTOCOL.md signal example", "[messages]") {

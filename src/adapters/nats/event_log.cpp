@@ -560,6 +560,46 @@ bool event_log::open_heartbeats(std::chrono::seconds ttl) {
   return true;
 }
 
+std::optional<std::string> event_log::shared_secret(std::string const& key, std::string const& candidate) {
+  auto& d = *impl_;
+  if (d.js == nullptr) return std::nullopt;
+  std::string bucket = d.settings.stream + "_CLUSTER";
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, d.js, bucket.c_str());
+  if (s == NATS_NOT_FOUND) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = bucket.c_str();
+    cfg.Description = "sigstream cluster settings shared by every instance";
+    cfg.History = 1;
+    cfg.StorageType = js_FileStorage;
+    s = js_CreateKeyValue(&kv, d.js, &cfg);
+  }
+  if (s != NATS_OK) {
+    d.log->warn("cannot open bucket {}: {}", bucket, last_error(s));
+    return std::nullopt;
+  }
+  std::optional<std::string> out;
+  std::uint64_t revision = 0;
+  // Create only if absent: of instances racing here, one value wins and
+  // every instance reads that one.
+  s = kvStore_Create(&revision, kv, key.c_str(), candidate.data(), static_cast<int>(candidate.size()));
+  if (s == NATS_OK) {
+    d.log->info("stored a new {} in bucket {}", key, bucket);
+    out = candidate;
+  } else {
+    kvEntry* entry = nullptr;
+    s = kvStore_Get(&entry, kv, key.c_str());
+    if (s == NATS_OK && kvEntry_ValueLen(entry) > 0)
+      out = std::string(static_cast<char const*>(kvEntry_Value(entry)), static_cast<std::size_t>(kvEntry_ValueLen(entry)));
+    else
+      d.log->warn("cannot read {} from bucket {}: {}", key, bucket, last_error(s));
+    kvEntry_Destroy(entry);
+  }
+  kvStore_Destroy(kv);
+  return out;
+}
+
 bool event_log::put_heartbeat(std::string const& instance, std::string const& value) {
   auto& d = *impl_;
   if (d.heartbeats == nullptr) return false;

@@ -160,6 +160,10 @@ class event_log {
   // Follows the bucket: the current entries first, then every change.
   // nullopt when nothing came within `wait` (or on error, logged).
   std::optional<heartbeat_entry> next_heartbeat(std::chrono::milliseconds wait);
+  // A value every instance of the stream shares, in the bucket
+  // <stream>_CLUSTER (created if absent): the stored value of `key`, or
+  // `candidate` stored now if there was none. nullopt on error.
+  std::optional<std::string> shared_secret(std::string const& key, std::string const& candidate);
   // Deletes the whole stream (every room's events). For tools that own a
   // stream of their own, such as `sigstream bench history`; never called by
   // an instance. True if the stream is gone (deleted now, or absent).

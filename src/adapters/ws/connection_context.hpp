@@ -40,6 +40,9 @@ struct connection_context {
   std::function<void(std::function<void()>)> run_admin;
   session_registry* sessions = nullptr;  // null: nobody drains
   std::atomic<bool> const* draining = nullptr;  // true: stopping; refuse new work
+  // Verifies `resume` tokens (the rooms issue them with the same secret).
+  // Empty: resume is off.
+  std::string resume_secret;
   bool is_draining() const { return draining != nullptr && draining->load(); }
 };
 

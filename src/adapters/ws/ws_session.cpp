@@ -7,6 +7,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "auth/resume_token.hpp"
 #include "domain/room_name.hpp"
 #include "service/metrics.hpp"
 #include "service/room.hpp"
@@ -88,6 +89,14 @@ void ws_session::do_read() {
 
 void ws_session::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
+    // The client's own close handshake: it is gone on purpose (a closed
+    // tab sends 1001), so the others should hear of it now, not after the
+    // resume grace period.
+    if (ec == websocket::error::closed && !closing_) keep_for_resume_ = false;
+    // A protocol violation (bad UTF-8, a malformed frame): Beast failed the
+    // connection, and a broken client is not worth waiting for.
+    if (ec != websocket::error::closed && ec.category() == websocket::make_error_code(websocket::error::closed).category())
+      keep_for_resume_ = false;
     if (ec == websocket::error::message_too_big)
       ctx_.logger->info("conn={} peer={} closed: frame over {} bytes (1009)", remote_, peer_,
                         ctx_.limits.max_frame_bytes);
@@ -100,6 +109,7 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
     ctx_.logger->info("conn={} peer={} closed: frame of {} bytes over {} (1009)", remote_, peer_, buffer_.size(),
                       ctx_.limits.max_frame_bytes);
     buffer_.consume(buffer_.size());
+    keep_for_resume_ = false;
     close_with(websocket::close_reason(websocket::close_code::too_big, "frame over the size limit"));
     return;
   }
@@ -149,10 +159,45 @@ void ws_session::handle_join(protocol::join_request request) {
     send_error(request.id, error_code::unavailable, "the event log is not reachable; try again");
     return;
   }
+  if (request.resume) {
+    handle_resume(std::move(request));
+    return;
+  }
   room_state_ = room_state::joining;
   peer_ = new_peer_id();
   room_ = ctx_.directory.get_or_create(request.room);
   room_->join(shared_from_this(), peer_, std::move(request.meta_json), std::move(request.id));
+}
+
+// A join with a resume token: the token is checked here (signature, expiry,
+// room); the room then checks that the peer is still a member.
+void ws_session::handle_resume(protocol::join_request request) {
+  auto refuse = [&](std::string_view why, std::string_view message) {
+    ++ctx_.counters.resumes_refused;
+    ctx_.logger->info("conn={} resume refused: {}", remote_, why);
+    send_error(request.id, error_code::unauthorized, message);
+  };
+  if (ctx_.resume_secret.empty()) {
+    refuse("resume is off (no secret)", "resume is not enabled on this service; join without it");
+    return;
+  }
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  auto verified = auth::verify_resume_token(*request.resume, ctx_.resume_secret, now.count());
+  if (auto const* problem = std::get_if<auth::token_problem>(&verified)) {
+    // Never echo the token: it is a credential.
+    refuse(auth::to_string(*problem), "the resume token is not valid; join without it");
+    return;
+  }
+  auto claims = std::get<auth::resume_claims>(std::move(verified));
+  if (claims.room_token != domain::room_token(request.room)) {
+    refuse("token of another room", "the resume token is for another room; join without it");
+    return;
+  }
+  room_state_ = room_state::joining;
+  peer_ = claims.peer;
+  room_ = ctx_.directory.get_or_create(request.room);
+  room_->resume(shared_from_this(), peer_, claims.join_seq, request.last_seq.value_or(claims.join_seq),
+                std::move(request.id));
 }
 
 void ws_session::handle_signal(protocol::signal_request request) {
@@ -309,8 +354,14 @@ void ws_session::on_gone() {
   if (gone_) return;
   gone_ = true;
   if (room_state_ != room_state::none && room_) {
-    room_->leave(nullptr, peer_, domain::leave_reason::disconnect, std::nullopt);
-    if (room_state_ == room_state::joined) ctx_.logger->debug("conn={} peer={} disconnected", remote_, peer_);
+    if (keep_for_resume_) {
+      room_->detach(peer_);
+    } else {
+      room_->leave(nullptr, peer_, domain::leave_reason::disconnect, std::nullopt);
+    }
+    if (room_state_ == room_state::joined)
+      ctx_.logger->debug("conn={} peer={} disconnected ({})", remote_, peer_,
+                         keep_for_resume_ ? "kept for a resume" : "closed by the client");
   }
   room_state_ = room_state::none;
   room_.reset();

@@ -41,6 +41,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle(std::string_view frame);
   void handle_join(protocol::join_request request);
+  void handle_resume(protocol::join_request request);
   void handle_signal(protocol::signal_request request);
   void handle_leave(protocol::leave_request request);
   void send_error(protocol::request_id const& id, protocol::error_code code, std::string_view message);
@@ -61,6 +62,11 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   bool reading_paused_ = false;
   bool closing_ = false;
   bool gone_ = false;
+  // When the connection ends: true keeps the peer in its room for the
+  // resume grace period (the connection was lost, or this side asked the
+  // client to come back); false records its leave at once (the client
+  // closed the WebSocket itself, or broke the protocol).
+  bool keep_for_resume_ = true;
   std::optional<boost::beast::websocket::close_reason> close_after_write_;
   std::string remote_;
 

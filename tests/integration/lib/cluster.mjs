@@ -508,7 +508,9 @@ export class Cluster {
     for (const [k, v] of Object.entries(process.env)) {
       if (!k.startsWith('SIGSTREAM_') || k === 'SIGSTREAM_LOG_LEVEL') env[k] = v;
     }
-    return { ...env, ...this.options.env, ...extra };
+    // A drain waits --shutdown-grace (10 s) for clients to resume elsewhere;
+    // most tests' clients never do, and teardown allows 10 s per process.
+    return { SIGSTREAM_SHUTDOWN_GRACE: '2s', ...env, ...this.options.env, ...extra };
   }
 
   // --- HAProxy ----------------------------------------------------------
