@@ -72,6 +72,7 @@ std::string check(bench::bench_settings const& s) {
 
 int bench_command(int argc, char** argv) {
   if (argc > 0 && std::string_view(argv[0]) == "history") return bench_history_command(argc - 1, argv + 1);
+  if (argc > 0 && std::string_view(argv[0]) == "join") return bench_join_command(argc - 1, argv + 1);
   bench::bench_settings s;
   options opts("bench",
                "Drive a running sigstream cluster and report what it does: join latency, end-to-end signal latency\n"
@@ -80,7 +81,8 @@ int bench_command(int argc, char** argv) {
                "placed on different instances (read from X-Sigstream-Instance). Loopback addresses only; every\n"
                "phase is bounded in count and time. The report goes to stdout, progress to stderr.\n"
                "`sigstream bench history` instead measures `sigstream history` on a large stream of its own\n"
-               "(see `sigstream bench history --help`).");
+               "(see `sigstream bench history --help`), and `sigstream bench join` the first join of a room on a\n"
+               "fresh instance against the length of its history (see `sigstream bench join --help`).");
   opts.add_string("url", &s.url, "WebSocket URL of the load balancer (ws://, loopback only).");
   opts.add_string("instance-urls", &s.instance_urls,
                   "Comma-separated direct instance URLs (ws://127.0.0.1:PORT/ws), for /metrics and --placement direct "

@@ -11,5 +11,7 @@ int cluster_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 // `sigstream bench history`: how `sigstream history` reads a large stream.
 int bench_history_command(int argc, char** argv);
+// `sigstream bench join`: first-join latency on a fresh instance against a room's history length.
+int bench_join_command(int argc, char** argv);
 
 }  // namespace sig::cli

@@ -1,0 +1,1085 @@
+// `sigstream bench join`: the latency of the first join of a room on a fresh
+// instance, against the length of that room's history. A room with a
+// million signals behind it must be joined as fast as a new one; this
+// measures how far from that we are. It fills a stream of its own
+// (SIGSTREAM-JOINBENCH by default, never the instances' one) with one room
+// per history length, then for every length and repeat starts a fresh
+// `sigstream serve` on that stream, waits for /readyz and times one join.
+//
+// The bench thread does the filling, spawning and waiting; one more thread
+// runs the io_context of the WebSocket and HTTP clients, whose callbacks
+// touch only a probe's mutex-guarded fields. nats.c's acknowledgement thread
+// touches only `publish_window`.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "adapters/codec/event_codec.hpp"
+#include "adapters/nats/event_log.hpp"
+#include "cli/bench_client.hpp"
+#include "cli/bench_system.hpp"
+#include "cli/commands.hpp"
+#include "cli/logging.hpp"
+#include "cli/options.hpp"
+#include "domain/room_name.hpp"
+#include "protocol/json.hpp"
+#include "protocol/messages.hpp"
+
+extern char** environ;
+
+namespace sig::cli {
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+using protocol::json_quote;
+
+constexpr char method_text[] =
+    "For each history length L, one room join-bench-L is filled straight into the bench's own stream (event_log "
+    "appends of codec::encode_event, no instance involved): 2 peer_joined events (instance bench-fill) then L "
+    "signals of ~100 B alternating between the 2 peers; each room's events are contiguous in the stream. For each "
+    "length and repeat, a fresh `sigstream serve` is started on that stream (its own free loopback port, "
+    "--log-level warn, no Redis unless --redis-url is given, so every first join replays the room), /readyz is "
+    "polled until 200 ('ready': spawn to 200), a WebSocket is opened to /ws and {type:join} is sent; 'join' is the "
+    "time from sending it to receiving `joined`, whose peers must be exactly the 2 filled peers. The peer then "
+    "leaves (waiting for its ack), the WebSocket is closed and the instance is stopped with SIGTERM. Each repeat "
+    "appends a join and a leave to the room, so its history grows by 2 events per repeat (irrelevant next to L).";
+
+std::string utc_now(char const* format = "%Y-%m-%dT%H:%M:%SZ") {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, format, &tm);
+  return text;
+}
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double ms_between(steady::time_point from, steady::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+struct settings {
+  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string redis_url;  // empty: instances run without the presence cache
+  std::string stream = "SIGSTREAM-JOINBENCH";
+  std::string prefix = "sigjoinbench";
+  std::string lengths = "0,1000,10000,100000,1000000";
+  std::int64_t repeats = 5;
+  std::string serve_bin = "/proc/self/exe";
+  bool keep = false;
+  std::string report;
+  std::int64_t window = 4096;
+  std::chrono::milliseconds ready_timeout{30'000};
+  std::chrono::milliseconds join_timeout{300'000};
+  std::chrono::milliseconds stop_timeout{10'000};
+  std::chrono::milliseconds instance_timeout{3'600'000};
+};
+
+// nats://127.0.0.1[:PORT] or nats://localhost[:PORT], as `bench history` accepts.
+bool is_loopback_nats_url(std::string_view url) {
+  for (std::string_view host : {"nats://127.0.0.1", "nats://localhost"}) {
+    if (!url.starts_with(host)) continue;
+    std::string_view rest = url.substr(host.size());
+    if (rest.empty()) return true;
+    if (rest.front() != ':' || rest.size() < 2) return false;
+    return rest.substr(1).find_first_not_of("0123456789") == std::string_view::npos;
+  }
+  return false;
+}
+
+// redis://127.x.y.z or redis://localhost, with an optional :PORT and /DB.
+bool is_loopback_redis_url(std::string_view url) {
+  if (!url.starts_with("redis://")) return false;
+  std::string_view rest = url.substr(8);
+  std::string_view host = rest.substr(0, rest.find_first_of(":/"));
+  if (host != "localhost") {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address_v4(std::string(host), ec);
+    if (ec || !address.is_loopback()) return false;
+  }
+  rest.remove_prefix(host.size());
+  if (rest.starts_with(":")) {
+    rest.remove_prefix(1);
+    auto digits = rest.find_first_not_of("0123456789");
+    if (digits == 0) return false;
+    rest.remove_prefix(digits == std::string_view::npos ? rest.size() : digits);
+  }
+  if (rest.starts_with("/")) rest.remove_prefix(1);
+  return rest.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+std::optional<std::vector<std::uint64_t>> parse_lengths(std::string const& text) {
+  std::vector<std::uint64_t> out;
+  for (auto const& item : bench::split_list(text)) {
+    if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || item.size() > 9) return std::nullopt;
+    out.push_back(std::stoull(item));
+  }
+  return out;
+}
+
+// Every count and time has a ceiling, so a run always ends by itself.
+std::string check(settings const& s) {
+  auto in = [](std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; };
+  using std::chrono::milliseconds;
+  if (!is_loopback_nats_url(s.nats_url)) return "--nats-url must be nats://127.0.0.1[:PORT] or nats://localhost[:PORT]";
+  if (!s.redis_url.empty() && !is_loopback_redis_url(s.redis_url))
+    return "--redis-url must be empty or redis://127.x.x.x[:PORT][/DB] or redis://localhost[:PORT][/DB]";
+  if (s.stream.empty() || s.stream.size() > 48 || s.stream.find_first_not_of(
+                                                      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+                                                      std::string::npos)
+    return "--stream must be 1-48 of A-Z a-z 0-9 - _";
+  if (s.stream == "SIGSTREAM") return "--stream must not be the instances' default stream SIGSTREAM";
+  if (!domain::is_valid_subject_prefix(s.prefix)) return "--subject-prefix must be dotted tokens of [A-Za-z0-9_-]";
+  if (s.prefix == "sigstream") return "--subject-prefix must not be the instances' default prefix sigstream";
+  auto lengths = parse_lengths(s.lengths);
+  if (!lengths || lengths->empty() || lengths->size() > 20) return "--lengths needs 1..20 comma-separated numbers";
+  std::uint64_t total = 0;
+  for (auto l : *lengths) {
+    if (l > 10'000'000) return "--lengths: each length must be at most 10000000";
+    total += l;
+  }
+  if (total > 20'000'000) return "--lengths must add up to at most 20000000";
+  if (std::set<std::uint64_t>(lengths->begin(), lengths->end()).size() != lengths->size())
+    return "--lengths must not repeat a length";
+  if (!in(s.repeats, 1, 50)) return "--repeats must be 1..50";
+  if (!in(s.window, 1, 65'536)) return "--window must be 1..65536";
+  if (s.ready_timeout < milliseconds(1000) || s.ready_timeout > milliseconds(600'000))
+    return "--ready-timeout must be 1s..10m";
+  if (s.join_timeout < milliseconds(1000) || s.join_timeout > milliseconds(1'800'000))
+    return "--join-timeout must be 1s..30m";
+  if (s.stop_timeout < milliseconds(1000) || s.stop_timeout > milliseconds(120'000))
+    return "--stop-timeout must be 1s..2m";
+  if (s.instance_timeout < milliseconds(60'000) || s.instance_timeout > milliseconds(86'400'000))
+    return "--instance-timeout must be 1m..24h";
+  if (access(s.serve_bin.c_str(), X_OK) != 0) return "--serve-bin: not an executable file: " + s.serve_bin;
+  if (!s.report.empty()) {
+    auto parent = std::filesystem::path(s.report).parent_path();
+    std::error_code ec;
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+      return "--report: no directory " + parent.string() + " (run from the checkout, or give --report PATH)";
+  }
+  return {};
+}
+
+// --- Filling. ----------------------------------------------------------------
+
+// Publishes in flight, bounded. Runs on the bench thread (acquire, drain) and
+// on nats.c's acknowledgement thread (done).
+class publish_window {
+ public:
+  explicit publish_window(std::uint64_t limit) : limit_(limit) {}
+
+  // False when no acknowledgement came for `stall` (the server is stuck).
+  bool acquire(std::chrono::milliseconds stall) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, stall, [&] { return in_flight_ < limit_; }) && (++in_flight_, true);
+  }
+  void done(nats::append_result const& r) {
+    std::lock_guard lock(mutex_);
+    --in_flight_;
+    if (r.ok && !r.duplicate) {
+      ++acked_;
+    } else {
+      ++failed_;
+      if (first_error_.empty()) first_error_ = r.ok ? "stored as a duplicate" : r.error;
+    }
+    changed_.notify_all();
+  }
+  bool drain(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return in_flight_ == 0; });
+  }
+  std::uint64_t acked() {
+    std::lock_guard lock(mutex_);
+    return acked_;
+  }
+  std::uint64_t failed() {
+    std::lock_guard lock(mutex_);
+    return failed_;
+  }
+  std::string first_error() {
+    std::lock_guard lock(mutex_);
+    return first_error_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t limit_, in_flight_ = 0, acked_ = 0, failed_ = 0;
+  std::string first_error_;
+};
+
+struct room_plan {
+  std::uint64_t length = 0;  // signals after the 2 joins
+  std::string name, subject, peer_a, peer_b;
+};
+
+struct room_fill {
+  std::uint64_t events = 0, bytes = 0;
+  double seconds = 0;
+};
+
+struct fill_result {
+  bool ok = false;
+  std::string error;
+  std::uint64_t events = 0, bytes = 0, data_min = SIZE_MAX, data_max = 0, data_total = 0, signals = 0;
+  double seconds = 0;
+  std::vector<room_fill> rooms;
+};
+
+// An ICE candidate as a browser trickles it: ~100 bytes of JSON.
+std::string candidate_data(std::uint64_t n) {
+  return fmt::format(R"({{"candidate":"candidate:{} 1 udp 2122260223 192.168.{}.{} {} typ host generation 0"}})",
+                     1'000'000'000 + n * 7919 % 3'000'000'000ULL, n % 255, 1 + n % 254, 40'000 + n % 20'000);
+}
+
+fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_plan> const& plan) {
+  fill_result r;
+  bool tty = isatty(STDERR_FILENO) == 1;
+  std::string run_id = fmt::format("joinbench-{:x}-{}", wall_ms(), getpid());
+  constexpr auto stall = std::chrono::milliseconds(30'000);
+  auto start = steady::now();
+  for (auto const& room : plan) {
+    auto room_start = steady::now();
+    auto last_progress = room_start;
+    std::uint64_t acked_before = window.acked();
+    room_fill rf;
+    std::uint64_t total = room.length + 2;
+    for (std::uint64_t i = 0; i < total && window.failed() == 0; ++i) {
+      if (!window.acquire(stall)) {
+        r.error = "no publish acknowledgement for 30 s";
+        break;
+      }
+      domain::event e;
+      e.time_ms = wall_ms();
+      e.instance = "bench-fill";
+      if (i < 2) {
+        auto const& peer = i == 0 ? room.peer_a : room.peer_b;
+        e.body = domain::peer_joined{peer, fmt::format(R"({{"name":"{}"}})", peer)};
+      } else {
+        bool forward = i % 2 == 0;
+        std::string data = candidate_data(i);
+        r.data_min = std::min<std::uint64_t>(r.data_min, data.size());
+        r.data_max = std::max<std::uint64_t>(r.data_max, data.size());
+        r.data_total += data.size();
+        ++r.signals;
+        e.body = domain::signal_sent{forward ? room.peer_a : room.peer_b, forward ? room.peer_b : room.peer_a,
+                                     std::move(data)};
+      }
+      std::string payload = codec::encode_event(room.name, e);
+      rf.bytes += payload.size();
+      log.append(room.subject, std::move(payload), fmt::format("{}-{}", run_id, r.events + rf.events),
+                 [&window](nats::append_result result) { window.done(result); });
+      ++rf.events;
+      if (tty && steady::now() - last_progress >= std::chrono::milliseconds(500)) {
+        last_progress = steady::now();
+        double s = std::max(1e-9, std::chrono::duration<double>(last_progress - room_start).count());
+        std::uint64_t acked = window.acked() - acked_before;
+        std::cerr << fmt::format("\r\033[Kfilling {}: {} of {} events sent, {} acked ({:.0f} events/s)", room.name,
+                                 rf.events, total, acked, acked / s)
+                  << std::flush;
+      }
+    }
+    if (!window.drain(stall) && r.error.empty()) r.error = "publishes still unacknowledged 30 s after the last one";
+    if (tty) std::cerr << "\r\033[K" << std::flush;
+    if (r.error.empty() && window.failed() > 0)
+      r.error = fmt::format("{} publishes failed (first: {})", window.failed(), window.first_error());
+    rf.seconds = std::chrono::duration<double>(steady::now() - room_start).count();
+    r.events += rf.events;
+    r.bytes += rf.bytes;
+    r.rooms.push_back(rf);
+    if (!r.error.empty()) break;
+    std::cerr << fmt::format("filled {}: {} events ({} signals), {:.1f} MB, in {:.2f} s = {:.0f} events/s\n", room.name,
+                             rf.events, room.length, rf.bytes / 1e6, rf.seconds,
+                             rf.seconds > 0 ? rf.events / rf.seconds : 0.0);
+  }
+  r.seconds = std::chrono::duration<double>(steady::now() - start).count();
+  if (r.error.empty() && window.acked() != r.events)
+    r.error = fmt::format("{} of {} publishes acknowledged", window.acked(), r.events);
+  r.ok = r.error.empty();
+  return r;
+}
+
+// Messages per subject under the prefix; nullopt if unreadable.
+std::optional<std::map<std::string, std::uint64_t>> stream_counts(nats::event_log& log, std::string const& prefix) {
+  auto subjects = log.subjects_matching(prefix + ".room.>");
+  if (!subjects) return std::nullopt;
+  std::map<std::string, std::uint64_t> out;
+  for (auto const& s : *subjects) out[s.subject] = s.messages;
+  return out;
+}
+
+// --- One instance, one join. -------------------------------------------------
+
+// A loopback port nobody listens on now. The instance binds it a moment
+// later; if someone else took it meanwhile the instance exits and the run
+// is retried on another port.
+std::optional<std::uint16_t> free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t size = sizeof address;
+  std::optional<std::uint16_t> port;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0)
+    port = ntohs(address.sin_port);
+  close(fd);
+  return port;
+}
+
+// The environment without SIGSTREAM_* variables: the instance is configured
+// by its flags alone, whatever the shell exported (an admin token, a thread
+// count, a Redis URL...).
+std::vector<std::string> clean_environment() {
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "SIGSTREAM_", 10) != 0) out.emplace_back(*e);
+  return out;
+}
+
+std::string read_head(std::string const& path, std::size_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  std::string out(limit, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(limit));
+  out.resize(static_cast<std::size_t>(in.gcount()));
+  return out;
+}
+
+// Our own child, started with posix_spawn; stopped by its pid only.
+class instance_process {
+ public:
+  instance_process() = default;
+  instance_process(instance_process const&) = delete;
+  instance_process& operator=(instance_process const&) = delete;
+  ~instance_process() { kill_now(); }
+
+  bool spawn(std::vector<std::string> args, std::string const& log_path, std::string& error) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    auto env_storage = clean_environment();
+    std::vector<char*> envp;
+    for (auto& e : env_storage) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    started_ = steady::now();
+    int spawned = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) {
+      pid_ = 0;
+      error = fmt::format("cannot start {}: {}", args[0], std::strerror(spawned));
+      return false;
+    }
+    return true;
+  }
+
+  steady::time_point started() const { return started_; }
+  int pid() const { return pid_; }
+
+  // True once the process has exited (and was reaped).
+  bool exited() {
+    if (pid_ == 0) return true;
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_ || (r < 0 && errno == ECHILD)) {
+      record(status, r == pid_);
+      return true;
+    }
+    return false;
+  }
+
+  // SIGTERM, then up to `limit` for a clean exit, then SIGKILL. Returns the
+  // milliseconds from SIGTERM to exit (or -1 if it had to be killed).
+  double stop(std::chrono::milliseconds limit) {
+    if (exited()) return 0;
+    auto start = steady::now();
+    kill(pid_, SIGTERM);
+    while (steady::now() - start < limit) {
+      if (exited()) return ms_between(start, steady::now());
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    kill_now();
+    return -1;
+  }
+
+  int exit_code() const { return exit_code_; }
+  std::string const& how_ended() const { return how_ended_; }
+
+ private:
+  void kill_now() {
+    if (pid_ == 0) return;
+    kill(pid_, SIGKILL);
+    int status = 0;
+    pid_t r = 0;
+    while ((r = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+    }
+    record(status, r == pid_);
+    how_ended_ = "killed (SIGKILL)";
+  }
+
+  void record(int status, bool reaped) {
+    pid_ = 0;
+    if (!reaped) return;
+    if (WIFEXITED(status)) {
+      exit_code_ = WEXITSTATUS(status);
+      how_ended_ = fmt::format("exit code {}", exit_code_);
+    } else if (WIFSIGNALED(status)) {
+      how_ended_ = fmt::format("signal {}", WTERMSIG(status));
+    }
+  }
+
+  pid_t pid_ = 0;
+  steady::time_point started_;
+  int exit_code_ = -1;
+  std::string how_ended_ = "running";
+};
+
+// What the io thread learns about one connection. Guarded by `mutex`.
+struct join_probe {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool opened = false, joined = false, acked = false, closed = false;
+  std::string error;  // connect failure, error frame, unexpected close
+  std::string joined_frame;
+  steady::time_point open_at, join_sent_at, joined_at, ack_at;
+
+  template <class Predicate>
+  bool wait(std::chrono::milliseconds limit, Predicate done) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, limit, [&] { return done() || !error.empty(); }) && error.empty();
+  }
+};
+
+struct sample {
+  std::uint64_t repeat = 0;
+  std::string instance;
+  std::uint64_t events_before = 0;  // the room's history when the join was sent
+  std::uint16_t port = 0;
+  double ready_ms = 0, connect_ms = 0, join_ms = 0, leave_ack_ms = 0, stop_ms = 0;
+  std::uint64_t joined_seq = 0;
+  std::string ended;      // how the instance ended
+  std::string log_head;   // the instance's first output (warnings), if any
+};
+
+struct run_failure {
+  std::string error;
+  bool port_taken = false;  // the instance could not listen: retry on another port
+};
+
+// The value of `"key":` in a flat JSON object (the members we read).
+std::string member_raw(protocol::json::document const& doc, std::string_view key) {
+  auto const* v = doc.object.find(key);
+  return v ? std::string(v->raw) : std::string();
+}
+
+// Checks the `joined` reply: the filled room's 2 peers and nobody else.
+// The peers array holds {"peer":ID,"meta":{...}} objects whose metas (the
+// filled ones, {"name":ID}) never contain the text "peer":, so counting it
+// counts the peers.
+std::string check_joined(std::string const& frame, room_plan const& room, std::uint64_t& seq) {
+  auto doc = protocol::json::parse(frame, 32);
+  if (!doc.ok() || doc.root.kind != protocol::json::kind::object) return "the joined reply is not a JSON object";
+  auto const* room_value = doc.object.find("room");
+  if (room_value == nullptr || room_value->text != room.name) return "the joined reply names another room";
+  std::string peers = member_raw(doc, "peers");
+  std::size_t count = 0;
+  for (std::size_t at = peers.find("\"peer\":"); at != std::string::npos; at = peers.find("\"peer\":", at + 1)) ++count;
+  bool has_a = peers.find("\"peer\":" + json_quote(room.peer_a)) != std::string::npos;
+  bool has_b = peers.find("\"peer\":" + json_quote(room.peer_b)) != std::string::npos;
+  if (count != 2 || !has_a || !has_b)
+    return fmt::format("the room was not replayed correctly: expected peers {} and {}, got {}", room.peer_a, room.peer_b,
+                       peers.empty() ? "(no peers member)" : peers);
+  std::string seq_text = member_raw(doc, "seq");
+  seq = seq_text.empty() || seq_text.find_first_not_of("0123456789") != std::string::npos ? 0 : std::stoull(seq_text);
+  return {};
+}
+
+class join_runner {
+ public:
+  join_runner(settings const& s, std::string bin, std::string dir) : s_(s), bin_(std::move(bin)), dir_(std::move(dir)) {
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~join_runner() {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  std::vector<std::string> instance_args(std::uint16_t port, std::string const& instance) const {
+    return {bin_,
+            "serve",
+            "--listen",
+            fmt::format("127.0.0.1:{}", port),
+            "--nats-url",
+            s_.nats_url,
+            "--redis-url",
+            s_.redis_url,
+            "--stream",
+            s_.stream,
+            "--subject-prefix",
+            s_.prefix,
+            "--instance-id",
+            instance,
+            "--log-level",
+            "warn",
+            // The filled peers belong to "bench-fill", which never sends a
+            // heartbeat: an instance that had watched heartbeats for a full
+            // --instance-timeout would record their leave (expired). Far
+            // longer than any run, so no instance ever sweeps.
+            "--instance-timeout",
+            fmt::format("{}ms", s_.instance_timeout.count())};
+  }
+
+  // One fresh instance, one join. Retries (up to 3 ports) only when the
+  // instance could not listen on the port it was given.
+  std::variant<sample, run_failure> run(room_plan const& room, std::uint64_t repeat, std::string const& instance) {
+    run_failure last;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto result = run_once(room, repeat, instance);
+      if (std::holds_alternative<sample>(result)) return result;
+      last = std::get<run_failure>(result);
+      if (!last.port_taken) break;
+      std::cerr << "  (the port was taken before the instance bound it; retrying on another)\n";
+    }
+    return last;
+  }
+
+ private:
+  std::variant<sample, run_failure> run_once(room_plan const& room, std::uint64_t repeat, std::string const& instance) {
+    sample out;
+    out.repeat = repeat;
+    out.instance = instance;
+    auto port = free_port();
+    if (!port) return run_failure{"no free loopback port"};
+    out.port = *port;
+    std::string log_path = fmt::format("{}/{}.log", dir_, instance);
+    instance_process process;
+    std::string error;
+    if (!process.spawn(instance_args(*port, instance), log_path, error)) return run_failure{error};
+    auto failed = [&](std::string what) {
+      process.stop(s_.stop_timeout);
+      std::string head = read_head(log_path, 2000);
+      run_failure f;
+      f.port_taken = head.find("cannot listen") != std::string::npos;
+      f.error = fmt::format("{} (instance {} on port {}, {}){}", what, instance, *port, process.how_ended(),
+                            head.empty() ? "" : "; its output:\n" + head);
+      return f;
+    };
+
+    // Ready: /readyz answers 200. Polled every 10 ms on fresh connections.
+    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), *port);
+    std::string host = fmt::format("127.0.0.1:{}", *port);
+    auto ready_deadline = process.started() + s_.ready_timeout;
+    std::optional<steady::time_point> ready_at;
+    while (!ready_at) {
+      if (process.exited()) return failed("the instance exited before /readyz answered 200");
+      if (steady::now() >= ready_deadline)
+        return failed(fmt::format("/readyz did not answer 200 within {} ms", s_.ready_timeout.count()));
+      auto answer = std::make_shared<std::promise<std::pair<int, steady::time_point>>>();
+      auto future = answer->get_future();
+      bench::http_get(io_, endpoint, host, "/readyz", std::chrono::milliseconds(1000), [answer](bench::http_result r) {
+        answer->set_value({r.ok ? r.status : 0, steady::now()});
+      });
+      if (future.wait_for(std::chrono::milliseconds(2000)) != std::future_status::ready) continue;
+      auto [status, at] = future.get();
+      if (status == 200) ready_at = at;
+      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    out.ready_ms = ms_between(process.started(), *ready_at);
+
+    // The join, timed from the frame's send to the `joined` reply.
+    auto parsed = bench::parse_loopback_url(fmt::format("ws://127.0.0.1:{}/ws", *port));
+    if (!parsed.url) return failed("bad instance URL: " + parsed.error);
+    bench::client_settings cs;
+    cs.url = *parsed.url;
+    cs.endpoint = endpoint;
+    cs.timeout = std::chrono::milliseconds(5000);
+    cs.max_queue = 16;
+    auto client = bench::make_ws_client(io_, cs);
+    auto probe = std::make_shared<join_probe>();
+    std::string join_frame = fmt::format(R"({{"type":"join","room":{},"id":1}})", json_quote(room.name));
+    bench::ws_client::callbacks handlers;
+    std::weak_ptr<bench::ws_client> weak_client = client;
+    // Runs on the client's strand.
+    handlers.on_open = [probe, weak_client, join_frame](std::string) {
+      auto c = weak_client.lock();
+      std::lock_guard lock(probe->mutex);
+      probe->opened = true;
+      probe->open_at = probe->join_sent_at = steady::now();
+      if (c) c->send(join_frame);
+      probe->changed.notify_all();
+    };
+    handlers.on_fail = [probe](std::string why) {
+      std::lock_guard lock(probe->mutex);
+      probe->error = "WebSocket: " + why;
+      probe->changed.notify_all();
+    };
+    handlers.on_message = [probe](std::string_view frame) {
+      auto now = steady::now();
+      auto doc = protocol::json::parse(frame, 32);
+      auto const* type = doc.ok() ? doc.object.find("type") : nullptr;
+      std::lock_guard lock(probe->mutex);
+      if (type == nullptr) {
+        probe->error = "unreadable frame from the instance: " + std::string(frame.substr(0, 300));
+      } else if (type->text == "joined" && !probe->joined) {
+        probe->joined = true;
+        probe->joined_at = now;
+        probe->joined_frame = std::string(frame);
+      } else if (type->text == "ack" && probe->joined) {
+        probe->acked = true;
+        probe->ack_at = now;
+      } else if (type->text == "error") {
+        probe->error = "the instance answered with an error: " + std::string(frame.substr(0, 500));
+      }
+      probe->changed.notify_all();
+    };
+    handlers.on_close = [probe](std::string reason, bool expected) {
+      std::lock_guard lock(probe->mutex);
+      probe->closed = true;
+      if (!expected && probe->error.empty()) probe->error = "the instance closed the WebSocket: " + reason;
+      probe->changed.notify_all();
+    };
+    auto connect_start = steady::now();
+    client->start(std::move(handlers));
+    if (!probe->wait(std::chrono::milliseconds(10'000), [&] { return probe->opened; })) {
+      client->close();
+      std::lock_guard lock(probe->mutex);
+      return failed(probe->error.empty() ? "the WebSocket did not open within 10 s" : probe->error);
+    }
+    if (!probe->wait(s_.join_timeout, [&] { return probe->joined; })) {
+      client->close();
+      std::lock_guard lock(probe->mutex);
+      return failed(probe->error.empty() ? fmt::format("no joined reply within {} ms", s_.join_timeout.count())
+                                         : probe->error);
+    }
+    std::string joined_frame;
+    {
+      std::lock_guard lock(probe->mutex);
+      out.connect_ms = ms_between(connect_start, probe->open_at);
+      out.join_ms = ms_between(probe->join_sent_at, probe->joined_at);
+      joined_frame = probe->joined_frame;
+    }
+    if (auto wrong = check_joined(joined_frame, room, out.joined_seq); !wrong.empty()) {
+      client->close();
+      return failed(wrong);
+    }
+
+    // Leave, and wait for its ack: the leave is stored before the instance
+    // stops, so the next repeat finds the room as filled (plus join+leave).
+    auto leave_sent = steady::now();
+    client->send(R"({"type":"leave","id":2})");
+    if (!probe->wait(std::chrono::milliseconds(10'000), [&] { return probe->acked; })) {
+      client->close();
+      std::lock_guard lock(probe->mutex);
+      return failed(probe->error.empty() ? "no ack of the leave within 10 s" : probe->error);
+    }
+    {
+      std::lock_guard lock(probe->mutex);
+      out.leave_ack_ms = ms_between(leave_sent, probe->ack_at);
+    }
+    client->close();
+    probe->wait(std::chrono::milliseconds(6000), [&] { return probe->closed; });  // bounded by the client's timeout too
+    out.stop_ms = process.stop(s_.stop_timeout);
+    out.ended = process.how_ended();
+    out.log_head = read_head(log_path, 2000);
+    return out;
+  }
+
+  settings const& s_;
+  std::string bin_, dir_;
+  asio::io_context io_{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{io_.get_executor()};
+  std::thread thread_;
+};
+
+// --- Report. -----------------------------------------------------------------
+
+struct spread {
+  double min = 0, median = 0, max = 0;
+};
+
+spread spread_of(std::vector<double> values) {
+  spread s;
+  if (values.empty()) return s;
+  std::sort(values.begin(), values.end());
+  s.min = values.front();
+  s.max = values.back();
+  std::size_t n = values.size();
+  s.median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return s;
+}
+
+std::string json_spread(spread const& s) {
+  return fmt::format("{{\"min\":{:.3f},\"median\":{:.3f},\"max\":{:.3f}}}", s.min, s.median, s.max);
+}
+
+struct length_result {
+  room_plan const* room = nullptr;
+  std::vector<sample> samples;
+
+  std::vector<double> field(double sample::*member) const {
+    std::vector<double> out;
+    for (auto const& s : samples) out.push_back(s.*member);
+    return out;
+  }
+};
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return in ? one + " " + five + " " + fifteen : std::string("unknown");
+}
+
+std::string resolved_path(std::string const& path) {
+  char buffer[4096];
+  ssize_t n = readlink(path.c_str(), buffer, sizeof buffer - 1);
+  return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : path;
+}
+
+// Deletes the heartbeat bucket the instances created beside the stream
+// (a JetStream stream named KV_<stream>_INSTANCES). event_log has no call
+// for it, so a second log is pointed at that stream: start() refuses its
+// shape but leaves the connection up, and delete_stream() removes it.
+bool delete_heartbeat_bucket(settings const& s) {
+  log_factory quiet("bench-join", "off");
+  nats::log_settings ls;
+  ls.url = s.nats_url;
+  ls.stream = "KV_" + s.stream + "_INSTANCES";
+  ls.subject_prefix = s.prefix;
+  ls.create_stream = false;
+  ls.connect_attempts = 1;
+  ls.client_name = "sigstream bench join (cleanup)";
+  nats::event_log bucket(ls, quiet.make("nats"));
+  std::atomic<bool> never{false};
+  bucket.start(never);  // false: not a room stream, as expected
+  bool gone = bucket.delete_stream();
+  bucket.close();
+  return gone;
+}
+
+}  // namespace
+
+int bench_join_command(int argc, char** argv) {
+  settings s;
+  s.report = "docs/bench-runs/join-latency-" + utc_now("%Y-%m-%d") + ".json";
+  options opts("bench join",
+               "Measure the latency of the first join of a room on a fresh instance against the length of the\n"
+               "room's history. Fills a stream of its own (--stream, default SIGSTREAM-JOINBENCH, never the\n"
+               "instances' stream) with one room join-bench-L per length L of --lengths: 2 joined peers, then L\n"
+               "signals of ~100 B. Then, --repeats times per length, starts a fresh `sigstream serve` on that\n"
+               "stream (a free loopback port, no Redis unless --redis-url: every first join replays the room),\n"
+               "waits for /readyz 200, opens a WebSocket to /ws and times {type:join} to `joined`, whose peers\n"
+               "must be exactly the 2 filled peers; then leaves (waiting for the ack), closes, and stops the\n"
+               "instance with SIGTERM. Each repeat adds a join and a leave to the room (2 events: irrelevant).\n"
+               "The stream (and the instances' heartbeat bucket) is deleted at the end unless --keep; a stream\n"
+               "that already holds events is never touched. The instances get only their flags: SIGSTREAM_*\n"
+               "variables are not passed on. NATS and Redis on loopback only. Table on stdout, progress on\n"
+               "stderr, every sample in the JSON report.");
+  opts.add_string("nats-url", &s.nats_url, "NATS server with JetStream (loopback only).");
+  opts.add_string("redis-url", &s.redis_url,
+                  "Presence cache for the instances (loopback only); empty: none, so every first join replays the "
+                  "whole room (the worst case, and the default).");
+  opts.add_string("stream", &s.stream, "The benchmark's own stream (created, filled, deleted).");
+  opts.add_string("subject-prefix", &s.prefix, "Subject prefix of the benchmark's rooms.");
+  opts.add_string("lengths", &s.lengths, "History lengths (signals per room), comma-separated; one room each.");
+  opts.add_int("repeats", &s.repeats, "Fresh instances (one join each) per length (1..50).");
+  opts.add_string("serve-bin", &s.serve_bin, "The sigstream executable to run as the instance (default: this one).");
+  opts.add_flag("keep", &s.keep, "Keep the stream (and the heartbeat bucket) at the end, e.g. for `sigstream history`.");
+  opts.add_string("report", &s.report, "Write the JSON report to this file (its directory must exist).");
+  opts.add_int("window", &s.window, "Publishes in flight while filling.");
+  opts.add_duration("ready-timeout", &s.ready_timeout, "Bound on each instance's start, spawn to /readyz 200.");
+  opts.add_duration("join-timeout", &s.join_timeout, "Bound on each join, join sent to `joined`.");
+  opts.add_duration("stop-timeout", &s.stop_timeout, "After SIGTERM, how long an instance may take before SIGKILL.");
+  opts.add_duration("instance-timeout", &s.instance_timeout,
+                    "--instance-timeout of the instances: longer than the run, so that none expires the filled "
+                    "peers (their instance bench-fill never sends a heartbeat).");
+  opts.command_line_only({"redis-url", "stream", "subject-prefix", "lengths", "repeats", "serve-bin", "keep", "report",
+                          "window", "ready-timeout", "join-timeout", "stop-timeout", "instance-timeout"});
+  if (auto done = opts.parse_or_exit(argc, argv)) return *done;
+  if (auto problem = check(s); !problem.empty()) {
+    std::cerr << "sigstream bench join: " << problem << "\n";
+    return 2;
+  }
+  std::string started_at = utc_now();
+  std::string load_at_start = load_average();
+  std::string bin = resolved_path(s.serve_bin);
+  std::vector<room_plan> plan;
+  auto const lengths = parse_lengths(s.lengths).value();  // check() accepted them
+  for (auto length : lengths) {
+    room_plan r;
+    r.length = length;
+    r.name = fmt::format("join-bench-{}", length);
+    r.subject = domain::subjects_for(s.prefix, r.name).events;
+    r.peer_a = fmt::format("fill-{}-a", length);
+    r.peer_b = fmt::format("fill-{}-b", length);
+    plan.push_back(std::move(r));
+  }
+
+  char dir_template[] = "/tmp/sigstream-bench-join-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) {
+    std::cerr << "sigstream bench join: cannot create a temporary directory: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  std::string dir = dir_template;
+  struct remove_dir {
+    std::string path;
+    ~remove_dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } cleanup_dir{dir};
+
+  // The window outlives the log: acknowledgement callbacks point at it.
+  publish_window window(static_cast<std::uint64_t>(s.window));
+  log_factory logs("bench-join", "warn");
+  nats::log_settings ls;
+  ls.url = s.nats_url;
+  ls.stream = s.stream;
+  ls.subject_prefix = s.prefix;
+  ls.create_stream = true;
+  ls.max_age = std::chrono::seconds(0);
+  ls.max_bytes = 8LL << 30;
+  ls.send_asap = false;  // batch writes: the fill is throughput, not latency
+  ls.connect_attempts = 3;
+  ls.client_name = "sigstream bench join";
+  nats::event_log log(ls, logs.make("nats"));
+  std::atomic<bool> never{false};
+  if (!log.start(never)) {
+    std::cerr << fmt::format("sigstream bench join: cannot use stream {} at {}\n", s.stream, s.nats_url);
+    return 1;
+  }
+  // Never fill, use or delete a stream that holds anything already.
+  auto counts = stream_counts(log, s.prefix);
+  if (!counts) {
+    std::cerr << "sigstream bench join: cannot read the stream's subjects\n";
+    return 1;
+  }
+  if (!counts->empty()) {
+    std::uint64_t held = 0;
+    for (auto const& [subject, n] : *counts) held += n;
+    std::cerr << fmt::format(
+        "sigstream bench join: stream {} already holds {} events on {} subjects; not touching it (delete it, or "
+        "choose another --stream)\n",
+        s.stream, held, counts->size());
+    return 1;
+  }
+  auto cleanup = [&] {
+    if (s.keep) return std::pair{false, false};
+    bool stream_deleted = log.delete_stream();
+    bool bucket_deleted = delete_heartbeat_bucket(s);
+    return std::pair{stream_deleted, bucket_deleted};
+  };
+
+  std::uint64_t planned = 0;
+  for (auto const& r : plan) planned += r.length + 2;
+  std::cerr << fmt::format("filling stream {} at {}: {} rooms, {} events\n", s.stream, s.nats_url, plan.size(), planned);
+  auto filled = fill(log, window, plan);
+  if (filled.ok) {
+    counts = stream_counts(log, s.prefix);
+    for (auto const& r : plan)
+      if (!counts || (*counts)[r.subject] != r.length + 2) {
+        filled.ok = false;
+        filled.error = fmt::format("after the fill, room {} does not hold {} events", r.name, r.length + 2);
+        break;
+      }
+  }
+  if (!filled.ok) {
+    std::cerr << "sigstream bench join: fill failed: " << filled.error << "\n";
+    cleanup();
+    return 1;
+  }
+
+  std::cerr << fmt::format("joining: {} fresh instances per room ({}), Redis {}\n", s.repeats, bin,
+                           s.redis_url.empty() ? "off" : s.redis_url);
+  std::vector<length_result> results;
+  std::string failure;
+  {
+    join_runner runner(s, bin, dir);
+    std::uint64_t n = 0;
+    for (auto const& room : plan) {
+      length_result lr;
+      lr.room = &room;
+      for (std::int64_t repeat = 1; repeat <= s.repeats && failure.empty(); ++repeat) {
+        std::string instance = fmt::format("bench-join-{}", ++n);
+        auto result = runner.run(room, static_cast<std::uint64_t>(repeat), instance);
+        if (auto const* f = std::get_if<run_failure>(&result)) {
+          failure = fmt::format("{} (repeat {}): {}", room.name, repeat, f->error);
+          break;
+        }
+        auto sm = std::get<sample>(std::move(result));
+        sm.events_before = room.length + 2 + 2 * static_cast<std::uint64_t>(repeat - 1);
+        std::cerr << fmt::format("  {} repeat {}/{} ({}): ready {:.1f} ms, connect {:.1f} ms, join {:.1f} ms, "
+                                 "stopped in {:.0f} ms ({})\n",
+                                 room.name, repeat, s.repeats, instance, sm.ready_ms, sm.connect_ms, sm.join_ms,
+                                 sm.stop_ms, sm.ended);
+        if (!sm.log_head.empty())
+          std::cerr << "    instance output: " << sm.log_head.substr(0, 500) << (sm.log_head.back() == '\n' ? "" : "\n");
+        lr.samples.push_back(std::move(sm));
+      }
+      results.push_back(std::move(lr));
+      if (!failure.empty()) break;
+    }
+  }
+  auto [stream_deleted, bucket_deleted] = cleanup();
+  log.close();
+  if (!failure.empty()) {
+    std::cerr << "sigstream bench join: FAILED: " << failure << "\n";
+    std::cerr << (s.keep ? fmt::format("stream {} kept\n", s.stream)
+                         : fmt::format("stream {} {}\n", s.stream, stream_deleted ? "deleted" : "NOT deleted"));
+    return 1;
+  }
+
+  // --- The table and the report.
+  auto machine = bench::machine_facts();
+  machine["load_average_at_start"] = load_at_start;
+  machine["load_average_at_end"] = load_average();
+  std::string text;
+  text += fmt::format("sigstream bench join {} ({})\n", SIGSTREAM_VERSION, started_at);
+  text += fmt::format("machine: {} CPUs ({}), {} GiB RAM, {}, kernel {}; load average {} at start, {} at end\n",
+                      machine["nproc"], machine["cpu"], machine["ram_gib"], machine["os"], machine["kernel"],
+                      machine["load_average_at_start"], machine["load_average_at_end"]);
+  text += fmt::format("stream {} at {}; instances: {} serve, Redis {}; {} fresh instances per length\n", s.stream,
+                      s.nats_url, bin, s.redis_url.empty() ? "off (every first join replays)" : s.redis_url, s.repeats);
+  text += fmt::format("fill: {} events, {:.1f} MB stored, in {:.1f} s = {:.0f} events/s; signal data {}..{} B\n",
+                      filled.events, filled.bytes / 1e6, filled.seconds,
+                      filled.seconds > 0 ? filled.events / filled.seconds : 0.0, filled.data_min, filled.data_max);
+  text += fmt::format("  {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}\n", "history", "join min", "median", "max",
+                      "ready med", "connect med");
+  text += fmt::format("  {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}\n", "(signals)", "(ms)", "(ms)", "(ms)", "(ms)", "(ms)");
+  for (auto const& r : results) {
+    auto join = spread_of(r.field(&sample::join_ms));
+    text += fmt::format("  {:>10} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>12.2f}\n", r.room->length, join.min,
+                        join.median, join.max, spread_of(r.field(&sample::ready_ms)).median,
+                        spread_of(r.field(&sample::connect_ms)).median);
+  }
+  // The cost of history: the slope between the shortest and the longest room.
+  auto shortest = std::min_element(results.begin(), results.end(),
+                                   [](auto const& a, auto const& b) { return a.room->length < b.room->length; });
+  auto longest = std::max_element(results.begin(), results.end(),
+                                  [](auto const& a, auto const& b) { return a.room->length < b.room->length; });
+  double per_event_us = 0;
+  if (longest->room->length > shortest->room->length) {
+    double extra_ms = spread_of(longest->field(&sample::join_ms)).median - spread_of(shortest->field(&sample::join_ms)).median;
+    per_event_us = extra_ms * 1000.0 / static_cast<double>(longest->room->length - shortest->room->length);
+    text += fmt::format("history cost (median join, {} vs {} signals): {:.2f} us per event{}\n", longest->room->length,
+                        shortest->room->length, per_event_us,
+                        per_event_us > 0 ? fmt::format(" = {:.0f} events/s replayed", 1e6 / per_event_us) : "");
+  }
+  text += s.keep ? fmt::format("stream {} kept\n", s.stream)
+                 : fmt::format("stream {} {}; heartbeat bucket {}\n", s.stream, stream_deleted ? "deleted" : "NOT deleted",
+                               bucket_deleted ? "deleted" : "NOT deleted");
+
+  std::string machine_json;
+  for (auto const& [k, v] : machine)
+    machine_json += fmt::format("{}{}:{}", machine_json.empty() ? "" : ",", json_quote(k), json_quote(v));
+  std::string lengths_json, rooms_json, results_json;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    lengths_json += fmt::format("{}{}", i ? "," : "", plan[i].length);
+    auto const& rf = filled.rooms[i];
+    rooms_json += fmt::format("{}{{\"room\":{},\"length\":{},\"events\":{},\"bytes\":{},\"seconds\":{:.3f}}}",
+                              i ? "," : "", json_quote(plan[i].name), plan[i].length, rf.events, rf.bytes, rf.seconds);
+  }
+  // The instance's flags, with its port and id as placeholders.
+  std::string args_json;
+  {
+    auto args = std::vector<std::string>{"serve", "--listen", "127.0.0.1:PORT", "--nats-url", s.nats_url,
+                                         "--redis-url", s.redis_url, "--stream", s.stream, "--subject-prefix", s.prefix,
+                                         "--instance-id", "bench-join-N", "--log-level", "warn", "--instance-timeout",
+                                         fmt::format("{}ms", s.instance_timeout.count())};
+    for (auto const& a : args) args_json += fmt::format("{}{}", args_json.empty() ? "" : ",", json_quote(a));
+  }
+  for (auto const& r : results) {
+    std::string samples_json;
+    for (auto const& sm : r.samples)
+      samples_json += fmt::format(
+          "{}{{\"repeat\":{},\"instance\":{},\"events_in_room_before\":{},\"ready_ms\":{:.3f},\"connect_ms\":{:.3f},"
+          "\"join_ms\":{:.3f},\"leave_ack_ms\":{:.3f},\"stop_ms\":{:.1f},\"joined_seq\":{},\"ended\":{},"
+          "\"instance_output\":{}}}",
+          samples_json.empty() ? "" : ",", sm.repeat, json_quote(sm.instance), sm.events_before, sm.ready_ms,
+          sm.connect_ms, sm.join_ms, sm.leave_ack_ms, sm.stop_ms, sm.joined_seq, json_quote(sm.ended),
+          json_quote(sm.log_head));
+    results_json += fmt::format(
+        "{}{{\"length\":{},\"room\":{},\"join_ms\":{},\"ready_ms\":{},\"connect_ms\":{},\"samples\":[{}]}}",
+        results_json.empty() ? "" : ",", r.room->length, json_quote(r.room->name),
+        json_spread(spread_of(r.field(&sample::join_ms))), json_spread(spread_of(r.field(&sample::ready_ms))),
+        json_spread(spread_of(r.field(&sample::connect_ms))), samples_json);
+  }
+  std::string json = fmt::format(
+      "{{\"bench\":\"join\",\"version\":{},\"started_at\":{},\"method\":{},\"machine\":{{{}}},"
+      "\"settings\":{{\"nats_url\":{},\"redis_url\":{},\"stream\":{},\"subject_prefix\":{},\"lengths\":[{}],"
+      "\"repeats\":{},\"window\":{},\"ready_timeout_ms\":{},\"join_timeout_ms\":{},\"stop_timeout_ms\":{},"
+      "\"serve_bin\":{},\"instance_args\":[{}],\"keep\":{}}},"
+      "\"fill\":{{\"events\":{},\"payload_bytes\":{},\"seconds\":{:.3f},\"events_per_s\":{:.0f},"
+      "\"signal_data_bytes\":{{\"min\":{},\"mean\":{},\"max\":{}}},\"rooms\":[{}]}},"
+      "\"results\":[{}],\"history_cost_us_per_event\":{:.3f},\"stream_deleted\":{},\"heartbeat_bucket_deleted\":{}}}\n",
+      json_quote(SIGSTREAM_VERSION), json_quote(started_at), json_quote(method_text), machine_json,
+      json_quote(s.nats_url), json_quote(s.redis_url), json_quote(s.stream), json_quote(s.prefix), lengths_json,
+      s.repeats, s.window, s.ready_timeout.count(), s.join_timeout.count(), s.stop_timeout.count(),
+      // The file name only: a report is shared, the machine's paths are not.
+      json_quote(std::filesystem::path(bin).filename().string()), args_json, s.keep, filled.events, filled.bytes,
+      filled.seconds, filled.seconds > 0 ? filled.events / filled.seconds : 0.0, filled.signals ? filled.data_min : 0,
+      filled.signals ? filled.data_total / filled.signals : 0, filled.data_max, rooms_json, results_json, per_event_us,
+      stream_deleted, bucket_deleted);
+
+  std::cout << text << std::flush;
+  if (!s.report.empty()) {
+    std::ofstream out(s.report, std::ios::trunc);
+    out << json;
+    if (!out) {
+      std::cerr << "sigstream bench join: cannot write " << s.report << "\n";
+      return 1;
+    }
+    std::cerr << "report: " << s.report << "\n";
+  } else {
+    std::cout << json << std::flush;
+  }
+  return 0;
+}
+
+}  // namespace sig::cli
