@@ -82,11 +82,16 @@ function enableChat(on) { $('chat-input').disabled = !on; $('chat-send').disable
 
 function onJoined(joined) {
   state.me = joined.peer;
+  // After a resume the calls went on (media does not pass through the
+  // service): keep each peer's connection state.
+  const before = joined.resumed ? new Map(state.participants) : new Map();
   state.participants.clear();
   // `instance` fields are sigstream's extension of the protocol: exact, as
   // recorded by the instance that took each join.
   state.participants.set(joined.peer, { meta: state.myMeta, instance: joined.instance, state: 'connected' });
-  for (const { peer, meta, instance } of joined.peers) state.participants.set(peer, { meta, instance, state: 'new' });
+  for (const { peer, meta, instance } of joined.peers) {
+    state.participants.set(peer, { meta, instance, state: before.get(peer)?.state ?? 'new' });
+  }
   tile(joined.peer, { local: true }).querySelector('video').srcObject = state.stream;
   setStatus(`in “${joined.room}” as ${joined.peer}`, 'joined');
   log(`joined room “${joined.room}” as ${joined.peer} (seq ${joined.seq}), ${joined.peers.length} other peer(s)`);
@@ -131,7 +136,10 @@ function wire(client) {
   client.addEventListener('open', () => log('WebSocket open'));
   client.addEventListener('close', ({ detail }) => { log(`WebSocket closed (${detail.code})`, 'error'); setStatus('disconnected', 'idle'); });
   client.addEventListener('reconnecting', ({ detail }) => { log(`reconnecting in ${detail.delayMs} ms (attempt ${detail.attempt + 1})`); setStatus('reconnecting…', 'reconnecting'); });
-  client.addEventListener('reconnected', ({ detail }) => { log('reconnected'); if (detail) onJoined(detail); });
+  client.addEventListener('reconnected', ({ detail }) => {
+    log(detail?.resumed ? `reconnected and resumed as ${detail.peer} (missed events follow)` : 'reconnected');
+    if (detail) onJoined(detail);
+  });
   client.addEventListener('peer-joined', ({ detail }) => {
     log(`peer-joined ${detail.peer} on ${detail.instance ?? '?'} (seq ${detail.seq})`);
     state.participants.set(detail.peer, { meta: detail.meta, instance: detail.instance, state: 'new' });

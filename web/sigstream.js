@@ -62,7 +62,7 @@ export class SigstreamClient extends EventTarget {
     /** The last `joined` message of the current room, or null. */
     this.joined = null;
     if (leaveOnPageHide && typeof globalThis.document !== 'undefined' && typeof globalThis.addEventListener === 'function') {
-      globalThis.addEventListener('pagehide', () => { if (this.#ws && this.#ws.readyState === 1) this.#ws.close(1001, 'page hidden'); });
+      globalThis.addEventListener('pagehide', () => { if (this.#ws && this.#ws.readyState === 1) this.#ws.close(1000, 'page hidden'); });
     }
   }
 

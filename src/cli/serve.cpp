@@ -60,6 +60,7 @@ struct serve_settings {
   std::chrono::milliseconds resume_grace{30'000};
   std::chrono::milliseconds resume_token_lifetime{24 * 3'600'000};
   bool resume = true;
+  std::int64_t snapshot_every = 1000;
   std::string log_level = "info";
   std::int64_t fault_drop_live_every = 0;
   std::int64_t fault_delay_live_every = 0;
@@ -150,6 +151,9 @@ int serve_command(int argc, char** argv) {
   opts.add_duration("shutdown-grace", &s.shutdown_grace,
                     "On SIGTERM, how long to wait for clients (told to reconnect elsewhere, 1012) to resume on other "
                     "instances; peers still here then leave (expired).");
+  opts.add_int("snapshot-every", &s.snapshot_every,
+               "Write a room's membership snapshot to the stream every this many events of the room, so a room is "
+               "rebuilt from at most this many events whatever its age (0: never).");
   opts.add_flag("resume", &s.resume, "Issue resume tokens and keep a peer whose connection dropped for --resume-grace.");
   opts.add_string("resume-secret", &s.resume_secret,
                   "Secret that signs resume tokens; every instance needs the same. Empty: a random one is made once "
@@ -239,6 +243,7 @@ int serve_command(int argc, char** argv) {
   room_ctx.held = &held;
   room_ctx.linger = s.room_linger;
   room_ctx.resume_grace = s.resume_grace;
+  room_ctx.snapshot_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.snapshot_every, 0));
   room_ctx.resume_token_lifetime = std::chrono::duration_cast<std::chrono::seconds>(s.resume_token_lifetime);
   room_ctx.drop_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_drop_live_every, 0));
   room_ctx.delay_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_delay_live_every, 0));
@@ -375,8 +380,11 @@ int serve_command(int argc, char** argv) {
         directory.disconnect_all();
         *deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);  // for those appends
       }
+      // Once the rooms have taken the leaves in hand, the peers counts are 0
+      // and their appends are in flight.
+      bool recorded = counters.joined_peers == 0 && counters.detached_peers == 0 && counters.appends_in_flight == 0;
       if ((moved && counters.appends_in_flight == 0) ||
-          (*left_behind && (counters.appends_in_flight == 0 || std::chrono::steady_clock::now() >= *deadline))) {
+          (*left_behind && (recorded || std::chrono::steady_clock::now() >= *deadline))) {
         main_log->info("drain done: {} peers moved", moved ? "all" : "not all");
         listener->stop();
         io.stop();

@@ -119,7 +119,7 @@ room_subjects subjects_for(std::string_view prefix, std::string_view room_name) 
 
 room_subjects subjects_for_token(std::string_view prefix, std::string_view token) {
   std::string base = std::string(prefix) + ".room." + std::string(token);
-  return room_subjects{base + ".e", base + ".>", std::string(prefix) + ".live." + std::string(token) + ".e"};
+  return room_subjects{base + ".e", base + ".s", base + ".>", std::string(prefix) + ".live." + std::string(token) + ".e"};
 }
 
 }  // namespace sig::domain

@@ -30,6 +30,9 @@ std::optional<std::string> room_name_from_token(std::string_view token);
 // for membership, one for signals) cannot prove across the pair.
 struct room_subjects {
   std::string events;  // <prefix>.room.<token>.e : joins, leaves and signals
+  // <prefix>.room.<token>.s : the newest membership snapshot (a rollup), so
+  // that rebuilding a room reads a bounded number of events.
+  std::string snapshot;
   std::string all;     // <prefix>.room.<token>.> : room-level filter
   std::string live;    // <prefix>.live.<token>.e : the stream's republished copy
 };

@@ -25,6 +25,8 @@ std::string metrics::prometheus_text(std::string const& instance_id) const {
   gauge("room_syncs_from_cache_total", "Rooms whose membership came from the Redis cache.", room_syncs_from_cache, "counter");
   gauge("room_syncs_by_replay_total", "Rooms whose membership was replayed from the stream alone.", room_syncs_by_replay, "counter");
   gauge("replayed_events_total", "Events read back from the stream (replays and catch-ups).", replayed_events, "counter");
+  gauge("room_snapshots_total", "Room snapshots this instance wrote to the stream (every --snapshot-every events of a room).",
+        stream_snapshots, "counter");
   gauge("gaps_detected_total", "Live feed gaps found (each triggers a catch-up).", gaps_detected, "counter");
   gauge("live_dropped_by_fault_injection_total", "Live messages dropped on purpose (--fault-drop-live-every).", live_dropped_by_fault_injection, "counter");
   gauge("catch_ups_total", "Catch-ups from the stream.", catch_ups, "counter");

@@ -23,6 +23,7 @@ struct metrics {
   std::atomic<std::uint64_t> room_syncs_from_cache{0};
   std::atomic<std::uint64_t> room_syncs_by_replay{0};
   std::atomic<std::uint64_t> replayed_events{0};
+  std::atomic<std::uint64_t> stream_snapshots{0};  // room snapshots written to the stream (rollups)
   std::atomic<std::uint64_t> gaps_detected{0};
   std::atomic<std::uint64_t> live_dropped_by_fault_injection{0};
   std::atomic<std::uint64_t> catch_ups{0};

@@ -41,6 +41,8 @@ struct room::sync_result {
   domain::room_state base;
   std::vector<nats::stored_message> events;  // the room's events after `base`
   std::uint64_t head = 0;                    // the room's last sequence when read
+  std::uint64_t room_events = 0;             // events folded into `base` (its snapshot's count)
+  bool from_stream_snapshot = false;
 };
 
 room::room(room_context& ctx, std::string name)
@@ -48,6 +50,7 @@ room::room(room_context& ctx, std::string name)
       name_(std::move(name)),
       token_(domain::room_token(name_)),
       subject_(ctx.log.subjects(token_).events),
+      snapshot_subject_(ctx.log.subjects(token_).snapshot),
       strand_(asio::make_strand(ctx.io)),
       echo_timer_(strand_),
       linger_timer_(strand_),
@@ -425,9 +428,21 @@ void room::start_sync() {
     // was reset): never serve it.
     result->cache_ahead = cached && cached->seq > *head;
     if (cached && cached->seq <= *head) {
-      if (auto state = codec::decode_snapshot(cached->snapshot); state && state->last_seq == cached->seq) {
+      if (auto state = codec::decode_snapshot(cached->snapshot, &result->room_events);
+          state && state->last_seq == cached->seq) {
         result->base = std::move(*state);
         result->from_cache = true;
+      }
+    }
+    // The stream's own snapshot bounds the replay when Redis has nothing
+    // newer (it is empty, stale or down).
+    if (auto snap = log.last_message(self->snapshot_subject_); snap && snap->seq > 0) {
+      std::uint64_t events = 0;
+      auto state = codec::decode_snapshot(snap->payload, &events);
+      if (state && state->last_seq <= *head && state->last_seq > result->base.last_seq) {
+        result->base = std::move(*state);
+        result->room_events = events;
+        result->from_stream_snapshot = true;
       }
     }
     result->cache_needs_repair = !result->from_cache || result->base.last_seq < *head;
@@ -452,13 +467,18 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
   ctx_.counters.replayed_events += result->events.size();
   state_ = std::move(result->base);
   mark_ = state_.last_seq;
+  room_events_ = result->room_events;
   for (auto const& stored : result->events) {
     mark_ = stored.seq;
     apply(stored.seq, stored.payload);
   }
+  // A long replay leaves a snapshot behind, for whoever rebuilds next.
+  if (ctx_.snapshot_every > 0 && result->events.size() >= ctx_.snapshot_every) write_stream_snapshot();
   mark_ = std::max(mark_, result->head);
-  ctx_.logger->debug("room={} seq={} following ({} members, {} from cache, {} events replayed)", name_, mark_,
-                     state_.members.size(), result->from_cache ? "base" : "nothing", result->events.size());
+  ctx_.logger->debug("room={} seq={} following ({} members, base from {}, {} events replayed)", name_, mark_,
+                     state_.members.size(),
+                     result->from_stream_snapshot ? "the stream's snapshot" : result->from_cache ? "Redis" : "nothing",
+                     result->events.size());
   if (result->cache_ahead && ctx_.cache != nullptr) {
     ctx_.logger->warn("room={} seq={} the presence cache is ahead of the stream (was the stream reset?); replacing it",
                       name_, mark_);
@@ -600,6 +620,15 @@ void room::on_caught_up(std::optional<std::vector<nats::stored_message>> message
 }
 
 void room::apply(std::uint64_t seq, std::string const& payload) {
+  fold_one(seq, payload);
+  // Every instance following the room counts the same events, so they all
+  // write the same snapshot here, and JetStream stores it once (message id).
+  ++room_events_;
+  if (phase_ != phase::syncing && ctx_.snapshot_every > 0 && room_events_ % ctx_.snapshot_every == 0)
+    write_stream_snapshot();
+}
+
+void room::fold_one(std::uint64_t seq, std::string const& payload) {
   auto decoded = codec::decode_event(payload, seq);
   if (!decoded || decoded->room != name_) {
     ++ctx_.counters.ignored_events;
@@ -722,6 +751,14 @@ void room::expect_echo(std::uint64_t seq) {
 void room::store_snapshot() {
   if (ctx_.cache == nullptr) return;
   ctx_.cache->store(token_, mark_, codec::encode_snapshot(state_, mark_));
+}
+
+void room::write_stream_snapshot() {
+  ++ctx_.counters.stream_snapshots;
+  asio::post(ctx_.blocking, [self = shared_from_this(), payload = codec::encode_snapshot(state_, mark_, room_events_),
+                             id = "snap." + token_ + "." + std::to_string(mark_)] {
+    self->ctx_.log.put_snapshot(self->snapshot_subject_, payload, id);
+  });
 }
 
 void room::fail_joins(std::vector<join_request>& joins, error_code code, std::string_view message) {

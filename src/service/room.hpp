@@ -112,6 +112,7 @@ class room : public std::enable_shared_from_this<room> {
   void await_missing();
   bool take_live(nats::live_message const& message);  // false: a gap
   void apply(std::uint64_t seq, std::string const& payload);
+  void fold_one(std::uint64_t seq, std::string const& payload);
 
   void append(domain::event_body body, std::function<void(nats::append_result)> done, int attempts_left = 3,
               std::string msg_id = {});
@@ -120,6 +121,7 @@ class room : public std::enable_shared_from_this<room> {
   void admit_waiting();
   void expect_echo(std::uint64_t seq);
   void store_snapshot();
+  void write_stream_snapshot();
   void fail_joins(std::vector<join_request>& joins, protocol::error_code code, std::string_view message);
   void fail_waiting(protocol::error_code code, std::string_view message);
   void reply_join_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
@@ -134,6 +136,10 @@ class room : public std::enable_shared_from_this<room> {
   std::string name_;
   std::string token_;
   std::string subject_;  // every event of the room
+  std::string snapshot_subject_;  // the room's newest snapshot (a rollup)
+  // Events of the room folded since its beginning (as far as the stream or
+  // the snapshot the room started from knows): where snapshots are due.
+  std::uint64_t room_events_ = 0;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer echo_timer_;
   boost::asio::steady_timer linger_timer_;

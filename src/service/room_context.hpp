@@ -44,6 +44,10 @@ struct room_context {
   // message whose id it saw within its duplicate window, so a restarted
   // instance with the same id must never reuse its predecessor's ids.
   std::string message_id_prefix;
+  // A room snapshot goes to the stream each time a room's event count
+  // reaches a multiple of this (0: never), so that rebuilding a room reads
+  // at most this many events after the newest snapshot.
+  std::uint64_t snapshot_every = 1000;
   // Resume (PROTOCOL.md `resume`). Empty secret: no tokens are issued and
   // a resume is refused. A peer whose connection dropped stays a member
   // for `resume_grace`; its token is good for `resume_token_lifetime`.

@@ -459,6 +459,7 @@ TEST_CASE("domain: subjects_for builds a room's subjects", "[domain][room_name]"
   auto s = subjects_for("sig", "demo");
   CHECK(s.events == "sig.room.ZGVtbw.e");
   CHECK(s.all == "sig.room.ZGVtbw.>");
+  CHECK(s.snapshot == "sig.room.ZGVtbw.s");
   CHECK(s.live == "sig.live.ZGVtbw.e");
   CHECK(subjects_for_token("sig", "ZGVtbw").events == s.events);
 

@@ -95,9 +95,10 @@ std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t 
 
 void silence_protobuf_log() { google::protobuf::SetLogHandler(nullptr); }
 
-std::string encode_snapshot(domain::room_state const& state, std::uint64_t seq) {
+std::string encode_snapshot(domain::room_state const& state, std::uint64_t seq, std::uint64_t room_events) {
   pb::RoomSnapshot out;
   out.set_seq(seq);
+  out.set_events(room_events);
   for (auto const& m : state.members) {
     auto* member = out.add_members();
     member->set_peer(m.peer);
@@ -108,9 +109,10 @@ std::string encode_snapshot(domain::room_state const& state, std::uint64_t seq) 
   return out.SerializeAsString();
 }
 
-std::optional<domain::room_state> decode_snapshot(std::string_view bytes) {
+std::optional<domain::room_state> decode_snapshot(std::string_view bytes, std::uint64_t* room_events) {
   pb::RoomSnapshot in;
   if (!in.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return std::nullopt;
+  if (room_events != nullptr) *room_events = in.events();
   domain::room_state state;
   state.last_seq = in.seq();
   state.last_membership_seq = in.seq();

@@ -30,7 +30,8 @@ void silence_protobuf_log();
 // of stream sequence `seq`, where every event of the room up to `seq` has
 // been folded. Decoding gives a state whose last_seq and
 // last_membership_seq are that seq.
-std::string encode_snapshot(domain::room_state const& state, std::uint64_t seq);
-std::optional<domain::room_state> decode_snapshot(std::string_view bytes);
+// `room_events`: how many of the room's events led to it (see events.proto).
+std::string encode_snapshot(domain::room_state const& state, std::uint64_t seq, std::uint64_t room_events = 0);
+std::optional<domain::room_state> decode_snapshot(std::string_view bytes, std::uint64_t* room_events = nullptr);
 
 }  // namespace sig::codec

@@ -83,6 +83,7 @@ struct event_log::impl {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
   kvStore* heartbeats = nullptr;
+  std::atomic<bool> rollup_allowed{true};  // the stream takes Nats-Rollup (room snapshots)
   kvWatcher* heartbeat_watcher = nullptr;
   std::atomic<bool> stream_ok{false};
   std::atomic<bool> closing{false};  // our own close is not an outage
@@ -184,6 +185,11 @@ struct event_log::impl {
                         !cfg->RePublish->HeadersOnly;
       log->info("using existing stream {} ({} messages, max age {} s, max bytes {})", settings.stream,
                 info->State.Msgs, cfg->MaxAge / nanos_per_second, cfg->MaxBytes);
+      rollup_allowed = cfg->AllowRollup;
+      if (!cfg->AllowRollup)
+        log->warn("stream {} does not allow rollups: no room snapshots are written, so a room's first join on an "
+                  "instance replays the room's whole history. Enable it (nats stream edit {} --allow-rollup); see "
+                  "docs/operations.md", settings.stream, settings.stream);
       jsStreamInfo_Destroy(info);
       if (!has_subjects || !has_republish) {
         log->error(
@@ -349,6 +355,23 @@ void event_log::append(std::string const& subject, std::string payload, std::str
     natsMsg_Destroy(raw);  // still ours when the call fails
     if (auto failed = d.take_pending(msg_id)) failed(append_result{false, 0, false, natsStatus_GetText(s)});
   }
+}
+
+bool event_log::put_snapshot(std::string const& subject, std::string const& payload, std::string const& msg_id) {
+  auto& d = *impl_;
+  if (d.js == nullptr || !d.rollup_allowed || natsConnection_Status(d.nc) != NATS_CONN_STATUS_CONNECTED) return false;
+  natsMsg* raw = nullptr;
+  natsStatus s = natsMsg_Create(&raw, subject.c_str(), nullptr, payload.data(), static_cast<int>(payload.size()));
+  if (s == NATS_OK) s = natsMsgHeader_Set(raw, msg_id_header, msg_id.c_str());
+  // The stream keeps only the newest message of the snapshot subject.
+  if (s == NATS_OK) s = natsMsgHeader_Set(raw, "Nats-Rollup", "sub");
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (s == NATS_OK) s = js_PublishMsg(&ack, d.js, raw, nullptr, &jerr);
+  natsMsg_Destroy(raw);
+  jsPubAck_Destroy(ack);
+  if (s != NATS_OK) d.log->debug("snapshot on {} not stored: {}", subject, last_error(s));
+  return s == NATS_OK;
 }
 
 std::unique_ptr<live_subscription> event_log::subscribe_live(std::string const& token,

@@ -118,6 +118,12 @@ class event_log {
   void append(std::string const& subject, std::string payload, std::string msg_id,
               std::function<void(append_result)> done);
 
+  // Blocking. Stores a room snapshot on `subject` as a rollup (the stream
+  // keeps only the newest message there). Instances that write the same
+  // snapshot use the same `msg_id`, so it is stored once. False if not
+  // stored (no rollups on this stream, not connected, an error).
+  bool put_snapshot(std::string const& subject, std::string const& payload, std::string const& msg_id);
+
   // Non-blocking apart from a socket write. `on_message` runs on a NATS thread.
   std::unique_ptr<live_subscription> subscribe_live(std::string const& room_token,
                                                     std::function<void(live_message)> on_message);
