@@ -47,6 +47,7 @@ export class SigstreamClient extends EventTarget {
   #lastSeq = 0; // seq of the last room event received (joined, peer-joined, peer-left, signal)
   #opening = null; // promise of the current connect()
   #peer = null; // own peer id in the current room
+  #rejoining = false; // a re-join after a reconnect is in flight: signals wait for it
 
   /**
    * @param {string} url WebSocket URL, e.g. `ws://host:8080/ws`
@@ -110,6 +111,7 @@ export class SigstreamClient extends EventTarget {
    * @returns {Promise<number>}
    */
   async signal(to, data) {
+    if (this.#rejoining) throw new SigstreamError('disconnected', 'reconnecting: the room is being re-joined');
     const msg = { type: 'signal', data };
     if (to != null) msg.to = to;
     return (await this.#request(msg)).seq;
@@ -172,6 +174,11 @@ export class SigstreamClient extends EventTarget {
   }
 
   async #rejoin() {
+    this.#rejoining = true;
+    try { await this.#rejoinOnce(); } finally { this.#rejoining = false; }
+  }
+
+  async #rejoinOnce() {
     const want = this.#room;
     if (!want) { this.#attempt = 0; this.#emit('reconnected', null); return; }
     const msg = { type: 'join', room: want.room };
@@ -189,7 +196,7 @@ export class SigstreamClient extends EventTarget {
     } catch (err) {
       if (err.code === 'disconnected' || err.code === 'closed') return; // the close handler goes on
       if (err.code === 'unavailable' || err.code === 'rate-limited') { this.#ws?.close(4000, 'retry'); return; }
-      if (msg.resume) { this.#resume = ''; return this.#rejoin(); } // token refused: join afresh
+      if (msg.resume) { this.#resume = ''; return this.#rejoinOnce(); } // token refused: join afresh
       this.#room = null; // refused for good (room-full, unauthorized, ...)
       this.#emit('error', { type: 'error', code: err.code, message: err.message });
     }
