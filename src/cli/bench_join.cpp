@@ -9,7 +9,14 @@
 // The bench thread does the filling, spawning and waiting; one more thread
 // runs the io_context of the WebSocket and HTTP clients, whose callbacks
 // touch only a probe's mutex-guarded fields. nats.c's acknowledgement thread
-// touches only `publish_window`.
+// touches only `publish_window` and the fill's per-event sequence slots.
+//
+// Snapshots: instances that follow a room write its membership snapshot to
+// the room's `.s` subject every --snapshot-every events (service/room.cpp).
+// The fill involves no instance, so it writes them itself, exactly as such
+// instances would have: the same fold, count, payload, subject and message
+// id. `--snapshot-every 0` leaves the room without any (a stream filled by a
+// version without snapshots): the worst case for the first rebuild.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -31,6 +38,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -53,6 +61,7 @@
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
+#include "domain/room_state.hpp"
 #include "protocol/json.hpp"
 #include "protocol/messages.hpp"
 
@@ -70,13 +79,21 @@ using protocol::json_quote;
 constexpr char method_text[] =
     "For each history length L, one room join-bench-L is filled straight into the bench's own stream (event_log "
     "appends of codec::encode_event, no instance involved): 2 peer_joined events (instance bench-fill) then L "
-    "signals of ~100 B alternating between the 2 peers; each room's events are contiguous in the stream. For each "
+    "signals of ~100 B alternating between the 2 peers; each room's events are contiguous in the stream. While filling, "
+    "the room's membership is folded (domain::evolve, with each event's acknowledged stream seq) and, when the room's "
+    "event count reaches a multiple of --snapshot-every (0: never), its snapshot is stored as an instance that "
+    "followed the room would store it: codec::encode_snapshot(state, seq, count) on <prefix>.room.<token>.s, "
+    "Nats-Rollup: sub, msg id snap.<token>.<seq> (event_log::put_snapshot). For each "
     "length and repeat, a fresh `sigstream serve` is started on that stream (its own free loopback port, "
     "--log-level warn, no Redis unless --redis-url is given, so every first join replays the room), /readyz is "
     "polled until 200 ('ready': spawn to 200), a WebSocket is opened to /ws and {type:join} is sent; 'join' is the "
     "time from sending it to receiving `joined`, whose peers must be exactly the 2 filled peers. The peer then "
     "leaves (waiting for its ack), the WebSocket is closed and the instance is stopped with SIGTERM. Each repeat "
-    "appends a join and a leave to the room, so its history grows by 2 events per repeat (irrelevant next to L).";
+    "appends a join and a leave to the room, so its history grows by 2 events per repeat (irrelevant next to L). "
+    "Instances run with their default --snapshot-every (1000), so a rebuild that replays 1000 or more events leaves "
+    "a snapshot: the first repeat of a length is reported apart from the later ones. After the leave's ack, the "
+    "instance's /metrics give replayed_events (events read back from the stream) and room_snapshots (snapshots it "
+    "wrote).";
 
 std::string utc_now(char const* format = "%Y-%m-%dT%H:%M:%SZ") {
   std::time_t now = std::time(nullptr);
@@ -107,6 +124,7 @@ struct settings {
   bool keep = false;
   std::string report;
   std::int64_t window = 4096;
+  std::int64_t snapshot_every = 1000;  // 0: the fill writes no snapshots
   std::chrono::milliseconds ready_timeout{30'000};
   std::chrono::milliseconds join_timeout{300'000};
   std::chrono::milliseconds stop_timeout{10'000};
@@ -181,6 +199,7 @@ std::string check(settings const& s) {
     return "--lengths must not repeat a length";
   if (!in(s.repeats, 1, 50)) return "--repeats must be 1..50";
   if (!in(s.window, 1, 65'536)) return "--window must be 1..65536";
+  if (!in(s.snapshot_every, 0, 10'000'000)) return "--snapshot-every must be 0..10000000";
   if (s.ready_timeout < milliseconds(1000) || s.ready_timeout > milliseconds(600'000))
     return "--ready-timeout must be 1s..10m";
   if (s.join_timeout < milliseconds(1000) || s.join_timeout > milliseconds(1'800'000))
@@ -249,20 +268,83 @@ class publish_window {
 
 struct room_plan {
   std::uint64_t length = 0;  // signals after the 2 joins
-  std::string name, subject, peer_a, peer_b;
+  std::string name, token, subject, snapshot_subject, peer_a, peer_b;
 };
 
 struct room_fill {
   std::uint64_t events = 0, bytes = 0;
   double seconds = 0;
+  std::uint64_t snapshots = 0;                          // stored on the room's .s subject
+  std::uint64_t last_snapshot_seq = 0, last_snapshot_events = 0;
+  double snapshot_seconds = 0;                          // blocked in put_snapshot
 };
 
 struct fill_result {
   bool ok = false;
   std::string error;
   std::uint64_t events = 0, bytes = 0, data_min = SIZE_MAX, data_max = 0, data_total = 0, signals = 0;
+  std::uint64_t snapshots = 0;
   double seconds = 0;
   std::vector<room_fill> rooms;
+};
+
+// The stream seq of every event of a room, set by its acknowledgement (on
+// nats.c's thread, before publish_window::done): 0 until then.
+constexpr std::uint64_t seq_failed = UINT64_MAX;
+
+// The room as the instances following it see it while it fills: folds each
+// event once its seq is known (in publish order, which is seq order: one
+// connection, one stream) and stores a snapshot whenever the room's count of
+// events reaches a multiple of `every`, as service/room.cpp `apply` does.
+class fill_follower {
+ public:
+  fill_follower(nats::event_log& log, room_plan const& room, std::uint64_t total, std::uint64_t every)
+      : log_(log), room_(room), every_(every), seqs_(std::make_shared<std::vector<std::atomic<std::uint64_t>>>(total)) {}
+
+  // Where the acknowledgement of event `index` puts its seq.
+  std::shared_ptr<std::vector<std::atomic<std::uint64_t>>> const& seqs() const { return seqs_; }
+
+  void published(domain::event e) { unfolded_.push_back(std::move(e)); }
+
+  // Folds every event whose seq has arrived, in order; stores the snapshots
+  // due. False once a snapshot could not be stored (`error` says why).
+  bool advance(room_fill& rf, std::string& error) {
+    while (!unfolded_.empty()) {
+      std::uint64_t seq = (*seqs_)[folded_].load(std::memory_order_acquire);
+      if (seq == 0 || seq == seq_failed) return true;  // not yet, or the window reports the failure
+      auto& e = unfolded_.front();
+      e.seq = seq;
+      state_ = domain::evolve(std::move(state_), e);
+      unfolded_.pop_front();
+      ++folded_;
+      if (every_ > 0 && folded_ % every_ == 0) {
+        auto start = steady::now();
+        bool stored = log_.put_snapshot(room_.snapshot_subject, codec::encode_snapshot(state_, seq, folded_),
+                                        fmt::format("snap.{}.{}", room_.token, seq));
+        rf.snapshot_seconds += std::chrono::duration<double>(steady::now() - start).count();
+        if (!stored) {
+          error = fmt::format("the snapshot of {} at seq {} was not stored (does the stream allow rollups?)",
+                              room_.name, seq);
+          return false;
+        }
+        ++rf.snapshots;
+        rf.last_snapshot_seq = seq;
+        rf.last_snapshot_events = folded_;
+      }
+    }
+    return true;
+  }
+
+  std::uint64_t folded() const { return folded_; }
+
+ private:
+  nats::event_log& log_;
+  room_plan const& room_;
+  std::uint64_t every_;
+  std::shared_ptr<std::vector<std::atomic<std::uint64_t>>> seqs_;
+  std::deque<domain::event> unfolded_;  // published, seq not yet known: at most the window
+  std::uint64_t folded_ = 0;
+  domain::room_state state_;
 };
 
 // An ICE candidate as a browser trickles it: ~100 bytes of JSON.
@@ -271,7 +353,8 @@ std::string candidate_data(std::uint64_t n) {
                      1'000'000'000 + n * 7919 % 3'000'000'000ULL, n % 255, 1 + n % 254, 40'000 + n % 20'000);
 }
 
-fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_plan> const& plan) {
+fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_plan> const& plan,
+                 std::uint64_t snapshot_every) {
   fill_result r;
   bool tty = isatty(STDERR_FILENO) == 1;
   std::string run_id = fmt::format("joinbench-{:x}-{}", wall_ms(), getpid());
@@ -283,7 +366,8 @@ fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_
     std::uint64_t acked_before = window.acked();
     room_fill rf;
     std::uint64_t total = room.length + 2;
-    for (std::uint64_t i = 0; i < total && window.failed() == 0; ++i) {
+    fill_follower follower(log, room, total, snapshot_every);
+    for (std::uint64_t i = 0; i < total && window.failed() == 0 && r.error.empty(); ++i) {
       if (!window.acquire(stall)) {
         r.error = "no publish acknowledgement for 30 s";
         break;
@@ -306,9 +390,14 @@ fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_
       }
       std::string payload = codec::encode_event(room.name, e);
       rf.bytes += payload.size();
+      follower.published(std::move(e));
       log.append(room.subject, std::move(payload), fmt::format("{}-{}", run_id, r.events + rf.events),
-                 [&window](nats::append_result result) { window.done(result); });
+                 [&window, seqs = follower.seqs(), i](nats::append_result result) {
+                   (*seqs)[i].store(result.ok && !result.duplicate ? result.seq : seq_failed, std::memory_order_release);
+                   window.done(result);
+                 });
       ++rf.events;
+      if (!follower.advance(rf, r.error)) break;
       if (tty && steady::now() - last_progress >= std::chrono::milliseconds(500)) {
         last_progress = steady::now();
         double s = std::max(1e-9, std::chrono::duration<double>(last_progress - room_start).count());
@@ -319,17 +408,22 @@ fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_
       }
     }
     if (!window.drain(stall) && r.error.empty()) r.error = "publishes still unacknowledged 30 s after the last one";
+    if (r.error.empty() && window.failed() == 0 && follower.advance(rf, r.error) && follower.folded() != rf.events)
+      r.error = fmt::format("{}: {} of {} events folded", room.name, follower.folded(), rf.events);
     if (tty) std::cerr << "\r\033[K" << std::flush;
     if (r.error.empty() && window.failed() > 0)
       r.error = fmt::format("{} publishes failed (first: {})", window.failed(), window.first_error());
     rf.seconds = std::chrono::duration<double>(steady::now() - room_start).count();
     r.events += rf.events;
     r.bytes += rf.bytes;
+    r.snapshots += rf.snapshots;
     r.rooms.push_back(rf);
     if (!r.error.empty()) break;
-    std::cerr << fmt::format("filled {}: {} events ({} signals), {:.1f} MB, in {:.2f} s = {:.0f} events/s\n", room.name,
-                             rf.events, room.length, rf.bytes / 1e6, rf.seconds,
-                             rf.seconds > 0 ? rf.events / rf.seconds : 0.0);
+    std::cerr << fmt::format("filled {}: {} events ({} signals), {:.1f} MB, in {:.2f} s = {:.0f} events/s; "
+                             "{} snapshots ({:.2f} s), the last at seq {} after {} events\n",
+                             room.name, rf.events, room.length, rf.bytes / 1e6, rf.seconds,
+                             rf.seconds > 0 ? rf.events / rf.seconds : 0.0, rf.snapshots, rf.snapshot_seconds,
+                             rf.last_snapshot_seq, rf.last_snapshot_events);
   }
   r.seconds = std::chrono::duration<double>(steady::now() - start).count();
   if (r.error.empty() && window.acked() != r.events)
@@ -502,6 +596,9 @@ struct sample {
   std::uint16_t port = 0;
   double ready_ms = 0, connect_ms = 0, join_ms = 0, leave_ack_ms = 0, stop_ms = 0;
   std::uint64_t joined_seq = 0;
+  // From the instance's /metrics after the leave's ack; -1 if unread.
+  std::int64_t replayed_events = -1;  // events it read back from the stream
+  std::int64_t room_snapshots = -1;   // snapshots it wrote to the stream
   std::string ended;      // how the instance ended
   std::string log_head;   // the instance's first output (warnings), if any
 };
@@ -537,6 +634,21 @@ std::string check_joined(std::string const& frame, room_plan const& room, std::u
   std::string seq_text = member_raw(doc, "seq");
   seq = seq_text.empty() || seq_text.find_first_not_of("0123456789") != std::string::npos ? 0 : std::stoull(seq_text);
   return {};
+}
+
+// The value of a counter in a Prometheus page (one series each); -1 if absent.
+std::int64_t metric_value(std::string const& page, std::string const& name) {
+  for (std::size_t at = page.find(name); at != std::string::npos; at = page.find(name, at + 1)) {
+    if (at > 0 && page[at - 1] != '\n') continue;
+    std::size_t after = at + name.size();
+    if (after >= page.size() || (page[after] != '{' && page[after] != ' ')) continue;
+    std::size_t space = page.find(' ', page[after] == '{' ? page.find('}', after) : after);
+    if (space == std::string::npos) return -1;
+    std::size_t end = page.find_first_not_of("0123456789", space + 1);
+    std::string digits = page.substr(space + 1, end == std::string::npos ? std::string::npos : end - space - 1);
+    return digits.empty() ? -1 : std::stoll(digits);
+  }
+  return -1;
 }
 
 class join_runner {
@@ -722,6 +834,19 @@ class join_runner {
       std::lock_guard lock(probe->mutex);
       out.leave_ack_ms = ms_between(leave_sent, probe->ack_at);
     }
+    {
+      auto answer = std::make_shared<std::promise<bench::http_result>>();
+      auto future = answer->get_future();
+      bench::http_get(io_, endpoint, host, "/metrics", std::chrono::milliseconds(2000),
+                      [answer](bench::http_result r) { answer->set_value(std::move(r)); });
+      if (future.wait_for(std::chrono::milliseconds(3000)) == std::future_status::ready) {
+        auto page = future.get();
+        if (page.ok && page.status == 200) {
+          out.replayed_events = metric_value(page.body, "sigstream_replayed_events_total");
+          out.room_snapshots = metric_value(page.body, "sigstream_room_snapshots_total");
+        }
+      }
+    }
     client->close();
     probe->wait(std::chrono::milliseconds(6000), [&] { return probe->closed; });  // bounded by the client's timeout too
     out.stop_ms = process.stop(s_.stop_timeout);
@@ -855,7 +980,9 @@ int bench_join_command(int argc, char** argv) {
     room_plan r;
     r.length = length;
     r.name = fmt::format("join-bench-{}", length);
+    r.token = domain::room_token(r.name);
     r.subject = domain::subjects_for(s.prefix, r.name).events;
+    r.snapshot_subject = domain::subjects_for(s.prefix, r.name).snapshot;
     r.peer_a = fmt::format("fill-{}-a", length);
     r.peer_b = fmt::format("fill-{}-b", length);
     plan.push_back(std::move(r));
@@ -918,16 +1045,29 @@ int bench_join_command(int argc, char** argv) {
 
   std::uint64_t planned = 0;
   for (auto const& r : plan) planned += r.length + 2;
-  std::cerr << fmt::format("filling stream {} at {}: {} rooms, {} events\n", s.stream, s.nats_url, plan.size(), planned);
-  auto filled = fill(log, window, plan);
+  std::cerr << fmt::format("filling stream {} at {}: {} rooms, {} events, {}\n", s.stream, s.nats_url, plan.size(),
+                           planned,
+                           s.snapshot_every > 0 ? fmt::format("a room snapshot every {} events", s.snapshot_every)
+                                                : std::string("no room snapshots"));
+  auto filled = fill(log, window, plan, static_cast<std::uint64_t>(s.snapshot_every));
   if (filled.ok) {
     counts = stream_counts(log, s.prefix);
-    for (auto const& r : plan)
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      auto const& r = plan[i];
       if (!counts || (*counts)[r.subject] != r.length + 2) {
         filled.ok = false;
         filled.error = fmt::format("after the fill, room {} does not hold {} events", r.name, r.length + 2);
         break;
       }
+      // A rollup subject keeps only its newest message.
+      std::uint64_t snapshots_kept = filled.rooms[i].snapshots > 0 ? 1 : 0;
+      if ((*counts)[r.snapshot_subject] != snapshots_kept) {
+        filled.ok = false;
+        filled.error = fmt::format("after the fill, room {} holds {} snapshots instead of {}", r.name,
+                                   (*counts)[r.snapshot_subject], snapshots_kept);
+        break;
+      }
+    }
   }
   if (!filled.ok) {
     std::cerr << "sigstream bench join: fill failed: " << filled.error << "\n";

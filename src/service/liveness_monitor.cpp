@@ -143,7 +143,13 @@ void liveness_monitor::run() {
 
 void liveness_monitor::sweep() {
   auto& s = *state_;
-  if (!index_.catch_up(log_, stopping_)) return;
+  if (!index_.catch_up(log_, stopping_)) {
+    if (index_.stream_went_back())
+      logger_->error("the stream's sequences went back (it was deleted and made again, or restored from an older "
+                     "backup): rooms followed here may miss events and no peer is expired. Restart every instance "
+                     "(docs/operations.md, 'NATS comes back empty or from a backup')");
+    return;
+  }
   auto now = clock::now();
   auto orphans = index_.members_where([&](domain::member const& m) {
     return m.instance != settings_.instance_id && !s.instances.alive(m.instance, now);

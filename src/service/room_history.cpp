@@ -266,11 +266,17 @@ bool room_index::catch_up(nats::event_log& log, std::atomic<bool> const& stop, r
 
 bool room_index::catch_up_locked(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress) {
   std::string filter = log.subjects("*").events;  // every room's events
-  // The stream's own last sequence (every stored message is a room event)
-  // answers "anything new?" without a lookup across every room's subject:
-  // the liveness monitor asks every heartbeat interval.
+  // The stream's own last sequence answers "anything new?" without a lookup
+  // across every room's subject: the liveness monitor asks every heartbeat
+  // interval.
   auto head = log.stream_last_seq();
   if (!head) return false;
+  if (*head + 1 < next_seq_) {
+    // Sequences never go back in a stream: this one was deleted and made
+    // again, or restored from an older backup (docs/operations.md).
+    went_back_ = true;
+    return false;
+  }
   if (*head < next_seq_) return true;
   std::uint64_t read = 0;
   progress_ticker ticker(progress, *head);
@@ -285,6 +291,8 @@ bool room_index::catch_up_locked(nats::event_log& log, std::atomic<bool> const& 
     room.last_time_ms = decoded->event.time_ms;
     return true;
   });
+  // Everything up to the head is read (snapshots are not events).
+  if (end == nats::scan_end::caught_up) next_seq_ = std::max(next_seq_, *head + 1);
   return end == nats::scan_end::caught_up;
 }
 

@@ -98,6 +98,10 @@ class room_index {
   std::vector<placed_member> members_where(std::function<bool(domain::member const&)> const& pick);
   // The fold of one room so far (empty if unknown).
   domain::room_state state_of(std::string const& room);
+  // The stream's sequences went back below what was already read: it was
+  // deleted and made again, or restored from an older backup. Nothing read
+  // from it is trusted any more (catch_up returns false).
+  bool stream_went_back() const { return went_back_; }
 
  private:
   bool catch_up_locked(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress);
@@ -110,6 +114,7 @@ class room_index {
   std::mutex mutex_;
   std::map<std::string, entry> rooms_;
   std::uint64_t next_seq_ = 1;
+  std::atomic<bool> went_back_{false};
 };
 
 }  // namespace sig::service
