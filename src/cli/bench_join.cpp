@@ -85,7 +85,7 @@ constexpr char method_text[] =
     "followed the room would store it: codec::encode_snapshot(state, seq, count) on <prefix>.room.<token>.s, "
     "Nats-Rollup: sub, msg id snap.<token>.<seq> (event_log::put_snapshot). For each "
     "length and repeat, a fresh `sigstream serve` is started on that stream (its own free loopback port, "
-    "--log-level warn, no Redis unless --redis-url is given, so every first join replays the room), /readyz is "
+    "--log-level warn, no Redis unless --redis-url is given, so every first join rebuilds the room from the stream: its newest snapshot, then the events after it), /readyz is "
     "polled until 200 ('ready': spawn to 200), a WebSocket is opened to /ws and {type:join} is sent; 'join' is the "
     "time from sending it to receiving `joined`, whose peers must be exactly the 2 filled peers. The peer then "
     "leaves (waiting for its ack), the WebSocket is closed and the instance is stopped with SIGTERM. Each repeat "
@@ -892,6 +892,13 @@ struct length_result {
     for (auto const& s : samples) out.push_back(s.*member);
     return out;
   }
+  // Joins after the first of this length (repeat > 1).
+  std::vector<double> later() const {
+    std::vector<double> out;
+    for (auto const& s : samples)
+      if (s.repeat > 1) out.push_back(s.join_ms);
+    return out;
+  }
 };
 
 std::string load_average() {
@@ -937,19 +944,25 @@ int bench_join_command(int argc, char** argv) {
                "Measure the latency of the first join of a room on a fresh instance against the length of the\n"
                "room's history. Fills a stream of its own (--stream, default SIGSTREAM-JOINBENCH, never the\n"
                "instances' stream) with one room join-bench-L per length L of --lengths: 2 joined peers, then L\n"
-               "signals of ~100 B. Then, --repeats times per length, starts a fresh `sigstream serve` on that\n"
-               "stream (a free loopback port, no Redis unless --redis-url: every first join replays the room),\n"
-               "waits for /readyz 200, opens a WebSocket to /ws and times {type:join} to `joined`, whose peers\n"
-               "must be exactly the 2 filled peers; then leaves (waiting for the ack), closes, and stops the\n"
-               "instance with SIGTERM. Each repeat adds a join and a leave to the room (2 events: irrelevant).\n"
+               "signals of ~100 B. While filling, it writes the room snapshots that instances following the room\n"
+               "as it grew would have written (--snapshot-every, as `serve`'s flag: every N events of the room,\n"
+               "the same payload, subject and message id); --snapshot-every 0 writes none, the worst case of a\n"
+               "room whose snapshots were never written (a stream filled by an older version): its first rebuild\n"
+               "replays everything, and leaves a snapshot for the later ones, so the first repeat of each length\n"
+               "is reported apart. Then, --repeats times per length, starts a fresh `sigstream serve` on that\n"
+               "stream (a free loopback port, no Redis unless --redis-url: every first join rebuilds the room\n"
+               "from the stream, from its snapshot if any), waits for /readyz 200, opens a WebSocket to /ws and\n"
+               "times {type:join} to `joined`, whose peers must be exactly the 2 filled peers; then leaves\n"
+               "(waiting for the ack), reads the instance's /metrics (events replayed, snapshots written), closes,\n"
+               "and stops the instance with SIGTERM. Each repeat adds a join and a leave to the room (2 events).\n"
                "The stream (and the instances' heartbeat bucket) is deleted at the end unless --keep; a stream\n"
                "that already holds events is never touched. The instances get only their flags: SIGSTREAM_*\n"
                "variables are not passed on. NATS and Redis on loopback only. Table on stdout, progress on\n"
                "stderr, every sample in the JSON report.");
   opts.add_string("nats-url", &s.nats_url, "NATS server with JetStream (loopback only).");
   opts.add_string("redis-url", &s.redis_url,
-                  "Presence cache for the instances (loopback only); empty: none, so every first join replays the "
-                  "whole room (the worst case, and the default).");
+                  "Presence cache for the instances (loopback only); empty: none, so every first join rebuilds the "
+                  "room from the stream alone (its snapshot, then the events after it; the default).");
   opts.add_string("stream", &s.stream, "The benchmark's own stream (created, filled, deleted).");
   opts.add_string("subject-prefix", &s.prefix, "Subject prefix of the benchmark's rooms.");
   opts.add_string("lengths", &s.lengths, "History lengths (signals per room), comma-separated; one room each.");
@@ -958,6 +971,10 @@ int bench_join_command(int argc, char** argv) {
   opts.add_flag("keep", &s.keep, "Keep the stream (and the heartbeat bucket) at the end, e.g. for `sigstream history`.");
   opts.add_string("report", &s.report, "Write the JSON report to this file (its directory must exist).");
   opts.add_int("window", &s.window, "Publishes in flight while filling.");
+  opts.add_int("snapshot-every", &s.snapshot_every,
+               "While filling, store the room's snapshot every N events of the room, as instances that followed the "
+               "room while it grew would have (default 1000, `serve`'s default). 0: none (the worst case: the first "
+               "rebuild replays the whole room, and leaves a snapshot for later ones).");
   opts.add_duration("ready-timeout", &s.ready_timeout, "Bound on each instance's start, spawn to /readyz 200.");
   opts.add_duration("join-timeout", &s.join_timeout, "Bound on each join, join sent to `joined`.");
   opts.add_duration("stop-timeout", &s.stop_timeout, "After SIGTERM, how long an instance may take before SIGKILL.");
@@ -965,7 +982,7 @@ int bench_join_command(int argc, char** argv) {
                     "--instance-timeout of the instances: longer than the run, so that none expires the filled "
                     "peers (their instance bench-fill never sends a heartbeat).");
   opts.command_line_only({"redis-url", "stream", "subject-prefix", "lengths", "repeats", "serve-bin", "keep", "report",
-                          "window", "ready-timeout", "join-timeout", "stop-timeout", "instance-timeout"});
+                          "window", "snapshot-every", "ready-timeout", "join-timeout", "stop-timeout", "instance-timeout"});
   if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (auto problem = check(s); !problem.empty()) {
     std::cerr << "sigstream bench join: " << problem << "\n";
@@ -1095,9 +1112,9 @@ int bench_join_command(int argc, char** argv) {
         auto sm = std::get<sample>(std::move(result));
         sm.events_before = room.length + 2 + 2 * static_cast<std::uint64_t>(repeat - 1);
         std::cerr << fmt::format("  {} repeat {}/{} ({}): ready {:.1f} ms, connect {:.1f} ms, join {:.1f} ms, "
-                                 "stopped in {:.0f} ms ({})\n",
+                                 "{} events replayed, {} snapshots written, stopped in {:.0f} ms ({})\n",
                                  room.name, repeat, s.repeats, instance, sm.ready_ms, sm.connect_ms, sm.join_ms,
-                                 sm.stop_ms, sm.ended);
+                                 sm.replayed_events, sm.room_snapshots, sm.stop_ms, sm.ended);
         if (!sm.log_head.empty())
           std::cerr << "    instance output: " << sm.log_head.substr(0, 500) << (sm.log_head.back() == '\n' ? "" : "\n");
         lr.samples.push_back(std::move(sm));
@@ -1125,18 +1142,30 @@ int bench_join_command(int argc, char** argv) {
                       machine["nproc"], machine["cpu"], machine["ram_gib"], machine["os"], machine["kernel"],
                       machine["load_average_at_start"], machine["load_average_at_end"]);
   text += fmt::format("stream {} at {}; instances: {} serve, Redis {}; {} fresh instances per length\n", s.stream,
-                      s.nats_url, bin, s.redis_url.empty() ? "off (every first join replays)" : s.redis_url, s.repeats);
-  text += fmt::format("fill: {} events, {:.1f} MB stored, in {:.1f} s = {:.0f} events/s; signal data {}..{} B\n",
+                      s.nats_url, bin, s.redis_url.empty() ? "off (every first join rebuilds from the stream)" : s.redis_url, s.repeats);
+  text += fmt::format("fill: {} events, {:.1f} MB stored, in {:.1f} s = {:.0f} events/s; signal data {}..{} B; {}\n",
                       filled.events, filled.bytes / 1e6, filled.seconds,
-                      filled.seconds > 0 ? filled.events / filled.seconds : 0.0, filled.data_min, filled.data_max);
-  text += fmt::format("  {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}\n", "history", "join min", "median", "max",
-                      "ready med", "connect med");
-  text += fmt::format("  {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}\n", "(signals)", "(ms)", "(ms)", "(ms)", "(ms)", "(ms)");
+                      filled.seconds > 0 ? filled.events / filled.seconds : 0.0, filled.data_min, filled.data_max,
+                      s.snapshot_every > 0
+                          ? fmt::format("{} room snapshots (one every {} events of a room)", filled.snapshots,
+                                        s.snapshot_every)
+                          : std::string("no room snapshots (--snapshot-every 0)"));
+  text += fmt::format("  {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>9} {:>9}\n", "history", "join min",
+                      "median", "max", "1st join", "later med", "1st replay", "later repl", "ready med", "conn med");
+  text += fmt::format("  {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>9} {:>9}\n", "(signals)", "(ms)", "(ms)",
+                      "(ms)", "(ms)", "(ms)", "(events)", "(max ev.)", "(ms)", "(ms)");
   for (auto const& r : results) {
     auto join = spread_of(r.field(&sample::join_ms));
-    text += fmt::format("  {:>10} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>12.2f}\n", r.room->length, join.min,
-                        join.median, join.max, spread_of(r.field(&sample::ready_ms)).median,
-                        spread_of(r.field(&sample::connect_ms)).median);
+    auto later = r.later();
+    std::int64_t later_replay = -1;
+    for (auto const& sm : r.samples)
+      if (sm.repeat > 1) later_replay = std::max(later_replay, sm.replayed_events);
+    text += fmt::format("  {:>10} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9} {:>11} {:>11} {:>9.1f} {:>9.2f}\n",
+                        r.room->length, join.min, join.median, join.max, r.samples.front().join_ms,
+                        later.empty() ? std::string("-") : fmt::format("{:.1f}", spread_of(later).median),
+                        r.samples.front().replayed_events,
+                        later_replay < 0 ? std::string("-") : std::to_string(later_replay),
+                        spread_of(r.field(&sample::ready_ms)).median, spread_of(r.field(&sample::connect_ms)).median);
   }
   // The cost of history: the slope between the shortest and the longest room.
   auto shortest = std::min_element(results.begin(), results.end(),
@@ -1162,8 +1191,11 @@ int bench_join_command(int argc, char** argv) {
   for (std::size_t i = 0; i < plan.size(); ++i) {
     lengths_json += fmt::format("{}{}", i ? "," : "", plan[i].length);
     auto const& rf = filled.rooms[i];
-    rooms_json += fmt::format("{}{{\"room\":{},\"length\":{},\"events\":{},\"bytes\":{},\"seconds\":{:.3f}}}",
-                              i ? "," : "", json_quote(plan[i].name), plan[i].length, rf.events, rf.bytes, rf.seconds);
+    rooms_json += fmt::format(
+        "{}{{\"room\":{},\"length\":{},\"events\":{},\"bytes\":{},\"seconds\":{:.3f},\"snapshots\":{},"
+        "\"last_snapshot_seq\":{},\"last_snapshot_events\":{},\"snapshot_seconds\":{:.3f}}}",
+        i ? "," : "", json_quote(plan[i].name), plan[i].length, rf.events, rf.bytes, rf.seconds, rf.snapshots,
+        rf.last_snapshot_seq, rf.last_snapshot_events, rf.snapshot_seconds);
   }
   // The instance's flags, with its port and id as placeholders.
   std::string args_json;
@@ -1179,30 +1211,33 @@ int bench_join_command(int argc, char** argv) {
     for (auto const& sm : r.samples)
       samples_json += fmt::format(
           "{}{{\"repeat\":{},\"instance\":{},\"events_in_room_before\":{},\"ready_ms\":{:.3f},\"connect_ms\":{:.3f},"
-          "\"join_ms\":{:.3f},\"leave_ack_ms\":{:.3f},\"stop_ms\":{:.1f},\"joined_seq\":{},\"ended\":{},"
-          "\"instance_output\":{}}}",
+          "\"join_ms\":{:.3f},\"leave_ack_ms\":{:.3f},\"stop_ms\":{:.1f},\"joined_seq\":{},"
+          "\"replayed_events\":{},\"room_snapshots_written\":{},\"ended\":{},\"instance_output\":{}}}",
           samples_json.empty() ? "" : ",", sm.repeat, json_quote(sm.instance), sm.events_before, sm.ready_ms,
-          sm.connect_ms, sm.join_ms, sm.leave_ack_ms, sm.stop_ms, sm.joined_seq, json_quote(sm.ended),
-          json_quote(sm.log_head));
+          sm.connect_ms, sm.join_ms, sm.leave_ack_ms, sm.stop_ms, sm.joined_seq, sm.replayed_events, sm.room_snapshots,
+          json_quote(sm.ended), json_quote(sm.log_head));
     results_json += fmt::format(
-        "{}{{\"length\":{},\"room\":{},\"join_ms\":{},\"ready_ms\":{},\"connect_ms\":{},\"samples\":[{}]}}",
+        "{}{{\"length\":{},\"room\":{},\"join_ms\":{},\"first_join_ms\":{:.3f},\"later_join_ms\":{},"
+        "\"ready_ms\":{},\"connect_ms\":{},\"samples\":[{}]}}",
         results_json.empty() ? "" : ",", r.room->length, json_quote(r.room->name),
-        json_spread(spread_of(r.field(&sample::join_ms))), json_spread(spread_of(r.field(&sample::ready_ms))),
-        json_spread(spread_of(r.field(&sample::connect_ms))), samples_json);
+        json_spread(spread_of(r.field(&sample::join_ms))), r.samples.front().join_ms,
+        r.later().empty() ? std::string("null") : json_spread(spread_of(r.later())),
+        json_spread(spread_of(r.field(&sample::ready_ms))), json_spread(spread_of(r.field(&sample::connect_ms))),
+        samples_json);
   }
   std::string json = fmt::format(
       "{{\"bench\":\"join\",\"version\":{},\"started_at\":{},\"method\":{},\"machine\":{{{}}},"
       "\"settings\":{{\"nats_url\":{},\"redis_url\":{},\"stream\":{},\"subject_prefix\":{},\"lengths\":[{}],"
-      "\"repeats\":{},\"window\":{},\"ready_timeout_ms\":{},\"join_timeout_ms\":{},\"stop_timeout_ms\":{},"
+      "\"repeats\":{},\"window\":{},\"snapshot_every\":{},\"ready_timeout_ms\":{},\"join_timeout_ms\":{},\"stop_timeout_ms\":{},"
       "\"serve_bin\":{},\"instance_args\":[{}],\"keep\":{}}},"
-      "\"fill\":{{\"events\":{},\"payload_bytes\":{},\"seconds\":{:.3f},\"events_per_s\":{:.0f},"
+      "\"fill\":{{\"events\":{},\"snapshots\":{},\"payload_bytes\":{},\"seconds\":{:.3f},\"events_per_s\":{:.0f},"
       "\"signal_data_bytes\":{{\"min\":{},\"mean\":{},\"max\":{}}},\"rooms\":[{}]}},"
       "\"results\":[{}],\"history_cost_us_per_event\":{:.3f},\"stream_deleted\":{},\"heartbeat_bucket_deleted\":{}}}\n",
       json_quote(SIGSTREAM_VERSION), json_quote(started_at), json_quote(method_text), machine_json,
       json_quote(s.nats_url), json_quote(s.redis_url), json_quote(s.stream), json_quote(s.prefix), lengths_json,
-      s.repeats, s.window, s.ready_timeout.count(), s.join_timeout.count(), s.stop_timeout.count(),
+      s.repeats, s.window, s.snapshot_every, s.ready_timeout.count(), s.join_timeout.count(), s.stop_timeout.count(),
       // The file name only: a report is shared, the machine's paths are not.
-      json_quote(std::filesystem::path(bin).filename().string()), args_json, s.keep, filled.events, filled.bytes,
+      json_quote(std::filesystem::path(bin).filename().string()), args_json, s.keep, filled.events, filled.snapshots, filled.bytes,
       filled.seconds, filled.seconds > 0 ? filled.events / filled.seconds : 0.0, filled.signals ? filled.data_min : 0,
       filled.signals ? filled.data_total / filled.signals : 0, filled.data_max, rooms_json, results_json, per_event_us,
       stream_deleted, bucket_deleted);
