@@ -79,13 +79,15 @@ using protocol::json_quote;
 constexpr char method_text[] =
     "For each history length L, one room join-bench-L is filled straight into the bench's own stream (event_log "
     "appends of codec::encode_event, no instance involved): 2 peer_joined events (instance bench-fill) then L "
-    "signals of ~100 B alternating between the 2 peers; each room's events are contiguous in the stream. While filling, "
+    "signals of ~100 B alternating between the 2 peers; each room's events are contiguous in the stream. While "
+    "filling, "
     "the room's membership is folded (domain::evolve, with each event's acknowledged stream seq) and, when the room's "
     "event count reaches a multiple of --snapshot-every (0: never), its snapshot is stored as an instance that "
     "followed the room would store it: codec::encode_snapshot(state, seq, count) on <prefix>.room.<token>.s, "
     "Nats-Rollup: sub, msg id snap.<token>.<seq> (event_log::put_snapshot). For each "
     "length and repeat, a fresh `sigstream serve` is started on that stream (its own free loopback port, "
-    "--log-level warn, no Redis unless --redis-url is given, so every first join rebuilds the room from the stream: its newest snapshot, then the events after it), /readyz is "
+    "--log-level warn, no Redis unless --redis-url is given, so every first join rebuilds the room from the stream: "
+    "its newest snapshot, then the events after it), /readyz is "
     "polled until 200 ('ready': spawn to 200), a WebSocket is opened to /ws and {type:join} is sent; 'join' is the "
     "time from sending it to receiving `joined`, whose peers must be exactly the 2 filled peers. The peer then "
     "leaves (waiting for its ack), the WebSocket is closed and the instance is stopped with SIGTERM. Each repeat "
@@ -299,7 +301,10 @@ constexpr std::uint64_t seq_failed = UINT64_MAX;
 class fill_follower {
  public:
   fill_follower(nats::event_log& log, room_plan const& room, std::uint64_t total, std::uint64_t every)
-      : log_(log), room_(room), every_(every), seqs_(std::make_shared<std::vector<std::atomic<std::uint64_t>>>(total)) {}
+      : log_(log),
+        room_(room),
+        every_(every),
+        seqs_(std::make_shared<std::vector<std::atomic<std::uint64_t>>>(total)) {}
 
   // Where the acknowledgement of event `index` puts its seq.
   std::shared_ptr<std::vector<std::atomic<std::uint64_t>>> const& seqs() const { return seqs_; }
@@ -393,7 +398,8 @@ fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_
       follower.published(std::move(e));
       log.append(room.subject, std::move(payload), fmt::format("{}-{}", run_id, r.events + rf.events),
                  [&window, seqs = follower.seqs(), i](nats::append_result result) {
-                   (*seqs)[i].store(result.ok && !result.duplicate ? result.seq : seq_failed, std::memory_order_release);
+                   std::uint64_t seq = result.ok && !result.duplicate ? result.seq : seq_failed;
+                   (*seqs)[i].store(seq, std::memory_order_release);
                    window.done(result);
                  });
       ++rf.events;
@@ -982,7 +988,8 @@ int bench_join_command(int argc, char** argv) {
                     "--instance-timeout of the instances: longer than the run, so that none expires the filled "
                     "peers (their instance bench-fill never sends a heartbeat).");
   opts.command_line_only({"redis-url", "stream", "subject-prefix", "lengths", "repeats", "serve-bin", "keep", "report",
-                          "window", "snapshot-every", "ready-timeout", "join-timeout", "stop-timeout", "instance-timeout"});
+                          "window", "snapshot-every", "ready-timeout", "join-timeout", "stop-timeout",
+                          "instance-timeout"});
   if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (auto problem = check(s); !problem.empty()) {
     std::cerr << "sigstream bench join: " << problem << "\n";
@@ -1142,7 +1149,8 @@ int bench_join_command(int argc, char** argv) {
                       machine["nproc"], machine["cpu"], machine["ram_gib"], machine["os"], machine["kernel"],
                       machine["load_average_at_start"], machine["load_average_at_end"]);
   text += fmt::format("stream {} at {}; instances: {} serve, Redis {}; {} fresh instances per length\n", s.stream,
-                      s.nats_url, bin, s.redis_url.empty() ? "off (every first join rebuilds from the stream)" : s.redis_url, s.repeats);
+                      s.nats_url, bin, s.redis_url.empty() ? "off (every first join rebuilds from the stream)" : s.redis_url,
+                      s.repeats);
   text += fmt::format("fill: {} events, {:.1f} MB stored, in {:.1f} s = {:.0f} events/s; signal data {}..{} B; {}\n",
                       filled.events, filled.bytes / 1e6, filled.seconds,
                       filled.seconds > 0 ? filled.events / filled.seconds : 0.0, filled.data_min, filled.data_max,
@@ -1237,19 +1245,21 @@ int bench_join_command(int argc, char** argv) {
   std::string json = fmt::format(
       "{{\"bench\":\"join\",\"version\":{},\"started_at\":{},\"method\":{},\"machine\":{{{}}},"
       "\"settings\":{{\"nats_url\":{},\"redis_url\":{},\"stream\":{},\"subject_prefix\":{},\"lengths\":[{}],"
-      "\"repeats\":{},\"window\":{},\"snapshot_every\":{},\"ready_timeout_ms\":{},\"join_timeout_ms\":{},\"stop_timeout_ms\":{},"
+      "\"repeats\":{},\"window\":{},\"snapshot_every\":{},\"ready_timeout_ms\":{},\"join_timeout_ms\":{},"
+      "\"stop_timeout_ms\":{},"
       "\"serve_bin\":{},\"instance_args\":[{}],\"keep\":{}}},"
       "\"fill\":{{\"events\":{},\"snapshots\":{},\"payload_bytes\":{},\"seconds\":{:.3f},\"events_per_s\":{:.0f},"
       "\"signal_data_bytes\":{{\"min\":{},\"mean\":{},\"max\":{}}},\"rooms\":[{}]}},"
-      "\"results\":[{}],\"history_cost_us_per_event\":{:.3f},\"history_cost_first_join_us_per_event\":{:.3f},\"stream_deleted\":{},\"heartbeat_bucket_deleted\":{}}}\n",
+      "\"results\":[{}],\"history_cost_us_per_event\":{:.3f},\"history_cost_first_join_us_per_event\":{:.3f},"
+      "\"stream_deleted\":{},\"heartbeat_bucket_deleted\":{}}}\n",
       json_quote(SIGSTREAM_VERSION), json_quote(started_at), json_quote(method_text), machine_json,
       json_quote(s.nats_url), json_quote(s.redis_url), json_quote(s.stream), json_quote(s.prefix), lengths_json,
       s.repeats, s.window, s.snapshot_every, s.ready_timeout.count(), s.join_timeout.count(), s.stop_timeout.count(),
       // The file name only: a report is shared, the machine's paths are not.
-      json_quote(std::filesystem::path(bin).filename().string()), args_json, s.keep, filled.events, filled.snapshots, filled.bytes,
-      filled.seconds, filled.seconds > 0 ? filled.events / filled.seconds : 0.0, filled.signals ? filled.data_min : 0,
-      filled.signals ? filled.data_total / filled.signals : 0, filled.data_max, rooms_json, results_json, per_event_us, first_per_event_us,
-      stream_deleted, bucket_deleted);
+      json_quote(std::filesystem::path(bin).filename().string()), args_json, s.keep, filled.events, filled.snapshots,
+      filled.bytes, filled.seconds, filled.seconds > 0 ? filled.events / filled.seconds : 0.0,
+      filled.signals ? filled.data_min : 0, filled.signals ? filled.data_total / filled.signals : 0, filled.data_max,
+      rooms_json, results_json, per_event_us, first_per_event_us, stream_deleted, bucket_deleted);
 
   std::cout << text << std::flush;
   if (!s.report.empty()) {
