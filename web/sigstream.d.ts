@@ -115,7 +115,8 @@ export declare class SigstreamClient extends EventTarget {
   readonly connected: boolean;
   /** Opens the connection; rejects (code `disconnected`) if this first attempt fails. */
   connect(): Promise<void>;
-  join(room: string, meta?: { [key: string]: Json }): Promise<JoinedMessage>;
+  /** `options.token`: the join token your backend minted (needed when the service has join keys); sent again with every re-join. */
+  join(room: string, meta?: { [key: string]: Json }, options?: { token?: string }): Promise<JoinedMessage>;
   /** Resolves with the event's seq once acknowledged; `to` null/undefined broadcasts. */
   signal(to: string | null | undefined, data: Json): Promise<number>;
   /** Resolves with the leave event's seq. */

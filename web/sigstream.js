@@ -94,12 +94,15 @@ export class SigstreamClient extends EventTarget {
    * Joins a room. Resolves with the `joined` message: {room, peer, peers, seq, resume}.
    * @param {string} room
    * @param {object} [meta]
+   * @param {{token?: string}} [options] `token`: the join token your backend minted
+   *   (needed when the service has join keys); sent again with every re-join.
    */
-  async join(room, meta) {
+  async join(room, meta, { token } = {}) {
     const msg = { type: 'join', room };
     if (meta !== undefined) msg.meta = meta;
+    if (token !== undefined) msg.token = token;
     const joined = await this.#request(msg);
-    this.#onJoined(joined, { room, meta });
+    this.#onJoined(joined, { room, meta, token });
     return joined;
   }
 
@@ -183,6 +186,7 @@ export class SigstreamClient extends EventTarget {
     if (!want) { this.#attempt = 0; this.#emit('reconnected', null); return; }
     const msg = { type: 'join', room: want.room };
     if (want.meta !== undefined) msg.meta = want.meta;
+    if (want.token !== undefined) msg.token = want.token;
     // With the token, the service gives back the same peer id and sends
     // every event after last_seq: nothing is missed, nobody sees us leave.
     const previousPeer = this.#resume ? this.#peer : null;
