@@ -21,6 +21,7 @@ constexpr char usage[] =
     "  state      print a room's membership at a point of its history\n"
     "  rooms      list the rooms that have history\n"
     "  cluster    list the live instances, from their heartbeats\n"
+    "  token      mint a join token with the instances' keys (development and tests)\n"
     "  bench      drive a running cluster with load and report latency and throughput\n"
     "  version    print the version\n"
     "\n"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   if (command == "rooms") return sig::cli::rooms_command(argc - 2, argv + 2);
   if (command == "cluster") return sig::cli::cluster_command(argc - 2, argv + 2);
   if (command == "bench") return sig::cli::bench_command(argc - 2, argv + 2);
+  if (command == "token") return sig::cli::token_command(argc - 2, argv + 2);
   std::cerr << "sigstream: unknown command '" << command << "'\n\n" << usage;
   return 2;
 }

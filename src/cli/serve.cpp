@@ -22,6 +22,7 @@
 #include "adapters/ws/session_registry.hpp"
 #include "adapters/ws/static_files.hpp"
 #include "auth/hmac.hpp"
+#include "auth/join_token.hpp"
 #include "cli/commands.hpp"
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
@@ -61,6 +62,7 @@ struct serve_settings {
   std::chrono::milliseconds resume_token_lifetime{24 * 3'600'000};
   bool resume = true;
   std::int64_t snapshot_every = 1000;
+  std::string auth_keys;
   std::string log_level = "info";
   std::int64_t fault_drop_live_every = 0;
   std::int64_t fault_delay_live_every = 0;
@@ -151,6 +153,9 @@ int serve_command(int argc, char** argv) {
   opts.add_duration("shutdown-grace", &s.shutdown_grace,
                     "On SIGTERM, how long to wait for clients (told to reconnect elsewhere, 1012) to resume on other "
                     "instances; peers still here then leave (expired).");
+  opts.add_string("auth-keys", &s.auth_keys,
+                  "Join keys KID:SECRET,... (HMAC-SHA256): every join needs a JWT (HS256) signed with one of them; the "
+                  "first signs (sigstream token). Empty: anyone can join any room. Prefer the environment variable.");
   opts.add_int("snapshot-every", &s.snapshot_every,
                "Write a room's membership snapshot to the stream every this many events of the room, so a room is "
                "rebuilt from at most this many events whatever its age (0: never).");
@@ -203,6 +208,16 @@ int serve_command(int argc, char** argv) {
   if (s.resume && (s.resume_grace.count() < 100 || s.resume_token_lifetime < s.resume_grace)) {
     std::cerr << "sigstream serve: --resume-grace must be at least 100ms and --resume-token-lifetime at least as long\n";
     return 2;
+  }
+  std::vector<auth::signing_key> join_keys;
+  if (!s.auth_keys.empty()) {
+    std::string error;
+    auto keys = auth::parse_keys(s.auth_keys, &error);
+    if (!keys) {
+      std::cerr << "sigstream serve: --auth-keys (SIGSTREAM_AUTH_KEYS): " << error << "\n";
+      return 2;
+    }
+    join_keys = std::move(*keys);
   }
   if (s.max_frame_bytes < s.max_data_bytes + 1024 || s.max_meta_bytes < 2 || s.max_data_bytes < 1) {
     std::cerr << "sigstream serve: --max-frame-bytes must exceed --max-data-bytes by at least 1KiB\n";
@@ -301,6 +316,13 @@ int serve_command(int argc, char** argv) {
   conn_ctx.sessions = &sessions;
   conn_ctx.draining = &draining;
   conn_ctx.resume_secret = room_ctx.resume_secret;
+  conn_ctx.join_keys = join_keys;
+  if (join_keys.empty())
+    main_log->warn("no join keys (SIGSTREAM_AUTH_KEYS): anyone can join any room, as anyone. Configure keys and "
+                   "mint join tokens in your backend (docs/security.md)");
+  else
+    main_log->info("joins need a token signed with one of {} key(s) (ids in docs/security.md's sense: kid)",
+                   join_keys.size());
   if (admin.enabled())
     main_log->info("admin API on /admin/ (bearer token; addresses {})", s.admin_redact ? "redacted" : "shown");
   else

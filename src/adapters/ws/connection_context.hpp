@@ -6,7 +6,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "auth/join_token.hpp"
 #include "protocol/messages.hpp"
 
 namespace spdlog { class logger; }
@@ -43,6 +45,9 @@ struct connection_context {
   // Verifies `resume` tokens (the rooms issue them with the same secret).
   // Empty: resume is off.
   std::string resume_secret;
+  // Join keys (HS256): a join needs a token signed with one of them. Empty:
+  // the service is open.
+  std::vector<auth::signing_key> join_keys;
   bool is_draining() const { return draining != nullptr && draining->load(); }
 };
 

@@ -159,6 +159,7 @@ void ws_session::handle_join(protocol::join_request request) {
     send_error(request.id, error_code::unavailable, "the event log is not reachable; try again");
     return;
   }
+  if (!admit_token(request)) return;
   if (request.resume) {
     handle_resume(std::move(request));
     return;
@@ -167,6 +168,26 @@ void ws_session::handle_join(protocol::join_request request) {
   peer_ = new_peer_id();
   room_ = ctx_.directory.get_or_create(request.room);
   room_->join(shared_from_this(), peer_, std::move(request.meta_json), std::move(request.id));
+}
+
+bool ws_session::admit_token(protocol::join_request& request) {
+  if (ctx_.join_keys.empty()) return true;
+  auto refuse = [&](std::string_view why) {
+    ctx_.logger->info("conn={} join refused: {} (room token {})", remote_, why, domain::room_token(request.room));
+    send_error(request.id, error_code::unauthorized, "a valid join token for this room is required");
+    return false;
+  };
+  if (!request.token) return refuse("no token");
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  auto verified = auth::verify_join_token(*request.token, ctx_.join_keys, now.count());
+  if (auto const* problem = std::get_if<auth::join_token_problem>(&verified)) return refuse(auth::to_string(*problem));
+  auto const& claims = std::get<auth::join_claims>(verified);
+  if (!auth::room_admitted(claims.room, request.room)) return refuse("token for another room");
+  if (claims.meta_json.size() > ctx_.limits.message.max_meta_bytes) return refuse("meta in the token too large");
+  request.meta_json = claims.meta_json;  // the backend's word, not the client's
+  may_signal_ = claims.may_signal;
+  may_broadcast_ = claims.may_broadcast;
+  return true;
 }
 
 // A join with a resume token: the token is checked here (signature, expiry,
@@ -203,6 +224,11 @@ void ws_session::handle_resume(protocol::join_request request) {
 void ws_session::handle_signal(protocol::signal_request request) {
   if (room_state_ != room_state::joined) {
     send_error(request.id, error_code::not_in_room, "join a room first");
+    return;
+  }
+  if (request.to ? !may_signal_ : !may_broadcast_) {
+    send_error(request.id, error_code::unauthorized,
+               request.to ? "this peer's join token does not allow signals" : "this peer's join token does not allow broadcasts");
     return;
   }
   room_->signal(shared_from_this(), peer_, std::move(request.to), std::move(request.data_json),

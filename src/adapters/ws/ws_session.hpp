@@ -42,6 +42,9 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   void handle(std::string_view frame);
   void handle_join(protocol::join_request request);
   void handle_resume(protocol::join_request request);
+  // With join keys: checks the request's token and applies its meta and
+  // rights. False (and the error sent) if the join must not go on.
+  bool admit_token(protocol::join_request& request);
   void handle_signal(protocol::signal_request request);
   void handle_leave(protocol::leave_request request);
   void send_error(protocol::request_id const& id, protocol::error_code code, std::string_view message);
@@ -67,6 +70,9 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   // client to come back); false records its leave at once (the client
   // closed the WebSocket itself, or broke the protocol).
   bool keep_for_resume_ = true;
+  // From the join token's rights (all allowed without join keys).
+  bool may_signal_ = true;
+  bool may_broadcast_ = true;
   std::optional<boost::beast::websocket::close_reason> close_after_write_;
   std::string remote_;
 
