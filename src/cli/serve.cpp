@@ -63,6 +63,12 @@ struct serve_settings {
   bool resume = true;
   std::int64_t snapshot_every = 1000;
   std::string auth_keys;
+  std::string allowed_origins;
+  std::int64_t max_connections = 10'000;
+  std::int64_t max_room_peers = 100;
+  std::chrono::milliseconds join_timeout{10'000};
+  std::int64_t signal_rate = 100;
+  std::int64_t signal_burst = 200;
   std::string log_level = "info";
   std::int64_t fault_drop_live_every = 0;
   std::int64_t fault_delay_live_every = 0;
@@ -156,6 +162,16 @@ int serve_command(int argc, char** argv) {
   opts.add_string("auth-keys", &s.auth_keys,
                   "Join keys KID:SECRET,... (HMAC-SHA256): every join needs a JWT (HS256) signed with one of them; the "
                   "first signs (sigstream token). Empty: anyone can join any room. Prefer the environment variable.");
+  opts.add_string("allowed-origins", &s.allowed_origins,
+                  "Comma-separated browser origins (https://app.example.com) allowed to open WebSockets; others get "
+                  "403. Empty: any origin (a warning when join keys are off too).");
+  opts.add_int("max-connections", &s.max_connections, "WebSocket connections this instance holds at most; more get 503.");
+  opts.add_int("max-room-peers", &s.max_room_peers, "Members a room may hold; more joins get room-full.");
+  opts.add_duration("join-timeout", &s.join_timeout, "A connection that has not joined a room this long after opening is closed (1008).");
+  opts.add_int("signal-rate", &s.signal_rate,
+               "Signals per second a connection may send (token bucket); over it: rate-limited, and a client that "
+               "keeps going (20 refusals in a row) is closed with 1008.");
+  opts.add_int("signal-burst", &s.signal_burst, "Signals a connection may send at once, saved up at --signal-rate.");
   opts.add_int("snapshot-every", &s.snapshot_every,
                "Write a room's membership snapshot to the stream every this many events of the room, so a room is "
                "rebuilt from at most this many events whatever its age (0: never).");
@@ -259,6 +275,7 @@ int serve_command(int argc, char** argv) {
   room_ctx.linger = s.room_linger;
   room_ctx.resume_grace = s.resume_grace;
   room_ctx.snapshot_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.snapshot_every, 0));
+  room_ctx.max_room_peers = static_cast<std::size_t>(std::max<std::int64_t>(s.max_room_peers, 1));
   room_ctx.resume_token_lifetime = std::chrono::duration_cast<std::chrono::seconds>(s.resume_token_lifetime);
   room_ctx.drop_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_drop_live_every, 0));
   room_ctx.delay_live_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.fault_delay_live_every, 0));
@@ -277,6 +294,10 @@ int serve_command(int argc, char** argv) {
   limits.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(s.idle_timeout);
   limits.message.max_meta_bytes = static_cast<std::size_t>(s.max_meta_bytes);
   limits.message.max_data_bytes = static_cast<std::size_t>(s.max_data_bytes);
+  limits.max_connections = static_cast<std::size_t>(std::max<std::int64_t>(s.max_connections, 1));
+  limits.join_timeout = std::max(s.join_timeout, std::chrono::milliseconds(100));
+  limits.signal_rate = static_cast<double>(std::max<std::int64_t>(s.signal_rate, 1));
+  limits.signal_burst = static_cast<double>(std::max<std::int64_t>(s.signal_burst, 1));
   ws::session_registry sessions;
   std::atomic<bool> draining{false};
   // Set once the resume secret is known (given, or read from NATS): joins
@@ -317,6 +338,19 @@ int serve_command(int argc, char** argv) {
   conn_ctx.draining = &draining;
   conn_ctx.resume_secret = room_ctx.resume_secret;
   conn_ctx.join_keys = join_keys;
+  if (!s.allowed_origins.empty()) {
+    std::string_view rest = s.allowed_origins;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      auto item = rest.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      if (!item.empty()) conn_ctx.limits.allowed_origins.emplace_back(item);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  if (conn_ctx.limits.allowed_origins.empty() && join_keys.empty())
+    main_log->warn("no --allowed-origins: web pages of any site can open WebSockets here");
   if (join_keys.empty())
     main_log->warn("no join keys (SIGSTREAM_AUTH_KEYS): anyone can join any room, as anyone. Configure keys and "
                    "mint join tokens in your backend (docs/security.md)");

@@ -32,6 +32,11 @@ std::string metrics::prometheus_text(std::string const& instance_id) const {
   gauge("catch_ups_total", "Catch-ups from the stream.", catch_ups, "counter");
   gauge("ignored_events_total", "Events that could not be decoded or changed nothing.", ignored_events, "counter");
   gauge("slow_consumers_total", "Connections closed because they did not read fast enough.", slow_consumers, "counter");
+  gauge("refused_upgrades_total", "WebSocket upgrades refused (origin not allowed, or --max-connections reached).",
+        refused_upgrades, "counter");
+  gauge("rate_limited_total", "Signals refused by the per-connection rate limit.", rate_limited, "counter");
+  gauge("policy_closes_total", "Connections closed with 1008: over a limit and going on, or never joined in time.",
+        abusive_closes, "counter");
   gauge("expired_peers_total", "Peers of dead instances whose leave (reason expired) this instance recorded.",
         expired_peers, "counter");
   gauge("instances_alive", "Instances whose heartbeat this instance sees, itself included.", instances_alive, "gauge");

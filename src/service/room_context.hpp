@@ -48,6 +48,8 @@ struct room_context {
   // reaches a multiple of this (0: never), so that rebuilding a room reads
   // at most this many events after the newest snapshot.
   std::uint64_t snapshot_every = 1000;
+  // Members a room may hold (joins past it get `room-full`).
+  std::size_t max_room_peers = 100;
   // Resume (PROTOCOL.md `resume`). Empty secret: no tokens are issued and
   // a resume is refused. A peer whose connection dropped stays a member
   // for `resume_grace`; its token is good for `resume_token_lifetime`.

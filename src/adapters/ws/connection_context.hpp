@@ -26,6 +26,18 @@ struct connection_limits {
   std::chrono::seconds idle_timeout{30};    // pings go out at half of it
   std::chrono::seconds handshake_timeout{10};
   protocol::limits message;
+  std::size_t max_connections = 10'000;       // WebSocket upgrades past it get 503
+  std::chrono::milliseconds join_timeout{10'000};  // a connection that never joins is closed (1008)
+  // Signals per connection: a token bucket. Over it: `rate-limited`; a
+  // client that keeps going (abuse_strikes refusals within a second of each
+  // other) is closed with 1008.
+  double signal_rate = 100;
+  double signal_burst = 200;
+  int abuse_strikes = 20;
+  // Browser origins allowed to open WebSockets; empty: any. A request
+  // without an Origin header (not a browser) is not an origin check's
+  // business.
+  std::vector<std::string> allowed_origins;
 };
 
 struct connection_context {

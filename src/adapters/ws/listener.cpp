@@ -1,5 +1,7 @@
 #include "adapters/ws/listener.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/strand.hpp>
@@ -11,6 +13,7 @@
 
 #include "adapters/ws/static_files.hpp"
 #include "adapters/ws/ws_session.hpp"
+#include "service/metrics.hpp"
 #include "protocol/static_path.hpp"
 #include "service/admin_api.hpp"
 
@@ -56,6 +59,21 @@ class http_session : public std::enable_shared_from_this<http_session> {
       if (path == "/ws" && ctx_.is_draining())
         return respond(request, http::status::service_unavailable, "text/plain", "draining: connect to another instance\n");
       if (path == "/ws") {
+        auto origin = request[http::field::origin];
+        if (!origin.empty() && !ctx_.limits.allowed_origins.empty() &&
+            std::find(ctx_.limits.allowed_origins.begin(), ctx_.limits.allowed_origins.end(), origin) ==
+                ctx_.limits.allowed_origins.end()) {
+          ++ctx_.counters.refused_upgrades;
+          ctx_.logger->info("websocket refused: origin '{}' is not allowed", std::string(origin.substr(0, 200)));
+          return respond(request, http::status::forbidden, "text/plain", "origin not allowed\n");
+        }
+        if (static_cast<std::size_t>(std::max<std::int64_t>(ctx_.counters.connections.load(), 0)) >=
+            ctx_.limits.max_connections) {
+          ++ctx_.counters.refused_upgrades;
+          ctx_.logger->warn("websocket refused: {} connections, the limit (--max-connections)",
+                            ctx_.counters.connections.load());
+          return respond(request, http::status::service_unavailable, "text/plain", "too many connections\n");
+        }
         std::make_shared<ws_session>(std::move(stream_), ctx_)->run(std::move(request));
         return;
       }

@@ -41,7 +41,10 @@ bool expected_close(beast::error_code ec) {
 
 }  // namespace
 
-ws_session::ws_session(beast::tcp_stream&& stream, connection_context& ctx) : ws_(std::move(stream)), ctx_(ctx) {
+ws_session::ws_session(beast::tcp_stream&& stream, connection_context& ctx)
+    : ws_(std::move(stream)), ctx_(ctx), join_timer_(ws_.get_executor()) {
+  signal_tokens_ = ctx_.limits.signal_burst;
+  refilled_at_ = std::chrono::steady_clock::now();
   beast::error_code ec;
   auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
   if (!ec) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
@@ -80,6 +83,16 @@ void ws_session::on_accept(beast::error_code ec) {
   }
   ctx_.logger->debug("conn={} connected", remote_);
   if (ctx_.sessions) ctx_.sessions->add(shared_from_this());
+  // A connection that never joins holds memory and a socket for nothing.
+  join_timer_.expires_after(ctx_.limits.join_timeout);
+  join_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->ever_joined_ || self->room_state_ != room_state::none || self->closing_ || self->gone_) return;
+    ++self->ctx_.counters.abusive_closes;
+    self->ctx_.logger->info("conn={} closed: no join within {} ms (1008)", self->remote_,
+                            self->ctx_.limits.join_timeout.count());
+    self->keep_for_resume_ = false;
+    self->close_with(websocket::close_reason(websocket::close_code::policy_error, "join a room sooner"));
+  });
   do_read();
 }
 
@@ -226,6 +239,10 @@ void ws_session::handle_signal(protocol::signal_request request) {
     send_error(request.id, error_code::not_in_room, "join a room first");
     return;
   }
+  if (!allow_signal()) {
+    send_error(request.id, error_code::rate_limited, "too many signals; slow down");
+    return;
+  }
   if (request.to ? !may_signal_ : !may_broadcast_) {
     send_error(request.id, error_code::unauthorized,
                request.to ? "this peer's join token does not allow signals" : "this peer's join token does not allow broadcasts");
@@ -246,11 +263,36 @@ void ws_session::handle_leave(protocol::leave_request request) {
   peer_.clear();
 }
 
+// Token bucket: `signal_rate` per second, up to `signal_burst` saved up. A
+// client that goes on being refused is closed with 1008 (policy violation).
+bool ws_session::allow_signal() {
+  auto now = std::chrono::steady_clock::now();
+  double elapsed = std::chrono::duration<double>(now - refilled_at_).count();
+  refilled_at_ = now;
+  signal_tokens_ = std::min(ctx_.limits.signal_burst, signal_tokens_ + elapsed * ctx_.limits.signal_rate);
+  if (signal_tokens_ >= 1) {
+    signal_tokens_ -= 1;
+    return true;
+  }
+  ++ctx_.counters.rate_limited;
+  strikes_ = now - last_strike_ < std::chrono::seconds(1) ? strikes_ + 1 : 1;
+  last_strike_ = now;
+  if (strikes_ >= ctx_.limits.abuse_strikes) {
+    ++ctx_.counters.abusive_closes;
+    ctx_.logger->warn("conn={} peer={} closed: went on signalling over the rate limit (1008)", remote_, peer_);
+    keep_for_resume_ = false;
+    close_with(websocket::close_reason(websocket::close_code::policy_error, "rate limit exceeded repeatedly"));
+  }
+  return false;
+}
+
 void ws_session::join_settled(bool joined, service::frame_ptr frame) {
   boost::asio::post(ws_.get_executor(), [self = shared_from_this(), joined, frame = std::move(frame)] {
     if (self->room_state_ == room_state::joining) {
       if (joined) {
         self->room_state_ = room_state::joined;
+        self->ever_joined_ = true;
+        self->join_timer_.cancel();
       } else {
         self->room_state_ = room_state::none;
         self->room_.reset();
@@ -379,6 +421,7 @@ void ws_session::close_with(websocket::close_reason reason) {
 void ws_session::on_gone() {
   if (gone_) return;
   gone_ = true;
+  join_timer_.cancel();
   if (room_state_ != room_state::none && room_) {
     if (keep_for_resume_) {
       room_->detach(peer_);

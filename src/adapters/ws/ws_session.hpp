@@ -2,10 +2,12 @@
 // One client's WebSocket. Everything here runs on the connection's strand
 // (the socket's executor); rooms reach it only through peer_endpoint, whose
 // calls post to that strand.
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -73,6 +75,15 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   // From the join token's rights (all allowed without join keys).
   bool may_signal_ = true;
   bool may_broadcast_ = true;
+  // Closes a connection that has not joined within the join timeout.
+  boost::asio::steady_timer join_timer_;
+  bool ever_joined_ = false;
+  // Signal rate limit: a token bucket, and the refusals in a row.
+  double signal_tokens_ = 0;
+  std::chrono::steady_clock::time_point refilled_at_{};
+  int strikes_ = 0;
+  std::chrono::steady_clock::time_point last_strike_{};
+  bool allow_signal();
   std::optional<boost::beast::websocket::close_reason> close_after_write_;
   std::string remote_;
 

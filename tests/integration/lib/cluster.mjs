@@ -510,7 +510,9 @@ export class Cluster {
     }
     // A drain waits --shutdown-grace (10 s) for clients to resume elsewhere;
     // most tests' clients never do, and teardown allows 10 s per process.
-    return { SIGSTREAM_SHUTDOWN_GRACE: '2s', ...env, ...this.options.env, ...extra };
+    // Load tests send faster than one browser would: the per-connection
+    // signal limit is tested on its own (abuse_limits.test.mjs).
+    return { SIGSTREAM_SHUTDOWN_GRACE: '2s', SIGSTREAM_SIGNAL_RATE: '1000000', SIGSTREAM_SIGNAL_BURST: '1000000', ...env, ...this.options.env, ...extra };
   }
 
   // --- HAProxy ----------------------------------------------------------
