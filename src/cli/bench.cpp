@@ -4,11 +4,11 @@
 // rate, memory per idle peer and CPU per relayed signal.
 #include <fmt/format.h>
 
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <string_view>
 
+#include "cli/bench_common.hpp"
 #include "cli/bench_results.hpp"
 #include "cli/bench_runner.hpp"
 #include "cli/bench_system.hpp"
@@ -18,15 +18,6 @@
 namespace sig::cli {
 
 namespace {
-
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 // Every count and time has a ceiling, so a run always ends by itself.
 std::string check(bench::bench_settings const& s) {
@@ -143,7 +134,7 @@ int bench_command(int argc, char** argv) {
   bench::bench_results results;
   results.settings = s;
   results.version = SIGSTREAM_VERSION;
-  results.started_at = utc_now();
+  results.started_at = bench::utc_now();
   results.machine = bench::machine_facts();
   int code = bench::run(s, results);
   if (code != 0) return code;  // nothing was measured

@@ -13,21 +13,17 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -36,6 +32,7 @@
 
 #include "adapters/codec/event_codec.hpp"
 #include "adapters/nats/event_log.hpp"
+#include "cli/bench_common.hpp"
 #include "cli/bench_system.hpp"
 #include "cli/commands.hpp"
 #include "cli/logging.hpp"
@@ -44,32 +41,12 @@
 #include "history/formats.hpp"
 #include "protocol/messages.hpp"
 
-extern char** environ;
-
 namespace sig::cli {
 
 namespace {
 
 using steady = std::chrono::steady_clock;
 using protocol::json_quote;
-
-double seconds_since(steady::time_point start) {
-  return std::chrono::duration<double>(steady::now() - start).count();
-}
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 // The plan is a pure function of the settings and this seed, so a stream
 // kept with --keep is recognised by its per-room counts on the next run.
@@ -93,21 +70,11 @@ struct settings {
   std::chrono::milliseconds idle{10'000};
 };
 
-bool is_loopback_nats_url(std::string_view url) {
-  for (std::string_view host : {"nats://127.0.0.1", "nats://localhost"}) {
-    if (!url.starts_with(host)) continue;
-    std::string_view rest = url.substr(host.size());
-    if (rest.empty()) return true;
-    if (rest.front() != ':' || rest.size() < 2) return false;
-    return rest.substr(1).find_first_not_of("0123456789") == std::string_view::npos;
-  }
-  return false;
-}
-
 // Every count and time has a ceiling, so a run always ends by itself.
 std::string check(settings const& s) {
   auto in = [](std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; };
-  if (!is_loopback_nats_url(s.nats_url)) return "--nats-url must be nats://127.0.0.1[:PORT] or nats://localhost[:PORT]";
+  if (!bench::is_loopback_nats_url(s.nats_url))
+    return "--nats-url must be nats://127.0.0.1[:PORT] or nats://localhost[:PORT]";
   if (s.stream.empty() || s.stream.find_first_of(" .*>\t") != std::string::npos)
     return "--stream must be a stream name (no spaces, dots or wildcards)";
   if (!domain::is_valid_subject_prefix(s.prefix)) return "--subject-prefix must be dotted tokens of [A-Za-z0-9_-]";
@@ -284,7 +251,7 @@ class room_script {
     if (joins_left_ == 0 && signals_left_ == 0 && leaves_left_ == 0) start_session(rng);
     --remaining_;
     domain::event e;
-    e.time_ms = wall_ms();
+    e.time_ms = bench::wall_ms();
     if (joins_left_ > 0) {
       --joins_left_;
       auto const& p = peers_[joined_++];
@@ -385,52 +352,6 @@ std::vector<room_plan> plan_rooms(settings const& s) {
   return rooms;
 }
 
-// Publishes in flight, bounded. Runs on the bench thread (acquire, wait) and
-// on nats.c's acknowledgement thread (done).
-class publish_window {
- public:
-  explicit publish_window(std::uint64_t limit) : limit_(limit) {}
-
-  // False when no acknowledgement came for `stall` (the server is stuck).
-  bool acquire(std::chrono::milliseconds stall) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, stall, [&] { return in_flight_ < limit_; }) && (++in_flight_, true);
-  }
-  void done(nats::append_result const& r) {
-    std::lock_guard lock(mutex_);
-    --in_flight_;
-    if (r.ok && !r.duplicate) {
-      ++acked_;
-    } else {
-      ++failed_;
-      if (first_error_.empty()) first_error_ = r.ok ? "stored as a duplicate" : r.error;
-    }
-    changed_.notify_all();
-  }
-  bool drain(std::chrono::milliseconds limit) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, limit, [&] { return in_flight_ == 0; });
-  }
-  std::uint64_t acked() {
-    std::lock_guard lock(mutex_);
-    return acked_;
-  }
-  std::uint64_t failed() {
-    std::lock_guard lock(mutex_);
-    return failed_;
-  }
-  std::string first_error() {
-    std::lock_guard lock(mutex_);
-    return first_error_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::uint64_t limit_, in_flight_ = 0, acked_ = 0, failed_ = 0;
-  std::string first_error_;
-};
-
 struct fill_result {
   bool ok = false;
   bool skipped = false;  // the stream held this plan already
@@ -463,7 +384,7 @@ class fill_progress {
   steady::time_point start_ = steady::now(), last_ = steady::now();
 };
 
-fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_plan> const& plan,
+fill_result fill(nats::event_log& log, bench::publish_window& window, std::vector<room_plan> const& plan,
                  std::uint64_t total) {
   fill_result r;
   // One entry per event, shuffled: every room's events spread evenly over
@@ -477,7 +398,7 @@ fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_
   scripts.reserve(plan.size());
   for (auto const& p : plan) scripts.emplace_back(p.name, p.events);
 
-  std::string run_id = hex(rng, 8) + fmt::format("{:x}", wall_ms());
+  std::string run_id = hex(rng, 8) + fmt::format("{:x}", bench::wall_ms());
   fill_progress progress(total);
   auto start = steady::now();
   constexpr auto stall = std::chrono::milliseconds(30'000);
@@ -506,22 +427,13 @@ fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_
     progress.update(r.events, window.acked(), r.bytes);
   }
   if (!window.drain(stall) && r.error.empty()) r.error = "publishes still unacknowledged 30 s after the last one";
-  r.seconds = seconds_since(start);
+  r.seconds = bench::seconds_since(start);
   progress.update(r.events, window.acked(), r.bytes, true);
   if (window.failed() > 0) r.error = fmt::format("{} publishes failed (first: {})", window.failed(), window.first_error());
   else if (r.error.empty() && window.acked() != total)
     r.error = fmt::format("{} of {} publishes acknowledged", window.acked(), total);
   r.ok = r.error.empty();
   return r;
-}
-
-// Messages per subject under the prefix; nullopt if unreadable.
-std::optional<std::map<std::string, std::uint64_t>> stream_counts(nats::event_log& log, std::string const& prefix) {
-  auto subjects = log.subjects_matching(prefix + ".room.>");
-  if (!subjects) return std::nullopt;
-  std::map<std::string, std::uint64_t> out;
-  for (auto const& s : *subjects) out[s.subject] = s.messages;
-  return out;
 }
 
 bool matches_plan(std::map<std::string, std::uint64_t> const& counts, std::vector<room_plan> const& plan) {
@@ -559,26 +471,15 @@ child_run run_child(std::vector<std::string> const& args, std::chrono::milliseco
     close(out[0]), close(out[1]);
     return r;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
-  std::vector<char*> argv;
-  std::vector<std::string> storage = args;
-  for (auto& a : storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t pid = 0;
-  auto start = steady::now();
-  int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  auto child = bench::spawn_child(args, {out[1], err[1], {}}, bench::child_environment::inherited);
   close(out[1]), close(err[1]);
-  if (spawned != 0) {
-    r.error = fmt::format("cannot start {}: {}", args[0], std::strerror(spawned));
+  if (child.pid == 0) {
+    r.error = child.error;
     close(out[0]), close(err[0]);
     return r;
   }
+  pid_t pid = child.pid;
+  auto start = child.started;
 
   auto deadline = start + limit;
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
@@ -603,12 +504,12 @@ child_run run_child(std::vector<std::string> const& args, std::chrono::milliseco
         std::uint64_t before = r.lines;
         r.lines += static_cast<std::uint64_t>(std::count(buffer.data(), buffer.data() + n, '\n'));
         r.bytes += static_cast<std::uint64_t>(n);
-        if (before == 0 && r.lines >= 1) r.first_line_s = seconds_since(start);
-        if (before <= 1 && r.lines >= 2) r.second_line_s = seconds_since(start);
-        if (r.lines > before) r.last_line_s = seconds_since(start);  // the output is complete at the last one
+        if (before == 0 && r.lines >= 1) r.first_line_s = bench::seconds_since(start);
+        if (before <= 1 && r.lines >= 2) r.second_line_s = bench::seconds_since(start);
+        if (r.lines > before) r.last_line_s = bench::seconds_since(start);  // the output is complete at the last one
       } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         out_open = false;
-        r.eof_s = seconds_since(start);
+        r.eof_s = bench::seconds_since(start);
       }
     }
     if (err_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -631,21 +532,6 @@ child_run run_child(std::vector<std::string> const& args, std::chrono::milliseco
     r.error = fmt::format("exit code {}: {}", r.exit_code, r.stderr_text.substr(0, 300));
   r.ok = r.error.empty();
   return r;
-}
-
-struct spread {
-  double min = 0, median = 0, max = 0;
-};
-
-spread spread_of(std::vector<double> values) {
-  spread s;
-  if (values.empty()) return s;
-  std::sort(values.begin(), values.end());
-  s.min = values.front();
-  s.max = values.back();
-  std::size_t n = values.size();
-  s.median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-  return s;
 }
 
 // One room read `runs` times in one format.
@@ -731,14 +617,14 @@ diagnostic in_process_read(nats::event_log& log, room_plan const& room, std::str
     }
     return true;
   });
-  d.seconds = seconds_since(start);
+  d.seconds = bench::seconds_since(start);
   d.ok = end == nats::scan_end::caught_up && d.events == room.events && (depth == 0 || sink > 0);
   return d;
 }
 
 // --- Report. -----------------------------------------------------------------
 
-std::string json_spread(spread const& s) {
+std::string json_spread(bench::spread const& s) {
   return fmt::format("{{\"min\":{:.6f},\"median\":{:.6f},\"max\":{:.6f}}}", s.min, s.median, s.max);
 }
 
@@ -754,26 +640,12 @@ std::string json_runs(room_runs const& r) {
       "\"last_line_s\":{},\"eof_s\":{},\"events_per_s\":{},\"events_per_s_after_first_line\":{},"
       "\"events_per_s_to_last_line\":{},\"runs\":[{}]}}",
       json_quote(r.room), json_quote(r.format), r.expected_lines, r.all_ok(),
-      json_spread(spread_of(r.field(&child_run::first_line_s))),
-      json_spread(spread_of(r.field(&child_run::second_line_s))),
-      json_spread(spread_of(r.field(&child_run::last_line_s))), json_spread(spread_of(r.field(&child_run::eof_s))),
-      json_spread(spread_of(r.rate_total())), json_spread(spread_of(r.rate_after_first())),
-      json_spread(spread_of(r.rate_to_last_line())), runs);
-}
-
-// The 1, 5 and 15 minute load averages: the machine may be shared, and a
-// run's figures mean little without them.
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return in ? one + " " + five + " " + fifteen : std::string("unknown");
-}
-
-std::string resolved_path(std::string const& path) {
-  char buffer[4096];
-  ssize_t n = readlink(path.c_str(), buffer, sizeof buffer - 1);
-  return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : path;
+      json_spread(bench::spread_of(r.field(&child_run::first_line_s))),
+      json_spread(bench::spread_of(r.field(&child_run::second_line_s))),
+      json_spread(bench::spread_of(r.field(&child_run::last_line_s))),
+      json_spread(bench::spread_of(r.field(&child_run::eof_s))),
+      json_spread(bench::spread_of(r.rate_total())), json_spread(bench::spread_of(r.rate_after_first())),
+      json_spread(bench::spread_of(r.rate_to_last_line())), runs);
 }
 
 }  // namespace
@@ -813,38 +685,20 @@ int bench_history_command(int argc, char** argv) {
     std::cerr << "sigstream bench history: " << problem << "\n";
     return 2;
   }
-  std::string started_at = utc_now();
-  std::string load_at_start = load_average();
-  std::string bin = resolved_path(s.history_bin);
+  std::string started_at = bench::utc_now();
+  std::string load_at_start = bench::load_average();
+  std::string bin = bench::resolved_path(s.history_bin);
   auto plan = plan_rooms(s);
   auto total = static_cast<std::uint64_t>(s.events);
 
   // The window outlives the log: acknowledgement callbacks point at it.
-  publish_window window(static_cast<std::uint64_t>(s.window));
+  bench::publish_window window(static_cast<std::uint64_t>(s.window));
   log_factory logs("bench-history", "warn");
-  nats::log_settings ls;
-  ls.url = s.nats_url;
-  ls.stream = s.stream;
-  ls.subject_prefix = s.prefix;
-  ls.create_stream = true;
-  ls.max_age = std::chrono::seconds(0);
-  ls.max_bytes = 8LL << 30;
-  ls.send_asap = false;  // batch writes: the fill is throughput, not latency
-  ls.connect_attempts = 3;
-  ls.client_name = "sigstream bench history";
-  nats::event_log log(ls, logs.make("nats"));
-  std::atomic<bool> never{false};
-  if (!log.start(never)) {
-    std::cerr << fmt::format("sigstream bench history: cannot use stream {} at {}\n", s.stream, s.nats_url);
-    return 1;
-  }
-
+  nats::event_log log(bench::fill_log_settings(s.nats_url, s.stream, s.prefix, "sigstream bench history"),
+                      logs.make("nats"));
   // Never fill, use or delete a stream holding anything but this plan.
-  auto counts = stream_counts(log, s.prefix);
-  if (!counts) {
-    std::cerr << "sigstream bench history: cannot read the stream's subjects\n";
-    return 1;
-  }
+  auto counts = bench::open_stream(log, "sigstream bench history", s.nats_url, s.stream, s.prefix);
+  if (!counts) return 1;
   fill_result filled;
   if (matches_plan(*counts, plan)) {
     filled.ok = filled.skipped = true;
@@ -867,7 +721,7 @@ int bench_history_command(int argc, char** argv) {
       if (!s.keep) log.delete_stream();
       return 1;
     }
-    counts = stream_counts(log, s.prefix);
+    counts = bench::stream_counts(log, s.prefix);
     if (!counts || !matches_plan(*counts, plan)) {
       std::cerr << "sigstream bench history: after the fill, the stream's per-room counts differ from the plan\n";
       if (!s.keep) log.delete_stream();
@@ -922,8 +776,8 @@ int bench_history_command(int argc, char** argv) {
   auto judge = [](room_runs const& sample_runs, room_runs const& big_runs) {
     verdict v;
     v.runs_ok = sample_runs.all_ok() && big_runs.all_ok();
-    v.first_line_max = spread_of(sample_runs.field(&child_run::first_line_s)).max;
-    v.replay_median = spread_of(big_runs.rate_total()).median;
+    v.first_line_max = bench::spread_of(sample_runs.field(&child_run::first_line_s)).max;
+    v.replay_median = bench::spread_of(big_runs.rate_total()).median;
     v.first_line_met = v.runs_ok && v.first_line_max < 1.0;
     v.replay_met = v.runs_ok && v.replay_median >= 100'000;
     return v;
@@ -931,14 +785,10 @@ int bench_history_command(int argc, char** argv) {
   verdict warm = judge(sample_warm, big_warm);
   verdict cold = s.cold_runs > 0 ? judge(sample_cold, big_cold) : warm;
 
-  auto machine = bench::machine_facts();
-  machine["load_average_at_start"] = load_at_start;
-  machine["load_average_at_end"] = load_average();
+  auto machine = bench::machine_with_load(load_at_start);
   std::string text;
   text += fmt::format("sigstream bench history {} ({})\n", SIGSTREAM_VERSION, started_at);
-  text += fmt::format("machine: {} CPUs ({}), {} GiB RAM, {}, kernel {}; load average {} at start, {} at end\n",
-                      machine["nproc"], machine["cpu"], machine["ram_gib"], machine["os"], machine["kernel"],
-                      machine["load_average_at_start"], machine["load_average_at_end"]);
+  text += bench::machine_line(machine);
   text += fmt::format("stream {} at {}: {} events in {} rooms; big room {} ({} events), sample room {} ({} events)\n",
                       s.stream, s.nats_url, total, plan.size(), big.name, big.events, sample.name, sample.events);
   if (filled.skipped) {
@@ -955,7 +805,7 @@ int bench_history_command(int argc, char** argv) {
                       "output was complete, 'end' when the process closed it (exited)\n",
                       bin);
   auto row = [](std::string const& what, std::vector<double> const& values, char const* unit, int decimals) {
-    auto sp = spread_of(values);
+    auto sp = bench::spread_of(values);
     return fmt::format("  {:<46} {:>11.{}f} {:>11.{}f} {:>11.{}f}  {}\n", what, sp.min, decimals, sp.median, decimals,
                        sp.max, decimals, unit);
   };
@@ -1013,9 +863,7 @@ int bench_history_command(int argc, char** argv) {
   text += s.keep ? fmt::format("stream {} kept\n", s.stream)
                  : fmt::format("stream {} {}\n", s.stream, deleted ? "deleted" : "NOT deleted (see the log)");
 
-  std::string machine_json;
-  for (auto const& [k, v] : machine)
-    machine_json += fmt::format("{}{}:{}", machine_json.empty() ? "" : ",", json_quote(k), json_quote(v));
+  std::string machine_json = bench::json_members(machine);
   std::string diagnostics_json;
   for (auto const& d : diagnostics)
     diagnostics_json += fmt::format("{}{{\"what\":{},\"events\":{},\"seconds\":{:.6f},\"events_per_s\":{:.0f},\"ok\":{}}}",
@@ -1048,17 +896,7 @@ int bench_history_command(int argc, char** argv) {
       json_runs(sample_table), json_runs(big_table), json_runs(big_decode_only), diagnostics_json,
       verdict_json(warm), s.cold_runs > 0 ? verdict_json(cold) : "null", deleted);
 
-  std::cout << text << std::flush;
-  if (!s.report.empty()) {
-    std::ofstream out(s.report, std::ios::trunc);
-    out << json;
-    if (!out) {
-      std::cerr << "sigstream bench history: cannot write " << s.report << "\n";
-      return 1;
-    }
-  } else {
-    std::cout << json << std::flush;
-  }
+  if (!bench::deliver_report(text, json, s.report, "sigstream bench history")) return 1;
   return warm.runs_ok && cold.runs_ok ? 0 : 1;
 }
 

@@ -17,12 +17,7 @@
 // instances would have: the same fold, count, payload, subject and message
 // id. `--snapshot-every 0` leaves the room without any (a stream filled by a
 // version without snapshots): the worst case for the first rebuild.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,7 +32,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -56,6 +50,7 @@
 #include "adapters/codec/event_codec.hpp"
 #include "adapters/nats/event_log.hpp"
 #include "cli/bench_client.hpp"
+#include "cli/bench_common.hpp"
 #include "cli/bench_system.hpp"
 #include "cli/commands.hpp"
 #include "cli/logging.hpp"
@@ -64,8 +59,6 @@
 #include "domain/room_state.hpp"
 #include "protocol/json.hpp"
 #include "protocol/messages.hpp"
-
-extern char** environ;
 
 namespace sig::cli {
 
@@ -97,24 +90,6 @@ constexpr char method_text[] =
     "instance's /metrics give replayed_events (events read back from the stream) and room_snapshots (snapshots it "
     "wrote).";
 
-std::string utc_now(char const* format = "%Y-%m-%dT%H:%M:%SZ") {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, format, &tm);
-  return text;
-}
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-double ms_between(steady::time_point from, steady::time_point to) {
-  return std::chrono::duration<double, std::milli>(to - from).count();
-}
-
 struct settings {
   std::string nats_url = "nats://127.0.0.1:4222";
   std::string redis_url;  // empty: instances run without the presence cache
@@ -132,18 +107,6 @@ struct settings {
   std::chrono::milliseconds stop_timeout{10'000};
   std::chrono::milliseconds instance_timeout{3'600'000};
 };
-
-// nats://127.0.0.1[:PORT] or nats://localhost[:PORT], as `bench history` accepts.
-bool is_loopback_nats_url(std::string_view url) {
-  for (std::string_view host : {"nats://127.0.0.1", "nats://localhost"}) {
-    if (!url.starts_with(host)) continue;
-    std::string_view rest = url.substr(host.size());
-    if (rest.empty()) return true;
-    if (rest.front() != ':' || rest.size() < 2) return false;
-    return rest.substr(1).find_first_not_of("0123456789") == std::string_view::npos;
-  }
-  return false;
-}
 
 // redis://127.x.y.z or redis://localhost, with an optional :PORT and /DB.
 bool is_loopback_redis_url(std::string_view url) {
@@ -179,7 +142,8 @@ std::optional<std::vector<std::uint64_t>> parse_lengths(std::string const& text)
 std::string check(settings const& s) {
   auto in = [](std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; };
   using std::chrono::milliseconds;
-  if (!is_loopback_nats_url(s.nats_url)) return "--nats-url must be nats://127.0.0.1[:PORT] or nats://localhost[:PORT]";
+  if (!bench::is_loopback_nats_url(s.nats_url))
+    return "--nats-url must be nats://127.0.0.1[:PORT] or nats://localhost[:PORT]";
   if (!s.redis_url.empty() && !is_loopback_redis_url(s.redis_url))
     return "--redis-url must be empty or redis://127.x.x.x[:PORT][/DB] or redis://localhost[:PORT][/DB]";
   if (s.stream.empty() || s.stream.size() > 48 || s.stream.find_first_not_of(
@@ -221,52 +185,6 @@ std::string check(settings const& s) {
 }
 
 // --- Filling. ----------------------------------------------------------------
-
-// Publishes in flight, bounded. Runs on the bench thread (acquire, drain) and
-// on nats.c's acknowledgement thread (done).
-class publish_window {
- public:
-  explicit publish_window(std::uint64_t limit) : limit_(limit) {}
-
-  // False when no acknowledgement came for `stall` (the server is stuck).
-  bool acquire(std::chrono::milliseconds stall) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, stall, [&] { return in_flight_ < limit_; }) && (++in_flight_, true);
-  }
-  void done(nats::append_result const& r) {
-    std::lock_guard lock(mutex_);
-    --in_flight_;
-    if (r.ok && !r.duplicate) {
-      ++acked_;
-    } else {
-      ++failed_;
-      if (first_error_.empty()) first_error_ = r.ok ? "stored as a duplicate" : r.error;
-    }
-    changed_.notify_all();
-  }
-  bool drain(std::chrono::milliseconds limit) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, limit, [&] { return in_flight_ == 0; });
-  }
-  std::uint64_t acked() {
-    std::lock_guard lock(mutex_);
-    return acked_;
-  }
-  std::uint64_t failed() {
-    std::lock_guard lock(mutex_);
-    return failed_;
-  }
-  std::string first_error() {
-    std::lock_guard lock(mutex_);
-    return first_error_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::uint64_t limit_, in_flight_ = 0, acked_ = 0, failed_ = 0;
-  std::string first_error_;
-};
 
 struct room_plan {
   std::uint64_t length = 0;  // signals after the 2 joins
@@ -358,11 +276,11 @@ std::string candidate_data(std::uint64_t n) {
                      1'000'000'000 + n * 7919 % 3'000'000'000ULL, n % 255, 1 + n % 254, 40'000 + n % 20'000);
 }
 
-fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_plan> const& plan,
+fill_result fill(nats::event_log& log, bench::publish_window& window, std::vector<room_plan> const& plan,
                  std::uint64_t snapshot_every) {
   fill_result r;
   bool tty = isatty(STDERR_FILENO) == 1;
-  std::string run_id = fmt::format("joinbench-{:x}-{}", wall_ms(), getpid());
+  std::string run_id = fmt::format("joinbench-{:x}-{}", bench::wall_ms(), getpid());
   constexpr auto stall = std::chrono::milliseconds(30'000);
   auto start = steady::now();
   for (auto const& room : plan) {
@@ -378,7 +296,7 @@ fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_
         break;
       }
       domain::event e;
-      e.time_ms = wall_ms();
+      e.time_ms = bench::wall_ms();
       e.instance = "bench-fill";
       if (i < 2) {
         auto const& peer = i == 0 ? room.peer_a : room.peer_b;
@@ -438,45 +356,7 @@ fill_result fill(nats::event_log& log, publish_window& window, std::vector<room_
   return r;
 }
 
-// Messages per subject under the prefix; nullopt if unreadable.
-std::optional<std::map<std::string, std::uint64_t>> stream_counts(nats::event_log& log, std::string const& prefix) {
-  auto subjects = log.subjects_matching(prefix + ".room.>");
-  if (!subjects) return std::nullopt;
-  std::map<std::string, std::uint64_t> out;
-  for (auto const& s : *subjects) out[s.subject] = s.messages;
-  return out;
-}
-
 // --- One instance, one join. -------------------------------------------------
-
-// A loopback port nobody listens on now. The instance binds it a moment
-// later; if someone else took it meanwhile the instance exits and the run
-// is retried on another port.
-std::optional<std::uint16_t> free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t size = sizeof address;
-  std::optional<std::uint16_t> port;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0)
-    port = ntohs(address.sin_port);
-  close(fd);
-  return port;
-}
-
-// The environment without SIGSTREAM_* variables: the instance is configured
-// by its flags alone, whatever the shell exported (an admin token, a thread
-// count, a Redis URL...).
-std::vector<std::string> clean_environment() {
-  std::vector<std::string> out;
-  for (char** e = environ; *e != nullptr; ++e)
-    if (std::strncmp(*e, "SIGSTREAM_", 10) != 0) out.emplace_back(*e);
-  return out;
-}
 
 std::string read_head(std::string const& path, std::size_t limit) {
   std::ifstream in(path, std::ios::binary);
@@ -495,27 +375,13 @@ class instance_process {
   ~instance_process() { kill_now(); }
 
   bool spawn(std::vector<std::string> args, std::string const& log_path, std::string& error) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    auto env_storage = clean_environment();
-    std::vector<char*> envp;
-    for (auto& e : env_storage) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    started_ = steady::now();
-    int spawned = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0) {
-      pid_ = 0;
-      error = fmt::format("cannot start {}: {}", args[0], std::strerror(spawned));
-      return false;
-    }
-    return true;
+    // The instance is configured by its flags alone (see clean_environment).
+    auto child = bench::spawn_child(std::move(args), {-1, -1, log_path},
+                                    bench::child_environment::without_sigstream_variables);
+    pid_ = child.pid;
+    started_ = child.started;
+    error = child.error;
+    return pid_ != 0;
   }
 
   steady::time_point started() const { return started_; }
@@ -540,7 +406,7 @@ class instance_process {
     auto start = steady::now();
     kill(pid_, SIGTERM);
     while (steady::now() - start < limit) {
-      if (exited()) return ms_between(start, steady::now());
+      if (exited()) return bench::ms_between(start, steady::now());
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     kill_now();
@@ -712,7 +578,7 @@ class join_runner {
     sample out;
     out.repeat = repeat;
     out.instance = instance;
-    auto port = free_port();
+    auto port = bench::free_port();
     if (!port) return run_failure{"no free loopback port"};
     out.port = *port;
     std::string log_path = fmt::format("{}/{}.log", dir_, instance);
@@ -748,7 +614,7 @@ class join_runner {
       if (status == 200) ready_at = at;
       else std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    out.ready_ms = ms_between(process.started(), *ready_at);
+    out.ready_ms = bench::ms_between(process.started(), *ready_at);
 
     // The join, timed from the frame's send to the `joined` reply.
     auto parsed = bench::parse_loopback_url(fmt::format("ws://127.0.0.1:{}/ws", *port));
@@ -818,8 +684,8 @@ class join_runner {
     std::string joined_frame;
     {
       std::lock_guard lock(probe->mutex);
-      out.connect_ms = ms_between(connect_start, probe->open_at);
-      out.join_ms = ms_between(probe->join_sent_at, probe->joined_at);
+      out.connect_ms = bench::ms_between(connect_start, probe->open_at);
+      out.join_ms = bench::ms_between(probe->join_sent_at, probe->joined_at);
       joined_frame = probe->joined_frame;
     }
     if (auto wrong = check_joined(joined_frame, room, out.joined_seq); !wrong.empty()) {
@@ -838,7 +704,7 @@ class join_runner {
     }
     {
       std::lock_guard lock(probe->mutex);
-      out.leave_ack_ms = ms_between(leave_sent, probe->ack_at);
+      out.leave_ack_ms = bench::ms_between(leave_sent, probe->ack_at);
     }
     {
       auto answer = std::make_shared<std::promise<bench::http_result>>();
@@ -870,22 +736,7 @@ class join_runner {
 
 // --- Report. -----------------------------------------------------------------
 
-struct spread {
-  double min = 0, median = 0, max = 0;
-};
-
-spread spread_of(std::vector<double> values) {
-  spread s;
-  if (values.empty()) return s;
-  std::sort(values.begin(), values.end());
-  s.min = values.front();
-  s.max = values.back();
-  std::size_t n = values.size();
-  s.median = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-  return s;
-}
-
-std::string json_spread(spread const& s) {
+std::string json_spread(bench::spread const& s) {
   return fmt::format("{{\"min\":{:.3f},\"median\":{:.3f},\"max\":{:.3f}}}", s.min, s.median, s.max);
 }
 
@@ -906,19 +757,6 @@ struct length_result {
     return out;
   }
 };
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return in ? one + " " + five + " " + fifteen : std::string("unknown");
-}
-
-std::string resolved_path(std::string const& path) {
-  char buffer[4096];
-  ssize_t n = readlink(path.c_str(), buffer, sizeof buffer - 1);
-  return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : path;
-}
 
 // Deletes the heartbeat bucket the instances created beside the stream
 // (a JetStream stream named KV_<stream>_INSTANCES). event_log has no call
@@ -945,7 +783,7 @@ bool delete_heartbeat_bucket(settings const& s) {
 
 int bench_join_command(int argc, char** argv) {
   settings s;
-  s.report = "docs/bench-runs/join-latency-" + utc_now("%Y-%m-%d") + ".json";
+  s.report = "docs/bench-runs/join-latency-" + bench::utc_now("%Y-%m-%d") + ".json";
   options opts("bench join",
                "Measure the latency of the first join of a room on a fresh instance against the length of the\n"
                "room's history. Fills a stream of its own (--stream, default SIGSTREAM-JOINBENCH, never the\n"
@@ -995,9 +833,9 @@ int bench_join_command(int argc, char** argv) {
     std::cerr << "sigstream bench join: " << problem << "\n";
     return 2;
   }
-  std::string started_at = utc_now();
-  std::string load_at_start = load_average();
-  std::string bin = resolved_path(s.serve_bin);
+  std::string started_at = bench::utc_now();
+  std::string load_at_start = bench::load_average();
+  std::string bin = bench::resolved_path(s.serve_bin);
   std::vector<room_plan> plan;
   auto const lengths = parse_lengths(s.lengths).value();  // check() accepted them
   for (auto length : lengths) {
@@ -1027,30 +865,13 @@ int bench_join_command(int argc, char** argv) {
   } cleanup_dir{dir};
 
   // The window outlives the log: acknowledgement callbacks point at it.
-  publish_window window(static_cast<std::uint64_t>(s.window));
+  bench::publish_window window(static_cast<std::uint64_t>(s.window));
   log_factory logs("bench-join", "warn");
-  nats::log_settings ls;
-  ls.url = s.nats_url;
-  ls.stream = s.stream;
-  ls.subject_prefix = s.prefix;
-  ls.create_stream = true;
-  ls.max_age = std::chrono::seconds(0);
-  ls.max_bytes = 8LL << 30;
-  ls.send_asap = false;  // batch writes: the fill is throughput, not latency
-  ls.connect_attempts = 3;
-  ls.client_name = "sigstream bench join";
-  nats::event_log log(ls, logs.make("nats"));
-  std::atomic<bool> never{false};
-  if (!log.start(never)) {
-    std::cerr << fmt::format("sigstream bench join: cannot use stream {} at {}\n", s.stream, s.nats_url);
-    return 1;
-  }
+  nats::event_log log(bench::fill_log_settings(s.nats_url, s.stream, s.prefix, "sigstream bench join"),
+                      logs.make("nats"));
   // Never fill, use or delete a stream that holds anything already.
-  auto counts = stream_counts(log, s.prefix);
-  if (!counts) {
-    std::cerr << "sigstream bench join: cannot read the stream's subjects\n";
-    return 1;
-  }
+  auto counts = bench::open_stream(log, "sigstream bench join", s.nats_url, s.stream, s.prefix);
+  if (!counts) return 1;
   if (!counts->empty()) {
     std::uint64_t held = 0;
     for (auto const& [subject, n] : *counts) held += n;
@@ -1075,7 +896,7 @@ int bench_join_command(int argc, char** argv) {
                                                 : std::string("no room snapshots"));
   auto filled = fill(log, window, plan, static_cast<std::uint64_t>(s.snapshot_every));
   if (filled.ok) {
-    counts = stream_counts(log, s.prefix);
+    counts = bench::stream_counts(log, s.prefix);
     for (std::size_t i = 0; i < plan.size(); ++i) {
       auto const& r = plan[i];
       if (!counts || (*counts)[r.subject] != r.length + 2) {
@@ -1140,14 +961,10 @@ int bench_join_command(int argc, char** argv) {
   }
 
   // --- The table and the report.
-  auto machine = bench::machine_facts();
-  machine["load_average_at_start"] = load_at_start;
-  machine["load_average_at_end"] = load_average();
+  auto machine = bench::machine_with_load(load_at_start);
   std::string text;
   text += fmt::format("sigstream bench join {} ({})\n", SIGSTREAM_VERSION, started_at);
-  text += fmt::format("machine: {} CPUs ({}), {} GiB RAM, {}, kernel {}; load average {} at start, {} at end\n",
-                      machine["nproc"], machine["cpu"], machine["ram_gib"], machine["os"], machine["kernel"],
-                      machine["load_average_at_start"], machine["load_average_at_end"]);
+  text += bench::machine_line(machine);
   text += fmt::format("stream {} at {}; instances: {} serve, Redis {}; {} fresh instances per length\n", s.stream,
                       s.nats_url, bin, s.redis_url.empty() ? "off (every first join rebuilds from the stream)" : s.redis_url,
                       s.repeats);
@@ -1163,17 +980,18 @@ int bench_join_command(int argc, char** argv) {
   text += fmt::format("  {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>9} {:>9}\n", "(signals)", "(ms)", "(ms)",
                       "(ms)", "(ms)", "(ms)", "(events)", "(max ev.)", "(ms)", "(ms)");
   for (auto const& r : results) {
-    auto join = spread_of(r.field(&sample::join_ms));
+    auto join = bench::spread_of(r.field(&sample::join_ms));
     auto later = r.later();
     std::int64_t later_replay = -1;
     for (auto const& sm : r.samples)
       if (sm.repeat > 1) later_replay = std::max(later_replay, sm.replayed_events);
     text += fmt::format("  {:>10} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>9} {:>11} {:>11} {:>9.1f} {:>9.2f}\n",
                         r.room->length, join.min, join.median, join.max, r.samples.front().join_ms,
-                        later.empty() ? std::string("-") : fmt::format("{:.1f}", spread_of(later).median),
+                        later.empty() ? std::string("-") : fmt::format("{:.1f}", bench::spread_of(later).median),
                         r.samples.front().replayed_events,
                         later_replay < 0 ? std::string("-") : std::to_string(later_replay),
-                        spread_of(r.field(&sample::ready_ms)).median, spread_of(r.field(&sample::connect_ms)).median);
+                        bench::spread_of(r.field(&sample::ready_ms)).median,
+                        bench::spread_of(r.field(&sample::connect_ms)).median);
   }
   // The cost of history: the slope between the shortest and the longest room.
   auto shortest = std::min_element(results.begin(), results.end(),
@@ -1185,7 +1003,8 @@ int bench_join_command(int argc, char** argv) {
   double per_event_us = 0, first_per_event_us = 0;
   if (longest->room->length > shortest->room->length) {
     double span = static_cast<double>(longest->room->length - shortest->room->length);
-    double extra_ms = spread_of(longest->field(&sample::join_ms)).median - spread_of(shortest->field(&sample::join_ms)).median;
+    double extra_ms = bench::spread_of(longest->field(&sample::join_ms)).median -
+                      bench::spread_of(shortest->field(&sample::join_ms)).median;
     per_event_us = extra_ms * 1000.0 / span;
     first_per_event_us = (longest->samples.front().join_ms - shortest->samples.front().join_ms) * 1000.0 / span;
     auto rate = [](double us) {
@@ -1201,9 +1020,7 @@ int bench_join_command(int argc, char** argv) {
                  : fmt::format("stream {} {}; heartbeat bucket {}\n", s.stream, stream_deleted ? "deleted" : "NOT deleted",
                                bucket_deleted ? "deleted" : "NOT deleted");
 
-  std::string machine_json;
-  for (auto const& [k, v] : machine)
-    machine_json += fmt::format("{}{}:{}", machine_json.empty() ? "" : ",", json_quote(k), json_quote(v));
+  std::string machine_json = bench::json_members(machine);
   std::string lengths_json, rooms_json, results_json;
   for (std::size_t i = 0; i < plan.size(); ++i) {
     lengths_json += fmt::format("{}{}", i ? "," : "", plan[i].length);
@@ -1237,9 +1054,10 @@ int bench_join_command(int argc, char** argv) {
         "{}{{\"length\":{},\"room\":{},\"join_ms\":{},\"first_join_ms\":{:.3f},\"later_join_ms\":{},"
         "\"ready_ms\":{},\"connect_ms\":{},\"samples\":[{}]}}",
         results_json.empty() ? "" : ",", r.room->length, json_quote(r.room->name),
-        json_spread(spread_of(r.field(&sample::join_ms))), r.samples.front().join_ms,
-        r.later().empty() ? std::string("null") : json_spread(spread_of(r.later())),
-        json_spread(spread_of(r.field(&sample::ready_ms))), json_spread(spread_of(r.field(&sample::connect_ms))),
+        json_spread(bench::spread_of(r.field(&sample::join_ms))), r.samples.front().join_ms,
+        r.later().empty() ? std::string("null") : json_spread(bench::spread_of(r.later())),
+        json_spread(bench::spread_of(r.field(&sample::ready_ms))),
+        json_spread(bench::spread_of(r.field(&sample::connect_ms))),
         samples_json);
   }
   std::string json = fmt::format(
@@ -1261,18 +1079,8 @@ int bench_join_command(int argc, char** argv) {
       filled.signals ? filled.data_min : 0, filled.signals ? filled.data_total / filled.signals : 0, filled.data_max,
       rooms_json, results_json, per_event_us, first_per_event_us, stream_deleted, bucket_deleted);
 
-  std::cout << text << std::flush;
-  if (!s.report.empty()) {
-    std::ofstream out(s.report, std::ios::trunc);
-    out << json;
-    if (!out) {
-      std::cerr << "sigstream bench join: cannot write " << s.report << "\n";
-      return 1;
-    }
-    std::cerr << "report: " << s.report << "\n";
-  } else {
-    std::cout << json << std::flush;
-  }
+  if (!bench::deliver_report(text, json, s.report, "sigstream bench join")) return 1;
+  if (!s.report.empty()) std::cerr << "report: " << s.report << "\n";
   return 0;
 }
 

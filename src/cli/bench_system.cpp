@@ -94,6 +94,17 @@ std::vector<std::string> split_list(std::string_view text, char separator) {
   return out;
 }
 
+bool is_loopback_nats_url(std::string_view url) {
+  for (std::string_view host : {"nats://127.0.0.1", "nats://localhost"}) {
+    if (!url.starts_with(host)) continue;
+    std::string_view rest = url.substr(host.size());
+    if (rest.empty()) return true;
+    if (rest.front() != ':' || rest.size() < 2) return false;
+    return rest.substr(1).find_first_not_of("0123456789") == std::string_view::npos;
+  }
+  return false;
+}
+
 parsed_url parse_loopback_url(std::string_view text) {
   parsed_url out;
   std::string_view rest = text;

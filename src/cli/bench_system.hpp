@@ -27,6 +27,10 @@ struct parsed_url {
 };
 parsed_url parse_loopback_url(std::string_view text);
 
+// nats://127.0.0.1[:PORT] or nats://localhost[:PORT]: a bench fills and
+// deletes streams, so never on a server that is not this machine's.
+bool is_loopback_nats_url(std::string_view url);
+
 std::vector<std::string> split_list(std::string_view text, char separator = ',');
 
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
