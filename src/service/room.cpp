@@ -198,24 +198,12 @@ void room::admit_resumes() {
 }
 
 void room::do_detach(std::string const& peer) {
-  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-    if (it->peer == peer) {
-      waiting_.erase(it);
-      maybe_linger();
-      return;
-    }
-  }
+  if (drop_unappended(waiting_, peer)) return;
   if (auto it = pending_.find(peer); it != pending_.end()) {
     it->second.abandoned = true;  // never told it joined: it has no token to come back with
     return;
   }
-  for (auto it = waiting_resumes_.begin(); it != waiting_resumes_.end(); ++it) {
-    if (it->peer == peer) {
-      waiting_resumes_.erase(it);
-      maybe_linger();
-      return;
-    }
-  }
+  if (drop_unappended(waiting_resumes_, peer)) return;
   if (auto it = pending_resumes_.find(peer); it != pending_resumes_.end()) {
     it->second.abandoned = true;  // kept for the grace once its resume comes back
     return;
@@ -327,13 +315,7 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
 
 void room::do_leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, domain::leave_reason reason,
                     protocol::request_id id) {
-  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-    if (it->peer == peer) {  // never appended: nothing to undo
-      waiting_.erase(it);
-      maybe_linger();
-      return;
-    }
-  }
+  if (drop_unappended(waiting_, peer)) return;
   if (auto it = pending_.find(peer); it != pending_.end()) {
     it->second.abandoned = true;  // its leave is appended once its join is back
     return;

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -127,6 +128,16 @@ class room : public std::enable_shared_from_this<room> {
   void reply_join_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
                         protocol::error_code code, std::string_view message);
   bool unused() const;  // nothing local: no peer, no request, nobody detached
+  // A request of `peer` still waiting for the room to go live was never
+  // appended: dropping it undoes everything. False if there is none.
+  template <typename Request>
+  bool drop_unappended(std::vector<Request>& waiting, std::string const& peer) {
+    auto it = std::find_if(waiting.begin(), waiting.end(), [&](Request const& r) { return r.peer == peer; });
+    if (it == waiting.end()) return false;
+    waiting.erase(it);
+    maybe_linger();
+    return true;
+  }
   void reply_error(std::shared_ptr<peer_endpoint> const& endpoint, protocol::request_id const& id,
                    protocol::error_code code, std::string_view message);
   void maybe_linger();

@@ -556,57 +556,53 @@ heartbeat_entry entry_of(kvEntry* e) {
   return out;
 }
 
+// A key-value bucket beside the stream, created if absent (one value per
+// key, file storage: it survives a NATS restart, as the stream does). ttl 0:
+// entries never expire. Null (logged) on error.
+kvStore* open_bucket(jsCtx* js, spdlog::logger& log, std::string const& bucket, char const* description,
+                     std::chrono::seconds ttl) {
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, js, bucket.c_str());
+  if (s == NATS_NOT_FOUND) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = bucket.c_str();
+    cfg.Description = description;
+    cfg.History = 1;
+    cfg.TTL = static_cast<int64_t>(ttl.count()) * nanos_per_second;
+    cfg.StorageType = js_FileStorage;
+    s = js_CreateKeyValue(&kv, js, &cfg);
+    if (s == NATS_OK) log.info("created bucket {} ({})", bucket, description);
+  }
+  if (s != NATS_OK) {
+    log.warn("cannot open bucket {}: {}", bucket, last_error(s));
+    return nullptr;
+  }
+  return kv;
+}
+
 }  // namespace
 
 bool event_log::open_heartbeats(std::chrono::seconds ttl) {
   auto& d = *impl_;
   if (d.js == nullptr) return false;
-  if (d.heartbeats != nullptr) return true;
-  std::string bucket = d.settings.stream + "_INSTANCES";
-  natsStatus s = js_KeyValue(&d.heartbeats, d.js, bucket.c_str());
-  if (s == NATS_NOT_FOUND) {
-    kvConfig cfg;
-    kvConfig_Init(&cfg);
-    cfg.Bucket = bucket.c_str();
-    cfg.Description = "sigstream instance heartbeats";
-    cfg.History = 1;
-    cfg.TTL = static_cast<int64_t>(ttl.count()) * nanos_per_second;
-    cfg.StorageType = js_FileStorage;  // survives a NATS restart, as the stream does
-    s = js_CreateKeyValue(&d.heartbeats, d.js, &cfg);
-    if (s == NATS_OK) d.log->info("created heartbeat bucket {} (entries expire after {} s)", bucket, ttl.count());
-  }
-  if (s != NATS_OK) {
-    d.log->warn("cannot open heartbeat bucket {}: {}", bucket, last_error(s));
-    d.heartbeats = nullptr;
-    return false;
-  }
-  return true;
+  if (d.heartbeats == nullptr)
+    d.heartbeats = open_bucket(d.js, *d.log, d.settings.stream + "_INSTANCES", "sigstream instance heartbeats", ttl);
+  return d.heartbeats != nullptr;
 }
 
 std::optional<std::string> event_log::shared_secret(std::string const& key, std::string const& candidate) {
   auto& d = *impl_;
   if (d.js == nullptr) return std::nullopt;
   std::string bucket = d.settings.stream + "_CLUSTER";
-  kvStore* kv = nullptr;
-  natsStatus s = js_KeyValue(&kv, d.js, bucket.c_str());
-  if (s == NATS_NOT_FOUND) {
-    kvConfig cfg;
-    kvConfig_Init(&cfg);
-    cfg.Bucket = bucket.c_str();
-    cfg.Description = "sigstream cluster settings shared by every instance";
-    cfg.History = 1;
-    cfg.StorageType = js_FileStorage;
-    s = js_CreateKeyValue(&kv, d.js, &cfg);
-  }
-  if (s != NATS_OK) {
-    d.log->warn("cannot open bucket {}: {}", bucket, last_error(s));
-    return std::nullopt;
-  }
+  kvStore* kv = open_bucket(d.js, *d.log, bucket, "sigstream cluster settings shared by every instance",
+                            std::chrono::seconds(0));
+  if (kv == nullptr) return std::nullopt;
   std::optional<std::string> out;
   std::uint64_t revision = 0;
   // Create only if absent: of instances racing here, one value wins and
   // every instance reads that one.
-  s = kvStore_Create(&revision, kv, key.c_str(), candidate.data(), static_cast<int>(candidate.size()));
+  natsStatus s = kvStore_Create(&revision, kv, key.c_str(), candidate.data(), static_cast<int>(candidate.size()));
   if (s == NATS_OK) {
     d.log->info("stored a new {} in bucket {}", key, bucket);
     out = candidate;
