@@ -110,6 +110,22 @@ test('keys rotate: a token signed with the second key is accepted; `sigstream to
   assert.deepEqual(seen.peers.map((p) => p.meta), [{ name: 'cy' }]);
 });
 
+test('bad key lists and bad token requests are refused at the command line (exit 2)', async () => {
+  const code = (args, env) => new Promise((resolve) => execFile(cluster.bin, args, { env: { PATH: process.env.PATH, ...env } },
+    (err, _out, stderr) => resolve({ code: err ? err.code : 0, stderr })));
+  for (const keys of ['nokey', 'k1:', ':secret', 'k1:a,k1:b']) {
+    const r = await code(['serve', '--listen', '127.0.0.1:0', '--auth-keys', keys]);
+    assert.equal(r.code, 2, `serve --auth-keys '${keys}'`);
+    assert.match(r.stderr, /--auth-keys/);
+    assert.ok(!r.stderr.includes(keys), 'the key list (secrets) is not echoed');
+  }
+  assert.equal((await code(['token', '--room', 'r'])).code, 2, 'no keys');
+  assert.equal((await code(['token', '--room', '', '--auth-keys', KEYS])).code, 2, 'empty room');
+  assert.equal((await code(['token', '--room', 'r', '--meta', '[1]', '--auth-keys', KEYS])).code, 2, 'meta not an object');
+  assert.equal((await code(['token', '--room', 'r', '--rights', 'yes', '--auth-keys', KEYS])).code, 2, 'rights not an object');
+  assert.equal((await code(['token', '--room', 'r', '--ttl', '0s', '--auth-keys', KEYS])).code, 2, 'ttl too short');
+});
+
 test('without keys the service runs open and says so loudly', async (t) => {
   const open2 = await startCluster({ instances: 1, t });
   const log = await open2.logTail('i1', 100);
