@@ -21,6 +21,8 @@
 #include "adapters/ws/listener.hpp"
 #include "adapters/ws/session_registry.hpp"
 #include "adapters/ws/static_files.hpp"
+#include "admission/address_limiter.hpp"
+#include "admission/client_address.hpp"
 #include "auth/hmac.hpp"
 #include "auth/join_token.hpp"
 #include "cli/commands.hpp"
@@ -69,6 +71,9 @@ struct serve_settings {
   std::chrono::milliseconds join_timeout{10'000};
   std::int64_t signal_rate = 100;
   std::int64_t signal_burst = 200;
+  std::int64_t join_rate = 20;
+  std::int64_t join_burst = 100;
+  std::string trusted_proxies = "127.0.0.0/8,::1";
   std::string log_level = "info";
   std::int64_t fault_drop_live_every = 0;
   std::int64_t fault_delay_live_every = 0;
@@ -76,6 +81,7 @@ struct serve_settings {
   std::int64_t sync_workers = 8;
   std::string web_root;
   std::string admin_token;
+  std::string admin_listen;
   bool admin_redact = true;
   std::int64_t admin_workers = 4;
   std::chrono::milliseconds heartbeat_interval{2'000};
@@ -172,6 +178,13 @@ int serve_command(int argc, char** argv) {
                "Signals per second a connection may send (token bucket); over it: rate-limited, and a client that "
                "keeps going (20 refusals in a row) is closed with 1008.");
   opts.add_int("signal-burst", &s.signal_burst, "Signals a connection may send at once, saved up at --signal-rate.");
+  opts.add_int("join-rate", &s.join_rate,
+               "Joins per second from one client address (token bucket, per instance); over it: rate-limited "
+               "(0: no limit).");
+  opts.add_int("join-burst", &s.join_burst, "Joins one client address may make at once, saved up at --join-rate.");
+  opts.add_string("trusted-proxies", &s.trusted_proxies,
+                  "Comma-separated addresses or networks (ADDRESS/PREFIX) of proxies whose X-Forwarded-For names "
+                  "the client (HAProxy in front); from anyone else the header is ignored.");
   opts.add_int("snapshot-every", &s.snapshot_every,
                "Write a room's membership snapshot to the stream every this many events of the room, so a room is "
                "rebuilt from at most this many events whatever its age (0: never).");
@@ -189,6 +202,9 @@ int serve_command(int argc, char** argv) {
   opts.add_string("admin-token", &s.admin_token,
                   "Bearer token of the admin API (/admin/rooms...); empty: the admin API is off. Prefer the "
                   "environment variable: a flag shows in the process list.");
+  opts.add_string("admin-listen", &s.admin_listen,
+                  "Separate address (HOST:PORT, e.g. a private interface) for the admin API and page and /metrics; "
+                  "they are then not served on --listen. Empty: everything on --listen.");
   opts.add_flag("admin-redact", &s.admin_redact, "Mask IP addresses (SDP, ICE candidates, meta) in admin API answers.");
   opts.add_int("admin-workers", &s.admin_workers,
                "Admin API requests served at once (a followed history holds one until its client goes).");
@@ -207,6 +223,14 @@ int serve_command(int argc, char** argv) {
   if (!where) {
     std::cerr << "sigstream serve: --listen '" << s.listen << "' is not HOST:PORT\n";
     return 2;
+  }
+  std::optional<asio::ip::tcp::endpoint> admin_where;
+  if (!s.admin_listen.empty()) {
+    admin_where = parse_listen(s.admin_listen);
+    if (!admin_where) {
+      std::cerr << "sigstream serve: --admin-listen '" << s.admin_listen << "' is not HOST:PORT\n";
+      return 2;
+    }
   }
   if (!valid_stream_name(s.stream)) {
     std::cerr << "sigstream serve: --stream '" << s.stream << "' must be 1-64 of A-Z a-z 0-9 - _\n";
@@ -234,6 +258,16 @@ int serve_command(int argc, char** argv) {
       return 2;
     }
     join_keys = std::move(*keys);
+  }
+  std::string proxies_error;
+  auto trusted_proxies = admission::parse_networks(s.trusted_proxies, &proxies_error);
+  if (!trusted_proxies) {
+    std::cerr << "sigstream serve: --trusted-proxies: " << proxies_error << "\n";
+    return 2;
+  }
+  if (s.join_rate < 0 || s.join_burst < 1) {
+    std::cerr << "sigstream serve: --join-rate must be 0 (no limit) or more, --join-burst at least 1\n";
+    return 2;
   }
   if (s.max_frame_bytes < s.max_data_bytes + 1024 || s.max_meta_bytes < 2 || s.max_data_bytes < 1) {
     std::cerr << "sigstream serve: --max-frame-bytes must exceed --max-data-bytes by at least 1KiB\n";
@@ -298,6 +332,10 @@ int serve_command(int argc, char** argv) {
   limits.join_timeout = std::max(s.join_timeout, std::chrono::milliseconds(100));
   limits.signal_rate = static_cast<double>(std::max<std::int64_t>(s.signal_rate, 1));
   limits.signal_burst = static_cast<double>(std::max<std::int64_t>(s.signal_burst, 1));
+  limits.trusted_proxies = std::move(*trusted_proxies);
+  std::optional<admission::address_limiter> join_limiter;
+  if (s.join_rate > 0)
+    join_limiter.emplace(static_cast<double>(s.join_rate), static_cast<double>(s.join_burst));
   ws::session_registry sessions;
   std::atomic<bool> draining{false};
   // Set once the resume secret is known (given, or read from NATS): joins
@@ -338,6 +376,7 @@ int serve_command(int argc, char** argv) {
   conn_ctx.draining = &draining;
   conn_ctx.resume_secret = room_ctx.resume_secret;
   conn_ctx.join_keys = join_keys;
+  conn_ctx.join_limiter = join_limiter ? &*join_limiter : nullptr;
   if (!s.allowed_origins.empty()) {
     std::string_view rest = s.allowed_origins;
     while (!rest.empty()) {
@@ -362,12 +401,40 @@ int serve_command(int argc, char** argv) {
   else
     main_log->info("admin API off: no --admin-token (SIGSTREAM_ADMIN_TOKEN) configured");
 
+  if (join_limiter)
+    main_log->info("joins limited to {}/s per client address (burst {}); X-Forwarded-For believed from: {}",
+                   s.join_rate, s.join_burst, s.trusted_proxies.empty() ? "nobody" : s.trusted_proxies);
+  else
+    main_log->warn("no join rate limit per client address (--join-rate 0)");
+
+  // With --admin-listen, the operators' endpoints get their own address and
+  // context (a copy: the same shared parts, another role).
+  std::optional<ws::connection_context> admin_ctx;
+  if (admin_where) {
+    conn_ctx.role = ws::endpoint_role::clients;
+    admin_ctx.emplace(conn_ctx);
+    admin_ctx->role = ws::endpoint_role::operators;
+  }
   std::unique_ptr<ws::listener> listener;
+  std::unique_ptr<ws::listener> admin_listener;
   try {
     listener = std::make_unique<ws::listener>(io, *where, conn_ctx);
   } catch (std::exception const& e) {
     main_log->error("cannot listen on {}: {}", s.listen, e.what());
     return 1;
+  }
+  if (admin_where) {
+    try {
+      admin_listener = std::make_unique<ws::listener>(io, *admin_where, *admin_ctx);
+    } catch (std::exception const& e) {
+      main_log->error("cannot listen on {} (--admin-listen): {}", s.admin_listen, e.what());
+      return 1;
+    }
+    admin_listener->start();
+    main_log->info("admin address {}: admin API and page, /metrics, health (not served on {})",
+                   admin_listener->local_endpoint().address().to_string() + ":" +
+                       std::to_string(admin_listener->local_endpoint().port()),
+                   s.listen);
   }
   listener->start();
   main_log->info("sigstream {} listening on {} (ws://{}/ws), {} I/O threads; NATS {} stream {}; Redis {}",
@@ -443,6 +510,7 @@ int serve_command(int argc, char** argv) {
           (*left_behind && (recorded || std::chrono::steady_clock::now() >= *deadline))) {
         main_log->info("drain done: {} peers moved", moved ? "all" : "not all");
         listener->stop();
+        if (admin_listener) admin_listener->stop();
         io.stop();
         return;
       }
@@ -469,6 +537,7 @@ int serve_command(int argc, char** argv) {
   signals.reset();
   shutdown_timer.reset();
   listener.reset();
+  admin_listener.reset();
   log.close();
   directory.clear();
   io_holder.reset();

@@ -35,6 +35,7 @@ std::string metrics::prometheus_text(std::string const& instance_id) const {
   gauge("refused_upgrades_total", "WebSocket upgrades refused (origin not allowed, or --max-connections reached).",
         refused_upgrades, "counter");
   gauge("rate_limited_total", "Signals refused by the per-connection rate limit.", rate_limited, "counter");
+  gauge("joins_rate_limited_total", "Joins refused by the per-address join rate limit.", joins_rate_limited, "counter");
   gauge("policy_closes_total", "Connections closed with 1008: over a limit and going on, or never joined in time.",
         abusive_closes, "counter");
   gauge("expired_peers_total", "Peers of dead instances whose leave (reason expired) this instance recorded.",

@@ -31,6 +31,7 @@ struct metrics {
   std::atomic<std::uint64_t> slow_consumers{0};
   std::atomic<std::uint64_t> refused_upgrades{0};    // origin not allowed, or --max-connections reached
   std::atomic<std::uint64_t> rate_limited{0};        // signals refused by the per-connection rate limit
+  std::atomic<std::uint64_t> joins_rate_limited{0};  // joins refused by the per-address rate limit
   std::atomic<std::uint64_t> abusive_closes{0};      // connections closed with 1008 (kept going over a limit, never joined)
   std::atomic<std::uint64_t> expired_peers{0};      // leaves recorded for peers of dead instances
   std::atomic<std::uint64_t> cache_repairs{0};      // snapshots rewritten because Redis was stale, empty or ahead

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "admission/address_limiter.hpp"
+#include "admission/client_address.hpp"
 #include "auth/join_token.hpp"
 #include "protocol/messages.hpp"
 
@@ -38,7 +40,16 @@ struct connection_limits {
   // without an Origin header (not a browser) is not an origin check's
   // business.
   std::vector<std::string> allowed_origins;
+  // Proxies whose X-Forwarded-For is believed (HAProxy in front); the
+  // per-address limits count the client address they report.
+  std::vector<admission::network> trusted_proxies;
 };
+
+// What one listening address serves. `all`: everything on one port (the
+// default). With a separate admin address, the public one serves `clients`
+// (/ws, the web pages, health) and the admin one `operators` (the admin API
+// and page, /metrics, health), so neither is reachable from the other.
+enum class endpoint_role { all, clients, operators };
 
 struct connection_context {
   service::room_directory& directory;
@@ -60,7 +71,12 @@ struct connection_context {
   // Join keys (HS256): a join needs a token signed with one of them. Empty:
   // the service is open.
   std::vector<auth::signing_key> join_keys;
+  // Joins per second per client address; null: unlimited.
+  admission::address_limiter* join_limiter = nullptr;
+  endpoint_role role = endpoint_role::all;
   bool is_draining() const { return draining != nullptr && draining->load(); }
+  bool serves_clients() const { return role != endpoint_role::operators; }
+  bool serves_operators() const { return role != endpoint_role::clients; }
 };
 
 }  // namespace sig::ws

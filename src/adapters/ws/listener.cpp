@@ -56,6 +56,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     std::string_view target(request.target().data(), request.target().size());
     std::string_view path = target.substr(0, target.find('?'));
     if (beast::websocket::is_upgrade(request)) {
+      if (!ctx_.serves_clients())
+        return respond(request, http::status::not_found, "text/plain", "not found: this is the admin address\n");
       if (path == "/ws" && ctx_.is_draining())
         return respond(request, http::status::service_unavailable, "text/plain", "draining: connect to another instance\n");
       if (path == "/ws") {
@@ -89,6 +91,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
       return respond(request, ready ? http::status::ok : http::status::service_unavailable, "text/plain",
                      ready ? "ready\n" : "not ready: the event log is not reachable\n");
     }
+    // With a separate admin address, each address answers only its own paths.
+    bool for_operators = path == "/metrics" || path == "/admin" || path.starts_with("/admin/");
+    if ((for_operators && !ctx_.serves_operators()) || (!for_operators && !ctx_.serves_clients()))
+      return respond(request, http::status::not_found, "text/plain", "not found\n");
     if (path == "/metrics")
       return respond(request, http::status::ok, "text/plain; version=0.0.4", ctx_.metrics_text());
     if (ctx_.admin != nullptr && service::admin_api::is_api_path(path)) return serve_admin(std::move(request));

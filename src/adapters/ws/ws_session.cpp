@@ -6,6 +6,7 @@
 #include <sys/random.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/range/iterator_range.hpp>
 
 #include "auth/resume_token.hpp"
 #include "domain/room_name.hpp"
@@ -43,11 +44,12 @@ bool expected_close(beast::error_code ec) {
 
 ws_session::ws_session(beast::tcp_stream&& stream, connection_context& ctx)
     : ws_(std::move(stream)), ctx_(ctx), join_timer_(ws_.get_executor()) {
-  signal_tokens_ = ctx_.limits.signal_burst;
-  refilled_at_ = std::chrono::steady_clock::now();
   beast::error_code ec;
   auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
-  if (!ec) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+  if (!ec) {
+    remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    client_address_ = remote.address().to_string();
+  }
   ++ctx_.counters.connections;
   ++ctx_.counters.connections_total;
 }
@@ -58,6 +60,18 @@ ws_session::~ws_session() {
 }
 
 void ws_session::run(http::request<http::string_body> upgrade) {
+  // Behind trusted proxies the client is the rightmost untrusted hop of
+  // X-Forwarded-For (every header line of it, in order).
+  if (!ctx_.limits.trusted_proxies.empty() && admission::is_trusted(ctx_.limits.trusted_proxies, client_address_)) {
+    std::string forwarded;
+    for (auto const& field : boost::make_iterator_range(upgrade.equal_range("X-Forwarded-For"))) {
+      if (!forwarded.empty()) forwarded += ',';
+      forwarded.append(field.value().data(), field.value().size());
+    }
+    auto proxy = client_address_;
+    client_address_ = admission::client_address(proxy, forwarded, ctx_.limits.trusted_proxies);
+    if (client_address_ != proxy) remote_ = client_address_ + " via " + remote_;
+  }
   beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = ctx_.limits.handshake_timeout;
@@ -177,6 +191,16 @@ void ws_session::handle_join(protocol::join_request request) {
     handle_resume(std::move(request));
     return;
   }
+  // Per source address, after the cheap refusals: a client that floods
+  // joins (from one connection or many) is slowed down, the others from
+  // elsewhere are not. A resume is not counted: it carries a signed token,
+  // and a drain moves many clients of one address at once.
+  if (ctx_.join_limiter != nullptr && !ctx_.join_limiter->allow(client_address_, std::chrono::steady_clock::now())) {
+    ++ctx_.counters.joins_rate_limited;
+    ctx_.logger->debug("conn={} client={} join refused: over the join rate of its address", remote_, client_address_);
+    send_error(request.id, error_code::rate_limited, "too many joins from your address; slow down");
+    return;
+  }
   room_state_ = room_state::joining;
   peer_ = new_peer_id();
   room_ = ctx_.directory.get_or_create(request.room);
@@ -267,13 +291,7 @@ void ws_session::handle_leave(protocol::leave_request request) {
 // client that goes on being refused is closed with 1008 (policy violation).
 bool ws_session::allow_signal() {
   auto now = std::chrono::steady_clock::now();
-  double elapsed = std::chrono::duration<double>(now - refilled_at_).count();
-  refilled_at_ = now;
-  signal_tokens_ = std::min(ctx_.limits.signal_burst, signal_tokens_ + elapsed * ctx_.limits.signal_rate);
-  if (signal_tokens_ >= 1) {
-    signal_tokens_ -= 1;
-    return true;
-  }
+  if (signal_bucket_.take(now, ctx_.limits.signal_rate, ctx_.limits.signal_burst)) return true;
   ++ctx_.counters.rate_limited;
   strikes_ = now - last_strike_ < std::chrono::seconds(1) ? strikes_ + 1 : 1;
   last_strike_ = now;

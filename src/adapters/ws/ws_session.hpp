@@ -14,6 +14,7 @@
 #include <string>
 
 #include "adapters/ws/connection_context.hpp"
+#include "admission/token_bucket.hpp"
 #include "protocol/messages.hpp"
 #include "service/peer_endpoint.hpp"
 
@@ -79,13 +80,13 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   boost::asio::steady_timer join_timer_;
   bool ever_joined_ = false;
   // Signal rate limit: a token bucket, and the refusals in a row.
-  double signal_tokens_ = 0;
-  std::chrono::steady_clock::time_point refilled_at_{};
+  admission::token_bucket signal_bucket_;
   int strikes_ = 0;
   std::chrono::steady_clock::time_point last_strike_{};
   bool allow_signal();
   std::optional<boost::beast::websocket::close_reason> close_after_write_;
-  std::string remote_;
+  std::string remote_;          // for logs: "client via proxy:port" behind a trusted proxy
+  std::string client_address_;  // what the per-address limits count
 
   room_state room_state_ = room_state::none;
   std::shared_ptr<service::room> room_;

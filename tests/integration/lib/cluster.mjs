@@ -14,6 +14,7 @@ import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -58,10 +59,14 @@ export async function freePort() {
   throw new Error('could not find a free port on 127.0.0.1');
 }
 
-/** Plain HTTP GET with a timeout; resolves {status, headers, body}, never rejects on HTTP status. */
-export function httpGet(url, { timeoutMs = 2000, headers = {} } = {}) {
+/**
+ * HTTP GET with a timeout; resolves {status, headers, body}, never rejects on HTTP status.
+ * An https:// URL is checked against `ca` (PEM; e.g. cluster.tlsCa) when given.
+ */
+export function httpGet(url, { timeoutMs = 2000, headers = {}, ca } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs, headers }, (res) => {
+    const tls = String(url).startsWith('https:');
+    const req = (tls ? https : http).get(url, { agent: false, timeout: timeoutMs, headers, ...(tls && ca ? { ca } : {}) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => { body += chunk; });
@@ -296,6 +301,10 @@ function looksLikePortClash(proc) {
  *   env            extra environment for every instance (SIGSTREAM_* etc.)
  *   lbCheckInter   HAProxy health check interval (default '1s'; fall 3, rise 2)
  *   readyTimeoutMs bound for each readiness wait (default 30000)
+ *   tls            also terminate TLS in HAProxy (default false): a
+ *                  self-signed certificate for 127.0.0.1/localhost is made
+ *                  in the cluster dir; see tlsUrl, httpsUrl, tlsCa
+ *   lbEnv          extra environment for HAProxy (e.g. SIGSTREAM_LB_HSTS)
  *   t              a node:test context: stop() is registered with t.after()
  *                  and keeps the logs when that test failed
  */
@@ -323,8 +332,10 @@ export class Cluster {
     env = {},
     lbCheckInter = '1s',
     readyTimeoutMs = DEFAULT_READY_TIMEOUT_MS,
+    tls = false,
+    lbEnv = {},
   } = {}) {
-    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs };
+    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv };
     this.bin = sigstreamBinary();
     this.natsServerBin = resolveBinary('nats-server', 'NATS_SERVER_BIN');
     this.redisServerBin = redis ? resolveBinary('redis-server', 'REDIS_SERVER_BIN') : null;
@@ -341,6 +352,9 @@ export class Cluster {
     this.natsMonitorPort = null;
     this.redisPort = null;
     this.lbPort = null;
+    this.tlsPort = null; // with tls: HAProxy's TLS port
+    this.tlsCa = null; // with tls: the self-signed certificate (PEM) to trust
+    this.tlsCertFile = null; // with tls: the same, as a file
     this.instanceMap = new Map(); // id -> {id, port, proc, env}
     this.allPids = [];
     this.stopping = null;
@@ -354,6 +368,9 @@ export class Cluster {
   get url() { return this.lbPort ? `ws://${HOST}:${this.lbPort}/ws` : null; }
   /** HTTP base URL of HAProxy. */
   get httpUrl() { return this.lbPort ? `http://${HOST}:${this.lbPort}` : null; }
+  /** With tls: wss:// and https:// URLs of HAProxy's TLS bind (trust tlsCa). */
+  get tlsUrl() { return this.tlsPort ? `wss://${HOST}:${this.tlsPort}/ws` : null; }
+  get httpsUrl() { return this.tlsPort ? `https://${HOST}:${this.tlsPort}` : null; }
   /** Direct WebSocket URL of every instance, in start order. */
   get instanceUrls() { return this.instances.map((i) => i.url); }
   /** [{id, port, url, httpUrl, pid, alive, logFile}] in start order. */
@@ -510,9 +527,11 @@ export class Cluster {
     }
     // A drain waits --shutdown-grace (10 s) for clients to resume elsewhere;
     // most tests' clients never do, and teardown allows 10 s per process.
-    // Load tests send faster than one browser would: the per-connection
-    // signal limit is tested on its own (abuse_limits.test.mjs).
-    return { SIGSTREAM_SHUTDOWN_GRACE: '2s', SIGSTREAM_SIGNAL_RATE: '1000000', SIGSTREAM_SIGNAL_BURST: '1000000', ...env, ...this.options.env, ...extra };
+    // Load tests send faster than one browser would, and every test client
+    // comes from 127.0.0.1: the per-connection signal limit and the
+    // per-address join limit are tested on their own (abuse_limits.test.mjs).
+    return { SIGSTREAM_SHUTDOWN_GRACE: '2s', SIGSTREAM_SIGNAL_RATE: '1000000', SIGSTREAM_SIGNAL_BURST: '1000000',
+      SIGSTREAM_JOIN_RATE: '1000000', SIGSTREAM_JOIN_BURST: '1000000', ...env, ...this.options.env, ...extra };
   }
 
   // --- HAProxy ----------------------------------------------------------
@@ -541,6 +560,16 @@ export class Cluster {
       SIGSTREAM_LB_SOCKET: this.haproxySocket,
       SIGSTREAM_LB_MAXCONN: '1024',
       SIGSTREAM_LB_CHECK_INTER: this.options.lbCheckInter,
+      // TLS only when asked for, whatever the caller's environment holds.
+      SIGSTREAM_LB_TLS_CERT: undefined,
+      SIGSTREAM_LB_TLS_BIND: undefined,
+      SIGSTREAM_LB_TLS_REDIRECT: undefined,
+      SIGSTREAM_LB_HSTS: undefined,
+      ...(this.options.tls ? {
+        SIGSTREAM_LB_TLS_CERT: await this.#tlsCert(),
+        SIGSTREAM_LB_TLS_BIND: `${HOST}:${this.tlsPort ??= await freePort()}`,
+      } : {}),
+      ...this.options.lbEnv,
     });
     this.lb = this.#track(proc);
     const timeoutMs = this.options.readyTimeoutMs;
@@ -555,10 +584,38 @@ export class Cluster {
       }, { timeoutMs, what: `servers ${expected.join(', ')} UP in backend ${BACKEND}` });
       await proc.waitReady(async () => (await httpGet(`${this.httpUrl}/readyz`)).status === 200,
         { timeoutMs, what: `GET /readyz through HAProxy on port ${this.lbPort}` });
+      if (this.tlsPort) {
+        await proc.waitReady(async () => (await httpGet(`${this.httpsUrl}/readyz`, { ca: this.tlsCa })).status === 200,
+          { timeoutMs, what: `GET /readyz through HAProxy's TLS bind on port ${this.tlsPort}` });
+      }
     }
   }
 
   async stopHaproxy(signal = 'SIGTERM') { return this.lb?.stop(signal); }
+
+  /** With tls: a self-signed certificate in <dir>/tls (made once); resolves HAProxy's PEM bundle. */
+  async #tlsCert() {
+    const tlsDir = path.join(this.dir, 'tls');
+    const bundle = path.join(tlsDir, 'sigstream.pem');
+    if (this.tlsCa) return bundle;
+    fs.mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+    const cert = path.join(tlsDir, 'cert.pem');
+    const key = path.join(tlsDir, 'key.pem');
+    await new Promise((resolve, reject) => {
+      execFile(resolveBinary('openssl', 'OPENSSL_BIN'), [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout', key, '-out', cert,
+      ], { timeout: 30_000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`openssl could not make the test certificate: ${err.message}\n${stderr}`));
+        else resolve();
+      });
+    });
+    this.tlsCa = fs.readFileSync(cert, 'utf8');
+    this.tlsCertFile = cert;
+    fs.writeFileSync(bundle, this.tlsCa + fs.readFileSync(key, 'utf8'), { mode: 0o600 });
+    return bundle;
+  }
 
   /** Send one command to HAProxy's runtime API; resolves its answer. */
   haproxyCommand(command, { timeoutMs = 3000 } = {}) {
@@ -709,18 +766,24 @@ function redisPing(port) {
 /**
  * Open a WebSocket and resolve a TestClient once it is open. Rejects with
  * the HTTP status when the upgrade is refused (e.g. 503 from HAProxy).
- * options: timeoutMs (handshake, default 5000), headers.
+ * options: timeoutMs (handshake, default 5000), headers, localAddress (a
+ * loopback source address such as 127.0.0.2, to act as another client
+ * address); for wss:// URLs also ca (PEM to trust, e.g. cluster.tlsCa),
+ * servername, rejectUnauthorized.
+ * The rejection carries the underlying error's `code` (e.g. a certificate error's).
  */
-export function connect(url, { timeoutMs = 5000, headers } = {}) {
+export function connect(url, { timeoutMs = 5000, headers, ca, servername, rejectUnauthorized, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs });
+    const socketOptions = Object.fromEntries(Object.entries({ ca, servername, rejectUnauthorized, localAddress })
+      .filter(([, v]) => v !== undefined));
+    const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs, ...socketOptions });
     const client = new TestClient(ws, url);
     ws.once('upgrade', (res) => {
       client.upgradeHeaders = res.headers;
       client.instance = res.headers['x-sigstream-instance'] ?? null;
     });
     ws.once('open', () => resolve(client));
-    ws.once('error', (err) => reject(new Error(`WebSocket ${url}: ${err.message}`)));
+    ws.once('error', (err) => reject(Object.assign(new Error(`WebSocket ${url}: ${err.message}`), { code: err.code, cause: err })));
   });
 }
 
