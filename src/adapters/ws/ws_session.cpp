@@ -406,10 +406,14 @@ void ws_session::close_slow_consumer() {
                     queue_.size(), queued_bytes_);
   if (writing_) {
     // A client that does not read may never let the write in flight finish:
-    // closing the socket is the only way past it.
+    // closing the socket is the only way past it. The frame in flight stays
+    // until on_write, which pops it: its bytes are still the write's buffer,
+    // and its completion may already be queued (a reader that reads, slowly).
     closing_ = true;
-    queue_.clear();
-    queued_bytes_ = 0;
+    while (queue_.size() > 1) {
+      queued_bytes_ -= queue_.back()->size();
+      queue_.pop_back();
+    }
     beast::get_lowest_layer(ws_).close();
     on_gone();
     return;

@@ -167,6 +167,9 @@ function pidAlive(pid) {
 }
 export { pidAlive };
 
+// Signals that mean a process crashed, rather than was stopped.
+const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE']);
+
 // Every process started by any cluster in this test process: killed on exit.
 const liveProcesses = new Set();
 let exitHookInstalled = false;
@@ -211,6 +214,7 @@ class Proc {
       fs.closeSync(fd);
     }
     this.exit = null;
+    this.stopRequested = null;
     const child = this.child;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -232,6 +236,7 @@ class Proc {
   /** Send `signal`; if still running after timeoutMs, SIGKILL. Resolves the exit info. */
   async stop(signal = 'SIGTERM', timeoutMs = DEFAULT_STOP_TIMEOUT_MS) {
     if (!this.alive) return this.exit;
+    this.stopRequested = signal;
     try { this.child.kill(signal); } catch { /* already gone */ }
     let timer;
     const timedOut = await Promise.race([
@@ -723,6 +728,15 @@ export class Cluster {
         }
       }
     };
+    // An instance that crashed during a test (a signal nobody sent it: a
+    // segfault, or an abort from a sanitizer report or a corrupted heap)
+    // fails the run, even if the test itself did not notice.
+    for (const rec of this.instanceMap.values()) {
+      const proc = rec.proc;
+      if (proc && !proc.alive && proc.exit?.signal && CRASH_SIGNALS.has(proc.exit.signal) && proc.stopRequested !== proc.exit.signal) {
+        problems.push(`${proc.name} crashed (${proc.describeExit()}; see ${proc.logFile})`);
+      }
+    }
     await stopAll([this.lb]);
     // sigstream must exit 0 on SIGTERM (nats-server exits 1 by design).
     await stopAll([...this.instanceMap.values()].map((rec) => rec.proc), true);
