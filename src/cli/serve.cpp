@@ -26,7 +26,9 @@
 #include "auth/hmac.hpp"
 #include "auth/join_token.hpp"
 #include "cli/commands.hpp"
+#include "auth/url_credentials.hpp"
 #include "cli/logging.hpp"
+#include "cli/nats_security_options.hpp"
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
 #include "service/admin_api.hpp"
@@ -82,6 +84,9 @@ struct serve_settings {
   std::string web_root;
   std::string admin_token;
   std::string admin_listen;
+  nats::nats_security nats_security;
+  std::string redis_user;
+  std::string redis_password;
   bool admin_redact = true;
   std::int64_t admin_workers = 4;
   std::chrono::milliseconds heartbeat_interval{2'000};
@@ -143,7 +148,13 @@ int serve_command(int argc, char** argv) {
                "/metrics on the same port. Any number of instances share one NATS JetStream stream.");
   opts.add_string("listen", &s.listen, "Address and port for WebSocket and HTTP (HOST:PORT).");
   opts.add_string("nats-url", &s.nats_url, "NATS server with JetStream enabled.");
-  opts.add_string("redis-url", &s.redis_url, "Redis for the presence cache; empty runs without it (joins replay the stream).");
+  declare_nats_security(opts, &s.nats_security);
+  opts.add_string("redis-url", &s.redis_url,
+                  "Redis for the presence cache (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]); empty runs without it "
+                  "(joins replay the stream).");
+  opts.add_string("redis-user", &s.redis_user, "Redis ACL user (with --redis-password).");
+  opts.add_string("redis-password", &s.redis_password,
+                  "Redis password (AUTH); overrides the URL's. Prefer the environment variable.");
   opts.add_string("stream", &s.stream, "JetStream stream holding every room's events; created if absent, never changed if present.");
   opts.add_string("subject-prefix", &s.subject_prefix, "Subject prefix: a room's events go to PREFIX.room.<room token>.e, live copies to PREFIX.live.>.");
   opts.add_string("instance-id", &s.instance_id, "This instance's id, in logs and events (default: HOSTNAME-PID).");
@@ -224,6 +235,11 @@ int serve_command(int argc, char** argv) {
     std::cerr << "sigstream serve: --listen '" << s.listen << "' is not HOST:PORT\n";
     return 2;
   }
+  if (s.redis_url.starts_with("rediss://")) {
+    std::cerr << "sigstream serve: --redis-url: rediss:// (TLS) is not supported: hiredis 0.14 (Debian 12) has no "
+                 "TLS. Keep Redis on a private network, or reach it through a TLS tunnel (docs/security.md)\n";
+    return 2;
+  }
   std::optional<asio::ip::tcp::endpoint> admin_where;
   if (!s.admin_listen.empty()) {
     admin_where = parse_listen(s.admin_listen);
@@ -289,17 +305,27 @@ int serve_command(int argc, char** argv) {
   asio::thread_pool blocking(static_cast<std::size_t>(std::max<std::int64_t>(s.sync_workers, 1)));
   service::metrics counters;
 
-  nats::event_log log(nats::log_settings{s.nats_url, s.stream, s.subject_prefix,
-                                         std::chrono::duration_cast<std::chrono::seconds>(s.retention_max_age),
-                                         s.retention_max_bytes,
-                                         std::chrono::duration_cast<std::chrono::seconds>(s.duplicate_window),
-                                         "sigstream " + s.instance_id, true, 0, s.nats_send_asap},
+  // Named fields: positional ones once set send_asap from a 0 and
+  // connect_attempts from the send-asap flag.
+  nats::event_log log(nats::log_settings{.url = s.nats_url,
+                                         .security = s.nats_security,
+                                         .stream = s.stream,
+                                         .subject_prefix = s.subject_prefix,
+                                         .max_age = std::chrono::duration_cast<std::chrono::seconds>(s.retention_max_age),
+                                         .max_bytes = s.retention_max_bytes,
+                                         .duplicate_window =
+                                             std::chrono::duration_cast<std::chrono::seconds>(s.duplicate_window),
+                                         .client_name = "sigstream " + s.instance_id,
+                                         .create_stream = true,
+                                         .send_asap = s.nats_send_asap,
+                                         .connect_attempts = 0},
                       logs.make("nats"));
   std::unique_ptr<redis::presence_cache> cache;
   if (!s.redis_url.empty())
     cache = std::make_unique<redis::presence_cache>(
-        redis::cache_settings{s.redis_url, "sigstream:" + s.stream, std::chrono::milliseconds(500),
-                              std::chrono::seconds(24 * 3600)},
+        redis::cache_settings{.url = s.redis_url, .user = s.redis_user, .password = s.redis_password,
+                              .key_prefix = "sigstream:" + s.stream, .timeout = std::chrono::milliseconds(500),
+                              .entry_ttl = std::chrono::seconds(24 * 3600)},
         logs.make("redis"));
 
   service::room_directory directory;
@@ -439,8 +465,9 @@ int serve_command(int argc, char** argv) {
   listener->start();
   main_log->info("sigstream {} listening on {} (ws://{}/ws), {} I/O threads; NATS {} stream {}; Redis {}",
                  SIGSTREAM_VERSION, listener->local_endpoint().address().to_string() + ":" +
-                 std::to_string(listener->local_endpoint().port()), s.listen, threads, s.nats_url, s.stream,
-                 s.redis_url.empty() ? "off" : s.redis_url);
+                 std::to_string(listener->local_endpoint().port()), s.listen, threads,
+                 auth::url_without_credentials(s.nats_url), s.stream,
+                 s.redis_url.empty() ? "off" : auth::url_without_credentials(s.redis_url));
 
   std::atomic<bool> stopping{false};
   int exit_code = 0;

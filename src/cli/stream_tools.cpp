@@ -14,7 +14,9 @@
 #include <thread>
 
 #include "adapters/nats/event_log.hpp"
+#include "auth/url_credentials.hpp"
 #include "cli/commands.hpp"
+#include "cli/nats_security_options.hpp"
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
@@ -72,9 +74,14 @@ class interrupt_watch {
 // What every history tool needs to reach the stream.
 struct stream_options {
   std::string nats_url = "nats://127.0.0.1:4222", stream = "SIGSTREAM", prefix = "sigstream";
+  nats::nats_security security;
+
+  // For messages and reports: the URL without any credentials in it.
+  std::string shown_url() const { return auth::url_without_credentials(nats_url); }
 
   void declare(options& opts) {
     opts.add_string("nats-url", &nats_url, "NATS server holding the stream (--nats is the same).");
+    declare_nats_security(opts, &security);
     opts.add_string("stream", &stream, "The stream sigstream instances write to.");
     opts.add_string("subject-prefix", &prefix, "The instances' subject prefix.");
   }
@@ -107,6 +114,7 @@ std::unique_ptr<nats::event_log> open_stream(char const* command, stream_options
                                              std::atomic<bool> const& stop) {
   nats::log_settings settings;
   settings.url = s.nats_url;
+  settings.security = s.security;
   settings.stream = s.stream;
   settings.subject_prefix = s.prefix;
   settings.create_stream = false;
@@ -116,7 +124,7 @@ std::unique_ptr<nats::event_log> open_stream(char const* command, stream_options
   if (!log->start(stop)) {
     std::cerr << fmt::format("sigstream {}: cannot read stream {} at {} (is NATS running there, and has an instance "
                              "created the stream?)\n",
-                             command, s.stream, s.nats_url);
+                             command, s.stream, s.shown_url());
     return nullptr;
   }
   return log;
@@ -172,7 +180,7 @@ bool check_room(char const* command, std::string const& room) {
 
 int no_history(char const* command, std::string const& room, stream_options const& s) {
   std::cerr << fmt::format("sigstream {}: room {} has no history in stream {} at {}\n", command,
-                           protocol::json_quote(room), s.stream, s.nats_url);
+                           protocol::json_quote(room), s.stream, s.shown_url());
   return exit_usage;
 }
 
@@ -246,7 +254,7 @@ int history_command(int argc, char** argv) {
   fo.redact = redact;
   fo.as_peer = as_peer;
   fo.flush_each = follow;
-  fo.subtitle = fmt::format("stream {} at {} · read {}{}{}", s.stream, s.nats_url, history::rfc3339(now_ms()),
+  fo.subtitle = fmt::format("stream {} at {} · read {}{}{}", s.stream, s.shown_url(), history::rfc3339(now_ms()),
                             as_peer.empty() ? "" : " · as " + as_peer, redact ? " · addresses redacted" : "");
   auto writer = history::make_writer(*fmt_kind, std::cout, fo);
   terminal_progress progress;
@@ -259,7 +267,7 @@ int history_command(int argc, char** argv) {
                              stats.unreadable);
   if (stats.outcome == service::read_outcome::failed) {
     std::cerr << fmt::format("sigstream history: reading stream {} at {} failed after {} events\n", s.stream,
-                             s.nats_url, stats.read);
+                             s.shown_url(), stats.read);
     return exit_unreachable;
   }
   if (*fmt_kind == history::format::table) std::cerr << fmt::format("{} of {} events shown\n", stats.shown, stats.read);

@@ -1,5 +1,7 @@
 #include "adapters/nats/event_log.hpp"
 
+#include "auth/url_credentials.hpp"
+
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
@@ -147,10 +149,41 @@ struct event_log::impl {
     static_cast<impl*>(closure)->log->warn("NATS asynchronous error: {}", natsStatus_GetText(status));
   }
 
+  // Credentials and TLS; a file that cannot be read (or a nats.c built
+  // without TLS) stops the start with the reason, naming the setting.
+  bool apply_security() {
+    auto const& sec = settings.security;
+    auto check = [&](natsStatus s, char const* what) {
+      if (s != NATS_OK) log->error("NATS {}: {}", what, last_error(s));
+      return s == NATS_OK;
+    };
+    if (!sec.user.empty() || !sec.password.empty()) {
+      if (!check(natsOptions_SetUserInfo(opts, sec.user.c_str(), sec.password.c_str()), "user and password")) return false;
+    }
+    if (!sec.token.empty() && !check(natsOptions_SetToken(opts, sec.token.c_str()), "token")) return false;
+    if (!sec.creds_file.empty() &&
+        !check(natsOptions_SetUserCredentialsFromFiles(opts, sec.creds_file.c_str(), nullptr), "credentials file"))
+      return false;
+    if (uses_tls() && !check(natsOptions_SetSecure(opts, true), "TLS")) return false;
+    if (!sec.tls_ca.empty() && !check(natsOptions_LoadCATrustedCertificates(opts, sec.tls_ca.c_str()), "TLS CA file"))
+      return false;
+    if (!sec.tls_cert.empty() || !sec.tls_key.empty()) {
+      if (!check(natsOptions_LoadCertificatesChain(opts, sec.tls_cert.c_str(), sec.tls_key.c_str()),
+                 "TLS client certificate and key"))
+        return false;
+    }
+    return true;
+  }
+
+  bool uses_tls() const {
+    auto const& sec = settings.security;
+    return sec.tls || !sec.tls_ca.empty() || !sec.tls_cert.empty() || settings.url.starts_with("tls://");
+  }
+
   bool connect_once() {
     natsStatus s = natsConnection_Connect(&nc, opts);
     if (s != NATS_OK) {
-      log->warn("cannot connect to NATS at {}: {}", settings.url, last_error(s));
+      log->warn("cannot connect to NATS at {}: {}", auth::url_without_credentials(settings.url), last_error(s));
       nc = nullptr;
       return false;
     }
@@ -206,7 +239,7 @@ struct event_log::impl {
       return stream_outcome::retry;
     }
     if (!settings.create_stream) {
-      log->error("stream {} does not exist on {}", settings.stream, settings.url);
+      log->error("stream {} does not exist on {}", settings.stream, auth::url_without_credentials(settings.url));
       return stream_outcome::unusable;
     }
     jsStreamConfig cfg;
@@ -278,6 +311,7 @@ bool event_log::start(std::atomic<bool> const& stop) {
   auto& d = *impl_;
   natsOptions_Create(&d.opts);
   natsOptions_SetURL(d.opts, d.settings.url.c_str());
+  if (!d.apply_security()) return false;
   if (!d.settings.client_name.empty()) natsOptions_SetName(d.opts, d.settings.client_name.c_str());
   // Without SendAsap nats.c holds every publish for up to 1 ms to batch writes.
   natsOptions_SetSendAsap(d.opts, d.settings.send_asap);
@@ -306,7 +340,8 @@ bool event_log::start(std::atomic<bool> const& stop) {
     wait();
   }
   if (stop) return false;
-  d.log->info("connected to NATS at {}", d.settings.url);
+  d.log->info("connected to NATS at {}{}", auth::url_without_credentials(d.settings.url),
+              d.uses_tls() ? " over TLS" : "");
   for (;;) {
     if (stop) return false;
     switch (d.ensure_stream()) {

@@ -22,8 +22,22 @@ namespace spdlog { class logger; }
 
 namespace sig::nats {
 
+// Authentication and TLS towards NATS, on top of what the URL carries
+// (user:password@, tls://). Empty fields are not used.
+struct nats_security {
+  std::string user;
+  std::string password;
+  std::string token;
+  std::string creds_file;  // a .creds file: user JWT and NKey seed (NATS accounts)
+  std::string tls_ca;      // CA bundle to verify the server; turns TLS on
+  std::string tls_cert;    // client certificate and key, for servers that verify clients
+  std::string tls_key;
+  bool tls = false;        // TLS with the system's CAs (also: a tls:// URL)
+};
+
 struct log_settings {
   std::string url = "nats://127.0.0.1:4222";
+  nats_security security;
   std::string stream = "SIGSTREAM";
   std::string subject_prefix = "sigstream";
   std::chrono::seconds max_age{24 * 3600};   // 0: keep forever

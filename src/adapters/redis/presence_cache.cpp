@@ -1,6 +1,9 @@
 #include "adapters/redis/presence_cache.hpp"
 
+#include "auth/url_credentials.hpp"
+
 #include <hiredis/hiredis.h>
+#include <cctype>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -25,14 +28,56 @@ return 1
 struct endpoint {
   std::string host = "127.0.0.1";
   int port = 6379;
+  std::string user;
+  std::string password;
+  int db = 0;
 };
+
+// %XX escapes in a URL's user and password.
+std::string percent_decoded(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
 
 std::optional<endpoint> parse_url(std::string const& url) {
   std::string rest = url;
   constexpr std::string_view scheme = "redis://";
   if (rest.rfind(scheme, 0) == 0) rest = rest.substr(scheme.size());
-  if (auto slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
+  else if (rest.find("://") != std::string::npos) return std::nullopt;  // rediss:// and the like
   endpoint ep;
+  if (auto slash = rest.find('/'); slash != std::string::npos) {
+    auto db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+    if (!db.empty()) {
+      try {
+        std::size_t used = 0;
+        ep.db = std::stoi(db, &used);
+        if (used != db.size() || ep.db < 0) return std::nullopt;
+      } catch (...) {
+        return std::nullopt;
+      }
+    }
+  }
+  if (auto at = rest.rfind('@'); at != std::string::npos) {
+    auto userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = userinfo.find(':');
+    if (colon == std::string::npos) {
+      ep.password = percent_decoded(userinfo);  // redis://PASSWORD@host, as redis-cli -u takes it
+    } else {
+      ep.user = percent_decoded(userinfo.substr(0, colon));
+      ep.password = percent_decoded(userinfo.substr(colon + 1));
+    }
+  }
   if (auto colon = rest.rfind(':'); colon != std::string::npos) {
     ep.host = rest.substr(0, colon);
     try {
@@ -63,6 +108,7 @@ struct presence_cache::impl {
   std::atomic<bool> reachable{false};  // the last command got an answer
   std::chrono::steady_clock::time_point next_attempt{};
   bool was_down = false;
+  bool auth_refused = false;
   std::atomic<std::uint64_t> error_count{0};
 
   ~impl() {
@@ -81,6 +127,36 @@ struct presence_cache::impl {
     ctx = nullptr;
   }
 
+  // AUTH and SELECT on a new connection. A refused password is an operator's
+  // mistake: said once as an error (the reply, never the password), then the
+  // instance serves joins by replay, retrying once a second.
+  bool authenticate() {
+    auto refused = [&](char const* what, redisReply* reply) {
+      ++error_count;
+      if (!auth_refused)
+        log->error("presence cache: Redis refused {} ({}); serving joins by replay until it accepts", what,
+                   reply != nullptr && reply->type == REDIS_REPLY_ERROR ? reply->str : (ctx->errstr[0] ? ctx->errstr : "no reply"));
+      auth_refused = true;
+      was_down = true;
+      redisFree(ctx);
+      ctx = nullptr;
+      return false;
+    };
+    if (!where->password.empty()) {
+      reply_ptr reply(static_cast<redisReply*>(
+          where->user.empty() ? redisCommand(ctx, "AUTH %s", where->password.c_str())
+                              : redisCommand(ctx, "AUTH %s %s", where->user.c_str(), where->password.c_str())));
+      if (!reply || reply->type == REDIS_REPLY_ERROR) return refused("the password (AUTH)", reply.get());
+    }
+    if (where->db != 0) {
+      reply_ptr reply(static_cast<redisReply*>(redisCommand(ctx, "SELECT %d", where->db)));
+      if (!reply || reply->type == REDIS_REPLY_ERROR) return refused("the database (SELECT)", reply.get());
+    }
+    if (auth_refused) log->info("presence cache: Redis accepts the credentials now");
+    auth_refused = false;
+    return true;
+  }
+
   // Reconnects at most once a second, so a dead Redis costs each join nothing
   // more than a skipped lookup.
   bool connected() {
@@ -96,6 +172,7 @@ struct presence_cache::impl {
       return false;
     }
     redisSetTimeout(ctx, tv);
+    if (!authenticate()) return false;
     if (was_down) log->info("presence cache: Redis at {}:{} answers again", where->host, where->port);
     was_down = false;
     return true;
@@ -153,8 +230,13 @@ presence_cache::presence_cache(cache_settings settings, std::shared_ptr<spdlog::
   impl_->settings = std::move(settings);
   impl_->log = std::move(log);
   impl_->where = parse_url(impl_->settings.url);
-  if (!impl_->where) impl_->log->error("presence cache: cannot read Redis URL '{}'; running without cache",
-                                       impl_->settings.url);
+  if (!impl_->where) {
+    impl_->log->error("presence cache: cannot read Redis URL '{}'; running without cache",
+                      auth::url_without_credentials(impl_->settings.url));
+  } else if (!impl_->settings.password.empty()) {
+    impl_->where->user = impl_->settings.user;
+    impl_->where->password = impl_->settings.password;
+  }
 }
 
 presence_cache::~presence_cache() = default;

@@ -18,7 +18,11 @@ namespace spdlog { class logger; }
 namespace sig::redis {
 
 struct cache_settings {
-  std::string url = "redis://127.0.0.1:6379";  // empty: no cache
+  // redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; empty: no cache. No TLS:
+  // hiredis 0.14 (Debian 12) has none (docs/security.md).
+  std::string url = "redis://127.0.0.1:6379";
+  std::string user;      // ACL user (Redis 6+); with password
+  std::string password;  // AUTH; overrides the URL's
   std::string key_prefix = "sigstream:SIGSTREAM";
   std::chrono::milliseconds timeout{500};
   std::chrono::seconds entry_ttl{24 * 3600};  // an idle room's entry expires

@@ -310,6 +310,11 @@ function looksLikePortClash(proc) {
  *                  self-signed certificate for 127.0.0.1/localhost is made
  *                  in the cluster dir; see tlsUrl, httpsUrl, tlsCa
  *   lbEnv          extra environment for HAProxy (e.g. SIGSTREAM_LB_HSTS)
+ *   natsArgs       extra nats-server arguments (e.g. --user/--pass, --tls...)
+ *   natsScheme     scheme of the NATS URL given to instances (default 'nats'; 'tls')
+ *   redisArgs      extra redis-server arguments
+ *   redisPassword  start redis-server with --requirepass (the harness's
+ *                  readiness check authenticates); instances need it too
  *   t              a node:test context: stop() is registered with t.after()
  *                  and keeps the logs when that test failed
  */
@@ -339,8 +344,12 @@ export class Cluster {
     readyTimeoutMs = DEFAULT_READY_TIMEOUT_MS,
     tls = false,
     lbEnv = {},
+    natsArgs = [],
+    natsScheme = 'nats',
+    redisArgs = [],
+    redisPassword = null,
   } = {}) {
-    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv };
+    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv, natsArgs, natsScheme, redisArgs, redisPassword };
     this.bin = sigstreamBinary();
     this.natsServerBin = resolveBinary('nats-server', 'NATS_SERVER_BIN');
     this.redisServerBin = redis ? resolveBinary('redis-server', 'REDIS_SERVER_BIN') : null;
@@ -367,7 +376,7 @@ export class Cluster {
 
   // --- addresses --------------------------------------------------------
 
-  get natsUrl() { return `nats://${HOST}:${this.natsPort}`; }
+  get natsUrl() { return `${this.options.natsScheme}://${HOST}:${this.natsPort}`; }
   get redisUrl() { return `redis://${HOST}:${this.redisPort}`; }
   /** WebSocket URL through HAProxy. */
   get url() { return this.lbPort ? `ws://${HOST}:${this.lbPort}/ws` : null; }
@@ -432,7 +441,7 @@ export class Cluster {
     if (this.nats?.alive) throw new Error('nats-server is already running');
     const proc = this.#newProc('nats', this.natsServerBin, [
       '-js', '-sd', path.join(this.dir, 'nats'), '-a', HOST, '-p', String(this.natsPort),
-      '-m', String(this.natsMonitorPort), '--server_name', 'sigstream-test',
+      '-m', String(this.natsMonitorPort), '--server_name', 'sigstream-test', ...this.options.natsArgs,
     ]);
     this.nats = this.#track(proc);
     await proc.waitReady(
@@ -449,10 +458,11 @@ export class Cluster {
     fs.mkdirSync(redisDir, { recursive: true });
     const proc = this.#newProc('redis', this.redisServerBin, [
       '--port', String(this.redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no',
-      '--dir', redisDir,
+      '--dir', redisDir, ...this.options.redisArgs,
+      ...(this.options.redisPassword ? ['--requirepass', this.options.redisPassword] : []),
     ]);
     this.redis = this.#track(proc);
-    await proc.waitReady(() => redisPing(this.redisPort),
+    await proc.waitReady(() => redisPing(this.redisPort, this.options.redisPassword),
       { timeoutMs: this.options.readyTimeoutMs, what: `PING on port ${this.redisPort}` });
   }
 
@@ -688,7 +698,7 @@ export class Cluster {
     if (!this.redisCliBin) return Promise.reject(new Error('this cluster has no Redis (redis: false)'));
     return new Promise((resolve, reject) => {
       execFile(this.redisCliBin, ['-h', HOST, '-p', String(this.redisPort), ...args.map(String)],
-        { timeout: 10_000 }, (err, stdout, stderr) => {
+        { timeout: 10_000, env: { ...process.env, ...(this.options.redisPassword ? { REDISCLI_AUTH: this.options.redisPassword } : {}) } }, (err, stdout, stderr) => {
           if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message}${stderr ? `\n${stderr}` : ''}`));
           else resolve(stdout.trim());
         });
@@ -761,14 +771,15 @@ export class Cluster {
   }
 }
 
-function redisPing(port) {
+function redisPing(port, password = null) {
   return new Promise((resolve) => {
     const sock = net.createConnection(port, HOST);
     let data = '';
     const done = (ok) => { sock.destroy(); resolve(ok); };
     sock.setTimeout(1000, () => done(false));
-    sock.on('connect', () => sock.write('PING\r\n'));
-    sock.on('data', (d) => { data += d; if (data.includes('\r\n')) done(data.startsWith('+PONG')); });
+    // With a password: AUTH first (its +OK), then PING's +PONG.
+    sock.on('connect', () => sock.write(password ? `AUTH ${password}\r\nPING\r\n` : 'PING\r\n'));
+    sock.on('data', (d) => { data += d; if (data.includes('+PONG') || data.startsWith('-')) done(data.includes('+PONG')); });
     sock.on('error', () => done(false));
   });
 }

@@ -1,0 +1,160 @@
+// Credentials and TLS towards NATS and Redis (issue 6). nats-server runs
+// with a user and password, TLS, and verified client certificates (a CA
+// made here with openssl); redis-server with a password. Instances given the
+// right settings (environment variables, as an operator would) serve
+// rooms; a wrong password, a missing client certificate or plain TCP is
+// refused with a clear log line; no password ever reaches a log or a
+// message; a NATS token works too; rediss:// is refused at start-up, since
+// hiredis 0.14 has no TLS.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startCluster, connect, httpGet, waitFor } from './lib/cluster.mjs';
+
+const NATS_PASSWORD = 'nats-pw-5f1c9e';
+const REDIS_PASSWORD = 'redis-pw-a83d20';
+const NATS_TOKEN = 'nats-token-77b0c1';
+let certDir;
+let cluster;
+
+function makeCertificates(dir) {
+  const run = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  run('req', '-x509', ...ec, '-days', '2', '-subj', '/CN=sigstream test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  fs.writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const [name, subject] of [['server', '/CN=127.0.0.1'], ['client', '/CN=sigstream-instance']]) {
+    run('req', ...ec, '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`);
+    run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+      '-extfile', `${name}.ext`, '-out', `${name}.pem`);
+  }
+}
+
+const secureEnv = () => ({
+  SIGSTREAM_NATS_USER: 'sigstream',
+  SIGSTREAM_NATS_PASSWORD: NATS_PASSWORD,
+  SIGSTREAM_NATS_TLS_CA: path.join(certDir, 'ca.pem'),
+  SIGSTREAM_NATS_TLS_CERT: path.join(certDir, 'client.pem'),
+  SIGSTREAM_NATS_TLS_KEY: path.join(certDir, 'client.key'),
+  SIGSTREAM_REDIS_PASSWORD: REDIS_PASSWORD,
+});
+
+before(async () => {
+  certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigstream-certs-'));
+  makeCertificates(certDir);
+  cluster = await startCluster({
+    instances: 2,
+    haproxy: false,
+    natsArgs: ['--user', 'sigstream', '--pass', NATS_PASSWORD, '--tlsverify', '--tlscert', path.join(certDir, 'server.pem'),
+      '--tlskey', path.join(certDir, 'server.key'), '--tlscacert', path.join(certDir, 'ca.pem')],
+    redisPassword: REDIS_PASSWORD,
+    env: secureEnv(),
+  });
+});
+after(async () => {
+  await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
+  if (certDir) fs.rmSync(certDir, { recursive: true, force: true });
+});
+
+async function metric(id, name) {
+  const body = (await httpGet(`${cluster.instance(id).httpUrl}/metrics`)).body;
+  return Number(body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`)).split(' ').pop());
+}
+function assertNoSecrets(text, where) {
+  for (const secret of [NATS_PASSWORD, REDIS_PASSWORD, NATS_TOKEN, 'wrong-password']) {
+    assert.ok(!text.includes(secret), `${where} shows a secret`);
+  }
+}
+
+test('with user, password, TLS and a client certificate for NATS and a password for Redis, rooms work', async () => {
+  const a = await connect(cluster.instance('i1').url);
+  const b = await connect(cluster.instance('i2').url);
+  const ja = await a.request({ type: 'join', room: 'secured' });
+  await b.request({ type: 'join', room: 'secured' });
+  const ack = await b.request({ type: 'signal', to: ja.peer, data: 'over TLS' });
+  assert.equal((await a.next({ type: 'signal', seq: ack.seq })).data, 'over TLS');
+  assert.match(cluster.logTail('i1', 200), /connected to NATS at nats:\/\/127\.0\.0\.1:\d+ over TLS/);
+  // The presence cache is in use behind its password.
+  await waitFor(async () => (await cluster.redisCli('--scan', '--pattern', 'sigstream:*')).length > 0,
+    { what: 'a room entry in Redis' });
+  assert.equal(await metric('i1', 'redis_connected'), 1);
+  a.close(); b.close();
+});
+
+test('a wrong NATS password is refused and said so; the instance does not become ready', async () => {
+  const bad = await cluster.startInstance('i3', { env: { ...secureEnv(), SIGSTREAM_NATS_PASSWORD: 'wrong-password' }, wait: false });
+  await waitFor(() => /cannot connect to NATS at .*: Auth(entication|orization) Violation/.test(cluster.logTail('i3', 50)),
+    { timeoutMs: 15_000, what: 'an authorization error in the log' });
+  assert.equal((await httpGet(`${bad.httpUrl}/readyz`)).status, 503);
+  assertNoSecrets(cluster.logTail('i3', 200), 'the log');
+  await cluster.stopInstance('i3');
+});
+
+test('without a client certificate, or without TLS, NATS refuses the instance', async () => {
+  for (const [id, env] of [
+    ['i4', { ...secureEnv(), SIGSTREAM_NATS_TLS_CERT: '', SIGSTREAM_NATS_TLS_KEY: '' }],
+    ['i5', { ...secureEnv(), SIGSTREAM_NATS_TLS_CA: '', SIGSTREAM_NATS_TLS_CERT: '', SIGSTREAM_NATS_TLS_KEY: '' }],
+  ]) {
+    const inst = await cluster.startInstance(id, { env, wait: false });
+    await waitFor(() => /cannot connect to NATS at /.test(cluster.logTail(id, 50)),
+      { timeoutMs: 15_000, what: `${id}: a connection error in the log` });
+    assert.equal((await httpGet(`${inst.httpUrl}/readyz`)).status, 503);
+    await cluster.stopInstance(id);
+  }
+});
+
+test('a wrong Redis password: the instance serves by replay and says why, once', async () => {
+  await cluster.startInstance('i6', { env: { ...secureEnv(), SIGSTREAM_REDIS_PASSWORD: 'wrong-password' } });
+  const c = await connect(cluster.instance('i6').url);
+  assert.equal((await c.request({ type: 'join', room: 'secured' })).type, 'joined', 'joins work without the cache');
+  c.close();
+  await waitFor(() => /Redis refused the password \(AUTH\)/.test(cluster.logTail('i6', 100)), { what: 'the AUTH error in the log' });
+  assert.equal(await metric('i6', 'redis_connected'), 0);
+  const log = cluster.logTail('i6', 200);
+  assert.equal(log.match(/Redis refused the password/g).length, 1, 'said once, not on every retry');
+  assertNoSecrets(log, 'the log');
+  await cluster.stopInstance('i6');
+});
+
+test('no secret reaches any instance log', () => {
+  for (const id of ['i1', 'i2']) assertNoSecrets(cluster.logTail(id, 1000), `${id}'s log`);
+});
+
+test('a password in the NATS URL works, and messages show the URL without it', () => {
+  const url = `nats://sigstream:${NATS_PASSWORD}@127.0.0.1:${cluster.natsPort}`;
+  const env = { ...process.env, ...secureEnv(), SIGSTREAM_NATS_USER: '', SIGSTREAM_NATS_PASSWORD: '' };
+  const run = spawnSync(cluster.bin, ['rooms', '--nats-url', url, '--stream', 'NO_SUCH_STREAM'], { env, encoding: 'utf8', timeout: 30_000 });
+  assert.notEqual(run.status, 0);
+  assert.match(run.stderr, /nats:\/\/sigstream:\*\*\*@127\.0\.0\.1:\d+/, run.stderr);
+  assertNoSecrets(run.stdout + run.stderr, 'the tool output');
+  // The same tool reaches the real stream with those credentials.
+  const ok = spawnSync(cluster.bin, ['rooms', '--nats-url', url], { env, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /secured/);
+});
+
+test('rediss:// is refused at start-up with the reason (hiredis 0.14 has no TLS)', () => {
+  const run = spawnSync(cluster.bin, ['serve', '--redis-url', 'rediss://:pw@127.0.0.1:6380'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(run.status, 2, run.stderr);
+  assert.match(run.stderr, /rediss:\/\/ \(TLS\) is not supported/);
+});
+
+test('a NATS token authenticates too', async () => {
+  const tokenCluster = await startCluster({
+    instances: 1, haproxy: false, redis: false, natsArgs: ['--auth', NATS_TOKEN], env: { SIGSTREAM_NATS_TOKEN: NATS_TOKEN },
+  });
+  try {
+    const c = await connect(tokenCluster.instance('i1').url);
+    assert.equal((await c.request({ type: 'join', room: 'token-room' })).type, 'joined');
+    c.close();
+    assertNoSecrets(tokenCluster.logTail('i1', 500), 'the log');
+    await tokenCluster.startInstance('i2', { env: { SIGSTREAM_NATS_TOKEN: 'not-it' }, wait: false });
+    await waitFor(() => /cannot connect to NATS at .*: Auth(entication|orization) Violation/.test(tokenCluster.logTail('i2', 50)),
+      { timeoutMs: 15_000, what: 'an authorization error for the wrong token' });
+  } finally {
+    await tokenCluster.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
+  }
+});
