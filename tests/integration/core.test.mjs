@@ -162,6 +162,8 @@ test('a signal addressed to one peer reaches only that peer', async () => {
   const ja = await a.request({ type: 'join', room: 'core-target' });
   const jb = await b.request({ type: 'join', room: 'core-target' });
   await c.request({ type: 'join', room: 'core-target' });
+  // a's instance must have seen b join before b is a peer a can address.
+  await a.next({ type: 'peer-joined', peer: jb.peer });
   const ack = await a.request({ type: 'signal', to: jb.peer, data: 'for-b-only' });
   assert.equal((await b.next('signal')).seq, ack.seq);
   await assert.rejects(c.next('signal', 500), /timed out/);
