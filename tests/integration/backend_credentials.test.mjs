@@ -1,18 +1,19 @@
 // Credentials and TLS towards NATS and Redis (issue 6). nats-server runs
 // with a user and password, TLS, and verified client certificates (a CA
-// made here with openssl); redis-server with a password. Instances given the
-// right settings (environment variables, as an operator would) serve
-// rooms; a wrong password, a missing client certificate or plain TCP is
-// refused with a clear log line; no password ever reaches a log or a
-// message; a NATS token works too; rediss:// is refused at start-up, since
-// hiredis 0.14 has no TLS.
+// made here with openssl); redis-server with a password, and TLS with
+// verified client certificates on its TLS port (the harness itself keeps
+// the plain port for its own checks). Instances given the right settings
+// (environment variables, as an operator would) serve rooms; a wrong
+// password, a missing client certificate, an untrusted server certificate
+// or plain TCP is refused with a clear log line; no password ever reaches a
+// log or a message; a NATS token works too.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startCluster, connect, httpGet, waitFor } from './lib/cluster.mjs';
+import { startCluster, connect, httpGet, waitFor, freePort } from './lib/cluster.mjs';
 
 const NATS_PASSWORD = 'nats-pw-5f1c9e';
 const REDIS_PASSWORD = 'redis-pw-a83d20';
@@ -40,17 +41,25 @@ const secureEnv = () => ({
   SIGSTREAM_NATS_TLS_CERT: path.join(certDir, 'client.pem'),
   SIGSTREAM_NATS_TLS_KEY: path.join(certDir, 'client.key'),
   SIGSTREAM_REDIS_PASSWORD: REDIS_PASSWORD,
+  SIGSTREAM_REDIS_TLS_CA: path.join(certDir, 'ca.pem'),
+  SIGSTREAM_REDIS_TLS_CERT: path.join(certDir, 'client.pem'),
+  SIGSTREAM_REDIS_TLS_KEY: path.join(certDir, 'client.key'),
 });
 
 before(async () => {
   certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigstream-certs-'));
   makeCertificates(certDir);
+  const redisTlsPort = await freePort();
   cluster = await startCluster({
     instances: 2,
     haproxy: false,
     natsArgs: ['--user', 'sigstream', '--pass', NATS_PASSWORD, '--tlsverify', '--tlscert', path.join(certDir, 'server.pem'),
       '--tlskey', path.join(certDir, 'server.key'), '--tlscacert', path.join(certDir, 'ca.pem')],
     redisPassword: REDIS_PASSWORD,
+    redisArgs: ['--tls-port', String(redisTlsPort), '--tls-cert-file', path.join(certDir, 'server.pem'),
+      '--tls-key-file', path.join(certDir, 'server.key'), '--tls-ca-cert-file', path.join(certDir, 'ca.pem'),
+      '--tls-auth-clients', 'yes'],
+    instanceRedisUrl: `rediss://127.0.0.1:${redisTlsPort}`,
     env: secureEnv(),
   });
 });
@@ -69,7 +78,7 @@ function assertNoSecrets(text, where) {
   }
 }
 
-test('with user, password, TLS and a client certificate for NATS and a password for Redis, rooms work', async () => {
+test('with user, password, TLS and client certificates for NATS and for Redis (and its password), rooms work', async () => {
   const a = await connect(cluster.instance('i1').url);
   const b = await connect(cluster.instance('i2').url);
   const ja = await a.request({ type: 'join', room: 'secured' });
@@ -77,7 +86,7 @@ test('with user, password, TLS and a client certificate for NATS and a password 
   const ack = await b.request({ type: 'signal', to: ja.peer, data: 'over TLS' });
   assert.equal((await a.next({ type: 'signal', seq: ack.seq })).data, 'over TLS');
   assert.match(cluster.logTail('i1', 200), /connected to NATS at nats:\/\/127\.0\.0\.1:\d+ over TLS/);
-  // The presence cache is in use behind its password.
+  // The presence cache is in use, over TLS and behind its password.
   await waitFor(async () => (await cluster.redisCli('--scan', '--pattern', 'sigstream:*')).length > 0,
     { what: 'a room entry in Redis' });
   assert.equal(await metric('i1', 'redis_connected'), 1);
@@ -136,10 +145,20 @@ test('a password in the NATS URL works, and messages show the URL without it', (
   assert.match(ok.stdout, /secured/);
 });
 
-test('rediss:// is refused at start-up with the reason (hiredis 0.14 has no TLS)', () => {
-  const run = spawnSync(cluster.bin, ['serve', '--redis-url', 'rediss://:pw@127.0.0.1:6380'], { encoding: 'utf8', timeout: 10_000 });
-  assert.equal(run.status, 2, run.stderr);
-  assert.match(run.stderr, /rediss:\/\/ \(TLS\) is not supported/);
+test('Redis over TLS: without the CA the server certificate is refused; without a client certificate Redis refuses', async () => {
+  for (const [id, env, expected] of [
+    ['i7', { ...secureEnv(), SIGSTREAM_REDIS_TLS_CA: '', SIGSTREAM_REDIS_TLS: 'true' }, /presence cache: connect failed \(TLS: .*certificate/],
+    ['i8', { ...secureEnv(), SIGSTREAM_REDIS_TLS_CERT: '', SIGSTREAM_REDIS_TLS_KEY: '' }, /presence cache: connect failed \(TLS (read|write) failed: .*(certificate|closed)/],
+  ]) {
+    await cluster.startInstance(id, { env });
+    const c = await connect(cluster.instance(id).url);
+    assert.equal((await c.request({ type: 'join', room: 'secured' })).type, 'joined', `${id}: joins work without the cache`);
+    c.close();
+    await waitFor(() => expected.test(cluster.logTail(id, 100)), { what: `${id}: why Redis is not used, in the log` });
+    assert.equal(await metric(id, 'redis_connected'), 0);
+    assertNoSecrets(cluster.logTail(id, 200), 'the log');
+    await cluster.stopInstance(id);
+  }
 });
 
 test('a NATS token authenticates too', async () => {

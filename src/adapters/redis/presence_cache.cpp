@@ -1,5 +1,6 @@
 #include "adapters/redis/presence_cache.hpp"
 
+#include "adapters/redis/connection.hpp"
 #include "auth/url_credentials.hpp"
 
 #include <hiredis/hiredis.h>
@@ -31,6 +32,7 @@ struct endpoint {
   std::string user;
   std::string password;
   int db = 0;
+  bool tls = false;  // rediss://
 };
 
 // %XX escapes in a URL's user and password.
@@ -50,10 +52,15 @@ std::string percent_decoded(std::string_view s) {
 
 std::optional<endpoint> parse_url(std::string const& url) {
   std::string rest = url;
-  constexpr std::string_view scheme = "redis://";
-  if (rest.rfind(scheme, 0) == 0) rest = rest.substr(scheme.size());
-  else if (rest.find("://") != std::string::npos) return std::nullopt;  // rediss:// and the like
   endpoint ep;
+  if (rest.starts_with("redis://")) {
+    rest = rest.substr(8);
+  } else if (rest.starts_with("rediss://")) {
+    rest = rest.substr(9);
+    ep.tls = true;
+  } else if (rest.find("://") != std::string::npos) {
+    return std::nullopt;
+  }
   if (auto slash = rest.find('/'); slash != std::string::npos) {
     auto db = rest.substr(slash + 1);
     rest = rest.substr(0, slash);
@@ -91,10 +98,6 @@ std::optional<endpoint> parse_url(std::string const& url) {
   return ep;
 }
 
-struct reply_deleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
 
 }  // namespace
 
@@ -102,29 +105,26 @@ struct presence_cache::impl {
   cache_settings settings;
   std::shared_ptr<spdlog::logger> log;
   std::optional<endpoint> where;
+  std::shared_ptr<tls_client> tls;  // with TLS: the context every connection uses
   boost::asio::thread_pool thread{1};
   // Touched only on `thread`.
-  redisContext* ctx = nullptr;
+  std::unique_ptr<connection> conn;
   std::atomic<bool> reachable{false};  // the last command got an answer
   std::chrono::steady_clock::time_point next_attempt{};
   bool was_down = false;
   bool auth_refused = false;
   std::atomic<std::uint64_t> error_count{0};
 
-  ~impl() {
-    thread.join();
-    if (ctx != nullptr) redisFree(ctx);
-  }
+  ~impl() { thread.join(); }
 
   std::string key(std::string const& token) const { return settings.key_prefix + ":room:" + token; }
 
-  void failed(char const* what) {
+  void failed(char const* what, std::string const& why) {
     ++error_count;
     if (!was_down) log->warn("presence cache: {} failed ({}); serving joins by replay until Redis answers", what,
-                             ctx != nullptr && ctx->errstr[0] != '\0' ? ctx->errstr : "no reply");
+                             why.empty() ? "no reply" : why);
     was_down = true;
-    if (ctx != nullptr) redisFree(ctx);
-    ctx = nullptr;
+    conn.reset();
   }
 
   // AUTH and SELECT on a new connection. A refused password is an operator's
@@ -132,24 +132,26 @@ struct presence_cache::impl {
   // instance serves joins by replay, retrying once a second.
   bool authenticate() {
     auto refused = [&](char const* what, redisReply* reply) {
+      if (reply == nullptr) {  // no answer at all: the connection failed, nothing was refused
+        failed("connect", conn->error());
+        return false;
+      }
       ++error_count;
       if (!auth_refused)
         log->error("presence cache: Redis refused {} ({}); serving joins by replay until it accepts", what,
-                   reply != nullptr && reply->type == REDIS_REPLY_ERROR ? reply->str : (ctx->errstr[0] ? ctx->errstr : "no reply"));
+                   reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len) : std::string("no error text"));
       auth_refused = true;
       was_down = true;
-      redisFree(ctx);
-      ctx = nullptr;
+      conn.reset();
       return false;
     };
     if (!where->password.empty()) {
-      reply_ptr reply(static_cast<redisReply*>(
-          where->user.empty() ? redisCommand(ctx, "AUTH %s", where->password.c_str())
-                              : redisCommand(ctx, "AUTH %s %s", where->user.c_str(), where->password.c_str())));
+      auto reply = where->user.empty() ? conn->command({"AUTH", where->password})
+                                       : conn->command({"AUTH", where->user, where->password});
       if (!reply || reply->type == REDIS_REPLY_ERROR) return refused("the password (AUTH)", reply.get());
     }
     if (where->db != 0) {
-      reply_ptr reply(static_cast<redisReply*>(redisCommand(ctx, "SELECT %d", where->db)));
+      auto reply = conn->command({"SELECT", std::to_string(where->db)});
       if (!reply || reply->type == REDIS_REPLY_ERROR) return refused("the database (SELECT)", reply.get());
     }
     if (auth_refused) log->info("presence cache: Redis accepts the credentials now");
@@ -160,18 +162,17 @@ struct presence_cache::impl {
   // Reconnects at most once a second, so a dead Redis costs each join nothing
   // more than a skipped lookup.
   bool connected() {
-    if (ctx != nullptr) return true;
+    if (conn) return true;
     if (!where) return false;
     auto now = std::chrono::steady_clock::now();
     if (now < next_attempt) return false;
     next_attempt = now + std::chrono::seconds(1);
-    timeval tv{0, static_cast<suseconds_t>(settings.timeout.count() * 1000)};
-    ctx = redisConnectWithTimeout(where->host.c_str(), where->port, tv);
-    if (ctx == nullptr || ctx->err != 0) {
-      failed("connect");
+    std::string why;
+    conn = connection::open(where->host, where->port, tls, settings.timeout, &why);
+    if (!conn) {
+      failed("connect", why);
       return false;
     }
-    redisSetTimeout(ctx, tv);
     if (!authenticate()) return false;
     if (was_down) log->info("presence cache: Redis at {}:{} answers again", where->host, where->port);
     was_down = false;
@@ -181,15 +182,14 @@ struct presence_cache::impl {
   // Runs a command; a connection that died since its last use (Redis
   // restarted) gets one immediate reconnect and retry, so the first write
   // after an outage is not lost.
-  template <typename... Args>
-  reply_ptr command(char const* what, char const* format, Args... args) {
+  reply_ptr command(char const* what, std::vector<std::string_view> const& args) {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      bool was_connected = ctx != nullptr;
+      bool was_connected = conn != nullptr;
       if (!connected()) return nullptr;
-      reply_ptr reply(static_cast<redisReply*>(redisCommand(ctx, format, args...)));
+      auto reply = conn->command(args);
       reachable = reply != nullptr;
       if (reply) return reply;
-      failed(what);
+      failed(what, conn->error());
       if (!was_connected) return nullptr;
       next_attempt = {};  // the old connection was stale: reconnect now
     }
@@ -198,7 +198,7 @@ struct presence_cache::impl {
 
   std::optional<cached_room> do_load(std::string const& token) {
     std::string k = key(token);
-    auto reply = command("load", "HMGET %b seq state", k.data(), k.size());
+    auto reply = command("load", {"HMGET", k, "seq", "state"});
     if (!reply) return std::nullopt;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return std::nullopt;
     auto* seq = reply->element[0];
@@ -215,8 +215,7 @@ struct presence_cache::impl {
     std::string seq_text = std::to_string(seq);
     std::string ttl = std::to_string(settings.entry_ttl.count());
     char const* mode = force ? "force" : "newer";
-    auto reply = command("store", "EVAL %s 1 %b %b %b %b %s", store_script, k.data(), k.size(), seq_text.data(),
-                         seq_text.size(), snapshot.data(), snapshot.size(), ttl.data(), ttl.size(), mode);
+    auto reply = command("store", {"EVAL", store_script, "1", k, seq_text, snapshot, ttl, mode});
     if (!reply) return;
     if (reply->type == REDIS_REPLY_ERROR) {
       ++error_count;
@@ -233,9 +232,20 @@ presence_cache::presence_cache(cache_settings settings, std::shared_ptr<spdlog::
   if (!impl_->where) {
     impl_->log->error("presence cache: cannot read Redis URL '{}'; running without cache",
                       auth::url_without_credentials(impl_->settings.url));
-  } else if (!impl_->settings.password.empty()) {
+    return;
+  }
+  if (!impl_->settings.password.empty()) {
     impl_->where->user = impl_->settings.user;
     impl_->where->password = impl_->settings.password;
+  }
+  auto const& tls = impl_->settings.tls;
+  if (impl_->where->tls || tls.enabled || !tls.ca_file.empty() || !tls.cert_file.empty()) {
+    std::string why;
+    impl_->tls = tls_client::create(impl_->settings.tls, &why);
+    if (!impl_->tls) {
+      impl_->log->error("presence cache: {}; running without cache", why);
+      impl_->where.reset();
+    }
   }
 }
 

@@ -3,9 +3,9 @@
 // sequence it reflects. Only a cache: every failure here is logged and
 // counted, and the caller falls back to replaying the stream.
 //
-// hiredis 0.14 has no Asio adapter and no async timeouts, so this runs the
-// synchronous client (with socket timeouts) on a thread of its own: callers
-// never block, and results come back through callbacks on that thread.
+// It talks to Redis through one blocking connection (connection.hpp: plain
+// or TLS, every step under a timeout) on a thread of its own: callers never
+// block, and results come back through callbacks on that thread.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -13,16 +13,19 @@
 #include <optional>
 #include <string>
 
+#include "adapters/redis/connection.hpp"
+
 namespace spdlog { class logger; }
 
 namespace sig::redis {
 
 struct cache_settings {
-  // redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; empty: no cache. No TLS:
-  // hiredis 0.14 (Debian 12) has none (docs/security.md).
+  // redis[s]://[[USER]:PASSWORD@]HOST[:PORT][/DB]; empty: no cache.
+  // rediss:// (or tls.enabled) is TLS.
   std::string url = "redis://127.0.0.1:6379";
   std::string user;      // ACL user (Redis 6+); with password
   std::string password;  // AUTH; overrides the URL's
+  tls_settings tls;
   std::string key_prefix = "sigstream:SIGSTREAM";
   std::chrono::milliseconds timeout{500};
   std::chrono::seconds entry_ttl{24 * 3600};  // an idle room's entry expires

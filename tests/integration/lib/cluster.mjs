@@ -315,6 +315,9 @@ function looksLikePortClash(proc) {
  *   redisArgs      extra redis-server arguments
  *   redisPassword  start redis-server with --requirepass (the harness's
  *                  readiness check authenticates); instances need it too
+ *   instanceRedisUrl  the Redis URL instances get instead of redisUrl (e.g.
+ *                  rediss:// to a --tls-port given in redisArgs; the harness
+ *                  itself keeps using the plain port)
  *   t              a node:test context: stop() is registered with t.after()
  *                  and keeps the logs when that test failed
  */
@@ -348,8 +351,9 @@ export class Cluster {
     natsScheme = 'nats',
     redisArgs = [],
     redisPassword = null,
+    instanceRedisUrl = null,
   } = {}) {
-    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv, natsArgs, natsScheme, redisArgs, redisPassword };
+    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv, natsArgs, natsScheme, redisArgs, redisPassword, instanceRedisUrl };
     this.bin = sigstreamBinary();
     this.natsServerBin = resolveBinary('nats-server', 'NATS_SERVER_BIN');
     this.redisServerBin = redis ? resolveBinary('redis-server', 'REDIS_SERVER_BIN') : null;
@@ -493,7 +497,7 @@ export class Cluster {
         '--listen', `${HOST}:${rec.port}`,
         '--instance-id', id,
         '--nats-url', this.natsUrl,
-        '--redis-url', this.redisUrl,
+        '--redis-url', this.options.instanceRedisUrl ?? this.redisUrl,
       ], this.#instanceEnv(extraEnv)));
       if (!wait) break;
       try {

@@ -1,0 +1,236 @@
+#include "adapters/redis/connection.hpp"
+
+#include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+
+namespace sig::redis {
+
+void reply_deleter::operator()(redisReply* r) const { freeReplyObject(r); }
+
+namespace {
+
+// After a failed SSL_read/SSL_write: the queued OpenSSL reason, or what
+// the socket said.
+std::string tls_failure(char const* what, int ssl_error) {
+  if (ssl_error == SSL_ERROR_ZERO_RETURN) return "TLS connection closed by Redis";
+  unsigned long code = ERR_peek_error();
+  if (ssl_error == SSL_ERROR_SYSCALL && code == 0)
+    return std::string(what) + ": " + (errno != 0 ? std::strerror(errno) : "connection closed by Redis");
+  char text[256] = {0};
+  ERR_error_string_n(code, text, sizeof text);
+  ERR_clear_error();
+  return std::string(what) + ": " + text;
+}
+
+std::string openssl_error(char const* what) {
+  unsigned long code = ERR_get_error();
+  char text[256] = {0};
+  if (code != 0) ERR_error_string_n(code, text, sizeof text);
+  ERR_clear_error();
+  return std::string(what) + (code != 0 ? std::string(": ") + text : std::string());
+}
+
+}  // namespace
+
+std::shared_ptr<tls_client> tls_client::create(tls_settings const& settings, std::string* error) {
+  std::shared_ptr<tls_client> out(new tls_client());
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  out->ctx_ = ctx;
+  if (ctx == nullptr) {
+    *error = openssl_error("cannot create a TLS context");
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  bool loaded = settings.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx) == 1
+                                         : SSL_CTX_load_verify_locations(ctx, settings.ca_file.c_str(), nullptr) == 1;
+  if (!loaded) {
+    *error = openssl_error(settings.ca_file.empty() ? "cannot load the system's CAs" : "cannot load the TLS CA file");
+    return nullptr;
+  }
+  if (!settings.cert_file.empty() || !settings.key_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, settings.cert_file.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, settings.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+      *error = openssl_error("cannot load the TLS client certificate and key");
+      return nullptr;
+    }
+  }
+  return out;
+}
+
+tls_client::~tls_client() {
+  if (ctx_ != nullptr) SSL_CTX_free(static_cast<SSL_CTX*>(ctx_));
+}
+
+std::unique_ptr<connection> connection::open(std::string const& host, int port, std::shared_ptr<tls_client> tls,
+                                             std::chrono::milliseconds timeout, std::string* error) {
+  std::unique_ptr<connection> c(new connection());
+  c->timeout_ = timeout;
+  c->tls_ = std::move(tls);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::string service = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+    *error = std::string("cannot resolve ") + host + ": " + gai_strerror(rc);
+    return nullptr;
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, &freeaddrinfo);
+  for (addrinfo* a = found; a != nullptr && c->fd_ < 0; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    c->fd_ = fd;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+    int so_error = errno;
+    if (so_error == EINPROGRESS && c->wait_for(true)) {
+      socklen_t len = sizeof so_error;
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      if (so_error == 0) break;
+    }
+    c->error_ = std::strerror(so_error == EINPROGRESS ? ETIMEDOUT : so_error);
+    ::close(fd);
+    c->fd_ = -1;
+  }
+  if (c->fd_ < 0) {
+    *error = "cannot connect: " + (c->error_.empty() ? std::string("no address") : c->error_);
+    return nullptr;
+  }
+  if (c->tls_) {
+    SSL* ssl = SSL_new(static_cast<SSL_CTX*>(c->tls_->native()));
+    c->ssl_ = ssl;
+    SSL_set_fd(ssl, c->fd_);
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    // The certificate must name the host we dialled (a name or an address).
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1) SSL_set1_host(ssl, host.c_str());
+    for (;;) {
+      int rc = SSL_connect(ssl);
+      if (rc == 1) break;
+      int why = SSL_get_error(ssl, rc);
+      if ((why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) && c->wait_for(why == SSL_ERROR_WANT_WRITE))
+        continue;
+      long verify = SSL_get_verify_result(ssl);
+      *error = verify != X509_V_OK ? std::string("TLS: ") + X509_verify_cert_error_string(verify)
+                                   : openssl_error("TLS handshake failed");
+      return nullptr;
+    }
+  }
+  c->reader_ = redisReaderCreate();
+  return c;
+}
+
+connection::~connection() {
+  if (ssl_ != nullptr) {
+    SSL_shutdown(static_cast<SSL*>(ssl_));  // best effort: the socket is non-blocking
+    SSL_free(static_cast<SSL*>(ssl_));
+  }
+  if (fd_ >= 0) ::close(fd_);
+  if (reader_ != nullptr) redisReaderFree(static_cast<redisReader*>(reader_));
+}
+
+bool connection::wait_for(bool writable) {
+  pollfd p{fd_, static_cast<short>(writable ? POLLOUT : POLLIN), 0};
+  int rc;
+  do rc = ::poll(&p, 1, static_cast<int>(timeout_.count()));
+  while (rc < 0 && errno == EINTR);
+  if (rc == 0) error_ = "timed out";
+  else if (rc < 0) error_ = std::strerror(errno);
+  return rc > 0;
+}
+
+bool connection::write_all(std::string_view bytes) {
+  while (!bytes.empty()) {
+    if (ssl_ != nullptr) {
+      auto* ssl = static_cast<SSL*>(ssl_);
+      int n = SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size()));
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+        continue;
+      }
+      int why = SSL_get_error(ssl, n);
+      if ((why == SSL_ERROR_WANT_WRITE || why == SSL_ERROR_WANT_READ) && wait_for(why == SSL_ERROR_WANT_WRITE)) continue;
+      if (error_.empty()) error_ = tls_failure("TLS write failed", why);
+      return false;
+    }
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (errno == EAGAIN && !wait_for(true)) return false;
+    } else {
+      error_ = std::strerror(errno);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool connection::read_some() {
+  char buffer[16 * 1024];
+  for (;;) {
+    if (ssl_ != nullptr) {
+      auto* ssl = static_cast<SSL*>(ssl_);
+      int n = SSL_read(ssl, buffer, sizeof buffer);
+      if (n > 0) return redisReaderFeed(static_cast<redisReader*>(reader_), buffer, static_cast<std::size_t>(n)) == REDIS_OK;
+      int why = SSL_get_error(ssl, n);
+      if ((why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) && wait_for(why == SSL_ERROR_WANT_WRITE)) continue;
+      if (error_.empty()) error_ = tls_failure("TLS read failed", why);
+      return false;
+    }
+    ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+    if (n > 0) return redisReaderFeed(static_cast<redisReader*>(reader_), buffer, static_cast<std::size_t>(n)) == REDIS_OK;
+    if (n == 0) {
+      error_ = "closed by Redis";
+      return false;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) {
+      error_ = std::strerror(errno);
+      return false;
+    }
+    if (!wait_for(false)) return false;
+  }
+}
+
+reply_ptr connection::command(std::vector<std::string_view> const& args) {
+  if (!error_.empty()) return nullptr;
+  std::vector<char const*> argv;
+  std::vector<std::size_t> lengths;
+  for (auto a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  char* formatted = nullptr;
+  int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
+  if (length < 0) {
+    error_ = "cannot format the command";
+    return nullptr;
+  }
+  bool sent = write_all(std::string_view(formatted, static_cast<std::size_t>(length)));
+  redisFreeCommand(formatted);
+  if (!sent) return nullptr;
+  auto* reader = static_cast<redisReader*>(reader_);
+  for (;;) {
+    void* reply = nullptr;
+    if (redisReaderGetReply(reader, &reply) != REDIS_OK) {
+      error_ = std::string("bad reply: ") + reader->errstr;
+      return nullptr;
+    }
+    if (reply != nullptr) return reply_ptr(static_cast<redisReply*>(reply));
+    if (!read_some()) return nullptr;
+  }
+}
+
+}  // namespace sig::redis

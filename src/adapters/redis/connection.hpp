@@ -1,0 +1,71 @@
+#pragma once
+// One blocking connection to Redis, plain TCP or TLS, for the presence
+// cache's own thread. hiredis 0.14 (Debian 12) has no TLS, so hiredis only
+// formats commands and parses replies (RESP); the bytes travel over a socket
+// of our own, through OpenSSL when TLS is on. Every step is bounded by the
+// timeout: a Redis that stops answering costs a join a skipped lookup, never
+// a stuck thread.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisReply;
+
+namespace sig::redis {
+
+struct tls_settings {
+  bool enabled = false;
+  std::string ca_file;    // empty: the system's CAs
+  std::string cert_file;  // client certificate, for servers that verify clients
+  std::string key_file;
+};
+
+struct reply_deleter {
+  void operator()(redisReply* r) const;
+};
+using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+
+// Shared by the connections of one cache: the TLS context (CA, client
+// certificate) is loaded once.
+class tls_client {
+ public:
+  // Nullptr (and *error) if a file cannot be loaded.
+  static std::shared_ptr<tls_client> create(tls_settings const& settings, std::string* error);
+  ~tls_client();
+  void* native() const { return ctx_; }  // SSL_CTX*
+
+ private:
+  tls_client() = default;
+  void* ctx_ = nullptr;
+};
+
+class connection {
+ public:
+  // Connects (and handshakes, with `tls`). Nullptr and *error on failure.
+  static std::unique_ptr<connection> open(std::string const& host, int port, std::shared_ptr<tls_client> tls,
+                                          std::chrono::milliseconds timeout, std::string* error);
+  ~connection();
+
+  // Sends one command (binary-safe arguments) and waits for its reply.
+  // Nullptr and error() set when the connection failed: it is then unusable.
+  reply_ptr command(std::vector<std::string_view> const& args);
+  std::string const& error() const { return error_; }
+
+ private:
+  connection() = default;
+  bool write_all(std::string_view bytes);
+  // Some bytes from the server into the reply parser; false on error/timeout.
+  bool read_some();
+  bool wait_for(bool writable);
+
+  int fd_ = -1;
+  void* ssl_ = nullptr;     // SSL*, with TLS
+  void* reader_ = nullptr;  // redisReader*
+  std::shared_ptr<tls_client> tls_;
+  std::chrono::milliseconds timeout_{500};
+  std::string error_;
+};
+
+}  // namespace sig::redis
