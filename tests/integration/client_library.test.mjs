@@ -163,8 +163,13 @@ test('reconnects through HAProxy after its instance is killed, resumes as the sa
   assert.ok(['i1', 'i2'].includes(first), `reached ${first}`);
   const other = first === 'i1' ? 'i2' : 'i1';
   const b = await client(c2.instance(other).url);
+  const aSawB = nextEvent(a, 'peer-joined', 10_000);
   const jb = await b.join('lib-reconnect', { name: 'bo' });
   assert.deepEqual(jb.peers.map((p) => p.peer), [ja.peer]);
+  // a has had b's join before its instance dies: b is then in the membership
+  // as of the seq a resumes from (had it not, b's join would come in the
+  // replay instead).
+  assert.equal((await aSawB).peer, jb.peer);
 
   const events = [];
   for (const type of ['close', 'reconnecting', 'reconnected']) a.addEventListener(type, () => events.push(type));
