@@ -17,8 +17,9 @@
 //    connections, one broadcasting to the room (on i1), one aiming at one
 //    calm peer (on i2), at most 20,000 sends per connection, until it is
 //    closed. The signal limit is the default (100/s, burst 200). Asserted:
-//    each flooding connection gets `rate-limited` and is then closed with
-//    1008, no calm peer is closed, no instance died, and the others' p99
+//    the instances refuse the flood (rate_limited_total grows by at least
+//    20 per flooding connection), each flooding connection is then closed
+//    with 1008, no calm peer is closed, no instance died, and the others' p99
 //    during the flood is at most 2 x max(p99_quiet, 2 ms). The 2 ms floor:
 //    on loopback a quiet p99 is often around a millisecond, and on this
 //    shared 2-core machine one descheduling of a process (a compile or a
