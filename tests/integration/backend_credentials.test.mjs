@@ -148,7 +148,7 @@ test('a password in the NATS URL works, and messages show the URL without it', (
 test('Redis over TLS: without the CA the server certificate is refused; without a client certificate Redis refuses', async () => {
   for (const [id, env, expected] of [
     ['i7', { ...secureEnv(), SIGSTREAM_REDIS_TLS_CA: '', SIGSTREAM_REDIS_TLS: 'true' }, /presence cache: connect failed \(TLS: .*certificate/],
-    ['i8', { ...secureEnv(), SIGSTREAM_REDIS_TLS_CERT: '', SIGSTREAM_REDIS_TLS_KEY: '' }, /presence cache: connect failed \(TLS (read|write) failed: .*(certificate|closed)/],
+    ['i8', { ...secureEnv(), SIGSTREAM_REDIS_TLS_CERT: '', SIGSTREAM_REDIS_TLS_KEY: '' }, /presence cache: connect failed \(TLS (read|write) failed: /],
   ]) {
     await cluster.startInstance(id, { env });
     const c = await connect(cluster.instance(id).url);
