@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace sig::nats {
 
@@ -104,17 +106,63 @@ struct event_log::impl {
     self->closed_signal.notify_all();
   }
 
+  // Appends waiting for their ack, by message id, each with its deadline.
+  // The deadline is ours, not nats.c's: with jsPubOptions.MaxWait, nats.c
+  // 3.4 hands a timed-out message to the ack handler (which destroys it)
+  // while a publish stalled behind a slow server may still be encoding that
+  // message, a use-after-free that crashed instances under overload.
+  struct pending_append {
+    std::function<void(append_result)> done;
+    std::chrono::steady_clock::time_point deadline;
+  };
   std::mutex pending_mutex;
-  std::unordered_map<std::string, std::function<void(append_result)>> pending;
+  std::unordered_map<std::string, pending_append> pending;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> deadlines;  // in time order
+  std::condition_variable pending_signal;
+  std::thread ack_timer;
+  bool ack_timer_stop = false;
 
   std::function<void(append_result)> take_pending(std::string const& id) {
     std::lock_guard lock(pending_mutex);
     auto it = pending.find(id);
     if (it == pending.end()) return {};
-    auto done = std::move(it->second);
+    auto done = std::move(it->second.done);
     pending.erase(it);
     return done;
   }
+
+  void add_pending(std::string const& id, std::function<void(append_result)> done) {
+    auto deadline = std::chrono::steady_clock::now() + ack_timeout;
+    std::lock_guard lock(pending_mutex);
+    pending[id] = pending_append{std::move(done), deadline};
+    deadlines.emplace_back(deadline, id);
+  }
+
+  // Fails the appends whose ack is overdue. A retry under the same id has
+  // a later deadline of its own, so an old entry in `deadlines` does not
+  // cut it short. A late ack finds nothing pending and is dropped.
+  void expire_acks() {
+    std::unique_lock lock(pending_mutex);
+    while (!ack_timer_stop) {
+      pending_signal.wait_for(lock, std::chrono::milliseconds(100));
+      auto now = std::chrono::steady_clock::now();
+      std::vector<std::function<void(append_result)>> overdue;
+      while (!deadlines.empty() && deadlines.front().first <= now) {
+        auto it = pending.find(deadlines.front().second);
+        if (it != pending.end() && it->second.deadline <= now) {
+          overdue.push_back(std::move(it->second.done));
+          pending.erase(it);
+        }
+        deadlines.pop_front();
+      }
+      if (overdue.empty()) continue;
+      lock.unlock();
+      for (auto& done : overdue) done(append_result{false, 0, false, "Timeout"});
+      lock.lock();
+    }
+  }
+
+  static constexpr std::chrono::milliseconds ack_timeout{5000};  // an ack that never comes fails after this
 
   static void on_ack(jsCtx*, natsMsg* raw, jsPubAck* ack, jsPubAckErr* err, void* closure) {
     auto* self = static_cast<impl*>(closure);
@@ -281,6 +329,7 @@ struct event_log::impl {
 event_log::event_log(log_settings settings, std::shared_ptr<spdlog::logger> log) : impl_(new impl) {
   impl_->settings = std::move(settings);
   impl_->log = std::move(log);
+  impl_->ack_timer = std::thread([d = impl_.get()] { d->expire_acks(); });
 }
 
 event_log::~event_log() {
@@ -302,9 +351,16 @@ void event_log::close() {
     if (!d.closed_signal.wait_for(lock, std::chrono::seconds(5), [&] { return d.closed; }))
       d.log->warn("the NATS connection did not report closing within 5 s");
   }
-  std::unordered_map<std::string, std::function<void(append_result)>> dropped;
+  {
+    std::lock_guard lock(d.pending_mutex);
+    d.ack_timer_stop = true;
+  }
+  d.pending_signal.notify_all();
+  if (d.ack_timer.joinable()) d.ack_timer.join();
+  std::unordered_map<std::string, impl::pending_append> dropped;
   std::lock_guard lock(d.pending_mutex);
   dropped.swap(d.pending);
+  d.deadlines.clear();
 }
 
 bool event_log::start(std::atomic<bool> const& stop) {
@@ -378,14 +434,9 @@ void event_log::append(std::string const& subject, std::string payload, std::str
     done(append_result{false, 0, false, natsStatus_GetText(s)});
     return;
   }
-  {
-    std::lock_guard lock(d.pending_mutex);
-    d.pending[msg_id] = std::move(done);
-  }
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  po.MaxWait = 5000;  // an ack that never comes fails after this
-  s = js_PublishMsgAsync(d.js, &raw, &po);
+  d.add_pending(msg_id, std::move(done));
+  // No MaxWait: the deadline is kept by expire_acks (see pending_append).
+  s = js_PublishMsgAsync(d.js, &raw, nullptr);
   if (s != NATS_OK) {
     natsMsg_Destroy(raw);  // still ours when the call fails
     if (auto failed = d.take_pending(msg_id)) failed(append_result{false, 0, false, natsStatus_GetText(s)});
