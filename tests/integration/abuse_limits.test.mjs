@@ -17,18 +17,11 @@ const env = {
   SIGSTREAM_SIGNAL_BURST: '20',
 };
 let cluster;
-const opened = [];
 before(async () => { cluster = await startCluster({ instances: 2, env }); });
 after(async () => {
-  for (const c of opened) c.ws.terminate();
   await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
 });
 
-async function open(url, options) {
-  const c = await connect(url, options);
-  opened.push(c);
-  return c;
-}
 async function metric(id, name) {
   const body = (await httpGet(`${cluster.instance(id).httpUrl}/metrics`)).body;
   return Number(body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`)).split(' ').pop());
@@ -37,11 +30,11 @@ async function metric(id, name) {
 test('origins: listed ones and non-browser clients connect; any other origin gets 403', async () => {
   const url = cluster.instance('i1').url;
   await assert.rejects(connect(url, { headers: { Origin: 'https://evil.example' } }), /403/);
-  const ok = await open(url, { headers: { Origin: ORIGIN } });
+  const ok = await cluster.connect(url, { headers: { Origin: ORIGIN } });
   assert.equal((await ok.request({ type: 'join', room: 'origin-ok' })).type, 'joined');
-  const other = await open(url, { headers: { Origin: 'https://other.example' } });
+  const other = await cluster.connect(url, { headers: { Origin: 'https://other.example' } });
   assert.ok(other.isOpen);
-  const noOrigin = await open(url);
+  const noOrigin = await cluster.connect(url);
   assert.ok(noOrigin.isOpen, 'no Origin header: not a browser');
   assert.ok(await metric('i1', 'refused_upgrades_total') >= 1);
 });
@@ -49,10 +42,10 @@ test('origins: listed ones and non-browser clients connect; any other origin get
 test('a room holds at most --max-room-peers members: the next join gets room-full', async () => {
   const room = 'full-room';
   for (let k = 0; k < 3; k++) {
-    const c = await open(cluster.instance(k % 2 ? 'i2' : 'i1').url);
+    const c = await cluster.connect(cluster.instance(k % 2 ? 'i2' : 'i1').url);
     assert.equal((await c.request({ type: 'join', room })).type, 'joined');
   }
-  const late = await open(cluster.instance('i2').url);
+  const late = await cluster.connect(cluster.instance('i2').url);
   const reply = await late.request({ type: 'join', room });
   assert.equal(reply.code, 'room-full', JSON.stringify(reply));
   assert.ok(late.isOpen);
@@ -61,11 +54,11 @@ test('a room holds at most --max-room-peers members: the next join gets room-ful
 
 test('connections that never join are closed with 1008 after --join-timeout; joined ones stay', { timeout: 60_000 }, async () => {
   const url = cluster.instance('i1').url;
-  const joined = await open(url);
+  const joined = await cluster.connect(url);
   await joined.request({ type: 'join', room: 'idle-check' });
   // Many at once: every one is closed, none stays behind.
   const idle = [];
-  for (let k = 0; k < 400; k++) idle.push(await open(url));
+  for (let k = 0; k < 400; k++) idle.push(await cluster.connect(url));
   const t0 = Date.now();
   const codes = await Promise.all(idle.map((c) => c.closed));
   assert.ok(Date.now() - t0 >= 1000, 'not before the timeout');
@@ -77,8 +70,8 @@ test('connections that never join are closed with 1008 after --join-timeout; joi
 
 test('a signal flood is rate-limited, then closed with 1008; the rest of the room carries on', { timeout: 30_000 }, async () => {
   const room = 'flood-room';
-  const flooder = await open(cluster.instance('i1').url);
-  const calm = await open(cluster.instance('i2').url);
+  const flooder = await cluster.connect(cluster.instance('i1').url);
+  const calm = await cluster.connect(cluster.instance('i2').url);
   const jf = await flooder.request({ type: 'join', room });
   const jc = await calm.request({ type: 'join', room });
   await flooder.next({ type: 'peer-joined', peer: jc.peer });
@@ -99,7 +92,7 @@ test('a signal flood is rate-limited, then closed with 1008; the rest of the roo
   assert.ok(got.length >= 20 && got.length < 80, `${got.length} signals went through`);
   assert.ok(got.every((n, i) => i === 0 || n > got[i - 1]));
   assert.ok(await metric('i1', 'rate_limited_total') >= limited);
-  const other = await open(cluster.instance('i1').url);
+  const other = await cluster.connect(cluster.instance('i1').url);
   await other.request({ type: 'join', room });
   const ack = await other.request({ type: 'signal', to: jc.peer, data: 'still fine' });
   await calm.next({ type: 'signal', seq: ack.seq });
@@ -110,6 +103,6 @@ test('a signal flood is rate-limited, then closed with 1008; the rest of the roo
 
 test('an instance holds at most --max-connections WebSockets: more get 503', async () => {
   const inst = await cluster.startInstance('i3', { env: { SIGSTREAM_MAX_CONNECTIONS: '3' } });
-  for (let k = 0; k < 3; k++) await open(inst.url);
+  for (let k = 0; k < 3; k++) await cluster.connect(inst.url);
   await assert.rejects(connect(inst.url), /503/);
 });

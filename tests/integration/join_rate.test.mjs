@@ -7,12 +7,11 @@
 // distinct clients.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, httpGet, sleep } from './lib/cluster.mjs';
+import { startCluster, httpGet, sleep } from './lib/cluster.mjs';
 
 const RATE = 2;
 const BURST = 5;
 let cluster;
-const opened = [];
 before(async () => {
   cluster = await startCluster({
     instances: 1,
@@ -20,15 +19,9 @@ before(async () => {
   });
 });
 after(async () => {
-  for (const c of opened) c.ws.terminate();
   await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
 });
 
-async function open(url, options) {
-  const c = await connect(url, options);
-  opened.push(c);
-  return c;
-}
 async function metric(name) {
   const body = (await httpGet(`${cluster.instance('i1').httpUrl}/metrics`)).body;
   return Number(body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`)).split(' ').pop());
@@ -38,7 +31,7 @@ async function metric(name) {
 // answers, and how long the burst took (more time lets more through).
 async function joinFlood(url, localAddress, count, { headers = () => undefined, room = 'flood' } = {}) {
   const clients = [];
-  for (let k = 0; k < count; k++) clients.push(await open(url, { localAddress, headers: headers(k) }));
+  for (let k = 0; k < count; k++) clients.push(await cluster.connect(url, { localAddress, headers: headers(k) }));
   const t0 = Date.now();
   const replies = await Promise.all(clients.map((c) => c.request({ type: 'join', room })));
   const seconds = (Date.now() - t0) / 1000 + 0.05;
@@ -69,7 +62,7 @@ test('a join flood from one address is limited; the connections stay open; other
 });
 
 test('the same flood, one connection: join and leave in a loop is limited too', async () => {
-  const c = await open(cluster.instance('i1').url, { localAddress: '127.0.0.4' });
+  const c = await cluster.connect(cluster.instance('i1').url, { localAddress: '127.0.0.4' });
   let joined = 0;
   let limited = 0;
   const t0 = Date.now();
@@ -109,13 +102,13 @@ test('behind HAProxy each client address counts on its own, and a forged X-Forwa
 
 test('a resume is not counted against the join rate', async () => {
   const url = cluster.instance('i1').url;
-  const c = await open(url, { localAddress: '127.0.0.9' });
+  const c = await cluster.connect(url, { localAddress: '127.0.0.9' });
   const joined = await c.request({ type: 'join', room: 'resumers' });
   // Use up the address's burst with other connections.
   const flood = await joinFlood(url, '127.0.0.9', BURST + 3, { room: 'resumers-2' });
   assert.ok(flood.limited > 0, 'the address is over its join rate now');
   c.ws.terminate();  // a lost connection: the peer stays for the grace period
-  const back = await open(url, { localAddress: '127.0.0.9' });
+  const back = await cluster.connect(url, { localAddress: '127.0.0.9' });
   const resumed = await back.request({ type: 'join', room: 'resumers', resume: joined.resume });
   assert.equal(resumed.type, 'joined', JSON.stringify(resumed));
   assert.equal(resumed.peer, joined.peer);

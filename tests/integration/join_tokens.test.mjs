@@ -9,14 +9,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { startCluster, connect } from './lib/cluster.mjs';
+import { startCluster } from './lib/cluster.mjs';
 
 const KEYS = 'new:secret-new-0123456789,old:secret-old-0123456789';
 let cluster;
-const opened = [];
 before(async () => { cluster = await startCluster({ instances: 2, env: { SIGSTREAM_AUTH_KEYS: KEYS } }); });
 after(async () => {
-  for (const c of opened) c.ws.terminate();
   await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
 });
 
@@ -27,11 +25,7 @@ function jwt(payload, { secret = 'secret-new-0123456789', header = { alg: 'HS256
 }
 const soon = () => Math.floor(Date.now() / 1000) + 600;
 
-async function open(id = 'i1') {
-  const c = await connect(cluster.instance(id).url);
-  opened.push(c);
-  return c;
-}
+const open = (id = 'i1') => cluster.connect(cluster.instance(id).url);
 
 function cli(args, env = {}) {
   return new Promise((resolve, reject) => execFile(cluster.bin, args, { env: { PATH: process.env.PATH, ...env } },

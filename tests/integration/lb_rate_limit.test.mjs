@@ -6,11 +6,10 @@
 // and 127.0.0.3 are subject to it, as remote clients would be.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect } from './lib/cluster.mjs';
+import { startCluster } from './lib/cluster.mjs';
 
 const LIMIT = 5;
 let cluster;
-const opened = [];
 before(async () => {
   cluster = await startCluster({
     instances: 1,
@@ -18,23 +17,21 @@ before(async () => {
   });
 });
 after(async () => {
-  for (const c of opened) c.ws.terminate();
   await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
 });
 
 // Opens `count` connections one after the other from `localAddress`.
 async function burst(localAddress, count) {
-  let accepted = 0;
+  const clients = [];
   let refused = 0;
   for (let k = 0; k < count; k++) {
     try {
-      opened.push(await connect(cluster.url, { localAddress, timeoutMs: 3000 }));
-      accepted++;
+      clients.push(await cluster.connect(cluster.url, { localAddress, timeoutMs: 3000 }));
     } catch {
       refused++;
     }
   }
-  return { accepted, refused };
+  return { clients, accepted: clients.length, refused };
 }
 
 test('an address over the connection rate is refused; another address and the exempt one are not', async () => {
@@ -42,7 +39,7 @@ test('an address over the connection rate is refused; another address and the ex
   assert.equal(flood.accepted, LIMIT, `the first ${LIMIT} connect (${JSON.stringify(flood)})`);
   assert.equal(flood.refused, 12 - LIMIT);
   // The accepted ones keep working.
-  assert.equal((await opened[0].request({ type: 'join', room: 'lb-rate' })).type, 'joined');
+  assert.equal((await flood.clients[0].request({ type: 'join', room: 'lb-rate' })).type, 'joined');
 
   const other = await burst('127.0.0.3', LIMIT);
   assert.equal(other.accepted, LIMIT, 'another address has its own count');

@@ -18,20 +18,12 @@ import { startCluster, connect, httpGet, freePort, waitFor, HAPROXY_TEMPLATE } f
 
 const HSTS_MAX_AGE = '600';
 let cluster;
-const opened = [];
 before(async () => {
   cluster = await startCluster({ instances: 2, tls: true, lbEnv: { SIGSTREAM_LB_HSTS: HSTS_MAX_AGE } });
 });
 after(async () => {
-  for (const c of opened) c.ws.terminate();
   await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
 });
-
-async function open(url, options) {
-  const c = await connect(url, options);
-  opened.push(c);
-  return c;
-}
 
 // A TLS handshake with the given client options; resolves {ok, protocol, cipher} or {ok: false, error}.
 function handshake(port, options, timeoutMs = 5000) {
@@ -50,10 +42,10 @@ function handshake(port, options, timeoutMs = 5000) {
 
 test('wss through HAProxy: pinned certificate, join and signal across two instances; plain ws:// still works', { timeout: 30_000 }, async () => {
   const pin = { ca: cluster.tlsCa };
-  const a = await open(cluster.tlsUrl, pin);
+  const a = await cluster.connect(cluster.tlsUrl, pin);
   let b;
   for (let k = 0; k < 10 && !b; k++) {
-    const c = await open(cluster.tlsUrl, pin);
+    const c = await cluster.connect(cluster.tlsUrl, pin);
     if (c.instance !== a.instance) b = c;
   }
   assert.ok(b, `HAProxy put every wss client on ${a.instance}`);
@@ -79,7 +71,7 @@ test('wss through HAProxy: pinned certificate, join and signal across two instan
 
   // Decision: plain http stays available next to TLS (local tools, tests);
   // a plain peer is in the same room as the wss ones.
-  const plain = await open(cluster.url);
+  const plain = await cluster.connect(cluster.url);
   assert.equal(plain.ws._socket.encrypted, undefined);
   const jp = await plain.request({ type: 'join', room: 'tls-room' });
   assert.deepEqual(jp.peers.map((p) => p.peer).sort(), [ja.peer, jb.peer].sort());

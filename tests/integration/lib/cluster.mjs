@@ -376,6 +376,7 @@ export class Cluster {
     this.instanceMap = new Map(); // id -> {id, port, proc, env}
     this.allPids = [];
     this.stopping = null;
+    this.clients = new Set(); // from this.connect(): terminated by stop()
   }
 
   // --- addresses --------------------------------------------------------
@@ -697,6 +698,13 @@ export class Cluster {
 
   // --- Redis ------------------------------------------------------------
 
+  /** connect(), and the client is terminated when the cluster stops. */
+  async connect(url, options) {
+    const client = await connect(url, options);
+    this.clients.add(client);
+    return client;
+  }
+
   /** Run redis-cli against this cluster's Redis; resolves its trimmed stdout. */
   redisCli(...args) {
     if (!this.redisCliBin) return Promise.reject(new Error('this cluster has no Redis (redis: false)'));
@@ -728,6 +736,7 @@ export class Cluster {
 
   async #stop(failed, quiet) {
     const problems = [];
+    for (const client of this.clients) client.ws.terminate();
     // Only what is still running is stopped (and judged) here: a process a
     // test stopped or killed on purpose is not a teardown problem.
     const stopAll = async (procs, judgeExit = false) => {
