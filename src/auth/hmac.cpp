@@ -21,14 +21,16 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string random_secret() {
-  unsigned char bytes[32];
+std::string random_token(std::size_t bytes) {
+  std::string raw(bytes, '\0');
   std::size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+  while (got < bytes) {
+    ssize_t n = getrandom(raw.data() + got, bytes - got, 0);
     if (n > 0) got += static_cast<std::size_t>(n);
   }
-  return domain::base64url(std::string_view(reinterpret_cast<char const*>(bytes), sizeof bytes));
+  return domain::base64url(raw);
 }
+
+std::string random_secret() { return random_token(32); }
 
 }  // namespace sig::auth

@@ -104,3 +104,12 @@ TEST_CASE("join token: room claims are exact names or prefixes ending in *", "[a
   CHECK(room_admitted("*", "anything"));
   CHECK_FALSE(room_admitted("a*b", "ab"));  // only a trailing * is a wildcard
 }
+
+TEST_CASE("random tokens: the asked number of bytes, base64url, never the same twice") {
+  auto a = random_token(16);
+  auto b = random_token(16);
+  CHECK(a.size() == 22);  // 16 bytes, unpadded base64url
+  CHECK(a != b);
+  CHECK(a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == std::string::npos);
+  CHECK(random_secret().size() == 43);  // 32 bytes
+}

@@ -3,11 +3,11 @@
 #include "adapters/ws/session_registry.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/random.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/range/iterator_range.hpp>
 
+#include "auth/hmac.hpp"
 #include "auth/resume_token.hpp"
 #include "domain/room_name.hpp"
 #include "service/metrics.hpp"
@@ -25,15 +25,7 @@ namespace {
 
 // 128 random bits: unique across the cluster without coordination, never
 // reused, and not guessable, so nobody can address a peer it was not told of.
-std::string new_peer_id() {
-  unsigned char bytes[16];
-  std::size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
-  }
-  return "p" + domain::base64url(std::string_view(reinterpret_cast<char const*>(bytes), sizeof bytes));
-}
+std::string new_peer_id() { return "p" + auth::random_token(16); }
 
 bool expected_close(beast::error_code ec) {
   return ec == websocket::error::closed || ec == boost::asio::error::operation_aborted ||
