@@ -149,6 +149,8 @@ test('Redis over TLS: without the CA the server certificate is refused; without 
   for (const [id, env, expected] of [
     ['i7', { ...secureEnv(), SIGSTREAM_REDIS_TLS_CA: '', SIGSTREAM_REDIS_TLS: 'true' }, /presence cache: connect failed \(TLS: .*certificate/],
     ['i8', { ...secureEnv(), SIGSTREAM_REDIS_TLS_CERT: '', SIGSTREAM_REDIS_TLS_KEY: '' }, /presence cache: connect failed \(TLS (read|write) failed: /],
+    // A CA file that cannot be read: said at start-up; the instance runs without the cache.
+    ['i9', { ...secureEnv(), SIGSTREAM_REDIS_TLS_CA: path.join(certDir, 'no-such-ca.pem') }, /presence cache: cannot load the TLS CA file.*; running without cache/],
   ]) {
     await cluster.startInstance(id, { env });
     const c = await connect(cluster.instance(id).url);

@@ -7,6 +7,7 @@
 // distinct clients.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { startCluster, httpGet, sleep } from './lib/cluster.mjs';
 
 const RATE = 2;
@@ -112,4 +113,17 @@ test('a resume is not counted against the join rate', async () => {
   const resumed = await back.request({ type: 'join', room: 'resumers', resume: joined.resume });
   assert.equal(resumed.type, 'joined', JSON.stringify(resumed));
   assert.equal(resumed.peer, joined.peer);
+});
+
+test('bad --trusted-proxies, --join-rate or --join-burst stop the instance at start-up (exit 2) with the reason', () => {
+  for (const [args, reason] of [
+    [['--trusted-proxies', '10.0.0.0/33'], /--trusted-proxies: '10\.0\.0\.0\/33' has a bad prefix length/],
+    [['--trusted-proxies', 'proxy.internal'], /--trusted-proxies: 'proxy\.internal' is not an IP address/],
+    [['--join-rate', '-1'], /--join-rate must be 0 \(no limit\) or more/],
+    [['--join-burst', '0'], /--join-burst at least 1/],
+  ]) {
+    const run = spawnSync(cluster.bin, ['serve', ...args], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, reason);
+  }
 });
