@@ -16,7 +16,10 @@
 #include <iostream>
 #include <thread>
 
+#include "adapters/nats/data_connection.hpp"
 #include "adapters/nats/event_log.hpp"
+#include "adapters/nats/holdings_registry.hpp"
+#include "adapters/nats/nats_event_store.hpp"
 #include "adapters/redis/presence_cache.hpp"
 #include "adapters/ws/listener.hpp"
 #include "adapters/ws/session_registry.hpp"
@@ -52,7 +55,8 @@ struct serve_settings {
   std::chrono::milliseconds retention_max_age{24 * 3'600'000};
   std::int64_t retention_max_bytes = 1LL << 30;
   std::chrono::milliseconds duplicate_window{120'000};
-  std::int64_t threads = 0;
+  std::int64_t threads = 1;
+  std::int64_t max_appends_in_flight = 256;
   std::int64_t max_frame_bytes = 80 << 10;
   std::int64_t max_meta_bytes = 4 << 10;
   std::int64_t max_data_bytes = 64 << 10;
@@ -92,8 +96,8 @@ struct serve_settings {
   redis::tls_settings redis_tls;
   bool admin_redact = true;
   std::int64_t admin_workers = 4;
-  std::chrono::milliseconds heartbeat_interval{2'000};
-  std::chrono::milliseconds instance_timeout{10'000};
+  std::chrono::milliseconds heartbeat_interval{1'000};
+  std::chrono::milliseconds instance_timeout{3'000};
 };
 
 std::string default_instance_id() {
@@ -173,7 +177,12 @@ int serve_command(int argc, char** argv) {
                 "Write each NATS publish at once (lower latency at low load) instead of batching writes for up to "
                 "1 ms (less CPU under load). Off: the setting every benchmark so far measured.");
   opts.add_duration("duplicate-window", &s.duplicate_window, "JetStream dedup window for retried appends, when the stream is created.");
-  opts.add_int("threads", &s.threads, "I/O threads (0: one per CPU core; 1 suits several instances on one host).");
+  opts.add_int("threads", &s.threads,
+               "I/O threads (0: one per CPU core). One thread runs sessions, rooms and the NATS data connection "
+               "with no hand-off between threads; more add hand-offs (docs/threading.md).");
+  opts.add_int("max-appends-in-flight", &s.max_appends_in_flight,
+               "Joins and signals waiting for JetStream's acknowledgement at once; past it they are answered "
+               "`unavailable` at once instead of queueing (leaves and resumes are never refused for load).");
   opts.add_int("sync-workers", &s.sync_workers,
                "Threads for blocking NATS work (room rebuilds, catch-ups); they wait on the network, not the CPU.");
   opts.add_size("max-frame-bytes", &s.max_frame_bytes, "Largest WebSocket message; a larger one closes the connection with 1009.");
@@ -310,21 +319,43 @@ int serve_command(int argc, char** argv) {
   asio::thread_pool blocking(static_cast<std::size_t>(std::max<std::int64_t>(s.sync_workers, 1)));
   service::metrics counters;
 
-  // Named fields: positional ones once set send_asap from a 0 and
-  // connect_attempts from the send-asap flag.
-  nats::event_log log(nats::log_settings{.url = s.nats_url,
-                                         .security = s.nats_security,
-                                         .stream = s.stream,
-                                         .subject_prefix = s.subject_prefix,
-                                         .max_age = std::chrono::duration_cast<std::chrono::seconds>(s.retention_max_age),
-                                         .max_bytes = s.retention_max_bytes,
-                                         .duplicate_window =
-                                             std::chrono::duration_cast<std::chrono::seconds>(s.duplicate_window),
-                                         .client_name = "sigstream " + s.instance_id,
-                                         .create_stream = true,
-                                         .send_asap = s.nats_send_asap,
-                                         .connect_attempts = 0},
-                      logs.make("nats"));
+  // Three NATS connections, one per kind of traffic (docs/threading.md):
+  // appends and live feeds on the I/O loop; blocking reads (rebuilds,
+  // catch-ups, snapshots, the admin API); and liveness. Named fields:
+  // positional ones once set send_asap from a 0.
+  auto log_settings_for = [&](std::string role) {
+    return nats::log_settings{.url = s.nats_url,
+                              .security = s.nats_security,
+                              .stream = s.stream,
+                              .subject_prefix = s.subject_prefix,
+                              .max_age = std::chrono::duration_cast<std::chrono::seconds>(s.retention_max_age),
+                              .max_bytes = s.retention_max_bytes,
+                              .duplicate_window = std::chrono::duration_cast<std::chrono::seconds>(s.duplicate_window),
+                              .client_name = "sigstream " + s.instance_id + " (" + role + ")",
+                              .create_stream = true,
+                              .send_asap = s.nats_send_asap,
+                              .connect_attempts = 0};
+  };
+  nats::event_log log(log_settings_for("reads"), logs.make("nats"));
+  nats::event_log control(log_settings_for("liveness"), logs.make("nats"));
+  // Both hold Asio objects of `io`: destroyed explicitly before it.
+  auto data_holder = std::make_unique<nats::data_connection>(io,
+                             nats::connection_settings{.url = s.nats_url,
+                                                       .security = s.nats_security,
+                                                       .name = "sigstream " + s.instance_id + " (data)",
+                                                       .send_asap = true,
+                                                       .connect_attempts = 0},
+                             s.subject_prefix,
+                             nats::appender_settings{.max_in_flight = static_cast<std::size_t>(
+                                                         std::max<std::int64_t>(s.max_appends_in_flight, 1))},
+                             logs.make("nats"));
+  nats::data_connection& data = *data_holder;
+  nats::nats_event_store store(data, log);
+  // Rooms followed here are recorded for the survivors; rewritten every 8 h
+  // (the records expire after a day).
+  auto holdings_holder = std::make_unique<nats::holdings_registry>(io, data.appends(), nats::holdings_bucket(s.stream),
+                                                                   s.instance_id, std::chrono::hours(8));
+  nats::holdings_registry& holdings = *holdings_holder;
   std::unique_ptr<redis::presence_cache> cache;
   if (!s.redis_url.empty())
     cache = std::make_unique<redis::presence_cache>(
@@ -335,8 +366,9 @@ int serve_command(int argc, char** argv) {
 
   service::room_directory directory;
   service::held_peers held;
-  service::room_context room_ctx{io, blocking, log, cache.get(), directory, counters, logs.make("room"), s.instance_id};
+  service::room_context room_ctx{io, blocking, store, cache.get(), directory, counters, logs.make("room"), s.instance_id};
   room_ctx.held = &held;
+  room_ctx.holdings = &holdings;
   room_ctx.linger = s.room_linger;
   room_ctx.resume_grace = s.resume_grace;
   room_ctx.snapshot_every = static_cast<std::uint64_t>(std::max<std::int64_t>(s.snapshot_every, 0));
@@ -373,10 +405,17 @@ int serve_command(int argc, char** argv) {
   // wait for it, since every `joined` carries a token signed with it.
   std::atomic<bool> secret_known{!s.resume || !s.resume_secret.empty()};
   if (s.resume && !s.resume_secret.empty()) room_ctx.resume_secret = s.resume_secret;
+  service::liveness_monitor liveness(
+      service::liveness_settings{s.instance_id, SIGSTREAM_VERSION, s.heartbeat_interval, s.instance_timeout}, control,
+      held, cache.get(), counters, logs.make("liveness"));
+  // Ready: NATS usable, the resume secret known, and the peers an earlier
+  // run under this id left behind expired (before any join of this run).
   ws::connection_context conn_ctx{directory, counters, logs.make("ws"), s.instance_id, limits,
-                                  [&log, &secret_known] { return log.ready() && secret_known.load(); },
-                                  [&counters, &log, &cache, id = s.instance_id] {
-                                    counters.nats_connected = log.ready() ? 1 : 0;
+                                  [&store, &secret_known, &liveness] {
+                                    return store.ready() && secret_known.load() && liveness.settled();
+                                  },
+                                  [&counters, &store, &cache, id = s.instance_id] {
+                                    counters.nats_connected = store.ready() ? 1 : 0;
                                     counters.redis_connected = cache ? (cache->reachable() ? 1 : 0) : -1;
                                     return counters.prometheus_text(id);
                                   }};
@@ -392,11 +431,8 @@ int serve_command(int argc, char** argv) {
     }
   }
 
-  // One fold of every room, for the admin API and for expiring the peers of dead instances.
+  // One fold of every room, for the admin API's room list (read on demand).
   service::room_index index;
-  service::liveness_monitor liveness(
-      service::liveness_settings{s.instance_id, SIGSTREAM_VERSION, s.heartbeat_interval, s.instance_timeout}, log,
-      index, held, cache.get(), counters, logs.make("liveness"));
   asio::thread_pool admin_pool(static_cast<std::size_t>(std::max<std::int64_t>(s.admin_workers, 1)));
   service::admin_api admin(service::admin_settings{s.admin_token, s.admin_redact,
                                                    static_cast<std::size_t>(std::max<std::int64_t>(s.admin_workers, 1))},
@@ -477,7 +513,8 @@ int serve_command(int argc, char** argv) {
   std::atomic<bool> stopping{false};
   int exit_code = 0;
   asio::post(blocking, [&] {
-    if (log.start(stopping)) {
+    if (log.start(stopping) && control.start(stopping) && data.open(stopping)) {
+      holdings.start();
       if (!secret_known) {
         // Written before secret_known is set, read only after it is seen set.
         while (!stopping) {
@@ -490,10 +527,12 @@ int serve_command(int argc, char** argv) {
         }
         secret_known = true;
       }
-      main_log->info("ready: stream {} is usable; resume {}", s.stream,
+      while (!stopping && !liveness.settled()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      main_log->info("ready: stream {} is usable; resume {}; NATS messages {}", s.stream,
                      !s.resume ? "off (--resume=false)"
                                : fmt::format("on (grace {} ms, secret {})", s.resume_grace.count(),
-                                             s.resume_secret.empty() ? "shared through NATS" : "from the configuration"));
+                                             s.resume_secret.empty() ? "shared through NATS" : "from the configuration"),
+                     data.inline_delivery() ? "handled inline on the I/O loop" : "queued per subscription (slower)");
     } else if (!stopping) {
       main_log->error("cannot use stream {}; stopping", s.stream);
       exit_code = 1;
@@ -571,7 +610,11 @@ int serve_command(int argc, char** argv) {
   listener.reset();
   admin_listener.reset();
   log.close();
+  data.close();
+  control.close();
   directory.clear();
+  holdings_holder.reset();
+  data_holder.reset();
   io_holder.reset();
   main_log->info("stopped");
   return exit_code;

@@ -375,7 +375,6 @@ int cluster_command(int argc, char** argv) {
   auto log = open_stream("cluster", s, logs, interrupt.stop);
   if (!log) return exit_unreachable;
   // The bucket's TTL only matters when it is created, which an instance does.
-  if (!log->open_heartbeats(std::chrono::seconds(60))) return exit_unreachable;
   auto beats = log->heartbeats();
   if (!beats) return exit_unreachable;
   if (format_name == "table")

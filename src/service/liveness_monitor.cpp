@@ -3,20 +3,25 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
 #include <vector>
 
 #include "adapters/codec/event_codec.hpp"
 #include "adapters/nats/event_log.hpp"
+#include "adapters/nats/holdings_registry.hpp"
+#include "adapters/nats/key_value.hpp"
 #include "adapters/redis/presence_cache.hpp"
 #include "domain/liveness.hpp"
 #include "domain/room_name.hpp"
 #include "protocol/messages.hpp"
-#include "service/metrics.hpp"
 #include "service/held_peers.hpp"
-#include "service/room_history.hpp"
+#include "service/metrics.hpp"
+#include "service/room_loader.hpp"
 
 namespace sig::service {
 
@@ -29,23 +34,37 @@ std::int64_t now_ms() {
       .count();
 }
 
+// Holdings keys outlive their instance by a day at most (rooms still
+// followed are rewritten long before).
+constexpr std::chrono::seconds holdings_ttl{24 * 3600};
 
 }  // namespace
 
 struct liveness_monitor::state {
   explicit state(clock::duration timeout) : instances(timeout) {}
   domain::liveness instances;
-  std::set<std::string> unheld_last_sweep;  // own-id members no connection held, by expiry id
   clock::time_point healthy_since;  // our own heartbeats have gone through since
   std::int64_t started_ms = now_ms();
+  std::unique_ptr<nats::kv_bucket> heartbeats;
+  std::unique_ptr<nats::kv_bucket> holdings;
+  bool full_scan_done = false;
+
+  // Expiries run on a thread of their own, so that reading a dead
+  // instance's rooms never delays this instance's own heartbeat.
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<std::string> to_expire;        // instance ids, or "" for a scan of every record
+  std::set<std::string> queued;
+  std::map<std::string, clock::time_point> retry_at;  // failed expiries, tried again then
+  std::map<std::string, int> failures;
+  std::thread expirer;
 };
 
-liveness_monitor::liveness_monitor(liveness_settings settings, nats::event_log& log, room_index& index,
-                                   held_peers const& held, redis::presence_cache* cache, metrics& counters,
+liveness_monitor::liveness_monitor(liveness_settings settings, nats::event_log& control, held_peers const& held,
+                                   redis::presence_cache* cache, metrics& counters,
                                    std::shared_ptr<spdlog::logger> logger)
     : settings_(std::move(settings)),
-      log_(log),
-      index_(index),
+      control_(control),
       held_(held),
       cache_(cache),
       counters_(counters),
@@ -62,23 +81,72 @@ void liveness_monitor::stop(bool goodbye) {
   if (!thread_.joinable()) return;
   goodbye_ = goodbye;
   stopping_ = true;
+  state_->wake.notify_all();
   thread_.join();
 }
 
 void liveness_monitor::run() {
   auto& s = *state_;
-  while (!stopping_ && !log_.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  while (!stopping_ && !control_.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   // Entries of instances gone for good are collected after a while; judging
   // liveness never waits for that (see domain::liveness).
   auto ttl = std::max(std::chrono::seconds(60),
                       std::chrono::duration_cast<std::chrono::seconds>(settings_.instance_timeout * 6));
-  while (!stopping_ && !log_.open_heartbeats(ttl)) std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::string const stream = control_.stream_name();
+  while (!stopping_ && !(s.heartbeats = nats::kv_bucket::open(control_.conn(), nats::heartbeat_bucket(stream),
+                                                               "sigstream instance heartbeats", ttl)))
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  while (!stopping_ && !(s.holdings = nats::kv_bucket::open(control_.conn(), nats::holdings_bucket(stream),
+                                                             "rooms each sigstream instance follows", holdings_ttl)))
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   if (stopping_) return;
+
+  // Members an earlier run under this id left behind: everything recorded
+  // under the id before this run's first event.
+  for (int attempt = 0; !stopping_; ++attempt) {
+    auto head = control_.stream_last_seq();
+    if (head && expire_instance(settings_.instance_id, *head + 1)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 << std::min(attempt, 5))));
+  }
+  settled_ = true;
   logger_->info("heartbeat every {} ms; instances silent for {} ms are taken for dead and their peers expired",
                 settings_.heartbeat_interval.count(), settings_.instance_timeout.count());
 
+  s.expirer = std::thread([this] {
+    auto& st = *state_;
+    std::unique_lock lock(st.mutex);
+    while (!stopping_) {
+      st.wake.wait_for(lock, std::chrono::milliseconds(500), [&] { return stopping_ || !st.to_expire.empty(); });
+      if (stopping_) break;
+      if (st.to_expire.empty()) continue;
+      std::string instance = std::move(st.to_expire.front());
+      st.to_expire.pop_front();
+      st.queued.erase(instance);
+      lock.unlock();
+      bool ok = true;
+      if (instance.empty()) scan_all_holdings();
+      else ok = expire_instance(instance, 0);
+      lock.lock();
+      if (!instance.empty()) {
+        if (ok) {
+          st.failures.erase(instance);
+          st.retry_at.erase(instance);
+        } else {
+          int n = ++st.failures[instance];
+          st.retry_at[instance] = clock::now() + std::chrono::milliseconds(std::min(30'000, 500 << std::min(n, 6)));
+        }
+      }
+    }
+  });
+  auto enqueue = [&](std::string instance) {
+    std::lock_guard lock(s.mutex);
+    if (!s.queued.insert(instance).second) return;
+    s.to_expire.push_back(std::move(instance));
+    s.wake.notify_all();
+  };
+
+  auto watch = s.heartbeats->watch_all();
   auto next_beat = clock::now();
-  auto next_sweep = clock::now() + settings_.heartbeat_interval;
   bool beating = false;
   s.healthy_since = clock::now();
   while (!stopping_) {
@@ -89,7 +157,7 @@ void liveness_monitor::run() {
       std::string value = fmt::format(
           R"({{"instance":{},"version":{},"started":{},"peers":{},"rooms":{}}})", protocol::json_quote(settings_.instance_id),
           protocol::json_quote(settings_.version), s.started_ms, counters_.joined_peers.load(), counters_.active_rooms.load());
-      bool ok = log_.put_heartbeat(settings_.instance_id, value);
+      bool ok = s.heartbeats->put(settings_.instance_id, value);
       if (!ok && beating) {
         // Cut off from NATS, we cannot tell who else is alive: everyone's
         // heartbeat stands still from here. Start judging afresh once ours
@@ -100,18 +168,19 @@ void liveness_monitor::run() {
       if (ok && !beating) s.healthy_since = clock::now();
       beating = ok;
     }
+    if (!watch) watch = s.heartbeats->watch_all();
     auto wait = std::min<clock::duration>(next_beat - clock::now(), std::chrono::milliseconds(200));
     auto wait_ms = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(wait), std::chrono::milliseconds(1));
     // Everything the watcher holds is taken in before anyone is judged.
-    for (int taken = 0; taken < 10'000; ++taken) {
-      auto entry = log_.next_heartbeat(taken == 0 ? wait_ms : std::chrono::milliseconds(1));
+    for (int taken = 0; watch && taken < 10'000; ++taken) {
+      auto entry = watch->next(taken == 0 ? wait_ms : std::chrono::milliseconds(1));
       if (!entry) break;
       if (entry->removed) {
-        if (s.instances.alive(entry->instance, clock::now()))
-          logger_->info("instance {} stopped cleanly (heartbeat removed)", entry->instance);
-        s.instances.goodbye(entry->instance);
+        if (s.instances.alive(entry->key, clock::now()))
+          logger_->info("instance {} stopped cleanly (heartbeat removed)", entry->key);
+        s.instances.goodbye(entry->key);
       } else {
-        s.instances.heartbeat(entry->instance, entry->revision, clock::now());
+        s.instances.heartbeat(entry->key, entry->revision, clock::now());
       }
     }
     now = clock::now();
@@ -127,92 +196,145 @@ void liveness_monitor::run() {
       continue;
     }
     counters_.instances_alive = static_cast<std::int64_t>(s.instances.alive_instances(now).size());
-    for (auto const& dead : s.instances.newly_dead(now))
-      if (dead != settings_.instance_id)
-        logger_->warn("instance {} has not sent a heartbeat for {} ms: taking it for dead", dead,
-                      settings_.instance_timeout.count());
-    // Sweeping needs a full timeout of our own heartbeats going through, so
+    // Judging needs a full timeout of our own heartbeats going through, so
     // that every live instance has been seen beating.
-    if (beating && now >= next_sweep && now - s.healthy_since >= settings_.instance_timeout) {
-      sweep();
-      next_sweep = clock::now() + settings_.heartbeat_interval;
+    if (!beating || now - s.healthy_since < settings_.instance_timeout) continue;
+    for (auto const& dead : s.instances.newly_dead(now)) {
+      if (dead == settings_.instance_id) continue;
+      logger_->warn("instance {} has not sent a heartbeat for {} ms: taking it for dead", dead,
+                    settings_.instance_timeout.count());
+      enqueue(dead);
+    }
+    if (!s.full_scan_done) {
+      // Instances that died before this one came up, whose heartbeats may
+      // be long gone: their records of rooms are all that is left.
+      s.full_scan_done = true;
+      enqueue("");
+    }
+    std::vector<std::string> due;
+    {
+      std::lock_guard lock(s.mutex);
+      for (auto const& [instance, at] : s.retry_at)
+        if (at <= now) due.push_back(instance);
+    }
+    for (auto& instance : due) {
+      {
+        std::lock_guard lock(s.mutex);
+        s.retry_at.erase(instance);
+      }
+      if (!s.instances.alive(instance, now)) enqueue(instance);
     }
   }
-  if (goodbye_) log_.remove_heartbeat(settings_.instance_id);
+  state_->wake.notify_all();
+  if (s.expirer.joinable()) s.expirer.join();
+  if (!goodbye_) return;
+  s.heartbeats->remove(settings_.instance_id);
+  // Every room's peers left during the drain: the records have served.
+  if (auto mine = s.holdings->entries(nats::holdings_registry::key_prefix(settings_.instance_id) + "*"))
+    for (auto const& e : *mine) s.holdings->remove(e.key);
 }
 
-void liveness_monitor::sweep() {
+// Every instance with records of rooms but no live heartbeat, found once
+// this instance has watched heartbeats for a full timeout.
+void liveness_monitor::scan_all_holdings() {
   auto& s = *state_;
-  if (!index_.catch_up(log_, stopping_)) {
-    if (index_.stream_went_back())
-      logger_->error("the stream's sequences went back (it was deleted and made again, or restored from an older "
-                     "backup): rooms followed here may miss events and no peer is expired. Restart every instance "
-                     "(docs/operations.md, 'NATS comes back empty or from a backup')");
-    return;
+  auto entries = s.holdings->entries(">");
+  if (!entries) return;
+  std::set<std::string> recorded;
+  for (auto const& e : *entries) {
+    auto dot = e.key.find('.');
+    if (dot == std::string::npos) continue;
+    if (auto instance = domain::base64url_decode(std::string_view(e.key).substr(0, dot))) recorded.insert(*instance);
   }
   auto now = clock::now();
-  auto orphans = index_.members_where([&](domain::member const& m) {
-    return m.instance != settings_.instance_id && !s.instances.alive(m.instance, now);
-  });
-  // Under our own id, a member nothing here holds: only once two sweeps in a
-  // row found it, since a join just stored is held a moment later.
-  std::set<std::string> unheld;
-  for (auto& o : index_.members_where([&](domain::member const& m) {
-         return m.instance == settings_.instance_id && !held_.holds(m.peer);
-       })) {
-    auto id = domain::expiry_message_id(domain::room_token(o.room), o.member.peer, o.member.join_seq);
-    if (s.unheld_last_sweep.count(id) != 0) orphans.push_back(std::move(o));
-    unheld.insert(std::move(id));
+  for (auto const& instance : recorded) {
+    if (instance == settings_.instance_id || s.instances.alive(instance, now)) continue;
+    logger_->warn("instance {} has records of rooms but no live heartbeat: taking it for dead", instance);
+    if (!expire_instance(instance, 0)) {
+      std::lock_guard lock(s.mutex);
+      s.retry_at[instance] = clock::now() + std::chrono::seconds(1);
+    }
   }
-  s.unheld_last_sweep = std::move(unheld);
-  if (orphans.empty()) return;
+}
 
-  std::map<std::string, std::size_t> per_instance;
-  std::vector<std::pair<std::string, std::future<nats::append_result>>> appends;  // room, result
-  for (auto const& o : orphans) {
-    ++per_instance[o.member.instance];
-    std::string token = domain::room_token(o.room);
-    domain::event e{0, now_ms(), settings_.instance_id, domain::leave_of(o.member, domain::leave_reason::expired)};
-    auto done = std::make_shared<std::promise<nats::append_result>>();
-    appends.emplace_back(o.room, done->get_future());
-    log_.append(log_.subjects(token).events, codec::encode_event(o.room, e),
-                domain::expiry_message_id(token, o.member.peer, o.member.join_seq),
-                [done](nats::append_result r) { done->set_value(std::move(r)); });
+bool liveness_monitor::expire_instance(std::string const& instance, std::uint64_t before_seq) {
+  auto& s = *state_;
+  bool ours = instance == settings_.instance_id;
+  std::string prefix = nats::holdings_registry::key_prefix(instance);
+  auto entries = s.holdings->entries(prefix + "*");
+  if (!entries) return false;
+  bool all_stored = true;
+  std::size_t peers = 0, recorded = 0, duplicates = 0, failed = 0;
+  for (auto const& entry : *entries) {
+    std::string token = entry.key.substr(prefix.size());
+    std::string name = entry.value;
+    if (name.empty() || domain::room_token(name) != token) {
+      auto decoded = domain::room_name_from_token(token);
+      if (!decoded) continue;  // not a key of ours
+      name = *decoded;
+    }
+    auto subjects = control_.subjects(token);
+    auto loaded = load_room(control_, cache_, token, subjects);
+    if (!loaded) {
+      all_stored = false;
+      continue;
+    }
+    domain::room_state st = fold_loaded(*loaded, name);
+    std::vector<std::pair<std::uint64_t, std::future<append_result>>> appends;
+    for (auto const& m : st.members) {
+      if (m.instance != instance) continue;
+      // Under our own id, only an earlier run's members: joined before this
+      // run's first event, and held by no connection here.
+      if (ours && (m.join_seq >= before_seq || held_.holds(m.peer))) continue;
+      ++peers;
+      domain::event e{0, now_ms(), settings_.instance_id, domain::leave_of(m, domain::leave_reason::expired)};
+      auto done = std::make_shared<std::promise<append_result>>();
+      appends.emplace_back(m.join_seq, done->get_future());
+      control_.append(subjects.events, codec::encode_event(name, e), domain::expiry_message_id(token, m.peer, m.join_seq),
+                      [done](append_result r) { done->set_value(std::move(r)); });
+    }
+    bool room_stored = true;
+    std::size_t room_recorded = 0;
+    for (auto& [join_seq, result] : appends) {
+      if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+        ++failed, room_stored = false;
+        continue;
+      }
+      auto r = result.get();
+      if (!r.ok) ++failed, room_stored = false;
+      else if (r.duplicate) ++duplicates;  // another survivor recorded it first
+      else ++recorded, ++room_recorded;
+    }
+    if (!room_stored) {
+      all_stored = false;
+      continue;
+    }
+    // The dead instance's record of the room has served: the room's
+    // members are all accounted for. Our own id's records belong to this
+    // run now (it may follow the same rooms), so they stay.
+    if (!ours) s.holdings->remove(entry.key);
+    // Rooms no instance follows would otherwise keep the dead members in
+    // the cache until someone replays them away.
+    if (cache_ != nullptr && !appends.empty()) {
+      if (auto after = load_room(control_, nullptr, token, subjects)) {
+        auto state = fold_loaded(*after, name);
+        cache_->store(token, after->head, codec::encode_snapshot(state, after->head));
+        ++counters_.cache_repairs;
+      }
+    }
   }
-  for (auto const& [instance, peers] : per_instance) {
-    if (instance == settings_.instance_id)
-      logger_->warn("{} peer{} recorded under this instance's id but held by no connection here (an earlier run, or "
-                    "a leave lost while NATS was away): recording the leave (expired)", peers, peers == 1 ? "" : "s");
+  counters_.expired_peers += recorded;
+  if (peers > 0) {
+    if (ours)
+      logger_->warn("{} peer{} recorded under this instance's id by an earlier run: recording the leave (expired)",
+                    peers, peers == 1 ? "" : "s");
     else
       logger_->warn("instance {} is not alive: recording the leave (expired) of its {} peer{}", instance, peers,
                     peers == 1 ? "" : "s");
+    logger_->info("expired peers: {} recorded here, {} already recorded by another instance, {} failed{}", recorded,
+                  duplicates, failed, failed > 0 ? " (tried again)" : "");
   }
-
-  std::set<std::string> rooms;
-  std::size_t recorded = 0, duplicates = 0, failed = 0;
-  for (auto& [room, result] : appends) {
-    if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-      ++failed;
-      continue;
-    }
-    auto r = result.get();
-    if (!r.ok) ++failed;
-    else if (r.duplicate) ++duplicates;  // another survivor recorded it first
-    else ++recorded;
-    if (r.ok) rooms.insert(room);
-  }
-  counters_.expired_peers += recorded;
-  logger_->info("expired peers: {} recorded here, {} already recorded by another instance, {} failed (retried next sweep)",
-                recorded, duplicates, failed);
-
-  // The cache of each room touched: rooms no instance follows would
-  // otherwise keep the dead members until someone replays them away.
-  if (cache_ == nullptr || !index_.catch_up(log_, stopping_)) return;
-  for (auto const& room : rooms) {
-    auto st = index_.state_of(room);
-    cache_->store(domain::room_token(room), st.last_seq, codec::encode_snapshot(st, st.last_seq));
-    ++counters_.cache_repairs;
-  }
+  return all_stored;
 }
 
 }  // namespace sig::service

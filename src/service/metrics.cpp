@@ -20,6 +20,12 @@ std::string metrics::prometheus_text(std::string const& instance_id) const {
   gauge("live_bytes_received_total", "Bytes of room events received from NATS.", live_bytes_received, "counter");
   gauge("events_appended_total", "Events this instance appended to the stream.", events_appended, "counter");
   gauge("append_failures_total", "Appends that failed (the client got unavailable).", append_failures, "counter");
+  gauge("appends_in_flight", "Appends waiting for their acknowledgement from JetStream.", appends_in_flight, "gauge");
+  gauge("appends_refused_for_load_total",
+        "Joins and signals refused at once because --max-appends-in-flight were waiting (the client got unavailable).",
+        appends_refused_for_load, "counter");
+  gauge("append_retries_total", "Appends tried again after an error or a lost acknowledgement (with backoff).",
+        append_retries, "counter");
   gauge("frames_sent_total", "WebSocket frames queued to clients.", frames_sent, "counter");
   gauge("client_errors_total", "Error replies sent to clients.", client_errors, "counter");
   gauge("room_syncs_from_cache_total", "Rooms whose membership came from the Redis cache.", room_syncs_from_cache, "counter");

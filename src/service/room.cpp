@@ -9,10 +9,13 @@
 #include <algorithm>
 #include <future>
 #include <iterator>
+#include <random>
 
 #include "adapters/codec/event_codec.hpp"
 #include "auth/resume_token.hpp"
 #include "adapters/redis/presence_cache.hpp"
+#include "service/room_holdings.hpp"
+#include "service/room_loader.hpp"
 #include "domain/room_name.hpp"
 #include "service/room_directory.hpp"
 
@@ -34,23 +37,16 @@ frame_ptr make_frame(std::string text) { return std::make_shared<std::string con
 
 // What the blocking worker hands back after reading the room's membership.
 struct room::sync_result {
-  bool ok = false;
-  bool from_cache = false;
-  bool cache_needs_repair = false;
-  bool cache_ahead = false;  // Redis claims a sequence the stream never reached
-  domain::room_state base;
-  std::vector<nats::stored_message> events;  // the room's events after `base`
-  std::uint64_t head = 0;                    // the room's last sequence when read
-  std::uint64_t room_events = 0;             // events folded into `base` (its snapshot's count)
-  bool from_stream_snapshot = false;
+  std::optional<loaded_room> loaded;  // nullopt: the stream could not be read
+  bool held = false;                  // the room is recorded among this instance's holdings
 };
 
 room::room(room_context& ctx, std::string name)
     : ctx_(ctx),
       name_(std::move(name)),
       token_(domain::room_token(name_)),
-      subject_(ctx.log.subjects(token_).events),
-      snapshot_subject_(ctx.log.subjects(token_).snapshot),
+      subject_(ctx.store.subjects(token_).events),
+      snapshot_subject_(ctx.store.subjects(token_).snapshot),
       strand_(asio::make_strand(ctx.io)),
       echo_timer_(strand_),
       linger_timer_(strand_),
@@ -180,7 +176,7 @@ void room::admit_resumes() {
     }
     std::string peer = request.peer;
     pending_resumes_.emplace(peer, std::move(request));
-    append(domain::peer_resumed{peer}, [self = shared_from_this(), peer](nats::append_result result) {
+    append(domain::peer_resumed{peer}, append_kind::membership, [self = shared_from_this(), peer](append_result result) {
       if (result.ok) {
         self->expect_echo(result.seq);
         return;
@@ -272,7 +268,7 @@ void room::admit_waiting() {
     auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
     if (events == nullptr || events->empty()) continue;  // ids are fresh: cannot happen
     pending_.emplace(peer, std::move(request));
-    append(std::move(events->front()), [self = shared_from_this(), peer](nats::append_result result) {
+    append(std::move(events->front()), append_kind::request, [self = shared_from_this(), peer](append_result result) {
       if (result.ok) {
         self->expect_echo(result.seq);
         return;
@@ -281,7 +277,9 @@ void room::admit_waiting() {
       if (it == self->pending_.end()) return;
       std::vector<join_request> failed{std::move(it->second)};
       self->pending_.erase(it);
-      self->fail_joins(failed, error_code::unavailable, "the event log did not take the join; try again");
+      self->fail_joins(failed, error_code::unavailable,
+                       result.overloaded ? "the service is overloaded; try again shortly"
+                                         : "the event log did not take the join; try again");
       self->maybe_linger();
     });
   }
@@ -303,9 +301,11 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
     return;
   }
   auto& events = std::get<std::vector<domain::event_body>>(decision);
-  append(std::move(events.front()), [self = shared_from_this(), endpoint, id](nats::append_result result) {
+  append(std::move(events.front()), append_kind::request, [self = shared_from_this(), endpoint, id](append_result result) {
     if (!result.ok) {
-      self->reply_error(endpoint, id, error_code::unavailable, "the event log did not take the signal; try again");
+      self->reply_error(endpoint, id, error_code::unavailable,
+                        result.overloaded ? "the service is overloaded; try again shortly"
+                                          : "the event log did not take the signal; try again");
       return;
     }
     self->expect_echo(result.seq);
@@ -339,57 +339,110 @@ void room::append_leave(std::string peer, domain::leave_reason reason, std::shar
   auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
   if (events == nullptr || events->empty()) {
     // Already gone from the room (another instance recorded it).
-    if (endpoint && id) endpoint->deliver(make_frame(protocol::ack_message(id, mark_)));
+    if (endpoint && id) endpoint->deliver(make_frame(protocol::ack_message(id, applied_seq_)));
     return;
   }
-  append(std::move(events->front()), [self = shared_from_this(), peer, endpoint, id](nats::append_result result) {
+  append(std::move(events->front()), append_kind::membership, [self = shared_from_this(), peer, endpoint, id](append_result result) {
     if (!result.ok) {
-      self->ctx_.logger->error("room={} peer={} leave not recorded after retries: {}", self->name_, peer,
-                               result.error);
-      self->reply_error(endpoint, id, error_code::unavailable, "the event log did not take the leave");
+      self->reply_error(endpoint, id, error_code::unavailable, "the event log did not take the leave yet");
       return;
     }
     self->expect_echo(result.seq);
     if (endpoint && id) endpoint->deliver(make_frame(protocol::ack_message(id, result.seq)));
-  }, 3, std::move(msg_id));
+  }, std::move(msg_id));
 }
 
-// Appends with a message id that JetStream deduplicates, so retrying after
-// a lost acknowledgement can never store the event twice.
-void room::append(domain::event_body body, std::function<void(nats::append_result)> done, int attempts_left,
+// Appends with a message id that JetStream deduplicates, so a retry after
+// a lost acknowledgement can never store the event twice. Retries back off,
+// and none is made for an append refused for load (the client hears
+// `unavailable` at once) or while NATS is away. `done` hears the first
+// definite outcome; a record of membership that still failed is retried
+// in the background until stored, since a lost leave would leave a ghost.
+void room::append(domain::event_body body, append_kind kind, std::function<void(append_result)> done,
                   std::string msg_id) {
-  domain::event e{0, now_ms(), ctx_.instance_id, std::move(body)};
   if (msg_id.empty()) msg_id = ctx_.message_id_prefix + std::to_string(++ctx_.next_message_id);
+  ++ctx_.counters.appended_by_kind[body.index()];
+  append_attempt(domain::event{0, now_ms(), ctx_.instance_id, std::move(body)}, kind, std::move(done), 0,
+                 std::move(msg_id));
+}
+
+void room::append_attempt(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
+                          std::string msg_id) {
   std::string payload = codec::encode_event(name_, e);
   ++ctx_.counters.events_appended;
-  ++ctx_.counters.appended_by_kind[e.body.index()];
   ++ctx_.counters.appends_in_flight;
-  ctx_.log.append(subject_, std::move(payload), msg_id,
-                  [self = shared_from_this(), e = std::move(e), done = std::move(done), attempts_left,
-                   msg_id](nats::append_result result) mutable {
-                    asio::post(self->strand_, [self, e = std::move(e), done = std::move(done), attempts_left,
-                                               msg_id = std::move(msg_id), result = std::move(result)]() mutable {
-                      --self->ctx_.counters.appends_in_flight;
-                      if (!result.ok && attempts_left > 1 && self->ctx_.log.ready()) {
-                        self->ctx_.logger->warn("room={} append failed ({}); retrying", self->name_, result.error);
-                        self->append(std::move(e.body), std::move(done), attempts_left - 1, std::move(msg_id));
-                        return;
-                      }
-                      if (!result.ok) ++self->ctx_.counters.append_failures;
-                      done(std::move(result));
+  ctx_.store.append(subject_, std::move(payload), msg_id, kind,
+                    [self = shared_from_this(), e = std::move(e), kind, done = std::move(done), attempt,
+                     msg_id](append_result result) mutable {
+                      asio::post(self->strand_, [self, e = std::move(e), kind, done = std::move(done), attempt,
+                                                 msg_id = std::move(msg_id), result = std::move(result)]() mutable {
+                        --self->ctx_.counters.appends_in_flight;
+                        self->on_appended(std::move(e), kind, std::move(done), attempt, std::move(msg_id),
+                                          std::move(result));
+                      });
                     });
-                  });
+}
+
+void room::on_appended(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
+                       std::string msg_id, append_result result) {
+  if (result.ok) {
+    if (done) done(std::move(result));
+    else {
+      --unrecorded_;
+      ctx_.logger->info("room={} seq={} a record that had failed is stored now", name_, result.seq);
+      expect_echo(result.seq);
+      maybe_linger();
+    }
+    return;
+  }
+  if (result.overloaded) {
+    ++ctx_.counters.appends_refused_for_load;
+    if (done) done(std::move(result));
+    return;
+  }
+  constexpr int attempts_before_answer = 3;
+  bool background = !done;
+  // While NATS is away, nothing is gained by waiting: the client hears now.
+  if (!background && (attempt + 1 >= attempts_before_answer || !ctx_.store.ready())) {
+    ++ctx_.counters.append_failures;
+    done(result);
+    if (kind != append_kind::membership) return;
+    // A record of membership is kept trying, quietly, until stored.
+    ++unrecorded_;
+    ctx_.logger->warn("room={} a {} was not recorded ({}); retrying in the background", name_,
+                      std::holds_alternative<domain::peer_left>(e.body) ? "leave" : "resume", result.error);
+    done = nullptr;
+    background = true;
+  }
+  ++ctx_.counters.append_retries;
+  ctx_.logger->debug("room={} append failed ({}); retrying", name_, result.error);
+  // 50 ms, 100 ms, 200 ms ... up to 5 s, each with up to half again at
+  // random, so that instances retrying after one outage do not do it in step.
+  auto base = std::chrono::milliseconds(50) * (1 << std::min(attempt, 7));
+  auto delay = std::min<std::chrono::milliseconds>(base, std::chrono::milliseconds(5000));
+  delay += std::chrono::milliseconds(std::uniform_int_distribution<long>(0, delay.count() / 2)(rng_));
+  auto timer = std::make_shared<asio::steady_timer>(strand_, delay);
+  timer->async_wait([self = shared_from_this(), timer, e = std::move(e), kind, done = std::move(done), attempt,
+                     msg_id = std::move(msg_id)](boost::system::error_code) mutable {
+    if (!self->ctx_.store.ready()) {
+      // NATS is away: a background record waits for it; a request is answered.
+      self->on_appended(std::move(e), kind, std::move(done), attempt + 1, std::move(msg_id),
+                        append_result{false, 0, false, false, "not connected to NATS"});
+      return;
+    }
+    self->append_attempt(std::move(e), kind, std::move(done), attempt + 1, std::move(msg_id));
+  });
 }
 
 // --- Following the stream. Runs on the room strand. ---------------------------
 
 void room::start_sync() {
   phase_ = phase::syncing;
-  buffer_.clear();
+  feed_ = ordered_feed();
   std::weak_ptr<room> weak = weak_from_this();
   // Subscribe first, then read: anything stored after the subscription is
   // in the buffer, anything before it is in what the worker reads.
-  live_ = ctx_.log.subscribe_live(token_, [weak](nats::live_message message) {
+  live_ = ctx_.store.follow(token_, [weak](live_message message) {
     if (auto self = weak.lock())
       asio::post(self->strand_, [self, message = std::move(message)]() mutable { self->on_live(std::move(message)); });
   });
@@ -400,78 +453,54 @@ void room::start_sync() {
   }
   asio::post(ctx_.blocking, [self = shared_from_this()] {
     auto result = std::make_shared<sync_result>();
-    auto& log = self->ctx_.log;
-    auto done = [&] { asio::post(self->strand_, [self, result] { self->on_synced(result); }); };
-    if (!log.flush()) return done();
-    std::optional<redis::cached_room> cached;
-    if (self->ctx_.cache != nullptr) {
-      std::promise<std::optional<redis::cached_room>> promise;
-      auto future = promise.get_future();
-      self->ctx_.cache->load(self->token_, [&promise](auto value) { promise.set_value(std::move(value)); });
-      cached = future.get();  // a worker thread, not an io thread
-    }
-    auto head = log.last_seq(self->subject_);
-    if (!head) return done();
-    result->head = *head;
-    // A snapshot newer than the stream comes from another stream (the log
-    // was reset): never serve it.
-    result->cache_ahead = cached && cached->seq > *head;
-    if (cached && cached->seq <= *head) {
-      if (auto state = codec::decode_snapshot(cached->snapshot, &result->room_events);
-          state && state->last_seq == cached->seq) {
-        result->base = std::move(*state);
-        result->from_cache = true;
-      }
-    }
-    // The stream's own snapshot bounds the replay when Redis has nothing
-    // newer (it is empty, stale or down).
-    if (auto snap = log.last_message(self->snapshot_subject_); snap && snap->seq > 0) {
-      std::uint64_t events = 0;
-      auto state = codec::decode_snapshot(snap->payload, &events);
-      if (state && state->last_seq <= *head && state->last_seq > result->base.last_seq) {
-        result->base = std::move(*state);
-        result->room_events = events;
-        result->from_stream_snapshot = true;
-      }
-    }
-    result->cache_needs_repair = !result->from_cache || result->base.last_seq < *head;
-    auto events = log.read(self->subject_, result->base.last_seq + 1, *head);
-    if (!events) return done();
-    result->events = std::move(*events);
-    result->ok = true;
-    done();
+    // Recorded before anything of ours is appended to the room: if this
+    // instance dies, the survivors find its peers there (liveness_monitor).
+    auto held = std::make_shared<std::promise<bool>>();
+    auto held_future = held->get_future();
+    if (self->ctx_.holdings != nullptr)
+      self->ctx_.holdings->hold(self->token_, self->name_, [held](bool ok) { held->set_value(ok); });
+    else
+      held->set_value(true);
+    if (self->ctx_.store.settle_follows())
+      result->loaded = load_room(self->ctx_.store, self->ctx_.cache, self->token_, self->ctx_.store.subjects(self->token_));
+    result->held = held_future.wait_for(std::chrono::seconds(5)) == std::future_status::ready && held_future.get();
+    asio::post(self->strand_, [self, result] { self->on_synced(result); });
   });
 }
 
-void room::on_synced(std::shared_ptr<sync_result> result) {
-  if (!result->ok) {
-    ctx_.logger->warn("room={} could not read its history from the stream", name_);
+void room::on_synced(std::shared_ptr<sync_result> sync) {
+  if (!sync->loaded || !sync->held) {
+    ctx_.logger->warn("room={} could not {}", name_,
+                      !sync->loaded ? "read its history from the stream" : "record that this instance follows it");
     live_.reset();
-    buffer_.clear();
+    feed_.clear();
     phase_ = phase::idle;
     fail_waiting(error_code::unavailable, "the event log is not reachable; try again");
     return;
   }
+  auto* result = &*sync->loaded;
   ++(result->from_cache ? ctx_.counters.room_syncs_from_cache : ctx_.counters.room_syncs_by_replay);
   ctx_.counters.replayed_events += result->events.size();
   state_ = std::move(result->base);
-  mark_ = state_.last_seq;
+  feed_.applied(state_.last_seq);
+  applied_seq_ = state_.last_seq;
   room_events_ = result->room_events;
   for (auto const& stored : result->events) {
-    mark_ = stored.seq;
+    feed_.applied(stored.seq);
     apply(stored.seq, stored.payload);
   }
   // A long replay leaves a snapshot behind, for whoever rebuilds next.
   if (ctx_.snapshot_every > 0 && result->events.size() >= ctx_.snapshot_every) write_stream_snapshot();
-  mark_ = std::max(mark_, result->head);
-  ctx_.logger->debug("room={} seq={} following ({} members, base from {}, {} events replayed)", name_, mark_,
+  feed_.applied(result->head);
+  applied_seq_ = feed_.mark();
+  ctx_.logger->debug("room={} seq={} following ({} members, base from {}, {} events replayed)", name_, applied_seq_,
                      state_.members.size(),
                      result->from_stream_snapshot ? "the stream's snapshot" : result->from_cache ? "Redis" : "nothing",
                      result->events.size());
   if (result->cache_ahead && ctx_.cache != nullptr) {
     ctx_.logger->warn("room={} seq={} the presence cache is ahead of the stream (was the stream reset?); replacing it",
-                      name_, mark_);
-    ctx_.cache->replace(token_, mark_, codec::encode_snapshot(state_, mark_));
+                      name_, applied_seq_);
+    ctx_.cache->replace(token_, applied_seq_, codec::encode_snapshot(state_, applied_seq_));
     ++ctx_.counters.cache_repairs;
   } else if (result->cache_needs_repair) {
     store_snapshot();
@@ -489,11 +518,10 @@ void room::on_synced(std::shared_ptr<sync_result> result) {
                  domain::expiry_message_id(token_, m.peer, m.join_seq));
   }
   phase_ = phase::live;
-  drain_buffer();
-  if (phase_ == phase::live) admit_waiting();
+  take_continuing(feed_.resume(feed_.mark()));
 }
 
-void room::on_live(nats::live_message message) {
+void room::on_live(live_message message) {
   if (ctx_.drop_live_every > 0 || ctx_.delay_live_every > 0) {
     auto n = ++ctx_.live_seen;
     if (ctx_.drop_live_every > 0 && n % ctx_.drop_live_every == 0) {
@@ -511,38 +539,21 @@ void room::on_live(nats::live_message message) {
   take_arrival(std::move(message));
 }
 
-void room::take_arrival(nats::live_message message) {
+void room::take_arrival(live_message message) {
   ++ctx_.counters.live_messages_received;
   ctx_.counters.live_bytes_received += message.payload.size();
-  if (phase_ == phase::syncing || phase_ == phase::catching_up) {
-    buffer_.push_back(std::move(message));
-    return;
-  }
-  if (phase_ != phase::live) return;
-  buffer_.push_back(std::move(message));
-  drain_buffer();
+  if (phase_ == phase::idle || phase_ == phase::closed) return;
+  take_continuing(feed_.arrive(std::move(message)));
 }
 
-void room::drain_buffer() {
-  bool progressed = false;
-  while (phase_ == phase::live && !buffer_.empty()) {
-    // Take whichever buffered message continues the room, not just the
-    // oldest: the feed may arrive slightly out of order.
-    auto next = std::find_if(buffer_.begin(), buffer_.end(), [this](nats::live_message const& m) {
-      return m.seq <= mark_ || m.previous_subject_seq == mark_;
-    });
-    if (next == buffer_.end()) break;
-    nats::live_message message = std::move(*next);
-    buffer_.erase(next);
-    take_live(message);
-    progressed = true;
-  }
+// Applies what the feed put in order, then minds the hole it may have left.
+void room::take_continuing(std::vector<live_message> ready) {
+  for (auto const& message : ready) apply(message.seq, message.payload);
   if (phase_ != phase::live) return;
-  if (buffer_.empty()) {
+  if (!feed_.has_hole()) {
     awaiting_missing_ = false;
     recovery_timer_.cancel();
-  } else if (progressed || !awaiting_missing_) {
-    awaiting_missing_ = false;
+  } else if (!ready.empty() || !awaiting_missing_) {
     await_missing();
   }
   admit_waiting();
@@ -554,30 +565,23 @@ void room::await_missing() {
   awaiting_missing_ = true;
   recovery_timer_.expires_after(ctx_.reorder_window);
   recovery_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || !self->awaiting_missing_ || self->phase_ != phase::live || self->buffer_.empty()) return;
+    if (ec || !self->awaiting_missing_ || self->phase_ != phase::live || !self->feed_.has_hole()) return;
     self->awaiting_missing_ = false;
     ++self->ctx_.counters.gaps_detected;
     self->ctx_.logger->info("room={} seq={} gap in the live feed; catching up from the stream", self->name_,
-                            self->mark_);
+                            self->feed_.mark());
     self->start_catch_up();
   });
-}
-
-bool room::take_live(nats::live_message const& message) {
-  if (message.seq <= mark_) return true;  // already folded (replay overlap)
-  if (message.previous_subject_seq != mark_) return false;
-  mark_ = message.seq;
-  apply(message.seq, message.payload);
-  return true;
 }
 
 void room::start_catch_up() {
   phase_ = phase::catching_up;
   awaiting_missing_ = false;
+  feed_.pause();
   ++ctx_.counters.catch_ups;
-  asio::post(ctx_.blocking, [self = shared_from_this(), from = mark_ + 1] {
-    auto& log = self->ctx_.log;
-    std::optional<std::vector<nats::stored_message>> messages;
+  asio::post(ctx_.blocking, [self = shared_from_this(), from = feed_.mark() + 1] {
+    auto& log = self->ctx_.store;
+    std::optional<std::vector<stored_message>> messages;
     if (auto head = log.last_seq(self->subject_)) messages = log.read(self->subject_, from, *head);
     asio::post(self->strand_, [self, messages = std::move(messages)]() mutable {
       self->on_caught_up(std::move(messages));
@@ -585,30 +589,28 @@ void room::start_catch_up() {
   });
 }
 
-void room::on_caught_up(std::optional<std::vector<nats::stored_message>> messages) {
+void room::on_caught_up(std::optional<std::vector<stored_message>> messages) {
   if (phase_ != phase::catching_up) return;
   if (!messages) {
-    // Keep buffering and try again shortly; the room's peers stay connected.
+    // Keep holding the feed and try again shortly; the room's peers stay connected.
     recovery_timer_.expires_after(std::chrono::seconds(1));
     recovery_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec && self->phase_ == phase::catching_up) {
-        self->phase_ = phase::live;
-        self->start_catch_up();
-      }
+      if (!ec && self->phase_ == phase::catching_up) self->start_catch_up();
     });
     return;
   }
   ctx_.counters.replayed_events += messages->size();
   for (auto const& stored : *messages) {
-    if (stored.seq <= mark_) continue;
-    mark_ = stored.seq;
+    if (stored.seq <= feed_.mark()) continue;
+    feed_.applied(stored.seq);
     apply(stored.seq, stored.payload);
   }
   phase_ = phase::live;
-  drain_buffer();
+  take_continuing(feed_.resume(feed_.mark()));
 }
 
 void room::apply(std::uint64_t seq, std::string const& payload) {
+  applied_seq_ = seq;
   fold_one(seq, payload);
   // Every instance following the room counts the same events, so they all
   // write the same snapshot here, and JetStream stores it once (message id).
@@ -660,7 +662,7 @@ void room::fold_one(std::uint64_t seq, std::string const& payload) {
   if (resumed) {
     on_resumed(e, std::move(members_before_event));
     if (e.instance == ctx_.instance_id) store_snapshot();
-    if (awaited_ <= mark_) echo_timer_.cancel();
+    if (awaited_ <= applied_seq_) echo_timer_.cancel();
     return;  // nobody is told
   }
 
@@ -720,17 +722,17 @@ void room::fold_one(std::uint64_t seq, std::string const& payload) {
   }
   if (domain::is_membership(e.body) && e.instance == ctx_.instance_id) store_snapshot();
 
-  if (awaited_ <= mark_) echo_timer_.cancel();
+  if (awaited_ <= applied_seq_) echo_timer_.cancel();
 }
 
 // An acknowledged append must come back on the live feed. If the feed lost
 // it and nothing after it shows the gap, the room catches up by itself.
 void room::expect_echo(std::uint64_t seq) {
   awaited_ = std::max(awaited_, seq);
-  if (mark_ >= seq) return;
+  if (applied_seq_ >= seq) return;
   echo_timer_.expires_after(ctx_.echo_timeout);
   echo_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->phase_ != phase::live || self->awaited_ <= self->mark_) return;
+    if (ec || self->phase_ != phase::live || self->awaited_ <= self->applied_seq_) return;
     self->ctx_.logger->info("room={} seq={} an appended event did not come back on the live feed; catching up",
                             self->name_, self->awaited_);
     self->start_catch_up();
@@ -739,14 +741,14 @@ void room::expect_echo(std::uint64_t seq) {
 
 void room::store_snapshot() {
   if (ctx_.cache == nullptr) return;
-  ctx_.cache->store(token_, mark_, codec::encode_snapshot(state_, mark_));
+  ctx_.cache->store(token_, applied_seq_, codec::encode_snapshot(state_, applied_seq_));
 }
 
 void room::write_stream_snapshot() {
   ++ctx_.counters.stream_snapshots;
-  asio::post(ctx_.blocking, [self = shared_from_this(), payload = codec::encode_snapshot(state_, mark_, room_events_),
-                             id = "snap." + token_ + "." + std::to_string(mark_)] {
-    self->ctx_.log.put_snapshot(self->snapshot_subject_, payload, id);
+  asio::post(ctx_.blocking, [self = shared_from_this(), payload = codec::encode_snapshot(state_, applied_seq_, room_events_),
+                             id = "snap." + token_ + "." + std::to_string(applied_seq_)] {
+    self->ctx_.store.put_snapshot(self->snapshot_subject_, payload, id);
   });
 }
 
@@ -788,16 +790,17 @@ void room::maybe_linger() {
     if (self->phase_ != phase::live) return;
     self->phase_ = phase::closed;
     self->live_.reset();
-    self->buffer_.clear();
+    self->feed_.clear();
     self->echo_timer_.cancel();
     self->recovery_timer_.cancel();
+    if (self->ctx_.holdings != nullptr) self->ctx_.holdings->release(self->token_);
     self->ctx_.directory.remove(self.get());
   });
 }
 
 bool room::unused() const {
   return locals_.empty() && pending_.empty() && waiting_.empty() && detached_.empty() && pending_resumes_.empty() &&
-         waiting_resumes_.empty();
+         waiting_resumes_.empty() && unrecorded_ == 0;
 }
 
 room::local_member* room::find_local(std::string_view peer) {
@@ -875,12 +878,12 @@ void room::on_resumed(domain::event const& e, std::vector<domain::member> member
 void room::replay_to(std::string peer, std::uint64_t last_seq, std::uint64_t resume_seq,
                      std::vector<domain::member> members_at_resume, protocol::request_id id) {
   if (last_seq + 1 >= resume_seq) {
-    finish_replay(peer, last_seq, std::move(members_at_resume), std::vector<nats::stored_message>{}, std::move(id));
+    finish_replay(peer, last_seq, std::move(members_at_resume), std::vector<stored_message>{}, std::move(id));
     return;
   }
   asio::post(ctx_.blocking, [self = shared_from_this(), peer = std::move(peer), last_seq, resume_seq,
                              members = std::move(members_at_resume), id = std::move(id)]() mutable {
-    auto missed = self->ctx_.log.read(self->subject_, last_seq + 1, resume_seq - 1);
+    auto missed = self->ctx_.store.read(self->subject_, last_seq + 1, resume_seq - 1);
     asio::post(self->strand_, [self, peer = std::move(peer), last_seq, members = std::move(members),
                                missed = std::move(missed), id = std::move(id)]() mutable {
       self->finish_replay(peer, last_seq, std::move(members), std::move(missed), std::move(id));
@@ -892,7 +895,7 @@ void room::replay_to(std::string peer, std::uint64_t last_seq, std::uint64_t res
 // event after it that the peer is a recipient of, then what arrived live
 // meanwhile: the same frames, in the same order, as if it never left.
 void room::finish_replay(std::string const& peer, std::uint64_t last_seq, std::vector<domain::member> members_at_resume,
-                         std::optional<std::vector<nats::stored_message>> missed, protocol::request_id id) {
+                         std::optional<std::vector<stored_message>> missed, protocol::request_id id) {
   auto* local = find_local(peer);
   if (local == nullptr || !local->replaying) return;  // gone again (detached, evicted or resumed elsewhere)
   auto endpoint = local->endpoint.lock();

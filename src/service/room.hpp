@@ -14,11 +14,13 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "adapters/nats/event_log.hpp"
+#include "service/event_store.hpp"
+#include "service/ordered_feed.hpp"
 #include "domain/room_state.hpp"
 #include "protocol/messages.hpp"
 #include "service/peer_endpoint.hpp"
@@ -99,24 +101,27 @@ class room : public std::enable_shared_from_this<room> {
   void replay_to(std::string peer, std::uint64_t last_seq, std::uint64_t resume_seq,
                  std::vector<domain::member> members_at_resume, protocol::request_id id);
   void finish_replay(std::string const& peer, std::uint64_t last_seq, std::vector<domain::member> members_at_resume,
-                     std::optional<std::vector<nats::stored_message>> missed, protocol::request_id id);
+                     std::optional<std::vector<stored_message>> missed, protocol::request_id id);
   std::string resume_token_for(std::string const& peer, std::uint64_t join_seq) const;
   void send_to(local_member& local, frame_ptr const& frame);
 
   void start_sync();
   void on_synced(std::shared_ptr<sync_result> result);
   void start_catch_up();
-  void on_caught_up(std::optional<std::vector<nats::stored_message>> messages);
-  void on_live(nats::live_message message);
-  void take_arrival(nats::live_message message);
-  void drain_buffer();
+  void on_caught_up(std::optional<std::vector<stored_message>> messages);
+  void on_live(live_message message);
+  void take_arrival(live_message message);
+  void take_continuing(std::vector<live_message> ready);
   void await_missing();
-  bool take_live(nats::live_message const& message);  // false: a gap
   void apply(std::uint64_t seq, std::string const& payload);
   void fold_one(std::uint64_t seq, std::string const& payload);
 
-  void append(domain::event_body body, std::function<void(nats::append_result)> done, int attempts_left = 3,
+  void append(domain::event_body body, append_kind kind, std::function<void(append_result)> done,
               std::string msg_id = {});
+  void append_attempt(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
+                      std::string msg_id);
+  void on_appended(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
+                   std::string msg_id, append_result result);
   void append_leave(std::string peer, domain::leave_reason reason, std::shared_ptr<peer_endpoint> endpoint,
                     protocol::request_id id, std::string msg_id = {});
   void admit_waiting();
@@ -158,17 +163,22 @@ class room : public std::enable_shared_from_this<room> {
   // failed catch-up. Never shared with the echo watchdog, which re-arms often.
   boost::asio::steady_timer recovery_timer_;
   bool awaiting_missing_ = false;
+  // Records of membership (leaves, resumes) that failed and are being
+  // retried in the background: the room stays until they are stored.
+  int unrecorded_ = 0;
+  std::minstd_rand rng_{std::random_device{}()};  // retry jitter
 
   phase phase_ = phase::idle;
   domain::room_state state_;
-  // Last sequence taken from the room's subject: every event up to it has
-  // been folded (or skipped as unreadable). The live feed's "previous
-  // sequence on this subject" header must equal it, or a gap is found.
-  std::uint64_t mark_ = 0;
+  // The live feed put in stream order; its mark is the last sequence taken
+  // from the room's subject.
+  ordered_feed feed_;
+  // The event being applied, or the last one: the position snapshots and
+  // acknowledgements speak of.
+  std::uint64_t applied_seq_ = 0;
   // Newest sequence this room appended and still expects on the live feed.
   std::uint64_t awaited_ = 0;
-  std::unique_ptr<nats::live_subscription> live_;
-  std::deque<nats::live_message> buffer_;  // live feed held while syncing or catching up
+  std::unique_ptr<live_follow> live_;
 
   std::vector<join_request> waiting_;                          // not yet appended (room not live)
   std::unordered_map<std::string, join_request> pending_;      // appended, waiting for the echo

@@ -9,28 +9,32 @@
 #include <memory>
 #include <string>
 
+#include "service/event_store.hpp"
 #include "service/held_peers.hpp"
 #include "service/metrics.hpp"
 
 namespace spdlog { class logger; }
-namespace sig::nats { class event_log; }
 namespace sig::redis { class presence_cache; }
 
 namespace sig::service {
 
 class room_directory;
+class room_holdings;
 
 struct room_context {
   boost::asio::io_context& io;
   // Blocking NATS work (flushes, replays, catch-ups): never on `io`.
   boost::asio::thread_pool& blocking;
-  nats::event_log& log;
+  event_store& store;
   redis::presence_cache* cache;  // null: running without Redis
   room_directory& directory;
   metrics& counters;
   std::shared_ptr<spdlog::logger> logger;
   std::string instance_id;
   held_peers* held = nullptr;  // null: nobody asks
+  // The rooms this instance follows, recorded where survivors find them if
+  // it dies (null: not recorded, e.g. in unit tests).
+  room_holdings* holdings = nullptr;
   // How long an empty room keeps following the stream before it lets go.
   std::chrono::milliseconds linger{10'000};
   // How long after an acknowledged append its event may take to come back

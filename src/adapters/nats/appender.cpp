@@ -1,0 +1,159 @@
+#include "adapters/nats/appender.hpp"
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "adapters/nats/connection.hpp"
+#include "adapters/nats/pub_ack.hpp"
+
+namespace sig::nats {
+
+namespace {
+constexpr char msg_id_header[] = "Nats-Msg-Id";
+}  // namespace
+
+appender::appender(connection& conn, appender_settings settings, std::function<void(natsMsg*)> spent)
+    : conn_(conn), settings_(settings), spent_(std::move(spent)) {}
+
+appender::~appender() {
+  if (inbox_sub_ != nullptr) natsSubscription_Destroy(inbox_sub_);
+}
+
+bool appender::start(bool queued) {
+  natsInbox* inbox = nullptr;
+  if (natsInbox_Create(&inbox) != NATS_OK) return false;
+  inbox_ = std::string(inbox) + ".";
+  natsInbox_Destroy(inbox);
+  std::string subject = inbox_ + "*";
+  natsStatus s = queued ? natsConnection_Subscribe(&inbox_sub_, conn_.handle(), subject.c_str(),
+                                                   &appender::on_queued_message, this)
+                        : natsConnection_SubscribeSync(&inbox_sub_, conn_.handle(), subject.c_str());
+  if (s != NATS_OK) {
+    conn_.log().error("cannot subscribe to the acknowledgement inbox: {}", last_error(s));
+    return false;
+  }
+  // Never drop an acknowledgement for want of room: the bound above keeps
+  // their number small anyway.
+  natsSubscription_SetPendingLimits(inbox_sub_, -1, -1);
+  return true;
+}
+
+void appender::on_queued_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  auto* self = static_cast<appender*>(closure);
+  if (!self->take(msg)) natsMsg_Destroy(msg);
+}
+
+void appender::append(std::string const& subject, std::string_view payload, std::string const& msg_id,
+                      service::append_kind kind, std::function<void(service::append_result)> done,
+                      char const* kv_operation) {
+  if (!conn_.connected() || inbox_sub_ == nullptr) {
+    done(service::append_result{false, 0, false, false, "not connected to NATS"});
+    return;
+  }
+  bool request = kind == service::append_kind::request;
+  std::uint64_t token = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (request && requests_in_flight_ >= settings_.max_in_flight) {
+      ++refused_for_load_;
+    } else {
+      token = ++next_token_;
+      auto deadline = std::chrono::steady_clock::now() + settings_.ack_timeout;
+      pending_.emplace(token, pending_append{std::move(done), deadline, request});
+      if (request) ++requests_in_flight_;
+      deadlines_.emplace_back(deadline, token);
+    }
+  }
+  if (token == 0) {
+    done(service::append_result{false, 0, false, true, "too many appends in flight"});
+    return;
+  }
+  char reply[96];
+  auto [end, ec] = std::to_chars(reply, reply + sizeof reply - 1, token);
+  (void)ec;
+  std::string reply_subject = inbox_;
+  reply_subject.append(reply, end);
+  natsMsg* msg = nullptr;
+  natsStatus s = natsMsg_Create(&msg, subject.c_str(), reply_subject.c_str(), payload.data(),
+                                static_cast<int>(payload.size()));
+  if (s == NATS_OK && !msg_id.empty()) s = natsMsgHeader_Set(msg, msg_id_header, msg_id.c_str());
+  if (s == NATS_OK && kv_operation != nullptr) s = natsMsgHeader_Set(msg, "KV-Operation", kv_operation);
+  // Copied into the connection's buffer: written by the loop (or nats.c) later.
+  if (s == NATS_OK) s = natsConnection_PublishMsg(conn_.handle(), msg);
+  if (msg != nullptr) spent_(msg);
+  if (s != NATS_OK) settle(token, service::append_result{false, 0, false, false, natsStatus_GetText(s)});
+}
+
+bool appender::take(natsMsg* msg) {
+  char const* subject = natsMsg_GetSubject(msg);
+  if (subject == nullptr || std::string_view(subject).substr(0, inbox_.size()) != inbox_) return false;
+  std::string_view tail = std::string_view(subject).substr(inbox_.size());
+  std::uint64_t token = 0;
+  std::from_chars(tail.data(), tail.data() + tail.size(), token);
+  std::string_view body(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+  service::append_result result;
+  if (body.empty()) {
+    // A status without a body: 503 "no responders" when no stream takes the subject.
+    result.error = "no stream answered (is JetStream up, and the stream there?)";
+  } else {
+    pub_ack ack = parse_pub_ack(body);
+    result.ok = ack.ok;
+    result.seq = ack.seq;
+    result.duplicate = ack.duplicate;
+    result.error = std::move(ack.error);
+  }
+  spent_(msg);
+  if (token != 0) settle(token, std::move(result));
+  return true;
+}
+
+void appender::settle(std::uint64_t token, service::append_result result) {
+  std::function<void(service::append_result)> done;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = pending_.find(token);
+    if (it == pending_.end()) return;  // timed out already
+    done = std::move(it->second.done);
+    if (it->second.request) --requests_in_flight_;
+    pending_.erase(it);
+  }
+  done(std::move(result));
+}
+
+void appender::expire_overdue(std::chrono::steady_clock::time_point now) {
+  std::vector<std::function<void(service::append_result)>> overdue;
+  {
+    std::lock_guard lock(mutex_);
+    while (!deadlines_.empty() && deadlines_.front().first <= now) {
+      auto it = pending_.find(deadlines_.front().second);
+      if (it != pending_.end()) {
+        overdue.push_back(std::move(it->second.done));
+        if (it->second.request) --requests_in_flight_;
+        pending_.erase(it);
+      }
+      deadlines_.pop_front();
+    }
+    timed_out_ += overdue.size();
+  }
+  for (auto& done : overdue) done(service::append_result{false, 0, false, false, "Timeout"});
+}
+
+void appender::fail_all(std::string const& why) {
+  std::unordered_map<std::uint64_t, pending_append> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    dropped.swap(pending_);
+    deadlines_.clear();
+    requests_in_flight_ = 0;
+  }
+  for (auto& [token, p] : dropped) p.done(service::append_result{false, 0, false, false, why});
+}
+
+std::size_t appender::in_flight() const {
+  std::lock_guard lock(mutex_);
+  return pending_.size();
+}
+
+}  // namespace sig::nats

@@ -1,0 +1,153 @@
+#include "adapters/nats/connection.hpp"
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include <string_view>
+#include <thread>
+
+#include "adapters/nats/event_loop.hpp"
+#include "auth/url_credentials.hpp"
+
+namespace sig::nats {
+
+std::string last_error(int status) {
+  char stack[512] = {0};
+  nats_GetLastErrorStack(stack, sizeof stack);
+  std::string text = natsStatus_GetText(static_cast<natsStatus>(status));
+  std::string frames;
+  for (char c : std::string_view(stack)) frames += (c == '\n' || c == '\r') ? ' ' : c;
+  while (!frames.empty() && frames.back() == ' ') frames.pop_back();
+  if (!frames.empty()) text += " (" + frames + ")";
+  return text;
+}
+
+connection::connection(connection_settings settings, std::shared_ptr<spdlog::logger> log)
+    : settings_(std::move(settings)), log_(std::move(log)) {}
+
+connection::~connection() {
+  close();
+  if (js_ != nullptr) jsCtx_Destroy(js_);
+  if (nc_ != nullptr) natsConnection_Destroy(nc_);
+  if (opts_ != nullptr) natsOptions_Destroy(opts_);
+}
+
+bool connection::uses_tls() const {
+  auto const& sec = settings_.security;
+  return sec.tls || !sec.tls_ca.empty() || !sec.tls_cert.empty() || settings_.url.starts_with("tls://");
+}
+
+// A file that cannot be read (or a nats.c built without TLS) stops the
+// start with the reason, naming the setting.
+bool connection::apply_security() {
+  auto const& sec = settings_.security;
+  auto check = [&](natsStatus s, char const* what) {
+    if (s != NATS_OK) log_->error("NATS {}: {}", what, last_error(s));
+    return s == NATS_OK;
+  };
+  if (!sec.user.empty() || !sec.password.empty()) {
+    if (!check(natsOptions_SetUserInfo(opts_, sec.user.c_str(), sec.password.c_str()), "user and password"))
+      return false;
+  }
+  if (!sec.token.empty() && !check(natsOptions_SetToken(opts_, sec.token.c_str()), "token")) return false;
+  if (!sec.creds_file.empty() &&
+      !check(natsOptions_SetUserCredentialsFromFiles(opts_, sec.creds_file.c_str(), nullptr), "credentials file"))
+    return false;
+  if (uses_tls() && !check(natsOptions_SetSecure(opts_, true), "TLS")) return false;
+  if (!sec.tls_ca.empty() && !check(natsOptions_LoadCATrustedCertificates(opts_, sec.tls_ca.c_str()), "TLS CA file"))
+    return false;
+  if (!sec.tls_cert.empty() || !sec.tls_key.empty()) {
+    if (!check(natsOptions_LoadCertificatesChain(opts_, sec.tls_cert.c_str(), sec.tls_key.c_str()),
+               "TLS client certificate and key"))
+      return false;
+  }
+  return true;
+}
+
+void connection::on_disconnected(natsConnection*, void* closure) {
+  auto* self = static_cast<connection*>(closure);
+  if (!self->closing_) self->log_->warn("lost the connection to NATS ({}); reconnecting", self->settings_.name);
+}
+
+void connection::on_reconnected(natsConnection*, void* closure) {
+  auto* self = static_cast<connection*>(closure);
+  self->log_->info("reconnected to NATS ({})", self->settings_.name);
+}
+
+void connection::on_closed(natsConnection*, void* closure) {
+  auto* self = static_cast<connection*>(closure);
+  std::lock_guard lock(self->closed_mutex_);
+  self->closed_ = true;
+  self->closed_signal_.notify_all();
+}
+
+bool connection::connect_once() {
+  natsStatus s = natsConnection_Connect(&nc_, opts_);
+  if (s != NATS_OK) {
+    log_->warn("cannot connect to NATS at {}: {}", auth::url_without_credentials(settings_.url), last_error(s));
+    nc_ = nullptr;
+    return false;
+  }
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = 5000;
+  s = natsConnection_JetStream(&js_, nc_, &jo);
+  if (s != NATS_OK) {
+    log_->error("cannot create a JetStream context: {}", last_error(s));
+    return false;
+  }
+  return true;
+}
+
+bool connection::open(std::atomic<bool> const& stop, event_loop* loop) {
+  natsOptions_Create(&opts_);
+  natsOptions_SetURL(opts_, settings_.url.c_str());
+  if (!apply_security()) return false;
+  if (!settings_.name.empty()) natsOptions_SetName(opts_, settings_.name.c_str());
+  if (loop != nullptr) {
+    // Without SendAsap, nats.c's flusher thread would still decide when to
+    // write, from its own thread, a millisecond late.
+    loop->install(opts_);
+    natsOptions_SetSendAsap(opts_, true);
+  } else {
+    natsOptions_SetSendAsap(opts_, settings_.send_asap);
+  }
+  natsOptions_SetMaxReconnect(opts_, -1);
+  natsOptions_SetReconnectWait(opts_, 500);
+  // No publish is held back while reconnecting: an append during an outage
+  // fails at once (the client hears `unavailable`) instead of being sent
+  // later, after its caller was already told it failed.
+  natsOptions_SetReconnectBufSize(opts_, 1);
+  natsOptions_SetTimeout(opts_, 2000);
+  natsOptions_SetDisconnectedCB(opts_, &connection::on_disconnected, this);
+  natsOptions_SetReconnectedCB(opts_, &connection::on_reconnected, this);
+  natsOptions_SetClosedCB(opts_, &connection::on_closed, this);
+
+  auto backoff = std::chrono::milliseconds(200);
+  for (int attempt = 1; !stop && !connect_once(); ++attempt) {
+    if (settings_.connect_attempts > 0 && attempt >= settings_.connect_attempts) return false;
+    for (auto slept = std::chrono::milliseconds(0); slept < backoff && !stop; slept += std::chrono::milliseconds(50))
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+  if (stop || nc_ == nullptr) return false;
+  if (loop != nullptr) loop->bind(nc_);
+  log_->info("connected to NATS at {}{} ({})", auth::url_without_credentials(settings_.url),
+             uses_tls() ? " over TLS" : "", settings_.name);
+  return true;
+}
+
+bool connection::connected() const {
+  return nc_ != nullptr && !closing_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+void connection::close() {
+  if (closing_.exchange(true)) return;
+  if (nc_ == nullptr) return;
+  natsConnection_Close(nc_);
+  std::unique_lock lock(closed_mutex_);
+  if (!closed_signal_.wait_for(lock, std::chrono::seconds(5), [&] { return closed_; }))
+    log_->warn("the NATS connection ({}) did not report closing within 5 s", settings_.name);
+}
+
+}  // namespace sig::nats

@@ -1,0 +1,237 @@
+#include "adapters/nats/event_loop.hpp"
+
+#include <sys/ioctl.h>
+
+#include <nats/nats.h>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+
+extern "C" {
+// nats.c's connection filter (src/conn.h of 3.4.1, exported by Debian's
+// libnats.so.3.4, not in nats.h): called for every message of a known
+// subscription on the thread that parsed it, before nats.c queues it.
+// Weak: a libnats without it still links and runs, with messages queued to
+// their subscriptions and drained by the after-read hook instead.
+typedef void (*sig_nats_message_filter)(natsConnection* nc, natsMsg** msg, void* closure);
+void natsConn_setFilterWithClosure(natsConnection* nc, sig_nats_message_filter filter, void* closure)
+    __attribute__((weak));
+}
+
+namespace sig::nats {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Bytes waiting in the socket: Asio registers descriptors edge-triggered
+// and nats.c reads at most one buffer per call, so the loop reads until
+// this is 0 rather than waiting for an edge that already came.
+int bytes_waiting(int fd) {
+  int n = 0;
+  if (ioctl(fd, FIONREAD, &n) != 0) return 0;
+  return n;
+}
+
+// Socket reads per handler before other handlers (sessions, rooms) get a
+// turn: 16 × nats.c's 32 KiB buffer.
+constexpr int reads_per_turn = 16;
+
+}  // namespace
+
+struct loop_callbacks {
+  static natsStatus attach(void** user_data, void* loop, natsConnection* nc, natsSock fd) {
+    auto* self = static_cast<event_loop*>(loop);
+    *user_data = self;
+    self->attach(nc, static_cast<int>(fd));
+    return NATS_OK;
+  }
+  static natsStatus read(void* user_data, bool add) {
+    // nats.c asks to start reading only through attach; "stop" precedes
+    // closing the socket, and must be done before this returns.
+    if (!add) static_cast<event_loop*>(user_data)->stop_polling();
+    return NATS_OK;
+  }
+  static natsStatus write(void* user_data, bool add) {
+    auto* self = static_cast<event_loop*>(user_data);
+    if (add) {
+      self->request_write();
+    } else {
+      std::lock_guard lock(self->mutex_);
+      self->write_wanted_ = false;
+    }
+    return NATS_OK;
+  }
+  static natsStatus detach(void* user_data) {
+    static_cast<event_loop*>(user_data)->stop_polling();
+    return NATS_OK;
+  }
+  static void filter(natsConnection*, natsMsg** msg, void* closure) {
+    auto* self = static_cast<event_loop*>(closure);
+    if (self->handler_ && self->handler_(*msg)) *msg = nullptr;
+  }
+};
+
+event_loop::event_loop(asio::io_context& io) : io_(io), strand_(asio::make_strand(io)) {}
+
+event_loop::~event_loop() { stop_polling(); }
+
+void event_loop::install(natsOptions* opts) {
+  natsOptions_SetEventLoop(opts, this, &loop_callbacks::attach, &loop_callbacks::read, &loop_callbacks::write,
+                           &loop_callbacks::detach);
+}
+
+void event_loop::set_message_handler(message_handler handler, std::function<void()> after_read) {
+  handler_ = std::move(handler);
+  after_read_ = std::move(after_read);
+}
+
+void event_loop::bind(natsConnection* nc) {
+  if (natsConn_setFilterWithClosure != nullptr) {
+    natsConn_setFilterWithClosure(nc, &loop_callbacks::filter, this);
+    inline_delivery_ = true;
+  }
+}
+
+// A new socket (first connect or reconnect), from the connecting thread.
+void event_loop::attach(natsConnection* nc, int fd) {
+  std::uint64_t generation;
+  {
+    std::lock_guard lock(mutex_);
+    nc_ = nc;
+    if (descriptor_) {
+      descriptor_->release();
+      descriptor_.reset();
+    }
+    generation = ++generation_;
+    boost::system::error_code ec;
+    descriptor_.emplace(io_);
+    descriptor_->assign(fd, ec);
+    if (ec) {
+      descriptor_.reset();
+      return;
+    }
+    read_armed_ = false;
+    write_armed_ = false;
+    write_posted_ = false;
+  }
+  asio::post(strand_, [this, generation] { do_read(generation); });
+  // nats.c asks for a write only when it has bytes to send (a send of none
+  // reads as a closed connection): one asked for before this socket was
+  // ours is honoured now.
+  bool asked;
+  {
+    std::lock_guard lock(mutex_);
+    asked = write_wanted_;
+  }
+  if (asked) request_write();
+}
+
+// Synchronous: nats.c closes the socket as soon as this returns. Pending
+// waits complete with operation_aborted and see a newer generation.
+void event_loop::stop_polling() {
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  if (descriptor_) {
+    boost::system::error_code ec;
+    descriptor_->cancel(ec);
+    descriptor_->release();
+    descriptor_.reset();
+  }
+  read_armed_ = false;
+  write_armed_ = false;
+  write_wanted_ = false;
+}
+
+void event_loop::request_write() {
+  std::uint64_t generation;
+  {
+    std::lock_guard lock(mutex_);
+    write_wanted_ = true;
+    if (write_posted_ || write_armed_ || !descriptor_) return;
+    write_posted_ = true;
+    generation = generation_;
+  }
+  // Posted, not done here: every publish of the current turn lands in
+  // nats.c's buffer first, and goes out in one send.
+  asio::post(strand_, [this, generation] { do_write(generation); });
+}
+
+void event_loop::do_write(std::uint64_t generation) {
+  {
+    std::lock_guard lock(mutex_);
+    write_posted_ = false;
+    if (generation != generation_ || !write_wanted_) return;
+  }
+  // One send of nats.c's whole buffer; on a partial send nats.c keeps the
+  // rest and leaves write interest on, so wait until the socket drains.
+  natsConnection_ProcessWriteEvent(nc_);
+  std::lock_guard lock(mutex_);
+  if (generation != generation_ || !write_wanted_ || write_armed_ || !descriptor_) return;
+  write_armed_ = true;
+  descriptor_->async_wait(asio::posix::stream_descriptor::wait_write,
+                          asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
+                            {
+                              std::lock_guard lock(mutex_);
+                              if (generation != generation_) return;
+                              write_armed_ = false;
+                            }
+                            if (!ec) do_write(generation);
+                          }));
+}
+
+// On the strand: reads until the socket is drained (or this turn's share is
+// used), hands the pass to the after-read hook, then waits for more.
+void event_loop::do_read(std::uint64_t generation) {
+  int fd;
+  {
+    std::lock_guard lock(mutex_);
+    if (generation != generation_ || !descriptor_) return;
+    fd = descriptor_->native_handle();
+  }
+  ++read_passes_;
+  bool more = false;
+  for (int reads = 0; reads < reads_per_turn; ++reads) {
+    // On a broken socket nats.c stops polling (a newer generation) and
+    // reconnects from a thread of its own.
+    natsConnection_ProcessReadEvent(nc_);
+    {
+      std::lock_guard lock(mutex_);
+      if (generation != generation_) break;
+    }
+    more = bytes_waiting(fd) > 0;
+    if (!more) break;
+  }
+  if (after_read_) after_read_();
+  if (more) {
+    asio::post(strand_, [this, generation] { do_read(generation); });
+    return;
+  }
+  arm_read(generation);
+}
+
+void event_loop::arm_read(std::uint64_t generation) {
+  int fd;
+  {
+    std::lock_guard lock(mutex_);
+    if (generation != generation_ || !descriptor_) return;
+    fd = descriptor_->native_handle();
+    if (!read_armed_) {
+      read_armed_ = true;
+      descriptor_->async_wait(asio::posix::stream_descriptor::wait_read,
+                              asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
+                                {
+                                  std::lock_guard lock(mutex_);
+                                  if (generation != generation_) return;
+                                  read_armed_ = false;
+                                }
+                                if (!ec) do_read(generation);
+                              }));
+    }
+  }
+  // Bytes that arrived after the last read but before the wait began raised
+  // an edge nobody was waiting for: read them now.
+  if (bytes_waiting(fd) > 0) asio::post(strand_, [this, generation] { do_read(generation); });
+}
+
+}  // namespace sig::nats

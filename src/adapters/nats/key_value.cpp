@@ -1,0 +1,136 @@
+#include "adapters/nats/key_value.hpp"
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include "adapters/nats/connection.hpp"
+
+namespace sig::nats {
+
+namespace {
+
+constexpr std::int64_t nanos_per_second = 1'000'000'000;
+
+kv_entry entry_of(kvEntry* e) {
+  kv_entry out;
+  out.key = kvEntry_Key(e);
+  out.revision = kvEntry_Revision(e);
+  out.removed = kvEntry_Operation(e) != kvOp_Put;
+  if (!out.removed && kvEntry_Value(e) != nullptr)
+    out.value.assign(static_cast<char const*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
+  return out;
+}
+
+}  // namespace
+
+kv_watch::~kv_watch() {
+  if (watcher_ != nullptr) kvWatcher_Destroy(watcher_);
+}
+
+std::optional<kv_entry> kv_watch::next(std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    kvEntry* e = nullptr;
+    if (kvWatcher_Next(&e, watcher_, left.count()) != NATS_OK) return std::nullopt;
+    if (e == nullptr) continue;  // the marker after the initial values
+    kv_entry out = entry_of(e);
+    kvEntry_Destroy(e);
+    return out;
+  }
+}
+
+std::unique_ptr<kv_bucket> kv_bucket::open(connection& conn, std::string const& name, char const* description,
+                                           std::chrono::seconds ttl) {
+  if (conn.jetstream() == nullptr) return nullptr;
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, conn.jetstream(), name.c_str());
+  if (s == NATS_NOT_FOUND) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = name.c_str();
+    cfg.Description = description;
+    cfg.History = 1;
+    cfg.TTL = static_cast<int64_t>(ttl.count()) * nanos_per_second;
+    cfg.StorageType = js_FileStorage;
+    s = js_CreateKeyValue(&kv, conn.jetstream(), &cfg);
+    if (s == NATS_OK) conn.log().info("created bucket {} ({})", name, description);
+  }
+  if (s != NATS_OK) {
+    conn.log().warn("cannot open bucket {}: {}", name, last_error(s));
+    return nullptr;
+  }
+  return std::unique_ptr<kv_bucket>(new kv_bucket(conn, kv, name));
+}
+
+kv_bucket::~kv_bucket() { kvStore_Destroy(kv_); }
+
+bool kv_bucket::put(std::string const& key, std::string const& value) {
+  std::uint64_t revision = 0;
+  natsStatus s = kvStore_Put(&revision, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s != NATS_OK) conn_.log().debug("{}: {} not written: {}", name_, key, natsStatus_GetText(s));
+  return s == NATS_OK;
+}
+
+bool kv_bucket::create(std::string const& key, std::string const& value) {
+  std::uint64_t revision = 0;
+  return kvStore_Create(&revision, kv_, key.c_str(), value.data(), static_cast<int>(value.size())) == NATS_OK;
+}
+
+std::optional<std::string> kv_bucket::get(std::string const& key) {
+  kvEntry* entry = nullptr;
+  natsStatus s = kvStore_Get(&entry, kv_, key.c_str());
+  if (s != NATS_OK) {
+    if (s != NATS_NOT_FOUND) conn_.log().warn("cannot read {} from bucket {}: {}", key, name_, last_error(s));
+    return std::nullopt;
+  }
+  std::optional<std::string> out;
+  if (kvEntry_Operation(entry) == kvOp_Put && kvEntry_Value(entry) != nullptr)
+    out = std::string(static_cast<char const*>(kvEntry_Value(entry)), static_cast<std::size_t>(kvEntry_ValueLen(entry)));
+  kvEntry_Destroy(entry);
+  return out;
+}
+
+bool kv_bucket::remove(std::string const& key) { return kvStore_Delete(kv_, key.c_str()) == NATS_OK; }
+
+std::optional<std::vector<kv_entry>> kv_bucket::entries(std::string const& filter) {
+  kvWatchOptions o;
+  kvWatchOptions_Init(&o);
+  o.IgnoreDeletes = true;
+  kvWatcher* w = nullptr;
+  natsStatus s = kvStore_Watch(&w, kv_, filter.c_str(), &o);
+  if (s != NATS_OK) {
+    conn_.log().warn("cannot list bucket {} ({}): {}", name_, filter, last_error(s));
+    return std::nullopt;
+  }
+  std::vector<kv_entry> out;
+  // The watcher delivers the current values, then a null entry.
+  for (;;) {
+    kvEntry* e = nullptr;
+    s = kvWatcher_Next(&e, w, 5000);
+    if (s != NATS_OK) {
+      conn_.log().warn("listing bucket {} ({}) stopped: {}", name_, filter, natsStatus_GetText(s));
+      kvWatcher_Destroy(w);
+      return std::nullopt;
+    }
+    if (e == nullptr) break;
+    kv_entry entry = entry_of(e);
+    kvEntry_Destroy(e);
+    if (!entry.removed) out.push_back(std::move(entry));
+  }
+  kvWatcher_Destroy(w);
+  return out;
+}
+
+std::unique_ptr<kv_watch> kv_bucket::watch_all() {
+  kvWatcher* w = nullptr;
+  natsStatus s = kvStore_WatchAll(&w, kv_, nullptr);
+  if (s != NATS_OK) {
+    conn_.log().warn("cannot watch bucket {}: {}", name_, last_error(s));
+    return nullptr;
+  }
+  return std::unique_ptr<kv_watch>(new kv_watch(w));
+}
+
+}  // namespace sig::nats

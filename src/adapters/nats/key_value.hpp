@@ -1,0 +1,74 @@
+#pragma once
+// JetStream key-value buckets beside the stream: instance heartbeats, the
+// rooms each instance follows (so that survivors can expire a dead one's
+// peers), and settings every instance shares. Blocking calls: liveness
+// thread, worker threads and tools only.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct __kvStore;
+struct __kvWatcher;
+
+namespace sig::nats {
+
+class connection;
+
+struct kv_entry {
+  std::string key;
+  std::string value;
+  std::uint64_t revision = 0;  // grows with every write to the bucket
+  bool removed = false;        // deleted or purged
+};
+
+class kv_bucket;
+
+// Follows a bucket's changes: the current values first, then every change.
+class kv_watch {
+ public:
+  ~kv_watch();
+  kv_watch(kv_watch const&) = delete;
+  kv_watch& operator=(kv_watch const&) = delete;
+  // The next entry, or nullopt when nothing came within `wait` (or on a
+  // connection problem, which the caller sees elsewhere).
+  std::optional<kv_entry> next(std::chrono::milliseconds wait);
+
+ private:
+  friend class kv_bucket;
+  explicit kv_watch(__kvWatcher* w) : watcher_(w) {}
+  __kvWatcher* watcher_;
+};
+
+class kv_bucket {
+ public:
+  // Opens `name`, creating it if absent (file storage, one value per key;
+  // ttl 0: values never expire, else each expires `ttl` after its write).
+  // Null (logged) on error.
+  static std::unique_ptr<kv_bucket> open(connection& conn, std::string const& name, char const* description,
+                                         std::chrono::seconds ttl);
+  ~kv_bucket();
+  kv_bucket(kv_bucket const&) = delete;
+  kv_bucket& operator=(kv_bucket const&) = delete;
+
+  std::string const& name() const { return name_; }
+  bool put(std::string const& key, std::string const& value);
+  // Only if absent: of writers racing, one wins.
+  bool create(std::string const& key, std::string const& value);
+  std::optional<std::string> get(std::string const& key);
+  bool remove(std::string const& key);
+  // The current entries whose keys match `filter` (NATS wildcards; ">" for
+  // all), deleted ones left out. nullopt on error.
+  std::optional<std::vector<kv_entry>> entries(std::string const& filter);
+  std::unique_ptr<kv_watch> watch_all();
+
+ private:
+  kv_bucket(connection& conn, __kvStore* kv, std::string name) : conn_(conn), kv_(kv), name_(std::move(name)) {}
+  connection& conn_;
+  __kvStore* kv_;
+  std::string name_;
+};
+
+}  // namespace sig::nats

@@ -1,0 +1,77 @@
+#pragma once
+// Reading the stream: a room's history, its newest message, the stream's
+// subjects and head. Every call blocks on a round trip (or many): run them
+// on a worker thread, or in a tool, never on an I/O thread.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "service/event_store.hpp"
+
+namespace sig::nats {
+
+class connection;
+
+using service::stored_message;
+
+// Where a scan starts: a stream sequence, or (time_ms > 0) the first message
+// stored at or after a time.
+struct scan_start {
+  std::uint64_t seq = 1;
+  std::int64_t time_ms = 0;
+};
+
+enum class scan_end {
+  caught_up,  // every message that existed when the scan began was delivered
+  stopped,    // the callback returned false, or `stop` was set
+  failed,     // NATS error, or silence where messages were due (logged)
+};
+
+// One subject of the stream and how many messages it holds.
+struct subject_count {
+  std::string subject;
+  std::uint64_t messages = 0;
+};
+
+class stream_reader {
+ public:
+  stream_reader(connection& conn, std::string stream) : conn_(conn), stream_(std::move(stream)) {}
+
+  // Round trip to the server, so that subscriptions made before are active.
+  bool flush();
+  // Sequence of the newest message on `subject` (wildcards allowed); 0 if none.
+  std::optional<std::uint64_t> last_seq(std::string const& subject);
+  // The newest message on `subject`, or an empty payload with seq 0 if none.
+  std::optional<stored_message> last_message(std::string const& subject);
+  // Messages on `filter` with from_seq <= seq <= to_seq, in order. nullopt on error.
+  std::optional<std::vector<stored_message>> read(std::string const& filter, std::uint64_t from_seq,
+                                                  std::uint64_t to_seq);
+  // Streams the messages on `filter` from `start`, in order, to `on_message`
+  // (return false to stop), through one short-lived ordered consumer, so
+  // memory stays flat however long the history. Without `follow` it ends
+  // once the messages that existed at the start are delivered; with it, it
+  // keeps delivering new ones until `stop` is set or the callback says stop.
+  // `on_quiet`, when following, runs after every 10 s without a message
+  // (a reader can keep its client's connection alive); false stops the scan.
+  scan_end scan(std::string const& filter, scan_start start, bool follow, std::atomic<bool> const& stop,
+                std::function<bool(stored_message&&)> const& on_message,
+                std::function<bool()> const& on_quiet = {});
+  // The stream's subjects matching `filter` with their message counts.
+  std::optional<std::vector<subject_count>> subjects_matching(std::string const& filter);
+  // The stream's last sequence, any subject (stream info: cheap).
+  std::optional<std::uint64_t> stream_last_seq();
+  // Stores `payload` on `subject` as a rollup (the stream keeps only the
+  // newest message there), deduplicated by `msg_id`.
+  bool put_rollup(std::string const& subject, std::string const& payload, std::string const& msg_id);
+  // Deletes the whole stream. True if it is gone (deleted now, or absent).
+  bool delete_stream();
+
+ private:
+  connection& conn_;
+  std::string stream_;
+};
+
+}  // namespace sig::nats

@@ -1,0 +1,92 @@
+#include "adapters/nats/stream_setup.hpp"
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include "adapters/nats/connection.hpp"
+#include "auth/url_credentials.hpp"
+
+namespace sig::nats {
+
+namespace {
+constexpr std::int64_t nanos_per_second = 1'000'000'000;
+constexpr int jetstream_subject_overlap = 10065;
+}  // namespace
+
+stream_check ensure_stream(connection& conn, stream_shape const& settings, bool& rollup_allowed) {
+  auto* js = conn.jetstream();
+  auto* log = &conn.log();
+  std::string const subjects = settings.subject_prefix + ".room.>";
+  std::string const republish_to = settings.subject_prefix + ".live.>";
+  jsStreamInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info, js, settings.stream.c_str(), nullptr, &jerr);
+  if (s == NATS_OK) {
+    bool has_subjects = false, has_republish = false;
+    jsStreamConfig const* cfg = info->Config;
+    for (int i = 0; i < cfg->SubjectsLen; ++i) has_subjects |= subjects == cfg->Subjects[i];
+    if (cfg->RePublish != nullptr && cfg->RePublish->Source != nullptr && cfg->RePublish->Destination != nullptr)
+      has_republish = subjects == cfg->RePublish->Source && republish_to == cfg->RePublish->Destination &&
+                      !cfg->RePublish->HeadersOnly;
+    log->info("using existing stream {} ({} messages, max age {} s, max bytes {})", settings.stream,
+              info->State.Msgs, cfg->MaxAge / nanos_per_second, cfg->MaxBytes);
+    rollup_allowed = cfg->AllowRollup;
+    if (!cfg->AllowRollup)
+      log->warn("stream {} does not allow rollups: no room snapshots are written, so a room's first join on an "
+                "instance replays the room's whole history. Enable it (nats stream edit {} --allow-rollup); see "
+                "docs/operations.md", settings.stream, settings.stream);
+    jsStreamInfo_Destroy(info);
+    if (!has_subjects || !has_republish) {
+      log->error(
+          "stream {} exists but is not shaped for sigstream: it needs subject '{}' and RePublish "
+          "'{}' -> '{}' (with bodies). sigstream does not change an existing stream; fix it, or "
+          "point --stream/--subject-prefix elsewhere",
+          settings.stream, subjects, subjects, republish_to);
+      return stream_check::unusable;
+    }
+    return stream_check::usable;
+  }
+  if (s != NATS_NOT_FOUND) {
+    log->warn("cannot read stream {}: {}", settings.stream, last_error(s));
+    return stream_check::retry;
+  }
+  if (!settings.create) {
+    log->error("stream {} does not exist on {}", settings.stream, auth::url_without_credentials(conn.settings().url));
+    return stream_check::unusable;
+  }
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  char const* subject_list[] = {subjects.c_str()};
+  jsRePublish republish{subjects.c_str(), republish_to.c_str(), false};
+  cfg.Name = settings.stream.c_str();
+  cfg.Description = "sigstream room events";
+  cfg.Subjects = subject_list;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  cfg.MaxAge = settings.max_age.count() * nanos_per_second;
+  cfg.MaxBytes = settings.max_bytes;
+  cfg.Duplicates = settings.duplicate_window.count() * nanos_per_second;
+  cfg.AllowDirect = true;
+  cfg.AllowRollup = true;
+  cfg.RePublish = &republish;
+  s = js_AddStream(&info, js, &cfg, nullptr, &jerr);
+  if (s != NATS_OK && static_cast<int>(jerr) == jetstream_subject_overlap) {
+    log->error(
+        "cannot create stream {}: its subjects '{}' overlap with an existing stream (JetStream error {}). "
+        "Use that stream's name with --stream, or another --subject-prefix",
+        settings.stream, subjects, static_cast<int>(jerr));
+    return stream_check::unusable;
+  }
+  if (s != NATS_OK) {
+    // Another instance may have created it a moment ago: look again.
+    log->warn("cannot create stream {}: {} (jetstream error {})", settings.stream, last_error(s),
+              static_cast<int>(jerr));
+    return stream_check::retry;
+  }
+  jsStreamInfo_Destroy(info);
+  log->info("created stream {} on '{}' (file storage, max age {} s, max bytes {}, republish to '{}')",
+            settings.stream, subjects, settings.max_age.count(), settings.max_bytes, republish_to);
+  return stream_check::usable;
+}
+
+}  // namespace sig::nats

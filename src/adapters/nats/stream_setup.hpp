@@ -1,0 +1,30 @@
+#pragma once
+// The room-event stream: created if absent, checked (never changed) if
+// present, since its limits and placement are the operator's.
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace sig::nats {
+
+class connection;
+
+struct stream_shape {
+  std::string stream = "SIGSTREAM";
+  std::string subject_prefix = "sigstream";
+  std::chrono::seconds max_age{24 * 3600};        // 0: keep forever
+  std::int64_t max_bytes = 1024LL * 1024 * 1024;  // -1: no limit
+  std::chrono::seconds duplicate_window{120};
+  bool create = true;  // false (tools): a missing stream is an error
+};
+
+enum class stream_check {
+  usable,
+  unusable,  // exists in a shape sigstream cannot use, or absent and not to be created (logged)
+  retry,     // NATS did not answer; try again
+};
+
+// Blocking. `rollup_allowed` tells whether room snapshots can be written.
+stream_check ensure_stream(connection& conn, stream_shape const& shape, bool& rollup_allowed);
+
+}  // namespace sig::nats

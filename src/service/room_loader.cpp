@@ -1,0 +1,61 @@
+#include "service/room_loader.hpp"
+
+#include <future>
+
+#include "adapters/codec/event_codec.hpp"
+#include "adapters/redis/presence_cache.hpp"
+
+namespace sig::service {
+
+std::optional<loaded_room> load_room(event_reads& reads, redis::presence_cache* cache, std::string const& room_token,
+                                     domain::room_subjects const& subjects) {
+  loaded_room out;
+  std::optional<redis::cached_room> cached;
+  if (cache != nullptr) {
+    std::promise<std::optional<redis::cached_room>> promise;
+    auto future = promise.get_future();
+    cache->load(room_token, [&promise](auto value) { promise.set_value(std::move(value)); });
+    cached = future.get();  // bounded by the cache's own timeout
+  }
+  auto head = reads.last_seq(subjects.events);
+  if (!head) return std::nullopt;
+  out.head = *head;
+  // A snapshot newer than the stream comes from another stream (the log
+  // was reset): never serve it.
+  out.cache_ahead = cached && cached->seq > *head;
+  if (cached && cached->seq <= *head) {
+    if (auto state = codec::decode_snapshot(cached->snapshot, &out.room_events);
+        state && state->last_seq == cached->seq) {
+      out.base = std::move(*state);
+      out.from_cache = true;
+    }
+  }
+  // The stream's own snapshot bounds the replay when Redis has nothing
+  // newer (it is empty, stale or down).
+  if (auto snap = reads.last_message(subjects.snapshot); snap && snap->seq > 0) {
+    std::uint64_t events = 0;
+    auto state = codec::decode_snapshot(snap->payload, &events);
+    if (state && state->last_seq <= *head && state->last_seq > out.base.last_seq) {
+      out.base = std::move(*state);
+      out.room_events = events;
+      out.from_stream_snapshot = true;
+    }
+  }
+  out.cache_needs_repair = !out.from_cache || out.base.last_seq < *head;
+  auto events = reads.read(subjects.events, out.base.last_seq + 1, *head);
+  if (!events) return std::nullopt;
+  out.events = std::move(*events);
+  return out;
+}
+
+domain::room_state fold_loaded(loaded_room const& room, std::string const& room_name) {
+  domain::room_state state = room.base;
+  for (auto const& stored : room.events) {
+    auto decoded = codec::decode_event(stored.payload, stored.seq);
+    if (!decoded || decoded->room != room_name) continue;
+    state = domain::evolve(std::move(state), decoded->event);
+  }
+  return state;
+}
+
+}  // namespace sig::service

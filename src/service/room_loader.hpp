@@ -1,0 +1,37 @@
+#pragma once
+// Reading one room's membership from storage: the newer of its Redis
+// snapshot and the stream's own snapshot, then the room's events after it.
+// Shared by a room's rebuild (its first join on an instance) and by the
+// expiry of a dead instance's peers. Blocking: a worker or liveness thread.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/room_state.hpp"
+#include "service/event_store.hpp"
+
+namespace sig::redis { class presence_cache; }
+
+namespace sig::service {
+
+struct loaded_room {
+  domain::room_state base;              // the snapshot's state (empty: from the beginning)
+  std::vector<stored_message> events;   // the room's events after `base`, up to `head`
+  std::uint64_t head = 0;               // the room's last sequence when read
+  std::uint64_t room_events = 0;        // events folded into `base` (its snapshot's count)
+  bool from_cache = false;
+  bool from_stream_snapshot = false;
+  bool cache_needs_repair = false;      // Redis missing, unreadable or behind
+  bool cache_ahead = false;             // Redis claims a sequence the stream never reached
+};
+
+// nullopt when the stream could not be read. `cache` may be null.
+std::optional<loaded_room> load_room(event_reads& reads, redis::presence_cache* cache, std::string const& room_token,
+                                     domain::room_subjects const& subjects);
+
+// `base` with `events` folded in (events of another room or unreadable
+// ones are skipped): the room's state at `head`.
+domain::room_state fold_loaded(loaded_room const& room, std::string const& room_name);
+
+}  // namespace sig::service
