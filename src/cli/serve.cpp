@@ -83,8 +83,7 @@ struct serve_settings {
   std::string log_level = "info";
   std::int64_t fault_drop_live_every = 0;
   std::int64_t fault_delay_live_every = 0;
-  // Off: every benchmark so far ran with batching (the flag had no effect
-  // until 2026-11-23); send-ASAP is not measured yet.
+  // The read and liveness connections carry no per-signal traffic.
   bool nats_send_asap = false;
   std::int64_t sync_workers = 8;
   std::string web_root;
@@ -174,8 +173,8 @@ int serve_command(int argc, char** argv) {
   opts.add_duration("retention-max-age", &s.retention_max_age, "History kept when the stream is created (0: forever).");
   opts.add_size("retention-max-bytes", &s.retention_max_bytes, "Stream size limit when the stream is created (-1: none).");
   opts.add_flag("nats-send-asap", &s.nats_send_asap,
-                "Write each NATS publish at once (lower latency at low load) instead of batching writes for up to "
-                "1 ms (less CPU under load). Off: the setting every benchmark so far measured.");
+                "For the read and liveness NATS connections: write each request at once instead of batching writes "
+                "for up to 1 ms. The data connection (appends, live feeds) always writes once per I/O loop turn.");
   opts.add_duration("duplicate-window", &s.duplicate_window, "JetStream dedup window for retried appends, when the stream is created.");
   opts.add_int("threads", &s.threads,
                "I/O threads (0: one per CPU core). One thread runs sessions, rooms and the NATS data connection "

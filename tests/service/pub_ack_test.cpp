@@ -44,3 +44,7 @@ TEST_CASE("pub_ack: empty, truncated or foreign answers are failures, never a se
     CHECK_FALSE(ack.error.empty());
   }
 }
+
+TEST_CASE("pub_ack: names the stream that stored it", "[pub_ack]") {
+  CHECK(parse_pub_ack(R"({"stream":"KV_SIGSTREAM_HOLDINGS", "seq":3})").stream == "KV_SIGSTREAM_HOLDINGS");
+}

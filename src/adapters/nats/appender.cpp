@@ -3,6 +3,7 @@
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "adapters/nats/connection.hpp"
@@ -94,6 +95,7 @@ bool appender::take(natsMsg* msg) {
   std::from_chars(tail.data(), tail.data() + tail.size(), token);
   std::string_view body(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
   service::append_result result;
+  std::string stream;
   if (body.empty()) {
     // A status without a body: 503 "no responders" when no stream takes the subject.
     result.error = "no stream answered (is JetStream up, and the stream there?)";
@@ -103,22 +105,35 @@ bool appender::take(natsMsg* msg) {
     result.seq = ack.seq;
     result.duplicate = ack.duplicate;
     result.error = std::move(ack.error);
+    stream = std::move(ack.stream);
   }
   spent_(msg);
-  if (token != 0) settle(token, std::move(result));
+  if (token != 0) settle(token, std::move(result), stream);
   return true;
 }
 
-void appender::settle(std::uint64_t token, service::append_result result) {
+void appender::settle(std::uint64_t token, service::append_result result, std::string const& stream) {
   std::function<void(service::append_result)> done;
+  bool went_back = false;
   {
     std::lock_guard lock(mutex_);
+    // Appends of one connection are stored in the order they are sent, and
+    // a duplicate keeps its first copy's (lower) seq: only a new one counts.
+    if (result.ok && !result.duplicate && !stream.empty()) {
+      auto& highest = highest_seq_[stream];
+      if (result.seq < highest && !went_back_) went_back = went_back_ = true;
+      highest = std::max(highest, result.seq);
+    }
     auto it = pending_.find(token);
     if (it == pending_.end()) return;  // timed out already
     done = std::move(it->second.done);
     if (it->second.request) --requests_in_flight_;
     pending_.erase(it);
   }
+  if (went_back)
+    conn_.log().error("the stream's sequences went back (it was deleted and made again, or restored from an older "
+                      "backup): rooms followed here may miss events. Restart every instance (docs/operations.md, "
+                      "'NATS is down')");
   done(std::move(result));
 }
 

@@ -80,7 +80,7 @@ class appender {
     std::chrono::steady_clock::time_point deadline;
     bool request = true;
   };
-  void settle(std::uint64_t token, service::append_result result);
+  void settle(std::uint64_t token, service::append_result result, std::string const& stream = {});
   static void on_queued_message(__natsConnection*, __natsSubscription*, __natsMsg* msg, void* closure);
 
   connection& conn_;
@@ -96,6 +96,10 @@ class appender {
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> deadlines_;  // in time order
   std::uint64_t refused_for_load_ = 0;
   std::uint64_t timed_out_ = 0;
+  // The highest sequence an append was stored at: a lower one later means
+  // the stream was made again, or restored from an older backup.
+  std::unordered_map<std::string, std::uint64_t> highest_seq_;  // by stream
+  bool went_back_ = false;
 };
 
 }  // namespace sig::nats

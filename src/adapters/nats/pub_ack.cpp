@@ -40,7 +40,7 @@ bool number_at(std::string_view json, std::size_t at, std::uint64_t& out) {
 }
 
 std::string string_at(std::string_view json, std::size_t at) {
-  if (at == std::string_view::npos || json[at] != '"') return {};
+  if (at == std::string_view::npos || at >= json.size() || json[at] != '"') return {};
   std::string out;
   for (++at; at < json.size() && json[at] != '"'; ++at) {
     if (json[at] == '\\' && at + 1 < json.size()) ++at;
@@ -65,6 +65,7 @@ pub_ack parse_pub_ack(std::string_view json) {
     ack.error = json.empty() ? "empty answer (no stream took the subject?)" : "unreadable answer from JetStream";
     return ack;
   }
+  ack.stream = string_at(json, value_of(json, "stream"));
   auto duplicate = value_of(json, "duplicate");
   ack.duplicate = duplicate != std::string_view::npos && json.substr(duplicate).starts_with("true");
   ack.ok = true;

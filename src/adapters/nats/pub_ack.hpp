@@ -17,6 +17,7 @@ struct pub_ack {
   bool ok = false;
   std::uint64_t seq = 0;
   bool duplicate = false;
+  std::string stream;       // the stream that stored it
   int error_code = 0;       // JetStream's err_code, when not ok
   std::string error;        // its description, or why the answer was unreadable
 };
