@@ -1,0 +1,177 @@
+#pragma once
+// service::event_store in memory, for unit tests of the room: one stream of
+// every room's events, sequences, deduplication by message id, and a live
+// feed that republishes each stored event to the room's followers with the
+// previous sequence of its subject, as JetStream's RePublish does. Knobs
+// make it misbehave the ways NATS can: live copies held back (reordered),
+// dropped, appends refused for load or failing.
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "domain/room_name.hpp"
+#include "service/event_store.hpp"
+
+namespace sig::test {
+
+class memory_event_store final : public service::event_store {
+ public:
+  struct stored {
+    std::uint64_t seq;
+    std::string subject;
+    std::string payload;
+  };
+
+  // --- Knobs.
+  // Hold the live copy of every Nth stored event until the next one went
+  // out (so the two arrive swapped).
+  std::uint64_t swap_every = 0;
+  // Drop the live copy of every Nth stored event (a gap).
+  std::uint64_t drop_every = 0;
+  // Refuse request appends as overloaded / fail the next N appends of any kind.
+  bool overloaded = false;
+  int fail_next = 0;
+  bool connected = true;
+
+  domain::room_subjects subjects(std::string const& token) const override {
+    return domain::subjects_for_token("t", token);
+  }
+  bool ready() const override { return connected; }
+
+  void append(std::string const& subject, std::string payload, std::string msg_id, service::append_kind kind,
+              std::function<void(service::append_result)> done) override {
+    std::vector<std::pair<std::function<void(service::live_message)>, service::live_message>> deliveries;
+    service::append_result result;
+    {
+      std::lock_guard lock(mutex_);
+      ++appends_;
+      if (!connected) {
+        result.error = "not connected";
+      } else if (overloaded && kind == service::append_kind::request) {
+        result.overloaded = true;
+        result.error = "too many appends in flight";
+      } else if (fail_next > 0) {
+        --fail_next;
+        result.error = "Timeout";
+      } else if (auto dup = ids_.find(msg_id); !msg_id.empty() && dup != ids_.end()) {
+        result = {true, dup->second, true, false, {}};
+      } else {
+        std::uint64_t seq = ++head_;
+        std::uint64_t previous = last_of_subject_[subject];
+        last_of_subject_[subject] = seq;
+        log_.push_back(stored{seq, subject, payload});
+        if (!msg_id.empty()) ids_[msg_id] = seq;
+        result = {true, seq, false, false, {}};
+        collect_live(subject, service::live_message{seq, previous, std::move(payload)}, deliveries);
+      }
+    }
+    for (auto& [callback, message] : deliveries) callback(std::move(message));
+    done(std::move(result));
+  }
+
+  std::unique_ptr<service::live_follow> follow(std::string const& token,
+                                               std::function<void(service::live_message)> on_message) override {
+    std::lock_guard lock(mutex_);
+    auto id = ++next_follower_;
+    followers_[id] = follower{subjects(token).events, std::move(on_message)};
+    return std::make_unique<handle>(*this, id);
+  }
+  bool settle_follows() override { return connected; }
+
+  std::optional<std::uint64_t> last_seq(std::string const& subject) override {
+    std::lock_guard lock(mutex_);
+    if (!connected) return std::nullopt;
+    return last_of_subject_[subject];
+  }
+  std::optional<std::vector<service::stored_message>> read(std::string const& subject, std::uint64_t from,
+                                                           std::uint64_t to) override {
+    std::lock_guard lock(mutex_);
+    if (!connected) return std::nullopt;
+    std::vector<service::stored_message> out;
+    for (auto const& s : log_)
+      if (s.subject == subject && s.seq >= from && s.seq <= to) out.push_back({s.seq, s.payload});
+    return out;
+  }
+  std::optional<service::stored_message> last_message(std::string const& subject) override {
+    std::lock_guard lock(mutex_);
+    if (!connected) return std::nullopt;
+    for (auto it = log_.rbegin(); it != log_.rend(); ++it)
+      if (it->subject == subject) return service::stored_message{it->seq, it->payload};
+    return service::stored_message{};
+  }
+  bool put_snapshot(std::string const& subject, std::string const& payload, std::string const& msg_id) override {
+    service::append_result ignored;
+    append(subject, payload, msg_id, service::append_kind::membership, [&](service::append_result r) { ignored = r; });
+    return ignored.ok;
+  }
+
+  std::vector<stored> events() const {
+    std::lock_guard lock(mutex_);
+    return std::vector<stored>(log_.begin(), log_.end());
+  }
+  std::size_t followers() const {
+    std::lock_guard lock(mutex_);
+    return followers_.size();
+  }
+  std::uint64_t appends() const {
+    std::lock_guard lock(mutex_);
+    return appends_;
+  }
+
+ private:
+  struct follower {
+    std::string subject;
+    std::function<void(service::live_message)> on_message;
+  };
+  class handle final : public service::live_follow {
+   public:
+    handle(memory_event_store& store, std::uint64_t id) : store_(store), id_(id) {}
+    ~handle() override {
+      std::lock_guard lock(store_.mutex_);
+      store_.followers_.erase(id_);
+    }
+
+   private:
+    memory_event_store& store_;
+    std::uint64_t id_;
+  };
+
+  void collect_live(std::string const& subject, service::live_message message,
+                    std::vector<std::pair<std::function<void(service::live_message)>, service::live_message>>& out) {
+    ++stored_count_;
+    if (drop_every > 0 && stored_count_ % drop_every == 0) return;
+    std::vector<service::live_message> batch;
+    if (swap_every > 0 && stored_count_ % swap_every == 0) {
+      held_.push_back({subject, std::move(message)});
+      return;
+    }
+    batch.push_back(std::move(message));
+    // A held copy goes out right after the next one: the two arrive swapped.
+    std::vector<std::pair<std::string, service::live_message>> released;
+    released.swap(held_);
+    for (auto& m : batch)
+      for (auto const& [id, f] : followers_)
+        if (f.subject == subject) out.emplace_back(f.on_message, m);
+    for (auto& [held_subject, m] : released)
+      for (auto const& [id, f] : followers_)
+        if (f.subject == held_subject) out.emplace_back(f.on_message, m);
+  }
+
+  mutable std::mutex mutex_;
+  std::uint64_t head_ = 0;
+  std::uint64_t appends_ = 0;
+  std::uint64_t stored_count_ = 0;
+  std::deque<stored> log_;
+  std::map<std::string, std::uint64_t> last_of_subject_;
+  std::map<std::string, std::uint64_t> ids_;
+  std::map<std::uint64_t, follower> followers_;
+  std::uint64_t next_follower_ = 0;
+  std::vector<std::pair<std::string, service::live_message>> held_;
+};
+
+}  // namespace sig::test

@@ -1,0 +1,259 @@
+// The room over an in-memory event store: what each connection is sent,
+// with the I/O loop run by the test. No socket, no NATS.
+#include <catch2/catch.hpp>
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "memory_event_store.hpp"
+#include "protocol/json.hpp"
+#include "service/metrics.hpp"
+#include "service/room.hpp"
+#include "service/room_context.hpp"
+#include "service/room_directory.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using sig::service::frame_ptr;
+
+// A connection as a room sees it: the frames it was sent, in order.
+class recorded_peer final : public sig::service::peer_endpoint {
+ public:
+  void deliver(frame_ptr frame) override {
+    std::lock_guard lock(mutex_);
+    frames_.push_back(*frame);
+  }
+  void join_settled(bool joined, frame_ptr frame) override {
+    std::lock_guard lock(mutex_);
+    if (joined) joined_ = true;
+    frames_.push_back(*frame);
+  }
+  void evicted(std::string const& why) override {
+    std::lock_guard lock(mutex_);
+    evicted_ = why;
+  }
+  std::vector<std::string> frames() const {
+    std::lock_guard lock(mutex_);
+    return frames_;
+  }
+  // Frames whose "type" is `type`.
+  std::vector<std::string> of_type(std::string const& type) const {
+    std::vector<std::string> out;
+    for (auto const& f : frames())
+      if (f.find("\"type\":\"" + type + "\"") != std::string::npos) out.push_back(f);
+    return out;
+  }
+  bool joined() const {
+    std::lock_guard lock(mutex_);
+    return joined_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> frames_;
+  bool joined_ = false;
+  std::string evicted_;
+};
+
+// The value of a string field of a frame (enough for these frames).
+std::string field(std::string const& frame, std::string const& name) {
+  auto key = "\"" + name + "\":\"";
+  auto at = frame.find(key);
+  if (at == std::string::npos) return {};
+  at += key.size();
+  return frame.substr(at, frame.find('"', at) - at);
+}
+
+// One instance: its I/O loop, its worker pool, its rooms, over a shared store.
+struct instance {
+  instance(asio::io_context& io, sig::test::memory_event_store& store, std::string id)
+      : ctx{io, blocking, store, nullptr, directory, counters,
+            std::make_shared<spdlog::logger>("room-test", std::make_shared<spdlog::sinks::null_sink_mt>()), id} {
+    ctx.reorder_window = 5ms;
+    ctx.echo_timeout = 100ms;
+    ctx.linger = 50ms;
+    ctx.message_id_prefix = id + ".test.";
+    directory.attach(ctx);
+  }
+  ~instance() {
+    blocking.join();
+    directory.clear();
+  }
+  std::shared_ptr<sig::service::room> room(std::string const& name) { return directory.get_or_create(name); }
+
+  asio::thread_pool blocking{1};
+  sig::service::room_directory directory;
+  sig::service::metrics counters;
+  sig::service::room_context ctx;
+};
+
+// Runs the loop until `done` holds (or 5 s pass).
+bool run_until(asio::io_context& io, std::function<bool()> const& done) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    io.restart();
+    io.run_for(2ms);
+  }
+  return true;
+}
+
+std::string peer_id(recorded_peer const& p) {
+  auto joined = p.of_type("joined");
+  return joined.empty() ? std::string() : field(joined.front(), "peer");
+}
+
+}  // namespace
+
+TEST_CASE("room: the second peer's joined lists the first, the first hears peer-joined", "[room]") {
+  asio::io_context io;
+  sig::test::memory_event_store store;
+  instance i1(io, store, "i1");
+  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
+  i1.room("r")->join(a, "pa", "{}", std::string("1"));
+  REQUIRE(run_until(io, [&] { return a->joined(); }));
+  i1.room("r")->join(b, "pb", "{}", std::string("1"));
+  REQUIRE(run_until(io, [&] { return b->joined() && !a->of_type("peer-joined").empty(); }));
+  auto joined_b = b->of_type("joined").front();
+  CHECK(joined_b.find("\"peer\":\"pa\"") != std::string::npos);
+  CHECK(field(a->of_type("peer-joined").front(), "peer") == "pb");
+  CHECK(store.events().size() == 2);
+}
+
+TEST_CASE("room: a signal reaches its target once, and its sender gets the ack with the stored seq", "[room]") {
+  asio::io_context io;
+  sig::test::memory_event_store store;
+  instance i1(io, store, "i1");
+  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
+  i1.room("r")->join(a, "pa", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->joined(); }));
+  i1.room("r")->join(b, "pb", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  i1.room("r")->signal(b, "pb", std::string("pa"), R"({"sdp":"x"})", std::string("7"));
+  REQUIRE(run_until(io, [&] { return !a->of_type("signal").empty() && !b->of_type("ack").empty(); }));
+  CHECK(a->of_type("signal").size() == 1);
+  CHECK(b->of_type("signal").empty());
+  CHECK(b->of_type("ack").front().find("\"seq\":3") != std::string::npos);
+}
+
+TEST_CASE("room: across two instances, peers that join at once each learn of the other exactly once", "[room]") {
+  asio::io_context io;
+  sig::test::memory_event_store store;
+  instance i1(io, store, "i1"), i2(io, store, "i2");
+  std::vector<std::shared_ptr<recorded_peer>> peers;
+  for (int k = 0; k < 6; ++k) {
+    peers.push_back(std::make_shared<recorded_peer>());
+    (k % 2 == 0 ? i1 : i2).room("r")->join(peers.back(), "p" + std::to_string(k), "{}", std::nullopt);
+  }
+  REQUIRE(run_until(io, [&] {
+    for (auto& p : peers)
+      if (!p->joined()) return false;
+    // Everyone knows the five others: from `joined`, or from a peer-joined.
+    for (auto& p : peers) {
+      auto joined = p->of_type("joined").front();
+      std::size_t listed = 0;
+      for (auto at = joined.find("\"meta\""); at != std::string::npos; at = joined.find("\"meta\"", at + 1)) ++listed;
+      if (listed + p->of_type("peer-joined").size() < 5) return false;
+    }
+    return true;
+  }));
+  for (auto& p : peers) {
+    std::vector<std::string> known;
+    auto joined = p->of_type("joined").front();
+    for (int k = 0; k < 6; ++k)
+      if (joined.find("\"peer\":\"p" + std::to_string(k) + "\",\"meta\"") != std::string::npos) known.push_back("p" + std::to_string(k));
+    for (auto const& f : p->of_type("peer-joined")) known.push_back(field(f, "peer"));
+    std::sort(known.begin(), known.end());
+    std::vector<std::string> others;
+    for (int k = 0; k < 6; ++k)
+      if ("p" + std::to_string(k) != peer_id(*p)) others.push_back("p" + std::to_string(k));
+    CHECK(known == others);
+  }
+}
+
+TEST_CASE("room: live copies that arrive swapped are delivered in stream order", "[room]") {
+  asio::io_context io;
+  sig::test::memory_event_store store;
+  instance i1(io, store, "i1");
+  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
+  i1.room("r")->join(a, "pa", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->joined(); }));
+  i1.room("r")->join(b, "pb", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  store.swap_every = 3;
+  for (int n = 0; n < 20; ++n) i1.room("r")->signal(b, "pb", std::string("pa"), std::to_string(n), std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 20; }));
+  auto signals = a->of_type("signal");
+  for (int n = 0; n < 20; ++n) CHECK(signals[n].find("\"data\":" + std::to_string(n) + ",") != std::string::npos);
+  CHECK(i1.counters.catch_ups == 0);
+}
+
+TEST_CASE("room: a dropped live copy is noticed and read back from the stream", "[room]") {
+  asio::io_context io;
+  sig::test::memory_event_store store;
+  instance i1(io, store, "i1");
+  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
+  i1.room("r")->join(a, "pa", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->joined(); }));
+  i1.room("r")->join(b, "pb", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  store.drop_every = 4;
+  for (int n = 0; n < 10; ++n) i1.room("r")->signal(b, "pb", std::string("pa"), std::to_string(n), std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 10; }));
+  auto signals = a->of_type("signal");
+  for (int n = 0; n < 10; ++n) CHECK(signals[n].find("\"data\":" + std::to_string(n) + ",") != std::string::npos);
+  CHECK(i1.counters.catch_ups >= 1);
+}
+
+TEST_CASE("room: an append refused for load answers unavailable at once and stores nothing", "[room]") {
+  asio::io_context io;
+  sig::test::memory_event_store store;
+  instance i1(io, store, "i1");
+  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
+  i1.room("r")->join(a, "pa", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->joined(); }));
+  i1.room("r")->join(b, "pb", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  store.overloaded = true;
+  auto appends_before = store.appends();
+  i1.room("r")->signal(b, "pb", std::string("pa"), "1", std::string("9"));
+  REQUIRE(run_until(io, [&] { return !b->of_type("error").empty(); }));
+  CHECK(field(b->of_type("error").front(), "code") == "unavailable");
+  CHECK(store.appends() == appends_before + 1);  // tried once, never again
+  CHECK(store.events().size() == 2);
+  CHECK(i1.counters.appends_refused_for_load == 1);
+  // A leave is a record of membership: never refused for load.
+  i1.room("r")->leave(b, "pb", sig::domain::leave_reason::leave, std::string("10"));
+  REQUIRE(run_until(io, [&] { return !a->of_type("peer-left").empty(); }));
+}
+
+TEST_CASE("room: a leave that fails is retried with backoff until stored, and the room waits for it", "[room]") {
+  asio::io_context io;
+  sig::test::memory_event_store store;
+  instance i1(io, store, "i1");
+  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
+  i1.room("r")->join(a, "pa", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->joined(); }));
+  i1.room("r")->join(b, "pb", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  store.fail_next = 4;  // more than the 3 attempts before the client is answered
+  i1.room("r")->leave(b, "pb", sig::domain::leave_reason::leave, std::string("5"));
+  REQUIRE(run_until(io, [&] { return !b->of_type("error").empty(); }));
+  CHECK(field(b->of_type("error").front(), "code") == "unavailable");
+  // Kept trying in the background: the others hear of the leave once it is stored.
+  REQUIRE(run_until(io, [&] { return !a->of_type("peer-left").empty(); }));
+  auto events = store.events();
+  CHECK(std::count_if(events.begin(), events.end(), [](auto const& e) { return e.seq > 2; }) == 1);
+}
