@@ -9,7 +9,13 @@ namespace sig::nats {
 
 namespace {
 // How often acknowledgement deadlines are checked: they are seconds long.
+// Spent messages are destroyed then too, whatever their number.
 constexpr std::chrono::milliseconds tick_interval{100};
+// nats.c hands every destroyed message to its collector thread and wakes
+// that thread when its list was empty: destroyed one read pass at a time,
+// that is a wake-up (and contention for malloc's lock) per pass. In
+// batches of this many, or every tick, it is a few per second.
+constexpr std::size_t spent_batch = 512;
 }  // namespace
 
 data_connection::data_connection(boost::asio::io_context& io, connection_settings settings,
@@ -23,7 +29,7 @@ data_connection::data_connection(boost::asio::io_context& io, connection_setting
 
 data_connection::~data_connection() {
   close();
-  destroy_spent();
+  destroy_spent(0);
 }
 
 bool data_connection::open(std::atomic<bool> const& stop) {
@@ -31,7 +37,7 @@ bool data_connection::open(std::atomic<bool> const& stop) {
       [this](natsMsg* msg) { return appender_.take(msg) || live_.take(msg); },
       [this] {
         if (!loop_.inline_delivery()) live_.drain_queued();
-        destroy_spent();
+        destroy_spent(spent_batch);
       });
   if (!conn_.open(stop, &loop_)) return false;
   if (!appender_.start(false)) return false;
@@ -46,7 +52,7 @@ bool data_connection::open(std::atomic<bool> const& stop) {
 void data_connection::tick() {
   if (!open_) return;
   appender_.expire_overdue(std::chrono::steady_clock::now());
-  destroy_spent();
+  destroy_spent(0);
   ticker_.expires_after(tick_interval);
   ticker_.async_wait([this](boost::system::error_code ec) {
     if (!ec) tick();
@@ -73,13 +79,13 @@ void data_connection::spent(natsMsg* msg) {
   spent_.push_back(msg);
 }
 
-// nats.c hands each destroyed message to its collector thread and wakes
-// that thread when its list was empty: one at a time, a wake-up each.
-void data_connection::destroy_spent() {
+void data_connection::destroy_spent(std::size_t at_least) {
   std::vector<natsMsg*> batch;
   {
     std::lock_guard lock(spent_mutex_);
+    if (spent_.size() < at_least || spent_.empty()) return;
     batch.swap(spent_);
+    spent_.reserve(batch.size());
   }
   for (auto* m : batch) natsMsg_Destroy(m);
 }

@@ -42,7 +42,7 @@ class data_connection {
 
  private:
   void spent(__natsMsg* msg);
-  void destroy_spent();
+  void destroy_spent(std::size_t at_least);
   void tick();
 
   event_loop loop_;
