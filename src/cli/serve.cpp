@@ -350,10 +350,12 @@ int serve_command(int argc, char** argv) {
                              logs.make("nats"));
   nats::data_connection& data = *data_holder;
   nats::nats_event_store store(data, log);
-  // Rooms followed here are recorded for the survivors; rewritten every 8 h
-  // (the records expire after a day).
+  // Rooms followed here are recorded for the survivors: kept 10 minutes
+  // after the room's last follower here, rewritten every 8 h (the records
+  // expire after a day).
   auto holdings_holder = std::make_unique<nats::holdings_registry>(io, data.appends(), nats::holdings_bucket(s.stream),
-                                                                   s.instance_id, std::chrono::hours(8));
+                                                                   s.instance_id, std::chrono::minutes(10),
+                                                                   std::chrono::hours(8));
   nats::holdings_registry& holdings = *holdings_holder;
   std::unique_ptr<redis::presence_cache> cache;
   if (!s.redis_url.empty())

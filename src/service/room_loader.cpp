@@ -31,8 +31,11 @@ std::optional<loaded_room> load_room(event_reads& reads, redis::presence_cache* 
     }
   }
   // The stream's own snapshot bounds the replay when Redis has nothing
-  // newer (it is empty, stale or down).
-  if (auto snap = reads.last_message(subjects.snapshot); snap && snap->seq > 0) {
+  // newer (it is empty, stale or down). Nothing to read when Redis is up to
+  // the head, or the room has no event yet.
+  bool cache_current = out.from_cache && out.base.last_seq == *head;
+  if (auto snap = (cache_current || *head == 0) ? std::optional<stored_message>() : reads.last_message(subjects.snapshot);
+      snap && snap->seq > 0) {
     std::uint64_t events = 0;
     auto state = codec::decode_snapshot(snap->payload, &events);
     if (state && state->last_seq <= *head && state->last_seq > out.base.last_seq) {

@@ -57,10 +57,11 @@ bool event_log::start(std::atomic<bool> const& stop) {
   auto backoff = std::chrono::milliseconds(200);
   for (;;) {
     if (stop) return false;
-    bool rollups = true;
-    switch (ensure_stream(conn_, shape, rollups)) {
+    stream_features features;
+    switch (ensure_stream(conn_, shape, features)) {
       case stream_check::usable:
-        rollup_allowed_ = rollups;
+        rollup_allowed_ = features.rollup;
+        reader_.use_direct_get(features.direct);
         stream_ok_ = true;
         return true;
       case stream_check::unusable: return false;

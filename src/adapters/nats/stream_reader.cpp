@@ -45,8 +45,16 @@ bool stream_reader::flush() {
 std::optional<stored_message> stream_reader::last_message(std::string const& subject) {
   if (conn_.jetstream() == nullptr) return std::nullopt;
   natsMsg* raw = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetLastMsg(&raw, conn_.jetstream(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
+  natsStatus s;
+  if (direct_) {
+    jsDirectGetMsgOptions o;
+    jsDirectGetMsgOptions_Init(&o);
+    o.LastBySubject = subject.c_str();
+    s = js_DirectGetMsg(&raw, conn_.jetstream(), stream_.c_str(), nullptr, &o);
+  } else {
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    s = js_GetLastMsg(&raw, conn_.jetstream(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
+  }
   if (s == NATS_NOT_FOUND) return stored_message{};
   if (s != NATS_OK) {
     conn_.log().warn("cannot read the last message of {}: {}", subject, last_error(s));

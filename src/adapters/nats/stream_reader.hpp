@@ -40,6 +40,11 @@ class stream_reader {
  public:
   stream_reader(connection& conn, std::string stream) : conn_(conn), stream_(std::move(stream)) {}
 
+  // The stream allows direct gets (AllowDirect): newest messages are read
+  // from the stream itself, not through the JetStream API (a cheaper
+  // request for the server, and it is one of every room rebuild's).
+  void use_direct_get(bool direct) { direct_ = direct; }
+
   // Round trip to the server, so that subscriptions made before are active.
   bool flush();
   // Sequence of the newest message on `subject` (wildcards allowed); 0 if none.
@@ -72,6 +77,7 @@ class stream_reader {
  private:
   connection& conn_;
   std::string stream_;
+  bool direct_ = false;
 };
 
 }  // namespace sig::nats

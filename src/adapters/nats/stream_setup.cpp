@@ -13,7 +13,7 @@ constexpr std::int64_t nanos_per_second = 1'000'000'000;
 constexpr int jetstream_subject_overlap = 10065;
 }  // namespace
 
-stream_check ensure_stream(connection& conn, stream_shape const& settings, bool& rollup_allowed) {
+stream_check ensure_stream(connection& conn, stream_shape const& settings, stream_features& features) {
   auto* js = conn.jetstream();
   auto* log = &conn.log();
   std::string const subjects = settings.subject_prefix + ".room.>";
@@ -30,7 +30,8 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, bool&
                       !cfg->RePublish->HeadersOnly;
     log->info("using existing stream {} ({} messages, max age {} s, max bytes {})", settings.stream,
               info->State.Msgs, cfg->MaxAge / nanos_per_second, cfg->MaxBytes);
-    rollup_allowed = cfg->AllowRollup;
+    features.rollup = cfg->AllowRollup;
+    features.direct = cfg->AllowDirect;
     if (!cfg->AllowRollup)
       log->warn("stream {} does not allow rollups: no room snapshots are written, so a room's first join on an "
                 "instance replays the room's whole history. Enable it (nats stream edit {} --allow-rollup); see "

@@ -24,7 +24,13 @@ enum class stream_check {
   retry,     // NATS did not answer; try again
 };
 
-// Blocking. `rollup_allowed` tells whether room snapshots can be written.
-stream_check ensure_stream(connection& conn, stream_shape const& shape, bool& rollup_allowed);
+// What an existing stream allows (a stream sigstream creates allows both).
+struct stream_features {
+  bool rollup = true;  // Nats-Rollup: room snapshots can be written
+  bool direct = true;  // AllowDirect: last messages are read with a direct get
+};
+
+// Blocking.
+stream_check ensure_stream(connection& conn, stream_shape const& shape, stream_features& features);
 
 }  // namespace sig::nats
