@@ -11,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -28,6 +29,17 @@
 
 namespace sig::service {
 
+// Frames are serialized once and shared by every local peer they go to.
+inline frame_ptr make_frame(std::string text) { return std::make_shared<std::string const>(std::move(text)); }
+// Wall clock, Unix ms: the time an event carries.
+inline std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The room's code is split by concern: room.cpp (the commands and the local
+// peers), room_following.cpp (rebuild, live feed, catch-up, folding), and
+// room_resume.cpp (resume).
 class room : public std::enable_shared_from_this<room> {
  public:
   room(room_context& ctx, std::string name);
