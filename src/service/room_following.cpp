@@ -277,13 +277,16 @@ void room::fold_one(std::uint64_t seq, std::string const& payload) {
                         name_, seq, left->peer, domain::to_string(left->reason), e.instance);
       if (endpoint) endpoint->evicted(fmt::format("left the room ({})", domain::to_string(left->reason)));
     }
-  } else {
-    auto const& s = std::get<domain::signal_sent>(e.body);
-    frame = make_frame(protocol::signal_message(s.from, s.to, s.data_json, seq));
   }
   if (phase_ == phase::live) ctx_.counters.observe_latency(now_ms() - e.time_ms);
   for (auto& local : locals_) {
     if (!domain::is_recipient(e, local.peer, local.join_seq)) continue;
+    // A signal is serialized only where one of its recipients is: most
+    // instances following a room have none for a signal to one peer.
+    if (!frame) {
+      auto const& s = std::get<domain::signal_sent>(e.body);
+      frame = make_frame(protocol::signal_message(s.from, s.to, s.data_json, seq));
+    }
     send_to(local, frame);
     ++ctx_.counters.delivered_by_kind[e.body.index()];
   }
