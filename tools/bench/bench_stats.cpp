@@ -1,10 +1,10 @@
-#include "cli/bench_stats.hpp"
+#include "bench/bench_stats.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 latency_summary summarize(std::vector<std::int64_t> samples) {
   latency_summary out;
@@ -51,4 +51,4 @@ double metric(metric_values const& values, std::string const& name) {
   return it == values.end() ? 0.0 : it->second;
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

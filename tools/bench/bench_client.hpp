@@ -1,5 +1,5 @@
 #pragma once
-// The network side of `sigstream bench`: an asynchronous WebSocket client and
+// The network side of `sigstream-bench`: an asynchronous WebSocket client and
 // a one-shot HTTP GET, both on a shared io_context. Beast stays in
 // bench_client.cpp; this header needs only Asio's basic types.
 #include <boost/asio/io_context.hpp>
@@ -13,9 +13,9 @@
 #include <string>
 #include <string_view>
 
-#include "cli/bench_system.hpp"
+#include "bench/bench_system.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 // Shared by every client; updated from the io threads.
 struct client_counters {
@@ -65,4 +65,4 @@ struct http_result {
 void http_get(boost::asio::io_context& io, boost::asio::ip::tcp::endpoint endpoint, std::string host_header,
               std::string target, std::chrono::milliseconds timeout, std::function<void(http_result)> done);
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,5 +1,5 @@
 #pragma once
-// Figures for `sigstream bench`: latency percentiles and the counters an
+// Figures for `sigstream-bench`: latency percentiles and the counters an
 // instance exposes at /metrics. Pure functions.
 #include <cstdint>
 #include <map>
@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 // Latencies in nanoseconds; percentiles by nearest rank on the sorted samples.
 struct latency_summary {
@@ -22,4 +22,4 @@ using metric_values = std::map<std::string, double>;
 metric_values parse_prometheus(std::string_view text);
 double metric(metric_values const& values, std::string const& name);
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,5 +1,5 @@
 #pragma once
-// What the io threads of `sigstream bench` share with its main thread: the
+// What the io threads of `sigstream-bench` share with its main thread: the
 // connections, the counts the main thread waits on, and the signal samples.
 #include <array>
 #include <atomic>
@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/bench_client.hpp"
+#include "bench/bench_client.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 using steady = std::chrono::steady_clock;
 
@@ -119,4 +119,4 @@ void on_frame(hub& h, peer_conn& peer, std::string_view frame);
 // A decimal integer (a JSON number's text); 0 when it is not one.
 std::int64_t parse_i64(std::string_view text);
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "cli/bench_hub.hpp"
+#include "bench/bench_hub.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 // A signal to send: from `sender` to the peer `target_id`, in room `room`.
 struct send_pair {
@@ -59,4 +59,4 @@ class pacer : public std::enable_shared_from_this<pacer> {
   double max_lag_ms_ = 0, seconds_ = 0;
 };
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-// The report of `sigstream bench`: a text summary for people and JSON with
+// The report of `sigstream-bench`: a text summary for people and JSON with
 // every figure for tools.
 #include <fmt/format.h>
 
@@ -6,10 +6,10 @@
 #include <cmath>
 #include <set>
 
-#include "cli/bench_results.hpp"
+#include "bench/bench_results.hpp"
 #include "protocol/messages.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace {
 
@@ -247,7 +247,7 @@ std::string render_text(bench_results const& r) {
     auto it = r.machine.find(key);
     return it == r.machine.end() ? std::string("?") : it->second;
   };
-  add(out, "sigstream bench {} ({}){}\n", r.version, r.started_at, r.settings.label.empty() ? "" : " [" + r.settings.label + "]");
+  add(out, "sigstream-bench {} ({}){}\n", r.version, r.started_at, r.settings.label.empty() ? "" : " [" + r.settings.label + "]");
   add(out, "machine: {} CPUs ({}), {} GiB RAM, {} (Debian {}), kernel {}\n", fact("nproc"), fact("cpu"), fact("ram_gib"),
       fact("os"), fact("debian_version"), fact("kernel"));
   add(out, "target: {}; peers connect {}\n", r.settings.url,
@@ -460,4 +460,4 @@ std::string render_json(bench_results const& r) {
   return j.take() + "\n";
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-#include "cli/bench_client.hpp"
+#include "bench/bench_client.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -8,7 +8,7 @@
 
 #include <deque>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -249,4 +249,4 @@ void http_get(asio::io_context& io, tcp::endpoint endpoint, std::string host_hea
   getter->run(endpoint, std::move(host_header), std::move(target));
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

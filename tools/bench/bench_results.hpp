@@ -1,5 +1,5 @@
 #pragma once
-// Everything `sigstream bench` measured, as plain data: the runner fills it,
+// Everything `sigstream-bench` measured, as plain data: the runner fills it,
 // the report renders it as text and JSON.
 #include <chrono>
 #include <cstdint>
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "cli/bench_stats.hpp"
+#include "bench/bench_stats.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 struct bench_settings {
   std::string url = "ws://127.0.0.1:8080/ws";
@@ -155,4 +155,4 @@ struct bench_results {
 std::string render_text(bench_results const& results);
 std::string render_json(bench_results const& results);
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-#include "cli/bench_pacer.hpp"
+#include "bench/bench_pacer.hpp"
 
 #include <fmt/format.h>
 
@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -66,4 +66,4 @@ void pacer::tick() {
   });
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

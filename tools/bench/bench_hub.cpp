@@ -1,10 +1,10 @@
-#include "cli/bench_hub.hpp"
+#include "bench/bench_hub.hpp"
 
 #include <charconv>
 
 #include "protocol/json.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace {
 
@@ -70,4 +70,4 @@ void on_frame(hub& h, peer_conn& peer, std::string_view frame) {
   // peer-joined and peer-left need nothing.
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

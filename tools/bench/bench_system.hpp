@@ -1,5 +1,5 @@
 #pragma once
-// What `sigstream bench` reads from the machine it runs on: target URLs
+// What `sigstream-bench` reads from the machine it runs on: target URLs
 // (loopback only), the server processes to watch and their /proc figures,
 // and the open-file limit. No Beast, no sockets.
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 // ws://HOST:PORT/PATH with HOST a loopback address or "localhost".
 struct target_url {
@@ -70,4 +70,4 @@ std::optional<std::string> command_line_option(std::vector<std::string> const& a
 // Facts about the machine for the report: nproc, CPU model, RAM, OS.
 std::map<std::string, std::string> machine_facts();
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

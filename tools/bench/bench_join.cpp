@@ -1,4 +1,4 @@
-// `sigstream bench join`: the latency of the first join of a room on a fresh
+// `sigstream-bench join`: the latency of the first join of a room on a fresh
 // instance, against the length of that room's history. A room with a
 // million signals behind it must be joined as fast as a new one; this
 // measures how far from that we are. It fills a stream of its own
@@ -49,10 +49,10 @@
 
 #include "adapters/codec/event_codec.hpp"
 #include "adapters/nats/event_log.hpp"
-#include "cli/bench_client.hpp"
-#include "cli/bench_common.hpp"
-#include "cli/bench_system.hpp"
-#include "cli/commands.hpp"
+#include "bench/bench_client.hpp"
+#include "bench/bench_common.hpp"
+#include "bench/bench_system.hpp"
+#include "bench/commands.hpp"
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
@@ -60,7 +60,10 @@
 #include "protocol/json.hpp"
 #include "protocol/messages.hpp"
 
-namespace sig::cli {
+namespace sig::bench {
+
+using cli::options;
+using cli::log_factory;
 
 namespace {
 
@@ -97,7 +100,7 @@ struct settings {
   std::string prefix = "sigjoinbench";
   std::string lengths = "0,1000,10000,100000,1000000";
   std::int64_t repeats = 5;
-  std::string serve_bin = "/proc/self/exe";
+  std::string serve_bin = product_binary_beside_this_one();
   bool keep = false;
   std::string report;
   std::int64_t window = 4096;
@@ -770,7 +773,7 @@ bool delete_heartbeat_bucket(settings const& s) {
   ls.subject_prefix = s.prefix;
   ls.create_stream = false;
   ls.connect_attempts = 1;
-  ls.client_name = "sigstream bench join (cleanup)";
+  ls.client_name = "sigstream-bench join (cleanup)";
   nats::event_log bucket(ls, quiet.make("nats"));
   std::atomic<bool> never{false};
   bucket.start(never);  // false: not a room stream, as expected
@@ -781,10 +784,10 @@ bool delete_heartbeat_bucket(settings const& s) {
 
 }  // namespace
 
-int bench_join_command(int argc, char** argv) {
+int join_bench_command(int argc, char** argv) {
   settings s;
   s.report = "docs/bench-runs/join-latency-" + bench::utc_now("%Y-%m-%d") + ".json";
-  options opts("bench join",
+  options opts("join",
                "Measure the latency of the first join of a room on a fresh instance against the length of the\n"
                "room's history. Fills a stream of its own (--stream, default SIGSTREAM-JOINBENCH, never the\n"
                "instances' stream) with one room join-bench-L per length L of --lengths: 2 joined peers, then L\n"
@@ -802,7 +805,8 @@ int bench_join_command(int argc, char** argv) {
                "The stream (and the instances' heartbeat bucket) is deleted at the end unless --keep; a stream\n"
                "that already holds events is never touched. The instances get only their flags: SIGSTREAM_*\n"
                "variables are not passed on. NATS and Redis on loopback only. Table on stdout, progress on\n"
-               "stderr, every sample in the JSON report.");
+               "stderr, every sample in the JSON report.",
+               "sigstream-bench");
   opts.add_string("nats-url", &s.nats_url, "NATS server with JetStream (loopback only).");
   opts.add_string("redis-url", &s.redis_url,
                   "Presence cache for the instances (loopback only); empty: none, so every first join rebuilds the "
@@ -811,7 +815,7 @@ int bench_join_command(int argc, char** argv) {
   opts.add_string("subject-prefix", &s.prefix, "Subject prefix of the benchmark's rooms.");
   opts.add_string("lengths", &s.lengths, "History lengths (signals per room), comma-separated; one room each.");
   opts.add_int("repeats", &s.repeats, "Fresh instances (one join each) per length (1..50).");
-  opts.add_string("serve-bin", &s.serve_bin, "The sigstream executable to run as the instance (default: this one).");
+  opts.add_string("serve-bin", &s.serve_bin, "The sigstream executable to run as the instance (default: `sigstream` beside this executable).");
   opts.add_flag("keep", &s.keep, "Keep the stream (and the heartbeat bucket) at the end, e.g. for `sigstream history`.");
   opts.add_string("report", &s.report, "Write the JSON report to this file (its directory must exist).");
   opts.add_int("window", &s.window, "Publishes in flight while filling.");
@@ -830,7 +834,7 @@ int bench_join_command(int argc, char** argv) {
                           "instance-timeout"});
   if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (auto problem = check(s); !problem.empty()) {
-    std::cerr << "sigstream bench join: " << problem << "\n";
+    std::cerr << "sigstream-bench join: " << problem << "\n";
     return 2;
   }
   std::string started_at = bench::utc_now();
@@ -852,7 +856,7 @@ int bench_join_command(int argc, char** argv) {
 
   char dir_template[] = "/tmp/sigstream-bench-join-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) {
-    std::cerr << "sigstream bench join: cannot create a temporary directory: " << std::strerror(errno) << "\n";
+    std::cerr << "sigstream-bench join: cannot create a temporary directory: " << std::strerror(errno) << "\n";
     return 1;
   }
   std::string dir = dir_template;
@@ -867,16 +871,16 @@ int bench_join_command(int argc, char** argv) {
   // The window outlives the log: acknowledgement callbacks point at it.
   bench::publish_window window(static_cast<std::uint64_t>(s.window));
   log_factory logs("bench-join", "warn");
-  nats::event_log log(bench::fill_log_settings(s.nats_url, s.stream, s.prefix, "sigstream bench join"),
+  nats::event_log log(bench::fill_log_settings(s.nats_url, s.stream, s.prefix, "sigstream-bench join"),
                       logs.make("nats"));
   // Never fill, use or delete a stream that holds anything already.
-  auto counts = bench::open_stream(log, "sigstream bench join", s.nats_url, s.stream, s.prefix);
+  auto counts = bench::open_stream(log, "sigstream-bench join", s.nats_url, s.stream, s.prefix);
   if (!counts) return 1;
   if (!counts->empty()) {
     std::uint64_t held = 0;
     for (auto const& [subject, n] : *counts) held += n;
     std::cerr << fmt::format(
-        "sigstream bench join: stream {} already holds {} events on {} subjects; not touching it (delete it, or "
+        "sigstream-bench join: stream {} already holds {} events on {} subjects; not touching it (delete it, or "
         "choose another --stream)\n",
         s.stream, held, counts->size());
     return 1;
@@ -915,7 +919,7 @@ int bench_join_command(int argc, char** argv) {
     }
   }
   if (!filled.ok) {
-    std::cerr << "sigstream bench join: fill failed: " << filled.error << "\n";
+    std::cerr << "sigstream-bench join: fill failed: " << filled.error << "\n";
     cleanup();
     return 1;
   }
@@ -954,7 +958,7 @@ int bench_join_command(int argc, char** argv) {
   auto [stream_deleted, bucket_deleted] = cleanup();
   log.close();
   if (!failure.empty()) {
-    std::cerr << "sigstream bench join: FAILED: " << failure << "\n";
+    std::cerr << "sigstream-bench join: FAILED: " << failure << "\n";
     std::cerr << (s.keep ? fmt::format("stream {} kept\n", s.stream)
                          : fmt::format("stream {} {}\n", s.stream, stream_deleted ? "deleted" : "NOT deleted"));
     return 1;
@@ -963,7 +967,7 @@ int bench_join_command(int argc, char** argv) {
   // --- The table and the report.
   auto machine = bench::machine_with_load(load_at_start);
   std::string text;
-  text += fmt::format("sigstream bench join {} ({})\n", SIGSTREAM_VERSION, started_at);
+  text += fmt::format("sigstream-bench join {} ({})\n", SIGSTREAM_VERSION, started_at);
   text += bench::machine_line(machine);
   text += fmt::format("stream {} at {}; instances: {} serve, Redis {}; {} fresh instances per length\n", s.stream,
                       s.nats_url, bin, s.redis_url.empty() ? "off (every first join rebuilds from the stream)" : s.redis_url,
@@ -1079,9 +1083,9 @@ int bench_join_command(int argc, char** argv) {
       filled.signals ? filled.data_min : 0, filled.signals ? filled.data_total / filled.signals : 0, filled.data_max,
       rooms_json, results_json, per_event_us, first_per_event_us, stream_deleted, bucket_deleted);
 
-  if (!bench::deliver_report(text, json, s.report, "sigstream bench join")) return 1;
+  if (!bench::deliver_report(text, json, s.report, "sigstream-bench join")) return 1;
   if (!s.report.empty()) std::cerr << "report: " << s.report << "\n";
   return 0;
 }
 
-}  // namespace sig::cli
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-#include "cli/bench_runner.hpp"
+#include "bench/bench_runner.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -15,13 +15,13 @@
 #include <set>
 #include <thread>
 
-#include "cli/bench_client.hpp"
-#include "cli/bench_hub.hpp"
-#include "cli/bench_pacer.hpp"
-#include "cli/bench_placement.hpp"
-#include "cli/bench_system.hpp"
+#include "bench/bench_client.hpp"
+#include "bench/bench_hub.hpp"
+#include "bench/bench_pacer.hpp"
+#include "bench/bench_placement.hpp"
+#include "bench/bench_system.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -168,7 +168,7 @@ std::map<std::string, std::uint64_t> runner::switches_snapshot() {
 bool runner::setup() {
   auto lb = parse_loopback_url(s_.url);
   if (!lb.url) {
-    std::cerr << "sigstream bench: --url " << lb.error << "\n";
+    std::cerr << "sigstream-bench: --url " << lb.error << "\n";
     return false;
   }
   lb_url_ = *lb.url;
@@ -197,7 +197,7 @@ bool runner::setup() {
   for (auto const& text : texts) {
     auto parsed = parse_loopback_url(text);
     if (!parsed.url) {
-      std::cerr << "sigstream bench: --instance-urls " << parsed.error << "\n";
+      std::cerr << "sigstream-bench: --instance-urls " << parsed.error << "\n";
       return false;
     }
     direct.push_back(*parsed.url);
@@ -237,7 +237,7 @@ bool runner::setup() {
     results_.processes.push_back(process_info{p.name, std::string(to_string(p.role)), p.instance_id, p.pid});
 
   if (s_.placement == "direct" && instance_urls_.empty()) {
-    std::cerr << "sigstream bench: --placement direct needs instance URLs (--instance-urls, or a pid directory)\n";
+    std::cerr << "sigstream-bench: --placement direct needs instance URLs (--instance-urls, or a pid directory)\n";
     return false;
   }
   progress("target {} ({}); {} instance URL(s) for /metrics: {}; {} watched process(es) from {}; open files {}",
@@ -938,7 +938,7 @@ int runner::run() {
   // Is anything there at all?
   auto probe = connect_peers(1, connect_targets({}), "probe");
   if (probe.empty()) {
-    std::cerr << "sigstream bench: cannot open a WebSocket to " << (s_.placement == "direct" ? "the instances" : s_.url)
+    std::cerr << "sigstream-bench: cannot open a WebSocket to " << (s_.placement == "direct" ? "the instances" : s_.url)
               << "; is the cluster running?\n";
     return 1;
   }
@@ -981,4 +981,4 @@ int run(bench_settings const& settings, bench_results& results) {
   return r.run();
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-#include "cli/bench_common.hpp"
+#include "bench/bench_common.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -12,16 +12,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 
-#include "cli/bench_system.hpp"
+#include "bench/bench_system.hpp"
 #include "protocol/messages.hpp"
 
 extern char** environ;
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 std::string utc_now(char const* format) {
   std::time_t now = std::time(nullptr);
@@ -79,6 +80,12 @@ std::optional<std::uint16_t> free_port() {
     port = ntohs(address.sin_port);
   close(fd);
   return port;
+}
+
+std::string product_binary_beside_this_one() {
+  // Resolved, so that a symlink to sigstream-bench elsewhere still finds
+  // the sigstream it was built or installed with.
+  return (std::filesystem::path(resolved_path("/proc/self/exe")).parent_path() / "sigstream").string();
 }
 
 spawned_child spawn_child(std::vector<std::string> args, child_output const& output, child_environment environment) {
@@ -239,4 +246,4 @@ bool deliver_report(std::string const& text, std::string const& json, std::strin
   return true;
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-// `sigstream bench`: drives a running cluster (through HAProxy by default)
+// `sigstream-bench`: drives a running cluster (through HAProxy by default)
 // with rooms whose peers sit on different instances, and reports join
 // latency, end-to-end signal latency at fixed rates, the highest lossless
 // rate, memory per idle peer and CPU per relayed signal.
@@ -8,14 +8,16 @@
 #include <iostream>
 #include <string_view>
 
-#include "cli/bench_common.hpp"
-#include "cli/bench_results.hpp"
-#include "cli/bench_runner.hpp"
-#include "cli/bench_system.hpp"
-#include "cli/commands.hpp"
+#include "bench/bench_common.hpp"
+#include "bench/bench_results.hpp"
+#include "bench/bench_runner.hpp"
+#include "bench/bench_system.hpp"
+#include "bench/commands.hpp"
 #include "cli/options.hpp"
 
-namespace sig::cli {
+namespace sig::bench {
+
+using cli::options;
 
 namespace {
 
@@ -61,19 +63,18 @@ std::string check(bench::bench_settings const& s) {
 
 }  // namespace
 
-int bench_command(int argc, char** argv) {
-  if (argc > 0 && std::string_view(argv[0]) == "history") return bench_history_command(argc - 1, argv + 1);
-  if (argc > 0 && std::string_view(argv[0]) == "join") return bench_join_command(argc - 1, argv + 1);
+int cluster_bench_command(int argc, char** argv) {
   bench::bench_settings s;
-  options opts("bench",
+  options opts("",
                "Drive a running sigstream cluster and report what it does: join latency, end-to-end signal latency\n"
                "at fixed rates, the highest rate with nothing lost and p99 under 50 ms, resident memory per idle\n"
                "peer, and CPU time per relayed signal for every server process. Rooms of --room-size peers are\n"
                "placed on different instances (read from X-Sigstream-Instance). Loopback addresses only; every\n"
                "phase is bounded in count and time. The report goes to stdout, progress to stderr.\n"
-               "`sigstream bench history` instead measures `sigstream history` on a large stream of its own\n"
-               "(see `sigstream bench history --help`), and `sigstream bench join` the first join of a room on a\n"
-               "fresh instance against the length of its history (see `sigstream bench join --help`).");
+               "`sigstream-bench history` instead measures `sigstream history` on a large stream of its own\n"
+               "(see `sigstream-bench history --help`), and `sigstream-bench join` the first join of a room on a\n"
+               "fresh instance against the length of its history (see `sigstream-bench join --help`).",
+               "sigstream-bench");
   opts.add_string("url", &s.url, "WebSocket URL of the load balancer (ws://, loopback only).");
   opts.add_string("instance-urls", &s.instance_urls,
                   "Comma-separated direct instance URLs (ws://127.0.0.1:PORT/ws), for /metrics and --placement direct "
@@ -112,21 +113,21 @@ int bench_command(int argc, char** argv) {
                   "Diagnostics: write every signal sent (step, n, room, instances, time) and received to this file.");
   if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (auto problem = check(s); !problem.empty()) {
-    std::cerr << "sigstream bench: " << problem << "\n";
+    std::cerr << "sigstream-bench: " << problem << "\n";
     return 2;
   }
   // Refuse anything but loopback before touching the network.
   for (auto const& text : std::vector<std::string>{s.url}) {
     auto parsed = bench::parse_loopback_url(text);
     if (!parsed.url) {
-      std::cerr << "sigstream bench: --url " << parsed.error << "\n";
+      std::cerr << "sigstream-bench: --url " << parsed.error << "\n";
       return 2;
     }
   }
   for (auto const& text : bench::split_list(s.instance_urls)) {
     auto parsed = bench::parse_loopback_url(text);
     if (!parsed.url) {
-      std::cerr << "sigstream bench: --instance-urls " << parsed.error << "\n";
+      std::cerr << "sigstream-bench: --instance-urls " << parsed.error << "\n";
       return 2;
     }
   }
@@ -143,11 +144,11 @@ int bench_command(int argc, char** argv) {
     std::ofstream out(s.json_path, std::ios::trunc);
     out << bench::render_json(results);
     if (!out) {
-      std::cerr << "sigstream bench: cannot write " << s.json_path << "\n";
+      std::cerr << "sigstream-bench: cannot write " << s.json_path << "\n";
       return 1;
     }
   }
   return code;
 }
 
-}  // namespace sig::cli
+}  // namespace sig::bench

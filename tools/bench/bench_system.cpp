@@ -1,4 +1,4 @@
-#include "cli/bench_system.hpp"
+#include "bench/bench_system.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace {
 
@@ -348,4 +348,4 @@ std::map<std::string, std::string> machine_facts() {
   return facts;
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

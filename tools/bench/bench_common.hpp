@@ -1,5 +1,5 @@
 #pragma once
-// What the stand-alone benches (`bench`, `bench history`, `bench join`) share:
+// What the commands of sigstream-bench (the cluster bench, `history`, `join`) share:
 // clocks, the machine's load, child processes, and filling a stream of
 // their own through a bounded window of publishes. No Beast, no Asio.
 #include <sys/types.h>
@@ -15,7 +15,7 @@
 
 #include "adapters/nats/event_log.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 using steady = std::chrono::steady_clock;
 
@@ -32,6 +32,10 @@ std::string load_average();
 // Where a symlink such as /proc/self/exe points, so that the summary names
 // the executable actually timed; `path` itself if it is no link.
 std::string resolved_path(std::string const& path);
+
+// The product executable `sigstream` beside this one (the build directory,
+// or wherever both were installed), for the commands that run it as a child.
+std::string product_binary_beside_this_one();
 
 // The environment without SIGSTREAM_* variables: a child configured by its
 // flags alone, whatever the shell exported (an admin token, a thread count,
@@ -112,4 +116,4 @@ std::string json_members(std::map<std::string, std::string> const& values);
 bool deliver_report(std::string const& text, std::string const& json, std::string const& report,
                     std::string const& who);
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench
