@@ -1,8 +1,10 @@
 // sigstream-bench, the load tool, against a small real cluster (2 instances,
 // NATS, Redis, HAProxy on loopback): a tiny workload (a few rooms, 1 s steps
 // at low rates) must run to its end, and its report must say that every
-// signal sent was delivered and nothing was lost. This checks the tool, not
-// the cluster's speed: no figure here is a target.
+// signal sent was delivered and nothing was lost. Then the same with the
+// Socket.IO baseline the bench starts itself (--systems sigstream,socketio)
+// and a short overload step: both systems reported side by side. This checks
+// the tool, not anyone's speed: no figure here is a target.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -83,4 +85,61 @@ test('sigstream-bench drives a cluster through HAProxy and loses nothing', async
     for (const traffic of step.traffic) assert.equal(traffic.frames_sent, traffic.frames_expected, `${what}: ${traffic.instance} frames`);
   }
   assert.equal(report.max_lossless_rate, 100);
+});
+
+test('sigstream-bench runs the Socket.IO baseline after sigstream and reports both side by side', async (t) => {
+  assert.ok(fs.existsSync(BENCH_BIN), `no ${BENCH_BIN}: build the sigstream-bench target`);
+  const cluster = await startCluster({ instances: 2, env: BENCH_CLUSTER_ENV, t });
+  const json = path.join(cluster.dir, 'bench.json');
+  const r = await runBench([
+    '--systems', 'sigstream,socketio',
+    '--url', cluster.url, '--instance-urls', cluster.instanceUrls.join(','), '--pids', clusterPids(cluster),
+    '--phases', 'join,signal', ...TINY_WORKLOAD,
+    '--overload', '--overload-duration', '1s', '--recovery-rate', '50', '--recovery-duration', '2s',
+    '--json', json,
+  ]);
+  assert.equal(r.code, 0, `sigstream-bench exited ${r.code}:\n${r.stderr}`);
+  assert.match(r.stdout, /system: sigstream: /);
+  assert.match(r.stdout, /system: socketio: Socket\.IO baseline: 2 x node .*socket\.io 4\.8\.\d+.*@socket\.io\/redis-adapter 8\.3\.\d+/);
+  assert.match(r.stdout, /== Side by side: sigstream \/ socketio/);
+  // One after the other: the baseline was started only after sigstream's steps.
+  assert.ok(r.stderr.indexOf('bench [socketio]: starting the baseline') > r.stderr.lastIndexOf('bench [sigstream]: '),
+    'the systems ran one after the other');
+
+  const { systems } = JSON.parse(fs.readFileSync(json, 'utf8'));
+  assert.deepEqual(systems.map((s) => s.system), ['sigstream', 'socketio']);
+  for (const report of systems) {
+    const who = report.system;
+    assert.equal(report.settings.signal_acks, true);
+    for (const joins of report.joins) assert.equal(joins.joined, 8, `${who}: ${joins.mode} joins`);
+    assert.deepEqual(report.steps.map((s) => s.kind), ['fixed', 'fixed', 'overload', 'recovery'], who);
+    for (const step of report.steps) {
+      const what = `${who}: ${step.kind} ${step.rate}/s`;
+      assert.equal(step.sent, step.target, `${what}: the bench sent its whole schedule`);
+      assert.equal(step.ledger.delivered, step.sent, `${what}: everything was delivered in the end`);
+      assert.equal(step.ledger.acked, step.sent, `${what}: everything was acknowledged`);
+      assert.equal(step.ledger.lost_acknowledged, 0, `${what}: nothing acknowledged was lost`);
+      assert.equal(step.ledger.duplicates, 0, `${what}: nothing delivered twice`);
+      if (step.kind === 'fixed') {
+        assert.equal(step.received, step.sent, `${what}: delivered = sent within the step`);
+        assert.equal(step.lost, 0, `${what}: nothing lost`);
+      }
+    }
+    const recovery = report.steps.find((s) => s.kind === 'recovery');
+    assert.deepEqual(recovery.windows.map((w) => w.sent), [50, 50], `${who}: the recovery's seconds`);
+    assert.equal(report.overload.rate, 300, `${who}: 3 x the highest lossless rate (100/s)`);
+    assert.deepEqual(report.overload.processes_gone, [], `${who}: every server process lived`);
+  }
+  const [sigstream, socketio] = systems;
+  assert.equal(sigstream.overload.expired_peers, 0, 'no sigstream instance was taken for dead');
+  assert.equal(socketio.overload.expired_peers, null, 'the baseline has no liveness to read');
+  assert.deepEqual(socketio.processes.map((p) => p.role).sort(), ['haproxy', 'instance', 'instance', 'redis-server']);
+  assert.deepEqual(socketio.steps[0].cpu.map((c) => c.name).sort(), ['b1', 'b2', 'haproxy', 'redis']);
+});
+
+test('sigstream-bench says what the baseline lacks and exits 1', async () => {
+  const r = await runBench(['--systems', 'socketio', '--baseline-dir', '/nonexistent/baseline', '--phases', 'signal'],
+    { timeoutMs: 30_000 });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /cannot start the Socket\.IO baseline: no \/nonexistent\/baseline\/server\.mjs/);
 });

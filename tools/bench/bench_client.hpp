@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,13 +32,14 @@ struct client_settings {
   std::chrono::milliseconds timeout{5000};  // connect, handshake and close, each
   std::size_t max_queue = 4096;             // frames waiting to be written
   client_counters* counters = nullptr;
+  std::string instance_header = "X-Sigstream-Instance";  // read from the upgrade response
 };
 
 class ws_client {
  public:
   // Every callback runs on the client's own strand, one at a time.
   struct callbacks {
-    std::function<void(std::string instance)> on_open;  // X-Sigstream-Instance of the upgrade response
+    std::function<void(std::string instance)> on_open;  // the instance header of the upgrade response
     std::function<void(std::string error)> on_fail;     // connect or handshake failed
     std::function<void(std::string_view frame)> on_message;
     std::function<void(std::string reason, bool expected)> on_close;  // after on_open only
@@ -64,5 +66,14 @@ struct http_result {
 // GET http://ENDPOINT/TARGET; `done` runs once, on an io thread.
 void http_get(boost::asio::io_context& io, boost::asio::ip::tcp::endpoint endpoint, std::string host_header,
               std::string target, std::chrono::milliseconds timeout, std::function<void(http_result)> done);
+
+// Polls GET http://127.0.0.1:PORT/TARGET (fresh connections, every 10 ms)
+// until it answers 200, from the calling thread while `io` runs elsewhere.
+// Returns when it did; nullopt once `deadline` passed or `gone()` says the
+// server exited.
+std::optional<std::chrono::steady_clock::time_point> wait_for_status_200(boost::asio::io_context& io,
+                                                                         std::uint16_t port, std::string const& target,
+                                                                         std::chrono::steady_clock::time_point deadline,
+                                                                         std::function<bool()> const& gone);
 
 }  // namespace sig::bench

@@ -61,6 +61,42 @@ struct spawned_child {
 };
 spawned_child spawn_child(std::vector<std::string> args, child_output const& output, child_environment environment);
 
+// Our own child, started with spawn_child (stdin /dev/null, both streams to
+// a log file) and stopped by its pid only: SIGTERM, then SIGKILL after a
+// bound; killed when this object goes.
+class child_process {
+ public:
+  child_process() = default;
+  child_process(child_process const&) = delete;
+  child_process& operator=(child_process const&) = delete;
+  ~child_process() { kill_now(); }
+
+  bool spawn(std::vector<std::string> args, std::string const& log_path, child_environment environment,
+             std::string& error);
+
+  steady::time_point started() const { return started_; }
+  int pid() const { return pid_; }
+
+  // True once the process has exited (and was reaped).
+  bool exited();
+
+  // SIGTERM, then up to `limit` for a clean exit, then SIGKILL. Returns the
+  // milliseconds from SIGTERM to exit (or -1 if it had to be killed).
+  double stop(std::chrono::milliseconds limit);
+
+  int exit_code() const { return exit_code_; }
+  std::string const& how_ended() const { return how_ended_; }
+
+ private:
+  void kill_now();
+  void record(int status, bool reaped);
+
+  pid_t pid_ = 0;
+  steady::time_point started_;
+  int exit_code_ = -1;
+  std::string how_ended_ = "running";
+};
+
 struct spread {
   double min = 0, median = 0, max = 0;
 };

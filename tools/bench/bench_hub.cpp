@@ -20,54 +20,71 @@ std::int64_t parse_i64(std::string_view text) {
 
 void on_frame(hub& h, peer_conn& peer, std::string_view frame) {
   std::int64_t now = h.now_ns();
-  auto doc = protocol::json::parse(frame, max_json_depth);
-  if (!doc.ok() || doc.root.kind != protocol::json::kind::object) {
-    ++h.bad_frames;
-    return;
-  }
-  auto const* type = doc.object.find("type");
-  if (type == nullptr || type->kind != protocol::json::kind::string) {
-    ++h.bad_frames;
-    return;
-  }
-  if (type->text == "signal") {
-    auto const* data = doc.object.find("data");
-    if (data == nullptr || data->kind != protocol::json::kind::object) {
-      h.record_signal(0, 0);
-      return;
+  auto in = h.protocol.read(frame);
+  if (!in.reply.empty()) peer.client->send(std::move(in.reply));
+  using kind = inbound::kind;
+  switch (in.what) {
+    case kind::nothing: break;
+    case kind::bad: ++h.bad_frames; break;
+    case kind::ready:
+      if (peer.status == 0) {
+        peer.status = 1;
+        h.settled.add();
+      }
+      break;
+    case kind::signal: {
+      // The bench's own data: step k, send time t, number n (see pacer).
+      auto data = protocol::json::parse(in.data, max_json_depth);
+      auto const* step = data.ok() ? data.object.find("k") : nullptr;
+      auto const* sent = data.ok() ? data.object.find("t") : nullptr;
+      auto const* number = data.ok() ? data.object.find("n") : nullptr;
+      if (step == nullptr || sent == nullptr) {
+        h.record_signal(0, 0);
+        break;
+      }
+      h.record_signal(static_cast<std::uint64_t>(parse_i64(step->raw)), now - parse_i64(sent->raw),
+                      number != nullptr ? parse_i64(number->raw) : 0, now);
+      break;
     }
-    auto inner = protocol::json::parse(data->raw, max_json_depth);
-    auto const* step = inner.object.find("k");
-    auto const* sent = inner.object.find("t");
-    auto const* number = inner.object.find("n");
-    if (!inner.ok() || step == nullptr || sent == nullptr) {
-      h.record_signal(0, 0);
-      return;
-    }
-    h.record_signal(static_cast<std::uint64_t>(parse_i64(step->raw)), now - parse_i64(sent->raw),
-                    number != nullptr ? parse_i64(number->raw) : 0, now);
-  } else if (type->text == "joined") {
-    auto const* id = doc.object.find("peer");
-    peer.peer_id = id != nullptr ? id->text : std::string();
-    peer.join_ns = now - peer.join_sent_ns.load();
-    peer.joining = false;
-    h.joins.add();
-  } else if (type->text == "ack") {
-    if (peer.leaving.exchange(false)) h.acks.add();
-  } else if (type->text == "error") {
-    auto const* code = doc.object.find("code");
-    std::string text = code != nullptr ? code->text : "?";
-    if (peer.joining.exchange(false)) {
-      peer.join_error = text;
+    case kind::joined:
+      peer.peer_id = std::move(in.text);
+      peer.join_ns = now - peer.join_sent_ns.load();
+      peer.joining = false;
       h.joins.add();
-    } else if (peer.leaving.exchange(false)) {
-      h.record_error("leave:" + text);
-      h.acks.add();
-    } else {
-      h.record_error(text);
-    }
+      break;
+    case kind::join_refused:
+      if (peer.joining.exchange(false)) {
+        peer.join_error = std::move(in.text);
+        h.joins.add();
+      }
+      break;
+    case kind::left:
+      if (peer.leaving.exchange(false)) h.acks.add();
+      break;
+    case kind::leave_refused:
+      if (peer.leaving.exchange(false)) {
+        h.record_error("leave:" + in.text);
+        h.acks.add();
+      }
+      break;
+    case kind::signal_acked: h.mark_request(in.request, signal_ledger::acked); break;
+    case kind::signal_refused:
+      h.mark_request(in.request, signal_ledger::refused);
+      h.record_error(in.text);
+      break;
+    case kind::error:
+      // No request named: blame what this connection has in flight.
+      if (peer.joining.exchange(false)) {
+        peer.join_error = std::move(in.text);
+        h.joins.add();
+      } else if (peer.leaving.exchange(false)) {
+        h.record_error("leave:" + in.text);
+        h.acks.add();
+      } else {
+        h.record_error(in.text);
+      }
+      break;
   }
-  // peer-joined and peer-left need nothing.
 }
 
 }  // namespace sig::bench

@@ -369,85 +369,6 @@ std::string read_head(std::string const& path, std::size_t limit) {
   return out;
 }
 
-// Our own child, started with posix_spawn; stopped by its pid only.
-class instance_process {
- public:
-  instance_process() = default;
-  instance_process(instance_process const&) = delete;
-  instance_process& operator=(instance_process const&) = delete;
-  ~instance_process() { kill_now(); }
-
-  bool spawn(std::vector<std::string> args, std::string const& log_path, std::string& error) {
-    // The instance is configured by its flags alone (see clean_environment).
-    auto child = bench::spawn_child(std::move(args), {-1, -1, log_path},
-                                    bench::child_environment::without_sigstream_variables);
-    pid_ = child.pid;
-    started_ = child.started;
-    error = child.error;
-    return pid_ != 0;
-  }
-
-  steady::time_point started() const { return started_; }
-  int pid() const { return pid_; }
-
-  // True once the process has exited (and was reaped).
-  bool exited() {
-    if (pid_ == 0) return true;
-    int status = 0;
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || (r < 0 && errno == ECHILD)) {
-      record(status, r == pid_);
-      return true;
-    }
-    return false;
-  }
-
-  // SIGTERM, then up to `limit` for a clean exit, then SIGKILL. Returns the
-  // milliseconds from SIGTERM to exit (or -1 if it had to be killed).
-  double stop(std::chrono::milliseconds limit) {
-    if (exited()) return 0;
-    auto start = steady::now();
-    kill(pid_, SIGTERM);
-    while (steady::now() - start < limit) {
-      if (exited()) return bench::ms_between(start, steady::now());
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    kill_now();
-    return -1;
-  }
-
-  int exit_code() const { return exit_code_; }
-  std::string const& how_ended() const { return how_ended_; }
-
- private:
-  void kill_now() {
-    if (pid_ == 0) return;
-    kill(pid_, SIGKILL);
-    int status = 0;
-    pid_t r = 0;
-    while ((r = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
-    }
-    record(status, r == pid_);
-    how_ended_ = "killed (SIGKILL)";
-  }
-
-  void record(int status, bool reaped) {
-    pid_ = 0;
-    if (!reaped) return;
-    if (WIFEXITED(status)) {
-      exit_code_ = WEXITSTATUS(status);
-      how_ended_ = fmt::format("exit code {}", exit_code_);
-    } else if (WIFSIGNALED(status)) {
-      how_ended_ = fmt::format("signal {}", WTERMSIG(status));
-    }
-  }
-
-  pid_t pid_ = 0;
-  steady::time_point started_;
-  int exit_code_ = -1;
-  std::string how_ended_ = "running";
-};
-
 // What the io thread learns about one connection. Guarded by `mutex`.
 struct join_probe {
   std::mutex mutex;
@@ -585,9 +506,12 @@ class join_runner {
     if (!port) return run_failure{"no free loopback port"};
     out.port = *port;
     std::string log_path = fmt::format("{}/{}.log", dir_, instance);
-    instance_process process;
+    // The instance is configured by its flags alone (see clean_environment).
+    bench::child_process process;
     std::string error;
-    if (!process.spawn(instance_args(*port, instance), log_path, error)) return run_failure{error};
+    if (!process.spawn(instance_args(*port, instance), log_path, bench::child_environment::without_sigstream_variables,
+                       error))
+      return run_failure{error};
     auto failed = [&](std::string what) {
       process.stop(s_.stop_timeout);
       std::string head = read_head(log_path, 2000);
@@ -598,24 +522,14 @@ class join_runner {
       return f;
     };
 
-    // Ready: /readyz answers 200. Polled every 10 ms on fresh connections.
+    // Ready: /readyz answers 200.
     tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), *port);
     std::string host = fmt::format("127.0.0.1:{}", *port);
-    auto ready_deadline = process.started() + s_.ready_timeout;
-    std::optional<steady::time_point> ready_at;
-    while (!ready_at) {
+    auto ready_at = bench::wait_for_status_200(io_, *port, "/readyz", process.started() + s_.ready_timeout,
+                                               [&] { return process.exited(); });
+    if (!ready_at) {
       if (process.exited()) return failed("the instance exited before /readyz answered 200");
-      if (steady::now() >= ready_deadline)
-        return failed(fmt::format("/readyz did not answer 200 within {} ms", s_.ready_timeout.count()));
-      auto answer = std::make_shared<std::promise<std::pair<int, steady::time_point>>>();
-      auto future = answer->get_future();
-      bench::http_get(io_, endpoint, host, "/readyz", std::chrono::milliseconds(1000), [answer](bench::http_result r) {
-        answer->set_value({r.ok ? r.status : 0, steady::now()});
-      });
-      if (future.wait_for(std::chrono::milliseconds(2000)) != std::future_status::ready) continue;
-      auto [status, at] = future.get();
-      if (status == 200) ready_at = at;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      return failed(fmt::format("/readyz did not answer 200 within {} ms", s_.ready_timeout.count()));
     }
     out.ready_ms = bench::ms_between(process.started(), *ready_at);
 

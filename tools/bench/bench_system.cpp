@@ -13,8 +13,6 @@
 
 namespace sig::bench {
 
-namespace {
-
 std::string read_file(std::filesystem::path const& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};
@@ -22,6 +20,8 @@ std::string read_file(std::filesystem::path const& path) {
   out << in.rdbuf();
   return out.str();
 }
+
+namespace {
 
 std::string trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);

@@ -3,6 +3,7 @@
 // (loopback only), the server processes to watch and their /proc figures,
 // and the open-file limit. No Beast, no sockets.
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -32,6 +33,9 @@ parsed_url parse_loopback_url(std::string_view text);
 bool is_loopback_nats_url(std::string_view url);
 
 std::vector<std::string> split_list(std::string_view text, char separator = ',');
+
+// A whole file (a /proc file, a log, a package.json); empty if unreadable.
+std::string read_file(std::filesystem::path const& path);
 
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
 std::uint64_t raise_open_file_limit();
