@@ -370,9 +370,11 @@ std::string render_text(bench_results const& r) {
       std::map<std::string, std::uint64_t> codes = over->error_codes;
       for (auto const& [code, n] : rec->error_codes) codes[code] += n;
       add(out, "  refused: {} ({})\n", over->refused + rec->refused, join_counts(codes));
-      add(out, "  acknowledged, never delivered: {} (must be 0); delivered twice: {}; neither answered nor delivered: {}\n",
+      add(out,
+          "  acknowledged, never delivered: {} (must be 0); delivered twice: {}; neither answered nor delivered: {} "
+          "({} of them never left the bench: its queue to a closed or slow connection was full)\n",
           over->lost_acknowledged + rec->lost_acknowledged, over->duplicates + rec->duplicates,
-          over->unanswered_undelivered + rec->unanswered_undelivered);
+          over->unanswered_undelivered + rec->unanswered_undelivered, over->queue_full + rec->queue_full);
       add(out, "  recovery p99 per second (ms, by send time; received/sent):");
       for (auto const& w : rec->windows) add(out, " {}:{}({}/{})", w.second, ms(w.p99_ms), w.received, w.sent);
       add(out, "\n");
@@ -388,6 +390,11 @@ std::string render_text(bench_results const& r) {
       add(out, "  instance taken for dead: {} ({:.0f} peers expired; fewest instances seen alive {:.0f} of {})\n",
           o.expired_peers > 0 || o.fewest_instances_alive < static_cast<double>(o.instances) ? "YES" : "no",
           o.expired_peers, o.fewest_instances_alive, o.instances);
+    if (!o.instance_counters.empty()) {
+      add(out, "  instance counters gained over both steps, all instances:");
+      for (auto const& [name, value] : o.instance_counters) add(out, " {}={:.0f}", name, value);
+      add(out, "\n");
+    }
     add(out, "  server processes gone: {}; bench connections closed by the servers: {}\n\n",
         o.processes_gone.empty() ? std::string("none") : fmt::format("{}", fmt::join(o.processes_gone, ", ")),
         o.connections_closed);
@@ -664,6 +671,9 @@ std::string render_json(bench_results const& r) {
     if (o.fewest_instances_alive < 0) j.null();
     else j.num(o.fewest_instances_alive);
     j.key("instances").num(static_cast<double>(o.instances));
+    j.key("instance_counters").open('{');
+    for (auto const& [name, value] : o.instance_counters) j.key(name).num(value);
+    j.close('}');
     j.key("processes_gone").open('[');
     for (auto const& p : o.processes_gone) j.str(p);
     j.close(']');

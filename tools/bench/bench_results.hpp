@@ -166,6 +166,9 @@ struct overload_figures {
   // instance saw alive afterwards.
   double expired_peers = -1, fewest_instances_alive = -1;
   std::uint64_t instances = 0;
+  // Instance counters gained over both steps, summed over the instances
+  // (sigstream only; a counter this build of the instances lacks is left out).
+  std::map<std::string, double> instance_counters;
   std::vector<std::string> processes_gone;  // watched server processes no longer running
   std::uint64_t connections_closed = 0;     // bench connections the servers closed
 };

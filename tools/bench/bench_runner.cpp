@@ -1000,6 +1000,18 @@ void runner::overload_phase(room_list const& rooms, std::vector<send_pair> const
     }
     for (auto const& [id, url] : instance_urls_)
       if (!metrics_after.count(id)) o.processes_gone.push_back(id + " (no /metrics answer)");
+    // Signs of how the instances coped. The last two exist only in builds
+    // that bound appends in flight (--max-appends-in-flight).
+    for (char const* name : {"sigstream_append_failures_total", "sigstream_rate_limited_total",
+                             "sigstream_slow_consumers_total", "sigstream_gaps_detected_total",
+                             "sigstream_catch_ups_total", "sigstream_appends_refused_for_load_total",
+                             "sigstream_append_retries_total"}) {
+      for (auto const& [id, values] : metrics_after) {
+        if (!values.count(name)) continue;
+        double before = metrics_before.count(id) ? metric(metrics_before[id], name) : 0;
+        o.instance_counters[name] += values.at(name) - before;
+      }
+    }
   }
   for (auto const& p : processes_)
     if (!cpu_seconds(p.pid)) o.processes_gone.push_back(fmt::format("{} (pid {})", p.name, p.pid));
