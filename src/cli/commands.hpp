@@ -8,12 +8,7 @@ int history_command(int argc, char** argv);
 int state_command(int argc, char** argv);
 int rooms_command(int argc, char** argv);
 int cluster_command(int argc, char** argv);
-int bench_command(int argc, char** argv);
 // `sigstream token`: mints a join token (development and tests).
 int token_command(int argc, char** argv);
-// `sigstream bench history`: how `sigstream history` reads a large stream.
-int bench_history_command(int argc, char** argv);
-// `sigstream bench join`: first-join latency on a fresh instance against a room's history length.
-int bench_join_command(int argc, char** argv);
 
 }  // namespace sig::cli

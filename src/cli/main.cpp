@@ -22,11 +22,12 @@ constexpr char usage[] =
     "  rooms      list the rooms that have history\n"
     "  cluster    list the live instances, from their heartbeats\n"
     "  token      mint a join token with the instances' keys (development and tests)\n"
-    "  bench      drive a running cluster with load and report latency and throughput\n"
     "  version    print the version\n"
     "\n"
     "Every option can also be set through an environment variable SIGSTREAM_<OPTION>,\n"
-    "e.g. --nats-url is SIGSTREAM_NATS_URL. 'sigstream COMMAND --help' lists them all.\n";
+    "e.g. --nats-url is SIGSTREAM_NATS_URL. 'sigstream COMMAND --help' lists them all.\n"
+    "\n"
+    "The load tool is a separate executable, sigstream-bench (not in the container image).\n";
 
 }  // namespace
 
@@ -50,7 +51,6 @@ int main(int argc, char** argv) {
   if (command == "state") return sig::cli::state_command(argc - 2, argv + 2);
   if (command == "rooms") return sig::cli::rooms_command(argc - 2, argv + 2);
   if (command == "cluster") return sig::cli::cluster_command(argc - 2, argv + 2);
-  if (command == "bench") return sig::cli::bench_command(argc - 2, argv + 2);
   if (command == "token") return sig::cli::token_command(argc - 2, argv + 2);
   std::cerr << "sigstream: unknown command '" << command << "'\n\n" << usage;
   return 2;

@@ -42,7 +42,10 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
 
 }  // namespace
 
-options::options(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
+options::options(std::string command, std::string summary, std::string program)
+    : command_(std::move(command)), summary_(std::move(summary)), program_(std::move(program)) {}
+
+std::string options::invocation() const { return command_.empty() ? program_ : program_ + " " + command_; }
 
 std::string options::env_name(std::string_view option) {
   std::string out = "SIGSTREAM_";
@@ -136,7 +139,7 @@ void options::command_line_only(std::initializer_list<std::string_view> names) {
 
 bool options::parse(int argc, char** argv) {
   auto fail = [&](std::string const& message) {
-    std::cerr << "sigstream " << command_ << ": " << message << "\n(see 'sigstream " << command_ << " --help')\n";
+    std::cerr << invocation() << ": " << message << "\n(see '" << invocation() << " --help')\n";
     return false;
   };
   // Environment first; flags override it.
@@ -189,7 +192,7 @@ std::optional<int> options::parse_or_exit(int argc, char** argv) {
 }
 
 std::string options::help_text() const {
-  std::string out = fmt::format("Usage: sigstream {}", command_);
+  std::string out = fmt::format("Usage: {}", invocation());
   for (auto const& o : options_)
     if (o.positional) out += o.required ? fmt::format(" {}", o.name) : fmt::format(" [{}]", o.name);
   out += " [options]\n\n" + summary_ + "\n";

@@ -15,7 +15,10 @@ namespace sig::cli {
 
 class options {
  public:
-  options(std::string command, std::string summary);
+  // `program` names the executable in usage and error lines: the product is
+  // `sigstream`, the load tool `sigstream-bench` (whose main command has no
+  // name of its own: `command` may be empty).
+  options(std::string command, std::string summary, std::string program = "sigstream");
 
   void add_string(std::string name, std::string* target, std::string help);
   void add_int(std::string name, std::int64_t* target, std::string help);
@@ -50,7 +53,9 @@ class options {
     bool is_flag = false;
     bool from_env = true;
   };
-  std::string command_, summary_;
+  std::string command_, summary_, program_;
+  std::string invocation() const;  // "sigstream history", "sigstream-bench"
+
   std::vector<option> options_;
   bool help_ = false;
 };

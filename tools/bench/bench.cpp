@@ -1,21 +1,28 @@
-// `sigstream bench`: drives a running cluster (through HAProxy by default)
+// `sigstream-bench`: drives a running cluster (through HAProxy by default)
 // with rooms whose peers sit on different instances, and reports join
 // latency, end-to-end signal latency at fixed rates, the highest lossless
-// rate, memory per idle peer and CPU per relayed signal.
+// rate, memory per idle peer and CPU per relayed signal. With --systems
+// sigstream,socketio it then starts the Socket.IO baseline, drives it with
+// the same workloads, and reports both side by side.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <string_view>
 
-#include "cli/bench_common.hpp"
-#include "cli/bench_results.hpp"
-#include "cli/bench_runner.hpp"
-#include "cli/bench_system.hpp"
-#include "cli/commands.hpp"
+#include "bench/baseline_cluster.hpp"
+#include "bench/bench_common.hpp"
+#include "bench/bench_protocol.hpp"
+#include "bench/bench_results.hpp"
+#include "bench/bench_runner.hpp"
+#include "bench/bench_system.hpp"
+#include "bench/commands.hpp"
 #include "cli/options.hpp"
 
-namespace sig::cli {
+namespace sig::bench {
+
+using cli::options;
 
 namespace {
 
@@ -56,25 +63,49 @@ std::string check(bench::bench_settings const& s) {
   if (s.isolation_duration < milliseconds(500) || s.isolation_duration > milliseconds(60'000))
     return "--isolation-duration must be 500ms..60s";
   if (!in(s.client_threads, 1, 2)) return "--client-threads must be 1 or 2";
+  auto systems = bench::split_list(s.systems);
+  if (systems.empty() || systems.size() > 2) return "--systems needs sigstream, socketio or both";
+  for (auto const& system : systems) {
+    if (system != "sigstream" && system != "socketio")
+      return fmt::format("--systems: unknown system '{}' (sigstream, socketio)", system);
+    if (std::count(systems.begin(), systems.end(), system) > 1) return "--systems names " + system + " twice";
+  }
+  bool baseline = std::find(systems.begin(), systems.end(), "socketio") != systems.end();
+  if (baseline && s.placement == "direct") return "--placement direct is for sigstream only: the baseline has no instance URLs";
+  if (!in(s.baseline_instances, 1, 8)) return "--baseline-instances must be 1..8";
+  if (!in(s.overload_rate, 0, 200'000)) return "--overload-rate must be 0..200000";
+  if (s.overload_duration < milliseconds(1000) || s.overload_duration > milliseconds(120'000))
+    return "--overload-duration must be 1s..2m";
+  if (!in(s.recovery_rate, 1, 200'000)) return "--recovery-rate must be 1..200000";
+  if (s.recovery_duration < milliseconds(1000) || s.recovery_duration > milliseconds(60'000))
+    return "--recovery-duration must be 1s..60s";
   return {};
 }
 
 }  // namespace
 
-int bench_command(int argc, char** argv) {
-  if (argc > 0 && std::string_view(argv[0]) == "history") return bench_history_command(argc - 1, argv + 1);
-  if (argc > 0 && std::string_view(argv[0]) == "join") return bench_join_command(argc - 1, argv + 1);
+int cluster_bench_command(int argc, char** argv) {
   bench::bench_settings s;
-  options opts("bench",
+  s.baseline_dir = SIGSTREAM_BENCH_BASELINE_DIR;
+  options opts("",
                "Drive a running sigstream cluster and report what it does: join latency, end-to-end signal latency\n"
                "at fixed rates, the highest rate with nothing lost and p99 under 50 ms, resident memory per idle\n"
                "peer, and CPU time per relayed signal for every server process. Rooms of --room-size peers are\n"
                "placed on different instances (read from X-Sigstream-Instance). Loopback addresses only; every\n"
                "phase is bounded in count and time. The report goes to stdout, progress to stderr.\n"
-               "`sigstream bench history` instead measures `sigstream history` on a large stream of its own\n"
-               "(see `sigstream bench history --help`), and `sigstream bench join` the first join of a room on a\n"
-               "fresh instance against the length of its history (see `sigstream bench join --help`).");
-  opts.add_string("url", &s.url, "WebSocket URL of the load balancer (ws://, loopback only).");
+               "--systems sigstream,socketio then starts the classic design, 2 Socket.IO 4.8 instances with\n"
+               "@socket.io/redis-adapter 8.3 and Redis behind HAProxy in mode tcp (tools/bench/baseline/, on free\n"
+               "loopback ports, stopped at the end), drives it with the same workloads over Socket.IO's own wire\n"
+               "protocol, and prints every figure of both side by side: one system after the other, never together.\n"
+               "`sigstream-bench history` instead measures `sigstream history` on a large stream of its own\n"
+               "(see `sigstream-bench history --help`), and `sigstream-bench join` the first join of a room on a\n"
+               "fresh instance against the length of its history (see `sigstream-bench join --help`).",
+               "sigstream-bench");
+  opts.add_string("systems", &s.systems,
+                  "What to measure, one after the other in this order: sigstream (the running cluster at --url) and "
+                  "socketio (the Socket.IO + Redis adapter baseline, started by the bench; needs node, redis-server, "
+                  "haproxy and the node modules of the checkout's package-lock.json).");
+  opts.add_string("url", &s.url, "WebSocket URL of sigstream's load balancer (ws://, loopback only).");
   opts.add_string("instance-urls", &s.instance_urls,
                   "Comma-separated direct instance URLs (ws://127.0.0.1:PORT/ws), for /metrics and --placement direct "
                   "(default: from the pid directory's NAME.port files or the instances' --listen).");
@@ -102,6 +133,24 @@ int bench_command(int argc, char** argv) {
   opts.add_int("isolation-rate", &s.isolation_rate, "Signal rate of the isolation phase, per second.");
   opts.add_duration("isolation-duration", &s.isolation_duration, "How long the isolation phase sends.");
   opts.add_int("client-threads", &s.client_threads, "Threads running the bench's io_context (1 or 2).");
+  opts.add_flag("signal-acks", &s.signal_acks,
+                "Every signal asks for an acknowledgement (a request id), as the client library does; the report "
+                "then tells acknowledged-then-lost from refused. --signal-acks=false sends signals without one, as "
+                "runs before this option did.");
+  opts.add_flag("overload", &s.overload,
+                "After the signal steps, an overload step: --overload-rate (default 3 x the highest lossless rate) "
+                "for --overload-duration, then at once --recovery-rate for --recovery-duration. Reports what was "
+                "refused, what was lost after an acknowledgement, how soon p99 was back under 5 ms, and whether an "
+                "instance was taken for dead.");
+  opts.add_int("overload-rate", &s.overload_rate, "Signal rate of the overload step; 0: 3 x the highest lossless rate.");
+  opts.add_duration("overload-duration", &s.overload_duration, "How long the overload step sends (1s..2m).");
+  opts.add_int("recovery-rate", &s.recovery_rate, "Signal rate right after the overload.");
+  opts.add_duration("recovery-duration", &s.recovery_duration,
+                    "How long the recovery step sends (1s..60s); its p99 is measured per second.");
+  opts.add_int("baseline-instances", &s.baseline_instances, "Socket.IO instances of the baseline (1..8).");
+  opts.add_string("baseline-dir", &s.baseline_dir,
+                  "The baseline's folder: server.mjs and the haproxy.cfg template (default: tools/bench/baseline of "
+                  "the checkout this was built from).");
   opts.add_string("pids", &s.pids,
                   "Server processes to watch, NAME=PID,... (e.g. i1=123,nats=45,redis=67,haproxy=89); "
                   "roles come from /proc/PID/comm, instance names should be their instance ids.");
@@ -112,42 +161,91 @@ int bench_command(int argc, char** argv) {
                   "Diagnostics: write every signal sent (step, n, room, instances, time) and received to this file.");
   if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (auto problem = check(s); !problem.empty()) {
-    std::cerr << "sigstream bench: " << problem << "\n";
+    std::cerr << "sigstream-bench: " << problem << "\n";
     return 2;
   }
   // Refuse anything but loopback before touching the network.
   for (auto const& text : std::vector<std::string>{s.url}) {
     auto parsed = bench::parse_loopback_url(text);
     if (!parsed.url) {
-      std::cerr << "sigstream bench: --url " << parsed.error << "\n";
+      std::cerr << "sigstream-bench: --url " << parsed.error << "\n";
       return 2;
     }
   }
   for (auto const& text : bench::split_list(s.instance_urls)) {
     auto parsed = bench::parse_loopback_url(text);
     if (!parsed.url) {
-      std::cerr << "sigstream bench: --instance-urls " << parsed.error << "\n";
+      std::cerr << "sigstream-bench: --instance-urls " << parsed.error << "\n";
       return 2;
     }
   }
 
-  bench::bench_results results;
-  results.settings = s;
-  results.version = SIGSTREAM_VERSION;
-  results.started_at = bench::utc_now();
-  results.machine = bench::machine_facts();
-  int code = bench::run(s, results);
-  if (code != 0) return code;  // nothing was measured
-  std::cout << bench::render_text(results) << std::flush;
+  // One system after the other, so that they never share the CPU. The
+  // sigstream cluster is not ours: it stays up (idle) while the baseline runs.
+  std::vector<bench::bench_results> measured;
+  int code = 0;
+  for (auto const& system : bench::split_list(s.systems)) {
+    bench::bench_results results;
+    results.settings = s;
+    results.version = SIGSTREAM_VERSION;
+    results.started_at = bench::utc_now();
+    results.machine = bench::machine_facts();
+    int run_code = 0;
+    if (system == "sigstream") {
+      auto protocol = bench::make_sigstream_protocol();
+      bench::system_target target{system, protocol.get(), s.url, std::nullopt, {}, true};
+      results.system_description = "sigstream cluster at " + s.url;
+      run_code = bench::run(s, target, results);
+    } else {
+      std::cerr << "bench [socketio]: starting the baseline (" << s.baseline_instances
+                << " Socket.IO instances, Redis, HAProxy in mode tcp)\n";
+      bench::baseline_settings bs;
+      bs.dir = s.baseline_dir;
+      bs.instances = static_cast<int>(s.baseline_instances);
+      std::string error;
+      auto cluster = bench::baseline_cluster::start(bs, error);
+      if (!cluster) {
+        std::cerr << "sigstream-bench: cannot start the Socket.IO baseline: " << error << "\n";
+        code = 1;
+        continue;
+      }
+      auto protocol = bench::make_socketio_protocol();
+      bench::system_target target{system, protocol.get(), cluster->url(), cluster->processes(),
+                                  "started by the bench in " + cluster->directory(), false};
+      results.system_description = cluster->description();
+      run_code = bench::run(s, target, results);
+      cluster->stop(run_code != 0);
+    }
+    if (run_code != 0) {
+      code = run_code;  // nothing was measured
+      continue;
+    }
+    measured.push_back(std::move(results));
+  }
+  if (measured.empty()) return code;
+  for (auto const& results : measured) std::cout << bench::render_text(results) << "\n";
+  if (measured.size() > 1) std::cout << bench::render_side_by_side(measured);
+  std::cout << std::flush;
   if (!s.json_path.empty()) {
     std::ofstream out(s.json_path, std::ios::trunc);
-    out << bench::render_json(results);
+    // One system: its report, as before --systems. Several: all of them.
+    if (measured.size() == 1) {
+      out << bench::render_json(measured.front());
+    } else {
+      out << "{\"systems\":[";
+      for (std::size_t i = 0; i < measured.size(); ++i) {
+        std::string one = bench::render_json(measured[i]);
+        while (!one.empty() && one.back() == '\n') one.pop_back();
+        out << (i ? "," : "") << one;
+      }
+      out << "]}\n";
+    }
     if (!out) {
-      std::cerr << "sigstream bench: cannot write " << s.json_path << "\n";
+      std::cerr << "sigstream-bench: cannot write " << s.json_path << "\n";
       return 1;
     }
   }
   return code;
 }
 
-}  // namespace sig::cli
+}  // namespace sig::bench

@@ -1,9 +1,9 @@
-#include "cli/bench_placement.hpp"
+#include "bench/bench_placement.hpp"
 
 #include <algorithm>
 #include <map>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 assignment assign_rooms(std::vector<std::string> const& instance_of, std::size_t room_count, std::size_t room_size,
                         std::set<std::string> const& allowed) {
@@ -40,4 +40,4 @@ assignment assign_rooms(std::vector<std::string> const& instance_of, std::size_t
   return out;
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-#include "cli/bench_pacer.hpp"
+#include "bench/bench_pacer.hpp"
 
 #include <fmt/format.h>
 
@@ -6,13 +6,13 @@
 
 #include <algorithm>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 pacer::pacer(asio::io_context& io, hub& h, std::vector<send_pair> pairs, double rate, std::chrono::milliseconds duration,
-             std::uint64_t step, std::size_t payload_bytes)
+             std::uint64_t step, std::size_t payload_bytes, bool acks)
     : strand_(asio::make_strand(io)),
       timer_(strand_),
       hub_(h),
@@ -21,6 +21,7 @@ pacer::pacer(asio::io_context& io, hub& h, std::vector<send_pair> pairs, double 
       duration_(duration),
       step_(step),
       padding_(payload_bytes, 'x'),
+      acks_(acks),
       per_pair_(pairs_.size(), 0) {
   total_ = pairs_.empty() ? 0 : static_cast<std::uint64_t>(rate * std::chrono::duration<double>(duration).count());
 }
@@ -50,8 +51,9 @@ void pacer::tick() {
     ++created_;
     auto sent_at = hub_.now_ns();
     if (hub_.tracing) sent_.push_back({static_cast<std::int64_t>(created_), static_cast<std::int64_t>(index), sent_at});
-    pair.sender->client->send(fmt::format(R"({{"type":"signal","to":"{}","data":{{"k":{},"t":{},"n":{},"p":"{}"}}}})",
-                                          pair.target_id, step_, sent_at, created_, padding_));
+    auto data = fmt::format(R"({{"k":{},"t":{},"n":{},"p":"{}"}})", step_, sent_at, created_, padding_);
+    pair.sender->client->send(
+        hub_.protocol.signal(pair.target_id, data, acks_ ? signal_request(step_, created_) : 0));
   }
   if (created_ >= total_) {
     seconds_ = std::chrono::duration<double>(steady::now() - start_).count();
@@ -66,4 +68,4 @@ void pacer::tick() {
   });
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,5 +1,5 @@
 #pragma once
-// What the stand-alone benches (`bench`, `bench history`, `bench join`) share:
+// What the commands of sigstream-bench (the cluster bench, `history`, `join`) share:
 // clocks, the machine's load, child processes, and filling a stream of
 // their own through a bounded window of publishes. No Beast, no Asio.
 #include <sys/types.h>
@@ -15,7 +15,7 @@
 
 #include "adapters/nats/event_log.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 using steady = std::chrono::steady_clock;
 
@@ -32,6 +32,10 @@ std::string load_average();
 // Where a symlink such as /proc/self/exe points, so that the summary names
 // the executable actually timed; `path` itself if it is no link.
 std::string resolved_path(std::string const& path);
+
+// The product executable `sigstream` beside this one (the build directory,
+// or wherever both were installed), for the commands that run it as a child.
+std::string product_binary_beside_this_one();
 
 // The environment without SIGSTREAM_* variables: a child configured by its
 // flags alone, whatever the shell exported (an admin token, a thread count,
@@ -56,6 +60,42 @@ struct spawned_child {
   std::string error;
 };
 spawned_child spawn_child(std::vector<std::string> args, child_output const& output, child_environment environment);
+
+// Our own child, started with spawn_child (stdin /dev/null, both streams to
+// a log file) and stopped by its pid only: SIGTERM, then SIGKILL after a
+// bound; killed when this object goes.
+class child_process {
+ public:
+  child_process() = default;
+  child_process(child_process const&) = delete;
+  child_process& operator=(child_process const&) = delete;
+  ~child_process() { kill_now(); }
+
+  bool spawn(std::vector<std::string> args, std::string const& log_path, child_environment environment,
+             std::string& error);
+
+  steady::time_point started() const { return started_; }
+  int pid() const { return pid_; }
+
+  // True once the process has exited (and was reaped).
+  bool exited();
+
+  // SIGTERM, then up to `limit` for a clean exit, then SIGKILL. Returns the
+  // milliseconds from SIGTERM to exit (or -1 if it had to be killed).
+  double stop(std::chrono::milliseconds limit);
+
+  int exit_code() const { return exit_code_; }
+  std::string const& how_ended() const { return how_ended_; }
+
+ private:
+  void kill_now();
+  void record(int status, bool reaped);
+
+  pid_t pid_ = 0;
+  steady::time_point started_;
+  int exit_code_ = -1;
+  std::string how_ended_ = "running";
+};
 
 struct spread {
   double min = 0, median = 0, max = 0;
@@ -112,4 +152,4 @@ std::string json_members(std::map<std::string, std::string> const& values);
 bool deliver_report(std::string const& text, std::string const& json, std::string const& report,
                     std::string const& who);
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-#include "cli/bench_client.hpp"
+#include "bench/bench_client.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -7,8 +7,10 @@
 #include <boost/beast/websocket.hpp>
 
 #include <deque>
+#include <future>
+#include <thread>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -76,7 +78,7 @@ class beast_client final : public ws_client, public std::enable_shared_from_this
     if (ec) return fail("handshake: " + ec.message());
     if (state_ != state::connecting) return fail("closed while connecting");
     state_ = state::open;
-    std::string instance(response_["X-Sigstream-Instance"]);
+    std::string instance(response_[settings_.instance_header]);
     response_ = {};
     if (handlers_.on_open) handlers_.on_open(std::move(instance));
     do_read();
@@ -249,4 +251,24 @@ void http_get(asio::io_context& io, tcp::endpoint endpoint, std::string host_hea
   getter->run(endpoint, std::move(host_header), std::move(target));
 }
 
-}  // namespace sig::cli::bench
+std::optional<std::chrono::steady_clock::time_point> wait_for_status_200(asio::io_context& io, std::uint16_t port,
+                                                                         std::string const& target,
+                                                                         std::chrono::steady_clock::time_point deadline,
+                                                                         std::function<bool()> const& gone) {
+  using steady = std::chrono::steady_clock;
+  tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
+  std::string host = "127.0.0.1:" + std::to_string(port);
+  while (!gone() && steady::now() < deadline) {
+    auto answer = std::make_shared<std::promise<std::pair<int, steady::time_point>>>();
+    auto future = answer->get_future();
+    http_get(io, endpoint, host, target, std::chrono::milliseconds(1000),
+             [answer](http_result r) { answer->set_value({r.ok ? r.status : 0, steady::now()}); });
+    if (future.wait_for(std::chrono::milliseconds(2000)) != std::future_status::ready) continue;
+    auto [status, at] = future.get();
+    if (status == 200) return at;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::nullopt;
+}
+
+}  // namespace sig::bench

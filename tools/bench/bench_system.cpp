@@ -1,4 +1,4 @@
-#include "cli/bench_system.hpp"
+#include "bench/bench_system.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,9 +11,7 @@
 #include <sstream>
 #include <thread>
 
-namespace sig::cli::bench {
-
-namespace {
+namespace sig::bench {
 
 std::string read_file(std::filesystem::path const& path) {
   std::ifstream in(path, std::ios::binary);
@@ -22,6 +20,8 @@ std::string read_file(std::filesystem::path const& path) {
   out << in.rdbuf();
   return out.str();
 }
+
+namespace {
 
 std::string trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
@@ -348,4 +348,4 @@ std::map<std::string, std::string> machine_facts() {
   return facts;
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

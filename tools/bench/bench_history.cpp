@@ -1,4 +1,4 @@
-// `sigstream bench history`: how `sigstream history` reads at scale. It fills
+// `sigstream-bench history`: how `sigstream history` reads at scale. It fills
 // a stream of its own (SIGSTREAM-BENCH by default, never the instances' one)
 // with many rooms' events interleaved the way real traffic interleaves them,
 // then times the history command as a user runs it: a separate process,
@@ -32,16 +32,19 @@
 
 #include "adapters/codec/event_codec.hpp"
 #include "adapters/nats/event_log.hpp"
-#include "cli/bench_common.hpp"
-#include "cli/bench_system.hpp"
-#include "cli/commands.hpp"
+#include "bench/bench_common.hpp"
+#include "bench/bench_system.hpp"
+#include "bench/commands.hpp"
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
 #include "history/formats.hpp"
 #include "protocol/messages.hpp"
 
-namespace sig::cli {
+namespace sig::bench {
+
+using cli::options;
+using cli::log_factory;
 
 namespace {
 
@@ -61,7 +64,7 @@ struct settings {
   std::int64_t big_room_events = 100'000;
   std::int64_t sample_room_events = 1000;
   std::int64_t runs = 5;
-  std::string history_bin = "/proc/self/exe";
+  std::string history_bin = product_binary_beside_this_one();
   bool keep = false;
   std::string report;
   std::int64_t window = 4096;
@@ -650,16 +653,17 @@ std::string json_runs(room_runs const& r) {
 
 }  // namespace
 
-int bench_history_command(int argc, char** argv) {
+int history_bench_command(int argc, char** argv) {
   settings s;
-  options opts("bench history",
+  options opts("history",
                "Measure `sigstream history` at scale. Fills a stream of its own (--stream, default SIGSTREAM-BENCH,\n"
                "never the instances' stream) with --events events of --rooms rooms, interleaved as real traffic is\n"
                "(joins of 2-4 peers, SDP offers and answers of 2-4 KB, ICE candidates of ~200 B), then runs\n"
                "`history` as a separate process, its stdout a pipe, --runs times on the sample room (time to the\n"
                "first line) and on the big room (events/s to the end). The stream is deleted at the end unless\n"
                "--keep; a kept stream holding exactly this plan is reused without filling, and a stream holding\n"
-               "anything else is never touched. NATS on loopback only. Summary on stdout, progress on stderr.");
+               "anything else is never touched. NATS on loopback only. Summary on stdout, progress on stderr.",
+               "sigstream-bench");
   opts.add_string("nats-url", &s.nats_url, "NATS server (loopback only).");
   opts.add_string("stream", &s.stream, "The benchmark's own stream (created, filled, deleted).");
   opts.add_string("subject-prefix", &s.prefix, "Subject prefix of the benchmark's rooms.");
@@ -669,7 +673,7 @@ int bench_history_command(int argc, char** argv) {
   opts.add_int("sample-room-events", &s.sample_room_events,
                "Events of the sample room (bench-sample), read for the time to the first line.");
   opts.add_int("runs", &s.runs, "How many times each room is read (1..50).");
-  opts.add_string("history-bin", &s.history_bin, "The sigstream executable to time (default: this one).");
+  opts.add_string("history-bin", &s.history_bin, "The sigstream executable to time (default: `sigstream` beside this executable).");
   opts.add_flag("keep", &s.keep, "Keep the stream at the end (a later run with the same plan skips filling).");
   opts.add_string("report", &s.report, "Write the JSON report to this file (without it, it follows the summary on stdout).");
   opts.add_int("window", &s.window, "Publishes in flight while filling.");
@@ -682,7 +686,7 @@ int bench_history_command(int argc, char** argv) {
                           "history-bin", "keep", "report", "window", "run-timeout", "cold-runs", "idle"});
   if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (auto problem = check(s); !problem.empty()) {
-    std::cerr << "sigstream bench history: " << problem << "\n";
+    std::cerr << "sigstream-bench history: " << problem << "\n";
     return 2;
   }
   std::string started_at = bench::utc_now();
@@ -694,10 +698,10 @@ int bench_history_command(int argc, char** argv) {
   // The window outlives the log: acknowledgement callbacks point at it.
   bench::publish_window window(static_cast<std::uint64_t>(s.window));
   log_factory logs("bench-history", "warn");
-  nats::event_log log(bench::fill_log_settings(s.nats_url, s.stream, s.prefix, "sigstream bench history"),
+  nats::event_log log(bench::fill_log_settings(s.nats_url, s.stream, s.prefix, "sigstream-bench history"),
                       logs.make("nats"));
   // Never fill, use or delete a stream holding anything but this plan.
-  auto counts = bench::open_stream(log, "sigstream bench history", s.nats_url, s.stream, s.prefix);
+  auto counts = bench::open_stream(log, "sigstream-bench history", s.nats_url, s.stream, s.prefix);
   if (!counts) return 1;
   fill_result filled;
   if (matches_plan(*counts, plan)) {
@@ -708,7 +712,7 @@ int bench_history_command(int argc, char** argv) {
     std::uint64_t held = 0;
     for (auto const& [subject, n] : *counts) held += n;
     std::cerr << fmt::format(
-        "sigstream bench history: stream {} holds {} events on {} subjects that are not this benchmark's plan; "
+        "sigstream-bench history: stream {} holds {} events on {} subjects that are not this benchmark's plan; "
         "not touching it (delete it, or choose another --stream)\n",
         s.stream, held, counts->size());
     return 1;
@@ -717,13 +721,13 @@ int bench_history_command(int argc, char** argv) {
                              plan.size());
     filled = fill(log, window, plan, total);
     if (!filled.ok) {
-      std::cerr << "sigstream bench history: fill failed: " << filled.error << "\n";
+      std::cerr << "sigstream-bench history: fill failed: " << filled.error << "\n";
       if (!s.keep) log.delete_stream();
       return 1;
     }
     counts = bench::stream_counts(log, s.prefix);
     if (!counts || !matches_plan(*counts, plan)) {
-      std::cerr << "sigstream bench history: after the fill, the stream's per-room counts differ from the plan\n";
+      std::cerr << "sigstream-bench history: after the fill, the stream's per-room counts differ from the plan\n";
       if (!s.keep) log.delete_stream();
       return 1;
     }
@@ -787,7 +791,7 @@ int bench_history_command(int argc, char** argv) {
 
   auto machine = bench::machine_with_load(load_at_start);
   std::string text;
-  text += fmt::format("sigstream bench history {} ({})\n", SIGSTREAM_VERSION, started_at);
+  text += fmt::format("sigstream-bench history {} ({})\n", SIGSTREAM_VERSION, started_at);
   text += bench::machine_line(machine);
   text += fmt::format("stream {} at {}: {} events in {} rooms; big room {} ({} events), sample room {} ({} events)\n",
                       s.stream, s.nats_url, total, plan.size(), big.name, big.events, sample.name, sample.events);
@@ -896,8 +900,8 @@ int bench_history_command(int argc, char** argv) {
       json_runs(sample_table), json_runs(big_table), json_runs(big_decode_only), diagnostics_json,
       verdict_json(warm), s.cold_runs > 0 ? verdict_json(cold) : "null", deleted);
 
-  if (!bench::deliver_report(text, json, s.report, "sigstream bench history")) return 1;
+  if (!bench::deliver_report(text, json, s.report, "sigstream-bench history")) return 1;
   return warm.runs_ok && cold.runs_ok ? 0 : 1;
 }
 
-}  // namespace sig::cli
+}  // namespace sig::bench

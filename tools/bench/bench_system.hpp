@@ -1,15 +1,16 @@
 #pragma once
-// What `sigstream bench` reads from the machine it runs on: target URLs
+// What `sigstream-bench` reads from the machine it runs on: target URLs
 // (loopback only), the server processes to watch and their /proc figures,
 // and the open-file limit. No Beast, no sockets.
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 // ws://HOST:PORT/PATH with HOST a loopback address or "localhost".
 struct target_url {
@@ -32,6 +33,9 @@ parsed_url parse_loopback_url(std::string_view text);
 bool is_loopback_nats_url(std::string_view url);
 
 std::vector<std::string> split_list(std::string_view text, char separator = ',');
+
+// A whole file (a /proc file, a log, a package.json); empty if unreadable.
+std::string read_file(std::filesystem::path const& path);
 
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
 std::uint64_t raise_open_file_limit();
@@ -70,4 +74,4 @@ std::optional<std::string> command_line_option(std::vector<std::string> const& a
 // Facts about the machine for the report: nproc, CPU model, RAM, OS.
 std::map<std::string, std::string> machine_facts();
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

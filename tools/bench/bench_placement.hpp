@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 // Rooms from connections whose instance is known: each room takes its peers
 // from as many different instances as it can, picking the instance with the
@@ -18,4 +18,4 @@ struct assignment {
 assignment assign_rooms(std::vector<std::string> const& instance_of, std::size_t room_count, std::size_t room_size,
                         std::set<std::string> const& allowed);
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,27 +1,32 @@
-#include "cli/bench_common.hpp"
+#include "bench/bench_common.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
-#include "cli/bench_system.hpp"
+#include "bench/bench_system.hpp"
 #include "protocol/messages.hpp"
 
 extern char** environ;
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 std::string utc_now(char const* format) {
   std::time_t now = std::time(nullptr);
@@ -81,6 +86,12 @@ std::optional<std::uint16_t> free_port() {
   return port;
 }
 
+std::string product_binary_beside_this_one() {
+  // Resolved, so that a symlink to sigstream-bench elsewhere still finds
+  // the sigstream it was built or installed with.
+  return (std::filesystem::path(resolved_path("/proc/self/exe")).parent_path() / "sigstream").string();
+}
+
 spawned_child spawn_child(std::vector<std::string> args, child_output const& output, child_environment environment) {
   spawned_child child;
   posix_spawn_file_actions_t actions;
@@ -111,6 +122,60 @@ spawned_child spawn_child(std::vector<std::string> args, child_output const& out
     child.error = fmt::format("cannot start {}: {}", args[0], std::strerror(spawned));
   }
   return child;
+}
+
+bool child_process::spawn(std::vector<std::string> args, std::string const& log_path, child_environment environment,
+                          std::string& error) {
+  auto child = spawn_child(std::move(args), {-1, -1, log_path}, environment);
+  pid_ = child.pid;
+  started_ = child.started;
+  error = child.error;
+  return pid_ != 0;
+}
+
+bool child_process::exited() {
+  if (pid_ == 0) return true;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_ || (r < 0 && errno == ECHILD)) {
+    record(status, r == pid_);
+    return true;
+  }
+  return false;
+}
+
+double child_process::stop(std::chrono::milliseconds limit) {
+  if (exited()) return 0;
+  auto start = steady::now();
+  kill(pid_, SIGTERM);
+  while (steady::now() - start < limit) {
+    if (exited()) return ms_between(start, steady::now());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill_now();
+  return -1;
+}
+
+void child_process::kill_now() {
+  if (pid_ == 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  pid_t r = 0;
+  while ((r = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+  }
+  record(status, r == pid_);
+  how_ended_ = "killed (SIGKILL)";
+}
+
+void child_process::record(int status, bool reaped) {
+  pid_ = 0;
+  if (!reaped) return;
+  if (WIFEXITED(status)) {
+    exit_code_ = WEXITSTATUS(status);
+    how_ended_ = fmt::format("exit code {}", exit_code_);
+  } else if (WIFSIGNALED(status)) {
+    how_ended_ = fmt::format("signal {}", WTERMSIG(status));
+  }
 }
 
 spread spread_of(std::vector<double> values) {
@@ -239,4 +304,4 @@ bool deliver_report(std::string const& text, std::string const& json, std::strin
   return true;
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

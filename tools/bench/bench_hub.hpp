@@ -1,5 +1,5 @@
 #pragma once
-// What the io threads of `sigstream bench` share with its main thread: the
+// What the io threads of `sigstream-bench` share with its main thread: the
 // connections, the counts the main thread waits on, and the signal samples.
 #include <array>
 #include <atomic>
@@ -13,9 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/bench_client.hpp"
+#include "bench/bench_client.hpp"
+#include "bench/bench_protocol.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 using steady = std::chrono::steady_clock;
 
@@ -51,7 +52,7 @@ struct peer_conn {
   std::size_t index = 0;                 // main
   std::shared_ptr<ws_client> client;     // main
   std::string instance;                  // strand, before `settled`
-  std::atomic<int> status{0};            // 0 connecting, 1 open, 2 failed, 3 closed
+  std::atomic<int> status{0};            // 0 connecting, 1 open (and ready), 2 failed, 3 closed
   std::string peer_id;                   // strand, before `joins`
   std::atomic<bool> joining{false};
   std::atomic<bool> leaving{false};
@@ -62,8 +63,28 @@ struct peer_conn {
 using peer_ptr = std::shared_ptr<peer_conn>;
 using room_list = std::vector<std::vector<peer_ptr>>;
 
+// What became of each signal of a step, by its number n (1..total), as far
+// as the bench saw: acknowledged or refused by the server (with
+// --signal-acks), and delivered, once or more. Read after the run's last
+// wait, it tells apart what was lost after an acknowledgement (which must
+// never happen) from what was refused or never answered.
+struct signal_ledger {
+  static constexpr std::uint8_t acked = 1, refused = 2, delivered = 4;
+  std::vector<std::uint8_t> state;  // index n; 0 unused
+  std::uint64_t duplicates = 0;     // deliveries of a signal already delivered
+
+  void mark(std::uint64_t n, std::uint8_t bit) {
+    if (n == 0 || n >= state.size()) return;
+    if (bit == delivered && (state[n] & delivered) != 0) ++duplicates;
+    state[n] |= bit;
+  }
+};
+
 // What io threads report to the main thread.
 struct hub {
+  explicit hub(wire_protocol const& p) : protocol(p) {}
+
+  wire_protocol const& protocol;  // how this run's system speaks
   steady::time_point epoch = steady::now();
   client_counters counters;
   tally settled;  // connections opened or failed
@@ -79,11 +100,25 @@ struct hub {
   std::mutex mutex;  // guards what follows
   std::uint64_t step = 0;
   std::vector<std::int64_t> samples;
+  std::vector<std::uint64_t> sample_numbers;      // n of each sample, same order
   std::uint64_t stale = 0;                        // signals of another step
   std::map<std::uint64_t, std::uint64_t> late;    // step -> signals that came after its drain
   std::uint64_t errors = 0;
   std::map<std::string, std::uint64_t> error_codes;
   std::string first_close_reason;
+  std::map<std::uint64_t, signal_ledger> ledgers;  // step -> its signals
+
+  // Room for the signals 1..total of `signal_step`; a step too large to
+  // follow one by one (over 50 million signals) gets no ledger.
+  void open_ledger(std::uint64_t signal_step, std::uint64_t total) {
+    if (total > 50'000'000) return;
+    std::lock_guard lock(mutex);
+    ledgers[signal_step].state.assign(total + 1, 0);
+  }
+  void mark_request(std::uint64_t request, std::uint8_t bit) {
+    std::lock_guard lock(mutex);
+    if (auto it = ledgers.find(request_step(request)); it != ledgers.end()) it->second.mark(request_number(request), bit);
+  }
 
   std::int64_t now_ns() const { return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - epoch).count(); }
 
@@ -94,8 +129,11 @@ struct hub {
   void record_signal(std::uint64_t signal_step, std::int64_t latency_ns, std::int64_t n = 0, std::int64_t at = 0) {
     std::lock_guard lock(mutex);
     if (tracing) trace.push_back({static_cast<std::int64_t>(signal_step), n, at});
+    if (auto it = ledgers.find(signal_step); it != ledgers.end() && n > 0)
+      it->second.mark(static_cast<std::uint64_t>(n), signal_ledger::delivered);
     if (signal_step != 0 && signal_step == step) {
       samples.push_back(latency_ns);
+      sample_numbers.push_back(static_cast<std::uint64_t>(n));
       received.fetch_add(1, std::memory_order_relaxed);
     } else {
       ++stale;
@@ -113,10 +151,11 @@ struct hub {
   }
 };
 
-// Handles one frame from the server for `peer`. Runs on the peer's strand.
+// Handles one frame from the server for `peer`, as h.protocol reads it.
+// Runs on the peer's strand.
 void on_frame(hub& h, peer_conn& peer, std::string_view frame);
 
 // A decimal integer (a JSON number's text); 0 when it is not one.
 std::int64_t parse_i64(std::string_view text);
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-#include "cli/bench_runner.hpp"
+#include "bench/bench_runner.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -15,13 +15,13 @@
 #include <set>
 #include <thread>
 
-#include "cli/bench_client.hpp"
-#include "cli/bench_hub.hpp"
-#include "cli/bench_pacer.hpp"
-#include "cli/bench_placement.hpp"
-#include "cli/bench_system.hpp"
+#include "bench/bench_client.hpp"
+#include "bench/bench_hub.hpp"
+#include "bench/bench_pacer.hpp"
+#include "bench/bench_placement.hpp"
+#include "bench/bench_system.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -32,9 +32,13 @@ namespace {
 constexpr double pass_p99_ms = 50.0;
 constexpr int max_rate_steps = 40;  // fixed + search + refinement, all together
 
+// "bench [socketio]: " while that system runs: progress lines of several
+// systems in one invocation say whose they are.
+std::string progress_prefix = "bench: ";
+
 template <typename... Args>
 void progress(fmt::format_string<Args...> format, Args&&... args) {
-  std::cerr << "bench: " << fmt::format(format, std::forward<Args>(args)...) << std::endl;
+  std::cerr << progress_prefix << fmt::format(format, std::forward<Args>(args)...) << std::endl;
 }
 
 template <typename Map>
@@ -51,7 +55,7 @@ std::string random_run_id() {
 
 class runner {
  public:
-  runner(bench_settings const& s, bench_results& r) : s_(s), results_(r) {}
+  runner(bench_settings const& s, system_target const& t, bench_results& r) : s_(s), t_(t), results_(r) {}
 
   ~runner() { stop_io(); }
 
@@ -82,18 +86,21 @@ class runner {
   void memory_phase();
   void join_and_signal_phases(bool joins_wanted, bool signals_wanted);
   rate_step run_step(std::string kind, double rate, std::chrono::milliseconds duration, room_list const& rooms,
-                     std::vector<send_pair> const& pairs);
+                     std::vector<send_pair> const& pairs, std::chrono::milliseconds drain);
+  void overload_phase(room_list const& rooms, std::vector<send_pair> const& pairs);
   void isolation_phase();
   void wait_for_server_peers(std::int64_t expected_total, std::chrono::seconds bound);
   void quiesce();
   void account_late(rate_step& step);
+  void account_ledger(rate_step& step);
 
   bench_settings const& s_;
+  system_target const& t_;
   bench_results& results_;
   asio::io_context io_{static_cast<int>(s_.client_threads)};  // the hint: threads that run it
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
-  hub hub_;
+  hub hub_{*t_.protocol};
   std::string run_id_ = random_run_id();
   std::uint64_t next_step_ = 0;
 
@@ -166,14 +173,20 @@ std::map<std::string, std::uint64_t> runner::switches_snapshot() {
 }
 
 bool runner::setup() {
-  auto lb = parse_loopback_url(s_.url);
+  auto lb = parse_loopback_url(t_.url);
   if (!lb.url) {
-    std::cerr << "sigstream bench: --url " << lb.error << "\n";
+    std::cerr << "sigstream-bench: --url " << lb.error << "\n";
     return false;
   }
   lb_url_ = *lb.url;
 
-  auto found = find_processes(s_.pids, s_.pid_dir);
+  process_list found;
+  if (t_.processes) {
+    found.processes = *t_.processes;
+    found.source = t_.process_source;
+  } else {
+    found = find_processes(s_.pids, s_.pid_dir);
+  }
   for (auto const& e : found.errors) {
     progress("warning: {}", e);
     results_.notes.push_back("process list: " + e);
@@ -184,8 +197,8 @@ bool runner::setup() {
   // Direct instance URLs: given, or from the processes (pid directory ports,
   // or --listen on their command lines).
   std::vector<target_url> direct;
-  std::vector<std::string> texts = split_list(s_.instance_urls);
-  if (texts.empty()) {
+  std::vector<std::string> texts = t_.instance_metrics ? split_list(s_.instance_urls) : std::vector<std::string>{};
+  if (texts.empty() && t_.instance_metrics) {
     for (auto const& p : processes_) {
       if (p.role != process_role::instance) continue;
       std::optional<std::string> where;
@@ -197,7 +210,7 @@ bool runner::setup() {
   for (auto const& text : texts) {
     auto parsed = parse_loopback_url(text);
     if (!parsed.url) {
-      std::cerr << "sigstream bench: --instance-urls " << parsed.error << "\n";
+      std::cerr << "sigstream-bench: --instance-urls " << parsed.error << "\n";
       return false;
     }
     direct.push_back(*parsed.url);
@@ -237,17 +250,19 @@ bool runner::setup() {
     results_.processes.push_back(process_info{p.name, std::string(to_string(p.role)), p.instance_id, p.pid});
 
   if (s_.placement == "direct" && instance_urls_.empty()) {
-    std::cerr << "sigstream bench: --placement direct needs instance URLs (--instance-urls, or a pid directory)\n";
+    std::cerr << "sigstream-bench: --placement direct needs instance URLs (--instance-urls, or a pid directory)\n";
     return false;
   }
   progress("target {} ({}); {} instance URL(s) for /metrics: {}; {} watched process(es) from {}; open files {}",
-           s_.url, s_.placement == "direct" ? "peers connect to instances directly" : "peers connect through it",
+           t_.url, s_.placement == "direct" ? "peers connect to instances directly" : "peers connect through it",
            instance_urls_.size(), join_map(results_.instance_endpoints), processes_.size(), found.source,
            results_.open_file_limit);
   if (processes_.empty())
     results_.notes.push_back("no server pids (--pids or --pid-dir): memory and CPU figures are not measured");
   if (instance_urls_.empty())
-    results_.notes.push_back("no instance URLs: per-instance traffic from /metrics is not measured");
+    results_.notes.push_back(t_.instance_metrics
+                                 ? "no instance URLs: per-instance traffic from /metrics is not measured"
+                                 : "the instances have no /metrics: per-instance traffic is not measured");
   return true;
 }
 
@@ -280,17 +295,20 @@ std::vector<peer_ptr> runner::connect_peers(std::size_t count, std::vector<targe
     cs.endpoint = tcp::endpoint(asio::ip::make_address(url.address), url.port);
     cs.timeout = s_.connect_timeout;
     cs.counters = &hub_.counters;
+    cs.instance_header = std::string(t_.protocol->instance_header());
     auto peer = std::make_shared<peer_conn>();
     peer->index = all_peers_.size();
     peer->client = make_ws_client(io_, cs);
     hub* h = &hub_;
     std::weak_ptr<peer_conn> weak = peer;
     ws_client::callbacks cb;
-    cb.on_open = [h, weak](std::string instance) {
-      if (auto p = weak.lock()) {
-        p->instance = instance.empty() ? "(unknown)" : std::move(instance);
-        p->status = 1;
-      }
+    bool ready_on_open = t_.protocol->ready_on_open();
+    cb.on_open = [h, weak, ready_on_open](std::string instance) {
+      auto p = weak.lock();
+      if (p) p->instance = instance.empty() ? "(unknown)" : std::move(instance);
+      // Otherwise the server's answer makes it ready (on_frame).
+      if (!ready_on_open) return;
+      if (p) p->status = 1;
       h->settled.add();
     };
     cb.on_fail = [h, weak](std::string error) {
@@ -304,7 +322,8 @@ std::vector<peer_ptr> runner::connect_peers(std::size_t count, std::vector<targe
       if (auto p = weak.lock()) on_frame(*h, *p, frame);
     };
     cb.on_close = [h, weak](std::string reason, bool expected) {
-      if (auto p = weak.lock()) p->status = 3;
+      // Closed before it was ready: it settles now, as a failure.
+      if (auto p = weak.lock(); p && p->status.exchange(3) == 0) h->settled.add();
       if (!expected) {
         ++h->unexpected_closes;
         std::lock_guard lock(h->mutex);
@@ -431,8 +450,8 @@ join_figures runner::join_rooms(room_list const& rooms, std::string const& prefi
     p.join_error.clear();
     p.joining = true;
     p.join_sent_ns = hub_.now_ns();
-    p.client->send(fmt::format(R"({{"type":"join","room":"{}-{}","meta":{{"bench":"{}"}},"id":"j"}})", prefix, room,
-                               run_id_));
+    p.client->send(
+        t_.protocol->join(fmt::format("{}-{}", prefix, room), fmt::format(R"({{"bench":"{}"}})", run_id_)));
   };
   std::uint64_t base = hub_.joins.get();
   auto started = steady::now();
@@ -498,7 +517,7 @@ void runner::leave_rooms(room_list const& rooms) {
     for (auto const& p : room) {
       if (p->status != 1 || p->peer_id.empty()) continue;
       p->leaving = true;
-      p->client->send(R"({"type":"leave","id":"l"})");
+      p->client->send(t_.protocol->leave());
       ++sent;
     }
   }
@@ -559,7 +578,10 @@ void runner::wait_for_server_peers(std::int64_t expected_total, std::chrono::sec
 void runner::quiesce() {
   auto outstanding = [&] {
     std::uint64_t missing = 0;
-    auto add = [&](rate_step const& step) { missing += step.sent > step.received ? step.sent - step.received : 0; };
+    // Refused signals will never arrive: not worth waiting for.
+    auto add = [&](rate_step const& step) {
+      missing += step.sent > step.received + step.errors ? step.sent - step.received - step.errors : 0;
+    };
     for (auto const& step : results_.steps) add(step);
     if (results_.isolation && results_.isolation->step) add(*results_.isolation->step);
     std::lock_guard lock(hub_.mutex);
@@ -594,6 +616,27 @@ void runner::quiesce() {
   }
   if (waiting > 0 && outstanding() > 0) progress("warning: {} signals still missing after 60 s", outstanding());
   else if (waiting > 0) progress("all arrived after {:.1f} s", std::chrono::duration<double>(steady::now() - started).count());
+}
+
+// What the ledger knows of a step's signals, once nothing more will come.
+void runner::account_ledger(rate_step& step) {
+  std::lock_guard lock(hub_.mutex);
+  auto it = hub_.ledgers.find(step.id);
+  if (it == hub_.ledgers.end()) return;
+  step.ledger = true;
+  auto const& ledger = it->second;
+  step.duplicates = ledger.duplicates;
+  for (std::size_t n = 1; n < ledger.state.size(); ++n) {
+    auto state = ledger.state[n];
+    bool acked = (state & signal_ledger::acked) != 0, refused = (state & signal_ledger::refused) != 0,
+         delivered = (state & signal_ledger::delivered) != 0;
+    step.acked += acked;
+    step.refused += refused;
+    step.delivered += delivered;
+    step.lost_acknowledged += acked && !delivered;
+    step.refused_but_delivered += refused && delivered;
+    step.unanswered_undelivered += !acked && !refused && !delivered;
+  }
 }
 
 // Signals that arrived after their step's drain are late, not lost.
@@ -643,7 +686,7 @@ void runner::memory_phase() {
       for (auto const& p : slice[r]) {
         p->joining = true;
         p->join_sent_ns = hub_.now_ns();
-        p->client->send(fmt::format(R"({{"type":"join","room":"bench-{}-idle-{}","id":"j"}})", run_id_, start + r));
+        p->client->send(t_.protocol->join(fmt::format("bench-{}-idle-{}", run_id_, start + r), ""));
         ++n;
       }
     }
@@ -693,7 +736,7 @@ void runner::memory_phase() {
 }
 
 rate_step runner::run_step(std::string kind, double rate, std::chrono::milliseconds duration, room_list const& rooms,
-                           std::vector<send_pair> const& pairs) {
+                           std::vector<send_pair> const& pairs, std::chrono::milliseconds drain) {
   rate_step out;
   out.kind = std::move(kind);
   out.rate = rate;
@@ -704,6 +747,8 @@ rate_step runner::run_step(std::string kind, double rate, std::chrono::milliseco
     hub_.step = step;
     hub_.samples.clear();
     hub_.samples.reserve(static_cast<std::size_t>(rate * std::chrono::duration<double>(duration).count()) + 16);
+    hub_.sample_numbers.clear();
+    hub_.sample_numbers.reserve(hub_.samples.capacity());
     hub_.errors = 0;
     hub_.error_codes.clear();
     hub_.received = 0;
@@ -715,7 +760,9 @@ rate_step runner::run_step(std::string kind, double rate, std::chrono::milliseco
   auto switches_before = switches_snapshot();
 
   progress("{} {:.0f}/s for {:.1f} s", out.kind, rate, std::chrono::duration<double>(duration).count());
-  auto sender = std::make_shared<pacer>(io_, hub_, pairs, rate, duration, step, static_cast<std::size_t>(s_.payload_bytes));
+  auto sender = std::make_shared<pacer>(io_, hub_, pairs, rate, duration, step, static_cast<std::size_t>(s_.payload_bytes),
+                                        s_.signal_acks);
+  hub_.open_ledger(step, sender->total());
   std::uint64_t done_base = hub_.pacer_done.get();
   sender->start();
   if (!hub_.pacer_done.wait_until(done_base + 1, steady::now() + duration + 30s))
@@ -727,18 +774,21 @@ rate_step runner::run_step(std::string kind, double rate, std::chrono::milliseco
   out.queue_full = hub_.counters.queue_full - queue_full_before;
   out.sent = sender->created() - std::min(sender->created(), out.queue_full);
   // Drain: wait for what is still on its way, bounded.
-  auto drain_deadline = sent_at + s_.drain;
+  auto drain_deadline = sent_at + drain;
   while (hub_.received.load() < out.sent && steady::now() < drain_deadline) std::this_thread::sleep_for(2ms);
   out.drain_ms = std::chrono::duration<double, std::milli>(steady::now() - sent_at).count();
   auto cpu_after = cpu_snapshot();
   auto switches_after = switches_snapshot();
   auto metrics_after = metrics_snapshot();
   std::vector<std::int64_t> samples;
+  std::vector<std::uint64_t> numbers;
   {
     std::lock_guard lock(hub_.mutex);
     hub_.step = 0;  // anything later is stale
     samples = std::move(hub_.samples);
     hub_.samples = {};
+    numbers = std::move(hub_.sample_numbers);
+    hub_.sample_numbers = {};
     out.errors = hub_.errors;
     out.error_codes = hub_.error_codes;
   }
@@ -752,6 +802,7 @@ rate_step runner::run_step(std::string kind, double rate, std::chrono::milliseco
   }
   out.lost = out.sent > out.received ? out.sent - out.received : 0;
   out.connections_lost = hub_.unexpected_closes - closes_before;
+  if (out.kind == "recovery") out.windows = per_second(samples, numbers, rate, out.target);
   out.latency = summarize(std::move(samples));
 
   // CPU per delivered signal, per process.
@@ -866,7 +917,7 @@ void runner::join_and_signal_phases(bool joins_wanted, bool signals_wanted) {
         quiesce();
       }
       ++steps;
-      auto result = run_step(std::move(kind), rate, s_.duration, *rooms, pairs);
+      auto result = run_step(std::move(kind), rate, s_.duration, *rooms, pairs, s_.drain);
       if (result.connections_lost > 0) broken = true;
       if (result.pass && (!failed || rate < *failed)) best = std::max(best.value_or(0), rate);
       if (!result.pass && (!failed || rate < *failed)) failed = rate;
@@ -891,10 +942,80 @@ void runner::join_and_signal_phases(bool joins_wanted, bool signals_wanted) {
     if (broken) results_.notes.push_back("the server closed bench connections during a step; later steps were skipped");
     results_.max_lossless_rate = best;
     results_.first_failed_rate = failed;
+    if (s_.overload && broken) results_.notes.push_back("overload step skipped: the cluster was already broken");
+    else if (s_.overload) overload_phase(*rooms, pairs);
   }
   std::vector<peer_ptr> flat;
   for (auto const& room : *rooms) flat.insert(flat.end(), room.begin(), room.end());
   close_peers(flat, "closing room peers");
+}
+
+// --overload: the rate for --overload-duration, then at once the recovery
+// rate. Judged afterwards: what was refused, whether anything acknowledged
+// was lost (after the run's last wait), how soon every second was back to
+// full delivery with p99 under 5 ms, and whether an instance was taken for
+// dead or a server process went away.
+void runner::overload_phase(room_list const& rooms, std::vector<send_pair> const& pairs) {
+  overload_figures o;
+  if (s_.overload_rate > 0) {
+    o.rate = static_cast<double>(s_.overload_rate);
+    o.rate_source = "--overload-rate";
+  } else if (results_.max_lossless_rate) {
+    o.rate = std::min(200'000.0, 3 * *results_.max_lossless_rate);
+    o.rate_source = fmt::format("3 x the highest lossless rate of this run ({:.0f}/s)", *results_.max_lossless_rate);
+  } else {
+    results_.notes.push_back("overload step skipped: no rate was lossless in this run (give --overload-rate)");
+    return;
+  }
+  std::this_thread::sleep_for(s_.settle);
+  quiesce();
+  auto metrics_before = metrics_snapshot();
+  std::uint64_t closes_before = hub_.unexpected_closes;
+  progress("overload: {:.0f}/s ({}) for {:.0f} s, then {}/s for {:.0f} s", o.rate, o.rate_source,
+           std::chrono::duration<double>(s_.overload_duration).count(), s_.recovery_rate,
+           std::chrono::duration<double>(s_.recovery_duration).count());
+  // No drain after the overload: the recovery starts as soon as the last
+  // overload signal is sent, and what arrives later counts as late.
+  auto overload = run_step("overload", o.rate, s_.overload_duration, rooms, pairs, std::chrono::milliseconds(0));
+  overload.pass = false;
+  overload.verdict = "see the overload summary";
+  auto recovery = run_step("recovery", static_cast<double>(s_.recovery_rate), s_.recovery_duration, rooms, pairs, s_.drain);
+  o.overload_step = overload.id;
+  o.recovery_step = recovery.id;
+  o.back_to_normal_seconds = back_to_normal(recovery.windows, recovered_p99_ms);
+  o.connections_closed = hub_.unexpected_closes - closes_before;
+  results_.steps.push_back(std::move(overload));
+  results_.steps.push_back(std::move(recovery));
+
+  if (t_.instance_metrics) {
+    auto metrics_after = metrics_snapshot();
+    o.instances = instance_urls_.size();
+    if (!metrics_after.empty()) o.expired_peers = o.fewest_instances_alive = 0;
+    for (auto const& [id, values] : metrics_after) {
+      if (metrics_before.count(id))
+        o.expired_peers += metric(values, "sigstream_expired_peers_total") -
+                           metric(metrics_before[id], "sigstream_expired_peers_total");
+      double alive = metric(values, "sigstream_instances_alive");
+      if (o.fewest_instances_alive == 0 || alive < o.fewest_instances_alive) o.fewest_instances_alive = alive;
+    }
+    for (auto const& [id, url] : instance_urls_)
+      if (!metrics_after.count(id)) o.processes_gone.push_back(id + " (no /metrics answer)");
+    // Signs of how the instances coped. The last two exist only in builds
+    // that bound appends in flight (--max-appends-in-flight).
+    for (char const* name : {"sigstream_append_failures_total", "sigstream_rate_limited_total",
+                             "sigstream_slow_consumers_total", "sigstream_gaps_detected_total",
+                             "sigstream_catch_ups_total", "sigstream_appends_refused_for_load_total",
+                             "sigstream_append_retries_total"}) {
+      for (auto const& [id, values] : metrics_after) {
+        if (!values.count(name)) continue;
+        double before = metrics_before.count(id) ? metric(metrics_before[id], name) : 0;
+        o.instance_counters[name] += values.at(name) - before;
+      }
+    }
+  }
+  for (auto const& p : processes_)
+    if (!cpu_seconds(p.pid)) o.processes_gone.push_back(fmt::format("{} (pid {})", p.name, p.pid));
+  results_.overload = std::move(o);
 }
 
 void runner::isolation_phase() {
@@ -920,7 +1041,8 @@ void runner::isolation_phase() {
     auto pairs = make_pairs(*rooms);
     if (!pairs.empty()) {
       std::this_thread::sleep_for(s_.settle);
-      iso.step = run_step("isolation", static_cast<double>(s_.isolation_rate), s_.isolation_duration, *rooms, pairs);
+      iso.step =
+          run_step("isolation", static_cast<double>(s_.isolation_rate), s_.isolation_duration, *rooms, pairs, s_.drain);
     }
     std::vector<peer_ptr> flat;
     for (auto const& room : *rooms) flat.insert(flat.end(), room.begin(), room.end());
@@ -938,7 +1060,7 @@ int runner::run() {
   // Is anything there at all?
   auto probe = connect_peers(1, connect_targets({}), "probe");
   if (probe.empty()) {
-    std::cerr << "sigstream bench: cannot open a WebSocket to " << (s_.placement == "direct" ? "the instances" : s_.url)
+    std::cerr << "sigstream-bench: cannot open a WebSocket to " << (s_.placement == "direct" ? "the instances" : t_.url)
               << "; is the cluster running?\n";
     return 1;
   }
@@ -957,7 +1079,10 @@ int runner::run() {
                                          hub_.unexpected_closes.load(), hub_.first_close_reason));
   }
   quiesce();
-  for (auto& step : results_.steps) account_late(step);
+  for (auto& step : results_.steps) {
+    account_late(step);
+    account_ledger(step);
+  }
   if (hub_.tracing) {
     std::lock_guard lock(hub_.mutex);
     for (auto const& [step, n, at] : hub_.trace) fmt::format_to(std::back_inserter(trace_text_), "R {} {} {}\n", step, n, at);
@@ -965,7 +1090,10 @@ int runner::run() {
     out << "# S step n room sender_instance target_instance sent_ns | R step n received_ns\n" << trace_text_;
     if (!out) progress("warning: cannot write {}", s_.trace_path);
   }
-  if (results_.isolation && results_.isolation->step) account_late(*results_.isolation->step);
+  if (results_.isolation && results_.isolation->step) {
+    account_late(*results_.isolation->step);
+    account_ledger(*results_.isolation->step);
+  }
   // Whatever is still open goes now.
   std::vector<peer_ptr> open;
   for (auto const& p : all_peers_)
@@ -976,9 +1104,12 @@ int runner::run() {
 
 }  // namespace
 
-int run(bench_settings const& settings, bench_results& results) {
-  runner r(settings, results);
+int run(bench_settings const& settings, system_target const& target, bench_results& results) {
+  progress_prefix = fmt::format("bench [{}]: ", target.name);
+  results.system = target.name;
+  results.target_url = target.url;
+  runner r(settings, target, results);
   return r.run();
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,4 +1,4 @@
-// `sigstream bench join`: the latency of the first join of a room on a fresh
+// `sigstream-bench join`: the latency of the first join of a room on a fresh
 // instance, against the length of that room's history. A room with a
 // million signals behind it must be joined as fast as a new one; this
 // measures how far from that we are. It fills a stream of its own
@@ -49,10 +49,10 @@
 
 #include "adapters/codec/event_codec.hpp"
 #include "adapters/nats/event_log.hpp"
-#include "cli/bench_client.hpp"
-#include "cli/bench_common.hpp"
-#include "cli/bench_system.hpp"
-#include "cli/commands.hpp"
+#include "bench/bench_client.hpp"
+#include "bench/bench_common.hpp"
+#include "bench/bench_system.hpp"
+#include "bench/commands.hpp"
 #include "cli/logging.hpp"
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
@@ -60,7 +60,10 @@
 #include "protocol/json.hpp"
 #include "protocol/messages.hpp"
 
-namespace sig::cli {
+namespace sig::bench {
+
+using cli::options;
+using cli::log_factory;
 
 namespace {
 
@@ -97,7 +100,7 @@ struct settings {
   std::string prefix = "sigjoinbench";
   std::string lengths = "0,1000,10000,100000,1000000";
   std::int64_t repeats = 5;
-  std::string serve_bin = "/proc/self/exe";
+  std::string serve_bin = product_binary_beside_this_one();
   bool keep = false;
   std::string report;
   std::int64_t window = 4096;
@@ -366,85 +369,6 @@ std::string read_head(std::string const& path, std::size_t limit) {
   return out;
 }
 
-// Our own child, started with posix_spawn; stopped by its pid only.
-class instance_process {
- public:
-  instance_process() = default;
-  instance_process(instance_process const&) = delete;
-  instance_process& operator=(instance_process const&) = delete;
-  ~instance_process() { kill_now(); }
-
-  bool spawn(std::vector<std::string> args, std::string const& log_path, std::string& error) {
-    // The instance is configured by its flags alone (see clean_environment).
-    auto child = bench::spawn_child(std::move(args), {-1, -1, log_path},
-                                    bench::child_environment::without_sigstream_variables);
-    pid_ = child.pid;
-    started_ = child.started;
-    error = child.error;
-    return pid_ != 0;
-  }
-
-  steady::time_point started() const { return started_; }
-  int pid() const { return pid_; }
-
-  // True once the process has exited (and was reaped).
-  bool exited() {
-    if (pid_ == 0) return true;
-    int status = 0;
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || (r < 0 && errno == ECHILD)) {
-      record(status, r == pid_);
-      return true;
-    }
-    return false;
-  }
-
-  // SIGTERM, then up to `limit` for a clean exit, then SIGKILL. Returns the
-  // milliseconds from SIGTERM to exit (or -1 if it had to be killed).
-  double stop(std::chrono::milliseconds limit) {
-    if (exited()) return 0;
-    auto start = steady::now();
-    kill(pid_, SIGTERM);
-    while (steady::now() - start < limit) {
-      if (exited()) return bench::ms_between(start, steady::now());
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    kill_now();
-    return -1;
-  }
-
-  int exit_code() const { return exit_code_; }
-  std::string const& how_ended() const { return how_ended_; }
-
- private:
-  void kill_now() {
-    if (pid_ == 0) return;
-    kill(pid_, SIGKILL);
-    int status = 0;
-    pid_t r = 0;
-    while ((r = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
-    }
-    record(status, r == pid_);
-    how_ended_ = "killed (SIGKILL)";
-  }
-
-  void record(int status, bool reaped) {
-    pid_ = 0;
-    if (!reaped) return;
-    if (WIFEXITED(status)) {
-      exit_code_ = WEXITSTATUS(status);
-      how_ended_ = fmt::format("exit code {}", exit_code_);
-    } else if (WIFSIGNALED(status)) {
-      how_ended_ = fmt::format("signal {}", WTERMSIG(status));
-    }
-  }
-
-  pid_t pid_ = 0;
-  steady::time_point started_;
-  int exit_code_ = -1;
-  std::string how_ended_ = "running";
-};
-
 // What the io thread learns about one connection. Guarded by `mutex`.
 struct join_probe {
   std::mutex mutex;
@@ -582,9 +506,12 @@ class join_runner {
     if (!port) return run_failure{"no free loopback port"};
     out.port = *port;
     std::string log_path = fmt::format("{}/{}.log", dir_, instance);
-    instance_process process;
+    // The instance is configured by its flags alone (see clean_environment).
+    bench::child_process process;
     std::string error;
-    if (!process.spawn(instance_args(*port, instance), log_path, error)) return run_failure{error};
+    if (!process.spawn(instance_args(*port, instance), log_path, bench::child_environment::without_sigstream_variables,
+                       error))
+      return run_failure{error};
     auto failed = [&](std::string what) {
       process.stop(s_.stop_timeout);
       std::string head = read_head(log_path, 2000);
@@ -595,24 +522,14 @@ class join_runner {
       return f;
     };
 
-    // Ready: /readyz answers 200. Polled every 10 ms on fresh connections.
+    // Ready: /readyz answers 200.
     tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), *port);
     std::string host = fmt::format("127.0.0.1:{}", *port);
-    auto ready_deadline = process.started() + s_.ready_timeout;
-    std::optional<steady::time_point> ready_at;
-    while (!ready_at) {
+    auto ready_at = bench::wait_for_status_200(io_, *port, "/readyz", process.started() + s_.ready_timeout,
+                                               [&] { return process.exited(); });
+    if (!ready_at) {
       if (process.exited()) return failed("the instance exited before /readyz answered 200");
-      if (steady::now() >= ready_deadline)
-        return failed(fmt::format("/readyz did not answer 200 within {} ms", s_.ready_timeout.count()));
-      auto answer = std::make_shared<std::promise<std::pair<int, steady::time_point>>>();
-      auto future = answer->get_future();
-      bench::http_get(io_, endpoint, host, "/readyz", std::chrono::milliseconds(1000), [answer](bench::http_result r) {
-        answer->set_value({r.ok ? r.status : 0, steady::now()});
-      });
-      if (future.wait_for(std::chrono::milliseconds(2000)) != std::future_status::ready) continue;
-      auto [status, at] = future.get();
-      if (status == 200) ready_at = at;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      return failed(fmt::format("/readyz did not answer 200 within {} ms", s_.ready_timeout.count()));
     }
     out.ready_ms = bench::ms_between(process.started(), *ready_at);
 
@@ -770,7 +687,7 @@ bool delete_heartbeat_bucket(settings const& s) {
   ls.subject_prefix = s.prefix;
   ls.create_stream = false;
   ls.connect_attempts = 1;
-  ls.client_name = "sigstream bench join (cleanup)";
+  ls.client_name = "sigstream-bench join (cleanup)";
   nats::event_log bucket(ls, quiet.make("nats"));
   std::atomic<bool> never{false};
   bucket.start(never);  // false: not a room stream, as expected
@@ -781,10 +698,10 @@ bool delete_heartbeat_bucket(settings const& s) {
 
 }  // namespace
 
-int bench_join_command(int argc, char** argv) {
+int join_bench_command(int argc, char** argv) {
   settings s;
   s.report = "docs/bench-runs/join-latency-" + bench::utc_now("%Y-%m-%d") + ".json";
-  options opts("bench join",
+  options opts("join",
                "Measure the latency of the first join of a room on a fresh instance against the length of the\n"
                "room's history. Fills a stream of its own (--stream, default SIGSTREAM-JOINBENCH, never the\n"
                "instances' stream) with one room join-bench-L per length L of --lengths: 2 joined peers, then L\n"
@@ -802,7 +719,8 @@ int bench_join_command(int argc, char** argv) {
                "The stream (and the instances' heartbeat bucket) is deleted at the end unless --keep; a stream\n"
                "that already holds events is never touched. The instances get only their flags: SIGSTREAM_*\n"
                "variables are not passed on. NATS and Redis on loopback only. Table on stdout, progress on\n"
-               "stderr, every sample in the JSON report.");
+               "stderr, every sample in the JSON report.",
+               "sigstream-bench");
   opts.add_string("nats-url", &s.nats_url, "NATS server with JetStream (loopback only).");
   opts.add_string("redis-url", &s.redis_url,
                   "Presence cache for the instances (loopback only); empty: none, so every first join rebuilds the "
@@ -811,7 +729,7 @@ int bench_join_command(int argc, char** argv) {
   opts.add_string("subject-prefix", &s.prefix, "Subject prefix of the benchmark's rooms.");
   opts.add_string("lengths", &s.lengths, "History lengths (signals per room), comma-separated; one room each.");
   opts.add_int("repeats", &s.repeats, "Fresh instances (one join each) per length (1..50).");
-  opts.add_string("serve-bin", &s.serve_bin, "The sigstream executable to run as the instance (default: this one).");
+  opts.add_string("serve-bin", &s.serve_bin, "The sigstream executable to run as the instance (default: `sigstream` beside this executable).");
   opts.add_flag("keep", &s.keep, "Keep the stream (and the heartbeat bucket) at the end, e.g. for `sigstream history`.");
   opts.add_string("report", &s.report, "Write the JSON report to this file (its directory must exist).");
   opts.add_int("window", &s.window, "Publishes in flight while filling.");
@@ -830,7 +748,7 @@ int bench_join_command(int argc, char** argv) {
                           "instance-timeout"});
   if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   if (auto problem = check(s); !problem.empty()) {
-    std::cerr << "sigstream bench join: " << problem << "\n";
+    std::cerr << "sigstream-bench join: " << problem << "\n";
     return 2;
   }
   std::string started_at = bench::utc_now();
@@ -852,7 +770,7 @@ int bench_join_command(int argc, char** argv) {
 
   char dir_template[] = "/tmp/sigstream-bench-join-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) {
-    std::cerr << "sigstream bench join: cannot create a temporary directory: " << std::strerror(errno) << "\n";
+    std::cerr << "sigstream-bench join: cannot create a temporary directory: " << std::strerror(errno) << "\n";
     return 1;
   }
   std::string dir = dir_template;
@@ -867,16 +785,16 @@ int bench_join_command(int argc, char** argv) {
   // The window outlives the log: acknowledgement callbacks point at it.
   bench::publish_window window(static_cast<std::uint64_t>(s.window));
   log_factory logs("bench-join", "warn");
-  nats::event_log log(bench::fill_log_settings(s.nats_url, s.stream, s.prefix, "sigstream bench join"),
+  nats::event_log log(bench::fill_log_settings(s.nats_url, s.stream, s.prefix, "sigstream-bench join"),
                       logs.make("nats"));
   // Never fill, use or delete a stream that holds anything already.
-  auto counts = bench::open_stream(log, "sigstream bench join", s.nats_url, s.stream, s.prefix);
+  auto counts = bench::open_stream(log, "sigstream-bench join", s.nats_url, s.stream, s.prefix);
   if (!counts) return 1;
   if (!counts->empty()) {
     std::uint64_t held = 0;
     for (auto const& [subject, n] : *counts) held += n;
     std::cerr << fmt::format(
-        "sigstream bench join: stream {} already holds {} events on {} subjects; not touching it (delete it, or "
+        "sigstream-bench join: stream {} already holds {} events on {} subjects; not touching it (delete it, or "
         "choose another --stream)\n",
         s.stream, held, counts->size());
     return 1;
@@ -915,7 +833,7 @@ int bench_join_command(int argc, char** argv) {
     }
   }
   if (!filled.ok) {
-    std::cerr << "sigstream bench join: fill failed: " << filled.error << "\n";
+    std::cerr << "sigstream-bench join: fill failed: " << filled.error << "\n";
     cleanup();
     return 1;
   }
@@ -954,7 +872,7 @@ int bench_join_command(int argc, char** argv) {
   auto [stream_deleted, bucket_deleted] = cleanup();
   log.close();
   if (!failure.empty()) {
-    std::cerr << "sigstream bench join: FAILED: " << failure << "\n";
+    std::cerr << "sigstream-bench join: FAILED: " << failure << "\n";
     std::cerr << (s.keep ? fmt::format("stream {} kept\n", s.stream)
                          : fmt::format("stream {} {}\n", s.stream, stream_deleted ? "deleted" : "NOT deleted"));
     return 1;
@@ -963,7 +881,7 @@ int bench_join_command(int argc, char** argv) {
   // --- The table and the report.
   auto machine = bench::machine_with_load(load_at_start);
   std::string text;
-  text += fmt::format("sigstream bench join {} ({})\n", SIGSTREAM_VERSION, started_at);
+  text += fmt::format("sigstream-bench join {} ({})\n", SIGSTREAM_VERSION, started_at);
   text += bench::machine_line(machine);
   text += fmt::format("stream {} at {}; instances: {} serve, Redis {}; {} fresh instances per length\n", s.stream,
                       s.nats_url, bin, s.redis_url.empty() ? "off (every first join rebuilds from the stream)" : s.redis_url,
@@ -1079,9 +997,9 @@ int bench_join_command(int argc, char** argv) {
       filled.signals ? filled.data_min : 0, filled.signals ? filled.data_total / filled.signals : 0, filled.data_max,
       rooms_json, results_json, per_event_us, first_per_event_us, stream_deleted, bucket_deleted);
 
-  if (!bench::deliver_report(text, json, s.report, "sigstream bench join")) return 1;
+  if (!bench::deliver_report(text, json, s.report, "sigstream-bench join")) return 1;
   if (!s.report.empty()) std::cerr << "report: " << s.report << "\n";
   return 0;
 }
 
-}  // namespace sig::cli
+}  // namespace sig::bench

@@ -1,6 +1,7 @@
 #pragma once
-// Everything `sigstream bench` measured, as plain data: the runner fills it,
-// the report renders it as text and JSON.
+// Everything `sigstream-bench` measured, as plain data: the runner fills one
+// bench_results per system it drove, the report renders them as text (side
+// by side when there are several) and JSON.
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -8,11 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "cli/bench_stats.hpp"
+#include "bench/bench_stats.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 struct bench_settings {
+  std::string systems = "sigstream";  // run in this order: sigstream (the cluster at --url), socketio (started here)
   std::string url = "ws://127.0.0.1:8080/ws";
   std::string instance_urls;
   std::string placement = "haproxy";
@@ -37,6 +39,14 @@ struct bench_settings {
   std::int64_t isolation_rate = 2'000;
   std::chrono::milliseconds isolation_duration{5'000};
   std::int64_t client_threads = 1;
+  bool signal_acks = true;  // signals carry a request id and are acknowledged
+  bool overload = false;
+  std::int64_t overload_rate = 0;  // 0: 3 x the highest lossless rate of the run
+  std::chrono::milliseconds overload_duration{30'000};
+  std::int64_t recovery_rate = 1000;
+  std::chrono::milliseconds recovery_duration{10'000};
+  std::int64_t baseline_instances = 2;
+  std::string baseline_dir;  // server.mjs and haproxy.cfg of the Socket.IO baseline
   std::string pids;
   std::string pid_dir = ".run/pids";
   std::string json_path;
@@ -89,7 +99,7 @@ struct instance_traffic {
 };
 
 struct rate_step {
-  std::string kind;  // "fixed", "search" or "isolation"
+  std::string kind;  // "fixed", "search", "overload", "recovery" or "isolation"
   std::uint64_t id = 0;
   double rate = 0;
   double seconds = 0;  // time the pacer actually ran
@@ -98,6 +108,15 @@ struct rate_step {
   std::uint64_t late = 0;      // arrived after the drain, before the run ended
   std::uint64_t lost = 0;      // never arrived: sent - received - late
   std::uint64_t errors = 0, queue_full = 0;
+  // From the signal ledger, once the run's last wait is over (ledger false:
+  // not followed). Acknowledged and refused need --signal-acks.
+  bool ledger = false;
+  std::uint64_t acked = 0, refused = 0, delivered = 0;
+  std::uint64_t lost_acknowledged = 0;       // acknowledged, never delivered: must be 0
+  std::uint64_t refused_but_delivered = 0;   // must be 0
+  std::uint64_t unanswered_undelivered = 0;  // neither answered nor delivered (or never sent: queue_full)
+  std::uint64_t duplicates = 0;              // delivered more than once
+  std::vector<step_window> windows;          // recovery steps only
   std::uint64_t connections_lost = 0;
   double pacer_max_lag_ms = 0;
   double drain_ms = 0;
@@ -133,7 +152,32 @@ struct isolation_figures {
   std::optional<rate_step> step;
 };
 
+// The overload step (--overload): `rate` for --overload-duration, then at
+// once --recovery-rate for --recovery-duration; both are among the steps.
+struct overload_figures {
+  double rate = 0;
+  std::string rate_source;
+  std::uint64_t overload_step = 0, recovery_step = 0;  // rate_step ids
+  // The first second of the recovery from which on every second had its
+  // signals delivered and p99 under recovered_p99_ms; nullopt: never within the step.
+  std::optional<double> back_to_normal_seconds;
+  // sigstream only (-1: not measured): peers the instances expired over both
+  // steps (an instance taken for dead), and the fewest instances any
+  // instance saw alive afterwards.
+  double expired_peers = -1, fewest_instances_alive = -1;
+  std::uint64_t instances = 0;
+  // Instance counters gained over both steps, summed over the instances
+  // (sigstream only; a counter this build of the instances lacks is left out).
+  std::map<std::string, double> instance_counters;
+  std::vector<std::string> processes_gone;  // watched server processes no longer running
+  std::uint64_t connections_closed = 0;     // bench connections the servers closed
+};
+inline constexpr double recovered_p99_ms = 5.0;
+
 struct bench_results {
+  std::string system = "sigstream";  // as --systems names it
+  std::string system_description;    // what runs, with versions
+  std::string target_url;            // the load balancer's WebSocket URL
   bench_settings settings;
   std::string started_at;  // UTC, ISO 8601
   std::string version;
@@ -149,10 +193,15 @@ struct bench_results {
   std::optional<double> max_lossless_rate;
   std::optional<double> first_failed_rate;
   std::optional<isolation_figures> isolation;
+  std::optional<overload_figures> overload;
   std::vector<std::string> notes;
 };
 
 std::string render_text(bench_results const& results);
 std::string render_json(bench_results const& results);
+// Every system's figures in one table, a column per system, in run order.
+std::string render_side_by_side(std::vector<bench_results> const& systems);
+// A step of `results` by its id; nullptr if none.
+rate_step const* find_step(bench_results const& results, std::uint64_t id);
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

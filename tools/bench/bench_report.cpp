@@ -1,4 +1,4 @@
-// The report of `sigstream bench`: a text summary for people and JSON with
+// The report of `sigstream-bench`: a text summary for people and JSON with
 // every figure for tools.
 #include <fmt/format.h>
 
@@ -6,10 +6,10 @@
 #include <cmath>
 #include <set>
 
-#include "cli/bench_results.hpp"
+#include "bench/bench_results.hpp"
 #include "protocol/messages.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 namespace {
 
@@ -43,6 +43,19 @@ void text_steps(std::string& out, std::vector<rate_step> const& steps) {
     fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:>8} {:>8} {:>6} {:>6} {:>5} {:>8} {:>8} {:>8} {:>9} {:>9.0f}  {}\n",
                    s.kind, rate_text(s.rate), s.sent, s.received, s.late, s.lost, s.errors, ms(s.latency.p50_ms),
                    ms(s.latency.p90_ms), ms(s.latency.p99_ms), ms(s.latency.max_ms), s.drain_ms, s.verdict);
+}
+
+// What the ledger knows of each step: acknowledged, refused, delivered in
+// the end (late ones included), and what must stay 0.
+void text_ledger(std::string& out, std::vector<rate_step> const& steps) {
+  fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10} {:>6}\n", "kind",
+                 "rate/s", "sent", "acked", "refused", "delivered", "acked+lost", "refused+dl", "unanswered", "dups");
+  for (auto const& s : steps) {
+    if (!s.ledger) continue;
+    fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10} {:>6}\n", s.kind,
+                   rate_text(s.rate), s.sent, s.acked, s.refused, s.delivered, s.lost_acknowledged,
+                   s.refused_but_delivered, s.unanswered_undelivered, s.duplicates);
+  }
 }
 
 void text_cpu(std::string& out, std::vector<rate_step> const& steps) {
@@ -182,6 +195,7 @@ void json_placement(json_out& j, placement_figures const& p) {
 void json_step(json_out& j, rate_step const& s) {
   j.open('{');
   j.key("kind").str(s.kind);
+  j.key("id").num(static_cast<double>(s.id));
   j.key("rate").num(s.rate);
   j.key("seconds").num(s.seconds);
   j.key("target").num(static_cast<double>(s.target));
@@ -192,6 +206,29 @@ void json_step(json_out& j, rate_step const& s) {
   j.key("error_codes");
   json_counts(j, s.error_codes);
   j.key("late").num(static_cast<double>(s.late));
+  if (s.ledger) {
+    j.key("ledger").open('{');
+    j.key("acked").num(static_cast<double>(s.acked));
+    j.key("refused").num(static_cast<double>(s.refused));
+    j.key("delivered").num(static_cast<double>(s.delivered));
+    j.key("lost_acknowledged").num(static_cast<double>(s.lost_acknowledged));
+    j.key("refused_but_delivered").num(static_cast<double>(s.refused_but_delivered));
+    j.key("unanswered_undelivered").num(static_cast<double>(s.unanswered_undelivered));
+    j.key("duplicates").num(static_cast<double>(s.duplicates));
+    j.close('}');
+  }
+  if (!s.windows.empty()) {
+    j.key("windows").open('[');
+    for (auto const& w : s.windows) {
+      j.open('{');
+      j.key("second").num(static_cast<double>(w.second));
+      j.key("sent").num(static_cast<double>(w.sent));
+      j.key("received").num(static_cast<double>(w.received));
+      j.key("p99_ms").num(w.p99_ms);
+      j.close('}');
+    }
+    j.close(']');
+  }
   j.key("queue_full").num(static_cast<double>(s.queue_full));
   j.key("connections_lost").num(static_cast<double>(s.connections_lost));
   j.key("pacer_max_lag_ms").num(s.pacer_max_lag_ms);
@@ -247,12 +284,13 @@ std::string render_text(bench_results const& r) {
     auto it = r.machine.find(key);
     return it == r.machine.end() ? std::string("?") : it->second;
   };
-  add(out, "sigstream bench {} ({}){}\n", r.version, r.started_at, r.settings.label.empty() ? "" : " [" + r.settings.label + "]");
+  add(out, "sigstream-bench {} ({}){}\n", r.version, r.started_at, r.settings.label.empty() ? "" : " [" + r.settings.label + "]");
+  add(out, "system: {}: {}\n", r.system, r.system_description);
   add(out, "machine: {} CPUs ({}), {} GiB RAM, {} (Debian {}), kernel {}\n", fact("nproc"), fact("cpu"), fact("ram_gib"),
       fact("os"), fact("debian_version"), fact("kernel"));
-  add(out, "target: {}; peers connect {}\n", r.settings.url,
+  add(out, "target: {}; peers connect {}\n", r.target_url,
       r.settings.placement == "direct" ? "directly to the instance URLs"
-                                       : "through it (HAProxy), each placed by the upgrade's X-Sigstream-Instance");
+                                       : "through it (HAProxy), each placed by the instance its upgrade response names");
   if (!r.instance_endpoints.empty()) {
     add(out, "instances (for /metrics):");
     for (auto const& [id, url] : r.instance_endpoints) add(out, " {}={}", id, url);
@@ -308,11 +346,58 @@ std::string render_text(bench_results const& r) {
       add(out, "  highest rate with nothing lost and p99 < 50 ms: none of the rates tried");
     if (r.first_failed_rate) add(out, " (lowest failing rate: {}/s)", rate_text(*r.first_failed_rate));
     else add(out, " (no rate up to the last one tried failed)");
-    add(out, "\n\n== CPU time per delivered signal (us), by process\n");
+    add(out, "\n\n== What became of each signal, once the run's last wait was over ({})\n",
+        r.settings.signal_acks ? "signals asked for acknowledgements"
+                               : "--signal-acks=false: nothing is acknowledged, so nothing is told apart");
+    add(out, "  acked+lost: acknowledged, never delivered (must be 0); refused+dl: refused, yet delivered (must be 0);\n"
+             "  unanswered: neither answered nor delivered; dups: delivered more than once\n");
+    text_ledger(out, steps);
+    add(out, "\n== CPU time per delivered signal (us), by process\n");
     text_cpu(out, steps);
-    add(out, "\n== Traffic per instance from /metrics: live events received from NATS, frames sent to clients\n");
-    text_traffic(out, steps);
+    if (!r.instance_endpoints.empty()) {
+      add(out, "\n== Traffic per instance from /metrics: live events received from NATS, frames sent to clients\n");
+      text_traffic(out, steps);
+    }
     add(out, "\n");
+  }
+
+  if (r.overload) {
+    auto const& o = *r.overload;
+    auto const* over = find_step(r, o.overload_step);
+    auto const* rec = find_step(r, o.recovery_step);
+    add(out, "== Overload: {:.0f}/s ({}), then {}/s\n", o.rate, o.rate_source, r.settings.recovery_rate);
+    if (over != nullptr && rec != nullptr) {
+      std::map<std::string, std::uint64_t> codes = over->error_codes;
+      for (auto const& [code, n] : rec->error_codes) codes[code] += n;
+      add(out, "  refused: {} ({})\n", over->refused + rec->refused, join_counts(codes));
+      add(out,
+          "  acknowledged, never delivered: {} (must be 0); delivered twice: {}; neither answered nor delivered: {} "
+          "({} of them never left the bench: its queue to a closed or slow connection was full)\n",
+          over->lost_acknowledged + rec->lost_acknowledged, over->duplicates + rec->duplicates,
+          over->unanswered_undelivered + rec->unanswered_undelivered, over->queue_full + rec->queue_full);
+      add(out, "  recovery p99 per second (ms, by send time; received/sent):");
+      for (auto const& w : rec->windows) add(out, " {}:{}({}/{})", w.second, ms(w.p99_ms), w.received, w.sent);
+      add(out, "\n");
+    }
+    if (o.back_to_normal_seconds)
+      add(out, "  back to normal (every signal delivered, p99 < {:.0f} ms, every second after): {:.0f} s after the overload\n",
+          recovered_p99_ms, *o.back_to_normal_seconds);
+    else
+      add(out, "  back to normal (p99 < {:.0f} ms, nothing missing): not within the recovery step\n", recovered_p99_ms);
+    if (o.expired_peers < 0)
+      add(out, "  instance taken for dead: not measured (no liveness metrics)\n");
+    else
+      add(out, "  instance taken for dead: {} ({:.0f} peers expired; fewest instances seen alive {:.0f} of {})\n",
+          o.expired_peers > 0 || o.fewest_instances_alive < static_cast<double>(o.instances) ? "YES" : "no",
+          o.expired_peers, o.fewest_instances_alive, o.instances);
+    if (!o.instance_counters.empty()) {
+      add(out, "  instance counters gained over both steps, all instances:");
+      for (auto const& [name, value] : o.instance_counters) add(out, " {}={:.0f}", name, value);
+      add(out, "\n");
+    }
+    add(out, "  server processes gone: {}; bench connections closed by the servers: {}\n\n",
+        o.processes_gone.empty() ? std::string("none") : fmt::format("{}", fmt::join(o.processes_gone, ", ")),
+        o.connections_closed);
   }
 
   if (r.isolation) {
@@ -338,9 +423,119 @@ std::string render_text(bench_results const& r) {
   return out;
 }
 
+rate_step const* find_step(bench_results const& r, std::uint64_t id) {
+  for (auto const& s : r.steps)
+    if (s.id == id) return &s;
+  return nullptr;
+}
+
+std::string render_side_by_side(std::vector<bench_results> const& systems) {
+  constexpr int figure_width = 44, column_width = 24;
+  std::string out;
+  std::string names;
+  for (auto const& r : systems) names += (names.empty() ? "" : " / ") + r.system;
+  add(out, "== Side by side: {} (measured in this run, one system after the other, same workloads)\n", names);
+  add(out, "  {:<{}}", "", figure_width);
+  for (auto const& r : systems) add(out, "{:>{}}", r.system, column_width);
+  add(out, "\n");
+  auto row = [&](std::string const& figure, auto&& cell) {
+    add(out, "  {:<{}}", figure, figure_width);
+    for (auto const& r : systems) add(out, "{:>{}}", cell(r), column_width);
+    add(out, "\n");
+  };
+  auto join_cell = [](bench_results const& r, std::string const& mode) {
+    for (auto const& j : r.joins)
+      if (j.mode == mode) return fmt::format("{} / {}", ms(j.all.p50_ms), ms(j.all.p99_ms));
+    return std::string("-");
+  };
+  row("joins one at a time p50 / p99 (ms)", [&](auto const& r) { return join_cell(r, "sequential"); });
+  row("joins all at once p50 / p99 (ms)", [&](auto const& r) { return join_cell(r, "burst"); });
+  row("instance memory per idle peer (KiB)", [](bench_results const& r) {
+    return r.memory ? fmt::format("{:.2f}", r.memory->instance_bytes_per_peer / 1024) : std::string("-");
+  });
+
+  std::set<double> rates;
+  for (auto const& r : systems)
+    for (auto const& s : r.steps)
+      if (s.kind == "fixed") rates.insert(s.rate);
+  for (double rate : rates) {
+    auto at = [rate](bench_results const& r) -> rate_step const* {
+      for (auto const& s : r.steps)
+        if (s.kind == "fixed" && s.rate == rate) return &s;
+      return nullptr;
+    };
+    auto cell = [&](auto&& format) {
+      return [&, format](bench_results const& r) {
+        auto const* s = at(r);
+        return s == nullptr ? std::string("-") : format(*s);
+      };
+    };
+    std::string label = fmt::format("{}/s ", rate_text(rate));
+    row(label + "p50 / p99 (ms)", cell([](rate_step const& s) { return ms(s.latency.p50_ms) + " / " + ms(s.latency.p99_ms); }));
+    row(label + "delivered / sent", cell([](rate_step const& s) { return fmt::format("{} / {}", s.received + s.late, s.sent); }));
+    row(label + "lost (never arrived) / late", cell([](rate_step const& s) { return fmt::format("{} / {}", s.lost, s.late); }));
+    row(label + "refused / acknowledged then lost", cell([](rate_step const& s) {
+          return s.ledger ? fmt::format("{} / {}", s.refused, s.lost_acknowledged) : std::string("n/a");
+        }));
+    row(label + "server CPU per signal, all (us)", cell([](rate_step const& s) {
+          return s.cpu.empty() ? std::string("n/a") : fmt::format("{:.0f}", s.servers_us_per_signal);
+        }));
+    row(label + "  of which instances (us)", cell([](rate_step const& s) {
+          double instances = 0;
+          for (auto const& c : s.cpu)
+            if (c.role == "instance") instances += c.us_per_signal;
+          return s.cpu.empty() ? std::string("n/a") : fmt::format("{:.0f}", instances);
+        }));
+  }
+  row("highest rate, nothing lost, p99 < 50 ms", [](bench_results const& r) {
+    return r.max_lossless_rate ? rate_text(*r.max_lossless_rate) + "/s" : std::string("none");
+  });
+  row("lowest failing rate", [](bench_results const& r) {
+    return r.first_failed_rate ? rate_text(*r.first_failed_rate) + "/s" : std::string("none failed");
+  });
+  bool any_overload = false;
+  for (auto const& r : systems) any_overload = any_overload || r.overload.has_value();
+  if (any_overload) {
+    auto overload_cell = [](auto&& format) {
+      return [format](bench_results const& r) {
+        if (!r.overload) return std::string("-");
+        auto const* over = find_step(r, r.overload->overload_step);
+        auto const* rec = find_step(r, r.overload->recovery_step);
+        if (over == nullptr || rec == nullptr) return std::string("-");
+        return std::string(format(*r.overload, *over, *rec));
+      };
+    };
+    row("overload rate (/s)", overload_cell([](overload_figures const& o, auto&, auto&) { return rate_text(o.rate); }));
+    row("overload: refused", overload_cell([](auto&, rate_step const& a, rate_step const& b) {
+          return fmt::format("{}", a.refused + b.refused);
+        }));
+    row("overload: acknowledged then lost", overload_cell([](auto&, rate_step const& a, rate_step const& b) {
+          return fmt::format("{}", a.lost_acknowledged + b.lost_acknowledged);
+        }));
+    row("overload: back to p99 < 5 ms after (s)", overload_cell([](overload_figures const& o, auto&, auto&) {
+          return o.back_to_normal_seconds ? fmt::format("{:.0f}", *o.back_to_normal_seconds) : std::string("not in step");
+        }));
+    row("overload: instance taken for dead", overload_cell([](overload_figures const& o, auto&, auto&) {
+          if (o.expired_peers < 0) return std::string("n/a");
+          return std::string(o.expired_peers > 0 || o.fewest_instances_alive < static_cast<double>(o.instances) ? "yes"
+                                                                                                              : "no");
+        }));
+    row("overload: server processes gone", overload_cell([](overload_figures const& o, auto&, auto&) {
+          return fmt::format("{}", o.processes_gone.size());
+        }));
+  }
+  add(out, "  (CPU: utime + stime of every server process over each step and its drain, per delivered signal;\n"
+           "   sigstream: instances, nats-server, redis-server, haproxy; socketio: the node instances, redis-server,\n"
+           "   haproxy. Only watched processes count: see each system's process list above.)\n");
+  return out;
+}
+
 std::string render_json(bench_results const& r) {
   json_out j;
   j.open('{');
+  j.key("system").str(r.system);
+  j.key("system_description").str(r.system_description);
+  j.key("target_url").str(r.target_url);
   j.key("version").str(r.version);
   j.key("started_at").str(r.started_at);
   j.key("label").str(r.settings.label);
@@ -360,6 +555,8 @@ std::string render_json(bench_results const& r) {
   j.key("payload_bytes").num(static_cast<double>(r.settings.payload_bytes));
   j.key("idle_peers").num(static_cast<double>(r.settings.idle_peers));
   j.key("client_threads").num(static_cast<double>(r.settings.client_threads));
+  j.key("signal_acks").boolean(r.settings.signal_acks);
+  j.key("overload").boolean(r.settings.overload);
   j.close('}');
   j.key("open_file_limit").num(static_cast<double>(r.open_file_limit));
   j.key("process_source").str(r.process_source);
@@ -453,6 +650,36 @@ std::string render_json(bench_results const& r) {
     else j.null();
     j.close('}');
   }
+  j.key("overload");
+  if (!r.overload) {
+    j.null();
+  } else {
+    auto const& o = *r.overload;
+    j.open('{');
+    j.key("rate").num(o.rate);
+    j.key("rate_source").str(o.rate_source);
+    j.key("overload_step").num(static_cast<double>(o.overload_step));
+    j.key("recovery_step").num(static_cast<double>(o.recovery_step));
+    j.key("back_to_normal_seconds");
+    if (o.back_to_normal_seconds) j.num(*o.back_to_normal_seconds);
+    else j.null();
+    j.key("recovered_p99_ms").num(recovered_p99_ms);
+    j.key("expired_peers");
+    if (o.expired_peers < 0) j.null();
+    else j.num(o.expired_peers);
+    j.key("fewest_instances_alive");
+    if (o.fewest_instances_alive < 0) j.null();
+    else j.num(o.fewest_instances_alive);
+    j.key("instances").num(static_cast<double>(o.instances));
+    j.key("instance_counters").open('{');
+    for (auto const& [name, value] : o.instance_counters) j.key(name).num(value);
+    j.close('}');
+    j.key("processes_gone").open('[');
+    for (auto const& p : o.processes_gone) j.str(p);
+    j.close(']');
+    j.key("connections_closed").num(static_cast<double>(o.connections_closed));
+    j.close('}');
+  }
   j.key("notes").open('[');
   for (auto const& n : r.notes) j.str(n);
   j.close(']');
@@ -460,4 +687,4 @@ std::string render_json(bench_results const& r) {
   return j.take() + "\n";
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

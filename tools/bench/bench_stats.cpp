@@ -1,10 +1,10 @@
-#include "cli/bench_stats.hpp"
+#include "bench/bench_stats.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 latency_summary summarize(std::vector<std::int64_t> samples) {
   latency_summary out;
@@ -24,6 +24,36 @@ latency_summary summarize(std::vector<std::int64_t> samples) {
   for (auto s : samples) sum += static_cast<long double>(s);
   out.mean_ms = static_cast<double>(sum / static_cast<long double>(samples.size()) / 1e6L);
   return out;
+}
+
+std::vector<step_window> per_second(std::vector<std::int64_t> const& latencies_ns,
+                                    std::vector<std::uint64_t> const& numbers, double rate, std::uint64_t total) {
+  if (rate <= 0 || total == 0) return {};
+  auto second_of = [&](std::uint64_t n) { return static_cast<std::size_t>(static_cast<double>(n - 1) / rate); };
+  std::vector<step_window> out(second_of(total) + 1);
+  std::vector<std::vector<std::int64_t>> latencies(out.size());
+  for (std::uint64_t n = 1; n <= total; ++n) ++out[second_of(n)].sent;
+  for (std::size_t i = 0; i < latencies_ns.size() && i < numbers.size(); ++i) {
+    if (numbers[i] == 0 || numbers[i] > total) continue;
+    auto w = second_of(numbers[i]);
+    ++out[w].received;
+    latencies[w].push_back(latencies_ns[i]);
+  }
+  for (std::size_t w = 0; w < out.size(); ++w) {
+    out[w].second = w;
+    out[w].p99_ms = summarize(std::move(latencies[w])).p99_ms;
+  }
+  return out;
+}
+
+std::optional<double> back_to_normal(std::vector<step_window> const& windows, double p99_limit_ms) {
+  std::optional<double> since;
+  for (auto const& w : windows) {
+    bool normal = w.received >= w.sent && w.received > 0 && w.p99_ms < p99_limit_ms;
+    if (!normal) since.reset();
+    else if (!since) since = static_cast<double>(w.second);
+  }
+  return since;
 }
 
 metric_values parse_prometheus(std::string_view text) {
@@ -51,4 +81,4 @@ double metric(metric_values const& values, std::string const& name) {
   return it == values.end() ? 0.0 : it->second;
 }
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

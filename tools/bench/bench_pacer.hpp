@@ -1,7 +1,8 @@
 #pragma once
-// Sends signals at a fixed rate for a fixed time, on its own strand. The
-// send time travels in `data`, so the receiver's clock (the same process)
-// gives the end-to-end latency.
+// Sends signals at a fixed rate for a fixed time, on its own strand, in the
+// hub's protocol. The send time travels in `data`, so the receiver's clock
+// (the same process) gives the end-to-end latency. With acknowledgements,
+// each signal's request id names its step and number (signal_request).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -13,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "cli/bench_hub.hpp"
+#include "bench/bench_hub.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 // A signal to send: from `sender` to the peer `target_id`, in room `room`.
 struct send_pair {
@@ -28,7 +29,7 @@ struct send_pair {
 class pacer : public std::enable_shared_from_this<pacer> {
  public:
   pacer(boost::asio::io_context& io, hub& h, std::vector<send_pair> pairs, double rate,
-        std::chrono::milliseconds duration, std::uint64_t step, std::size_t payload_bytes);
+        std::chrono::milliseconds duration, std::uint64_t step, std::size_t payload_bytes, bool acks);
 
   // Sends until rate x duration signals are out, then raises h.pacer_done.
   void start();
@@ -52,6 +53,7 @@ class pacer : public std::enable_shared_from_this<pacer> {
   std::chrono::milliseconds duration_;
   std::uint64_t step_;
   std::string padding_;
+  bool acks_;
   std::vector<std::uint64_t> per_pair_;
   std::vector<std::array<std::int64_t, 3>> sent_;
   std::uint64_t total_ = 0, created_ = 0;
@@ -59,4 +61,4 @@ class pacer : public std::enable_shared_from_this<pacer> {
   double max_lag_ms_ = 0, seconds_ = 0;
 };
 
-}  // namespace sig::cli::bench
+}  // namespace sig::bench

@@ -1,5 +1,5 @@
 #pragma once
-// The network side of `sigstream bench`: an asynchronous WebSocket client and
+// The network side of `sigstream-bench`: an asynchronous WebSocket client and
 // a one-shot HTTP GET, both on a shared io_context. Beast stays in
 // bench_client.cpp; this header needs only Asio's basic types.
 #include <boost/asio/io_context.hpp>
@@ -10,12 +10,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
-#include "cli/bench_system.hpp"
+#include "bench/bench_system.hpp"
 
-namespace sig::cli::bench {
+namespace sig::bench {
 
 // Shared by every client; updated from the io threads.
 struct client_counters {
@@ -31,13 +32,14 @@ struct client_settings {
   std::chrono::milliseconds timeout{5000};  // connect, handshake and close, each
   std::size_t max_queue = 4096;             // frames waiting to be written
   client_counters* counters = nullptr;
+  std::string instance_header = "X-Sigstream-Instance";  // read from the upgrade response
 };
 
 class ws_client {
  public:
   // Every callback runs on the client's own strand, one at a time.
   struct callbacks {
-    std::function<void(std::string instance)> on_open;  // X-Sigstream-Instance of the upgrade response
+    std::function<void(std::string instance)> on_open;  // the instance header of the upgrade response
     std::function<void(std::string error)> on_fail;     // connect or handshake failed
     std::function<void(std::string_view frame)> on_message;
     std::function<void(std::string reason, bool expected)> on_close;  // after on_open only
@@ -65,4 +67,13 @@ struct http_result {
 void http_get(boost::asio::io_context& io, boost::asio::ip::tcp::endpoint endpoint, std::string host_header,
               std::string target, std::chrono::milliseconds timeout, std::function<void(http_result)> done);
 
-}  // namespace sig::cli::bench
+// Polls GET http://127.0.0.1:PORT/TARGET (fresh connections, every 10 ms)
+// until it answers 200, from the calling thread while `io` runs elsewhere.
+// Returns when it did; nullopt once `deadline` passed or `gone()` says the
+// server exited.
+std::optional<std::chrono::steady_clock::time_point> wait_for_status_200(boost::asio::io_context& io,
+                                                                         std::uint16_t port, std::string const& target,
+                                                                         std::chrono::steady_clock::time_point deadline,
+                                                                         std::function<bool()> const& gone);
+
+}  // namespace sig::bench
