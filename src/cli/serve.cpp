@@ -57,6 +57,7 @@ struct serve_settings {
   std::chrono::milliseconds duplicate_window{120'000};
   std::int64_t threads = 1;
   std::int64_t max_appends_in_flight = 256;
+  std::chrono::milliseconds max_append_delay{250};
   std::int64_t max_frame_bytes = 80 << 10;
   std::int64_t max_meta_bytes = 4 << 10;
   std::int64_t max_data_bytes = 64 << 10;
@@ -182,6 +183,10 @@ int serve_command(int argc, char** argv) {
   opts.add_int("max-appends-in-flight", &s.max_appends_in_flight,
                "Joins and signals waiting for JetStream's acknowledgement at once; past it they are answered "
                "`unavailable` at once instead of queueing (leaves and resumes are never refused for load).");
+  opts.add_duration("max-append-delay", &s.max_append_delay,
+                    "Joins and signals are answered `unavailable` at once while the oldest append has waited this long "
+                    "for JetStream's acknowledgement: NATS, or this instance's reading of it, is behind, and taking "
+                    "more would only lengthen every peer's wait (0: no such limit).");
   opts.add_int("sync-workers", &s.sync_workers,
                "Threads for blocking NATS work (room rebuilds, catch-ups); they wait on the network, not the CPU.");
   opts.add_size("max-frame-bytes", &s.max_frame_bytes, "Largest WebSocket message; a larger one closes the connection with 1009.");
@@ -346,7 +351,8 @@ int serve_command(int argc, char** argv) {
                                                        .connect_attempts = 0},
                              s.subject_prefix,
                              nats::appender_settings{.max_in_flight = static_cast<std::size_t>(
-                                                         std::max<std::int64_t>(s.max_appends_in_flight, 1))},
+                                                         std::max<std::int64_t>(s.max_appends_in_flight, 1)),
+                                                     .max_delay = s.max_append_delay},
                              logs.make("nats"));
   nats::data_connection& data = *data_holder;
   nats::nats_event_store store(data, log);

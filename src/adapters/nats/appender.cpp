@@ -55,20 +55,27 @@ void appender::append(std::string const& subject, std::string_view payload, std:
   }
   bool request = kind == service::append_kind::request;
   std::uint64_t token = 0;
+  char const* refusal = nullptr;
   {
     std::lock_guard lock(mutex_);
+    auto now = std::chrono::steady_clock::now();
     if (request && requests_in_flight_ >= settings_.max_in_flight) {
       ++refused_for_load_;
+      refusal = "too many appends in flight";
+    } else if (request && settings_.max_delay.count() > 0 && oldest_wait(now) > settings_.max_delay) {
+      ++refused_for_load_;
+      ++refused_for_delay_;
+      refusal = "the event log is behind: acknowledgements are late";
     } else {
       token = ++next_token_;
-      auto deadline = std::chrono::steady_clock::now() + settings_.ack_timeout;
+      auto deadline = now + settings_.ack_timeout;
       pending_.emplace(token, pending_append{std::move(done), deadline, request});
       if (request) ++requests_in_flight_;
       deadlines_.emplace_back(deadline, token);
     }
   }
   if (token == 0) {
-    done(service::append_result{false, 0, false, true, "too many appends in flight"});
+    done(service::append_result{false, 0, false, true, refusal});
     return;
   }
   char reply[96];
@@ -85,6 +92,14 @@ void appender::append(std::string const& subject, std::string_view payload, std:
   if (s == NATS_OK) s = natsConnection_PublishMsg(conn_.handle(), msg);
   if (msg != nullptr) spent_(msg);
   if (s != NATS_OK) settle(token, service::append_result{false, 0, false, false, natsStatus_GetText(s)});
+}
+
+// Under mutex_. Entries of settled appends stay in `deadlines_` until they
+// reach its front; those are dropped here.
+std::chrono::steady_clock::duration appender::oldest_wait(std::chrono::steady_clock::time_point now) {
+  while (!deadlines_.empty() && pending_.count(deadlines_.front().second) == 0) deadlines_.pop_front();
+  if (deadlines_.empty()) return {};
+  return now - (deadlines_.front().first - settings_.ack_timeout);
 }
 
 bool appender::take(natsMsg* msg) {

@@ -8,9 +8,10 @@
 // `n`.
 //
 // Bounded: at most `max_in_flight` request appends wait for their
-// acknowledgement; past that, a request is refused at once (overloaded),
-// so overload turns into `unavailable` answers instead of a queue that
-// grows until acknowledgements time out and retries pile on. Records of
+// acknowledgement, and none is taken while the oldest has waited more than
+// `max_delay`; past either, a request is refused at once (overloaded), so
+// overload turns into `unavailable` answers instead of a queue that grows
+// until acknowledgements time out and retries pile on. Records of
 // membership are never refused for load.
 //
 // Thread-safe. Acknowledgements are handled by whoever reads the inbox
@@ -38,6 +39,12 @@ class connection;
 
 struct appender_settings {
   std::size_t max_in_flight = 256;
+  // Requests are refused too while the oldest append has waited longer
+  // than this for its acknowledgement (0: no such limit). Acknowledgements
+  // and live messages share the connection, so a late acknowledgement
+  // means that NATS, or this instance's own reading, is behind: taking
+  // more would only lengthen the queue every peer waits in.
+  std::chrono::milliseconds max_delay{250};
   std::chrono::milliseconds ack_timeout{5000};
 };
 
@@ -72,6 +79,7 @@ class appender {
 
   std::size_t in_flight() const;
   std::uint64_t refused_for_load() const { return refused_for_load_; }
+  std::uint64_t refused_for_delay() const { return refused_for_delay_; }
   std::uint64_t timed_out() const { return timed_out_; }
 
  private:
@@ -81,6 +89,7 @@ class appender {
     bool request = true;
   };
   void settle(std::uint64_t token, service::append_result result, std::string const& stream = {});
+  std::chrono::steady_clock::duration oldest_wait(std::chrono::steady_clock::time_point now);
   static void on_queued_message(__natsConnection*, __natsSubscription*, __natsMsg* msg, void* closure);
 
   connection& conn_;
@@ -95,6 +104,7 @@ class appender {
   std::size_t requests_in_flight_ = 0;
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> deadlines_;  // in time order
   std::uint64_t refused_for_load_ = 0;
+  std::uint64_t refused_for_delay_ = 0;
   std::uint64_t timed_out_ = 0;
   // The highest sequence an append was stored at: a lower one later means
   // the stream was made again, or restored from an older backup.
