@@ -102,8 +102,12 @@ void ws_session::on_accept(beast::error_code ec) {
   do_read();
 }
 
+// Reads a message a piece at a time, at most read_piece bytes each: the
+// pending read of an idle connection then holds that much buffer, not the
+// 1.5 KiB a whole-message read prepares. Most messages fit in one piece.
 void ws_session::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  constexpr std::size_t read_piece = 512;
+  ws_.async_read_some(buffer_, read_piece, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
 }
 
 void ws_session::on_read(beast::error_code ec, std::size_t) {
@@ -124,12 +128,23 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
     on_gone();
     return;
   }
-  if (buffer_.size() > ctx_.limits.max_frame_bytes) {
-    ctx_.logger->info("conn={} peer={} closed: frame of {} bytes over {} (1009)", remote_, peer_, buffer_.size(),
-                      ctx_.limits.max_frame_bytes);
+  if (oversized_bytes_ > 0 || buffer_.size() > ctx_.limits.max_frame_bytes) {
+    // Read to the end and dropped, so that the close handshake (1009)
+    // comes after the whole message, as a browser expects.
+    oversized_bytes_ += buffer_.size();
     buffer_.consume(buffer_.size());
+    if (!ws_.is_message_done()) {
+      do_read();
+      return;
+    }
+    ctx_.logger->info("conn={} peer={} closed: frame of {} bytes over {} (1009)", remote_, peer_, oversized_bytes_,
+                      ctx_.limits.max_frame_bytes);
     keep_for_resume_ = false;
     close_with(websocket::close_reason(websocket::close_code::too_big, "frame over the size limit"));
+    return;
+  }
+  if (!ws_.is_message_done()) {
+    do_read();
     return;
   }
   if (ws_.got_binary()) {
@@ -139,6 +154,8 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
     handle(std::string_view(static_cast<char const*>(data.data()), data.size()));
   }
   buffer_.consume(buffer_.size());
+  // A large message (an SDP) leaves a large buffer behind: give it back.
+  if (buffer_.capacity() > 8192) buffer_.shrink_to_fit();
   if (closing_) return;
   // A client whose replies pile up stops being read until they drain, so
   // it cannot grow its own queue.
@@ -424,7 +441,7 @@ void ws_session::close_with(websocket::close_reason reason) {
       queued_bytes_ -= queue_.back()->size();
       queue_.pop_back();
     }
-    close_after_write_ = std::move(reason);
+    close_after_write_ = std::make_unique<websocket::close_reason>(std::move(reason));
     return;
   }
   queue_.clear();

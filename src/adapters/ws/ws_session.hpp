@@ -8,12 +8,12 @@
 #include <boost/beast/websocket.hpp>
 
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "adapters/ws/connection_context.hpp"
+#include "adapters/ws/frame_queue.hpp"
 #include "admission/token_bucket.hpp"
 #include "protocol/messages.hpp"
 #include "service/peer_endpoint.hpp"
@@ -62,8 +62,9 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   connection_context& ctx_;
   boost::beast::flat_buffer buffer_;
-  std::deque<service::frame_ptr> queue_;
+  frame_queue queue_;
   std::size_t queued_bytes_ = 0;
+  std::size_t oversized_bytes_ = 0;  // of a message over the limit, read and dropped
   bool writing_ = false;
   bool reading_paused_ = false;
   bool closing_ = false;
@@ -84,7 +85,8 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   int strikes_ = 0;
   std::chrono::steady_clock::time_point last_strike_{};
   bool allow_signal();
-  std::optional<boost::beast::websocket::close_reason> close_after_write_;
+  // Rare, and a close_reason is 130 bytes: held only while needed.
+  std::unique_ptr<boost::beast::websocket::close_reason> close_after_write_;
   std::string remote_;          // for logs: "client via proxy:port" behind a trusted proxy
   std::string client_address_;  // what the per-address limits count
 
