@@ -126,6 +126,7 @@ class room : public std::enable_shared_from_this<room> {
   void take_continuing(std::vector<live_message> ready);
   void await_missing();
   void apply(std::uint64_t seq, std::string const& payload);
+  bool pass_over(std::uint64_t seq, std::string const& payload);
   void fold_one(std::uint64_t seq, std::string const& payload);
 
   void append(domain::event_body body, append_kind kind, std::function<void(append_result)> done,

@@ -205,12 +205,25 @@ void room::on_caught_up(std::optional<std::vector<stored_message>> messages) {
 
 void room::apply(std::uint64_t seq, std::string const& payload) {
   applied_seq_ = seq;
-  fold_one(seq, payload);
+  if (!pass_over(seq, payload)) fold_one(seq, payload);
   // Every instance following the room counts the same events, so they all
   // write the same snapshot here, and JetStream stores it once (message id).
   ++room_events_;
   if (phase_ != phase::syncing && ctx_.snapshot_every > 0 && room_events_ % ctx_.snapshot_every == 0)
     write_stream_snapshot();
+}
+
+// A signal to a peer held elsewhere changes nothing here but the room's
+// position: it is not decoded at all. False: fold it in full.
+bool room::pass_over(std::uint64_t seq, std::string const& payload) {
+  auto outline = codec::outline_signal(payload);
+  if (!outline || outline->to.empty() || outline->room != name_ || find_local(outline->to) != nullptr) return false;
+  std::uint64_t ignored_before = state_.ignored_events;
+  state_ = domain::evolve(std::move(state_), domain::event{seq, outline->time_ms, {}, domain::signal_sent{}});
+  if (state_.ignored_events != ignored_before) ++ctx_.counters.ignored_events;
+  if (phase_ == phase::live) ctx_.counters.observe_latency(now_ms() - outline->time_ms);
+  if (awaited_ <= applied_seq_) echo_timer_.cancel();
+  return true;
 }
 
 void room::fold_one(std::uint64_t seq, std::string const& payload) {

@@ -105,3 +105,44 @@ TEST_CASE("an inconsistent snapshot is refused", "[codec]") {
   CHECK_FALSE(codec::decode_snapshot(twice.SerializeAsString()));
   CHECK_FALSE(codec::decode_snapshot("\xFF\xFF"));
 }
+
+TEST_CASE("a signal's outline names its room, target and time, read without decoding", "[codec]") {
+  using namespace sig;
+  domain::event targeted{0, 1700000000123, "i2", domain::signal_sent{"pa", std::string("pb"), R"({"sdp":"v=0"})"}};
+  auto bytes = codec::encode_event("room é", targeted);  // the outline's views point into it
+  auto outline = codec::outline_signal(bytes);
+  REQUIRE(outline);
+  CHECK(outline->room == "room é");
+  CHECK(outline->to == "pb");
+  CHECK(outline->time_ms == 1700000000123);
+  domain::event broadcast{0, 5, "i1", domain::signal_sent{"pa", std::nullopt, "1"}};
+  auto broadcast_bytes = codec::encode_event("r", broadcast);
+  auto b = codec::outline_signal(broadcast_bytes);
+  REQUIRE(b);
+  CHECK(b->to.empty());
+  // Other kinds of event, and bytes that are not an event, have no outline.
+  CHECK_FALSE(codec::outline_signal(codec::encode_event("r", domain::event{0, 1, "i1", domain::peer_joined{"pa", "{}"}})));
+  CHECK_FALSE(codec::outline_signal(codec::encode_event("r", domain::event{0, 1, "i1", domain::peer_resumed{"pa"}})));
+  CHECK_FALSE(codec::outline_signal("\xff\xff\xff"));
+  CHECK_FALSE(codec::outline_signal(""));
+}
+
+TEST_CASE("a signal's outline agrees with the full decoder on random signals, and never reads past the bytes", "[codec]") {
+  using namespace sig;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 500; ++i) {
+    std::string to(rng() % 40, 'x');
+    for (auto& c : to) c = static_cast<char>('a' + rng() % 26);
+    domain::event e{0, static_cast<std::int64_t>(rng()), "inst", domain::signal_sent{"from", to.empty() ? std::nullopt : std::optional<std::string>(to), std::string(rng() % 300, '1')}};
+    auto bytes = codec::encode_event("room", e);
+    auto outline = codec::outline_signal(bytes);
+    auto decoded = codec::decode_event(bytes, 1);
+    REQUIRE(outline);
+    REQUIRE(decoded);
+    auto const& s = std::get<domain::signal_sent>(decoded->event.body);
+    CHECK(outline->to == s.to.value_or(""));
+    CHECK(outline->time_ms == decoded->event.time_ms);
+    // Every truncation is refused or outlined without reading past the end.
+    for (std::size_t cut = 0; cut < bytes.size(); cut += 7) (void)codec::outline_signal(std::string_view(bytes).substr(0, cut));
+  }
+}

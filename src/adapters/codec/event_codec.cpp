@@ -123,4 +123,86 @@ std::optional<domain::room_state> decode_snapshot(std::string_view bytes, std::u
   return state;
 }
 
+namespace {
+
+// Protobuf's wire format, as far as a RoomEvent needs it.
+struct wire_reader {
+  std::string_view bytes;
+  std::size_t at = 0;
+
+  bool varint(std::uint64_t& out) {
+    out = 0;
+    for (int shift = 0; shift < 64 && at < bytes.size(); shift += 7) {
+      auto b = static_cast<unsigned char>(bytes[at++]);
+      out |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  }
+  bool field(std::uint32_t& number, std::uint32_t& wire_type) {
+    std::uint64_t key = 0;
+    if (!varint(key) || key == 0 || (key >> 3) > 536870911) return false;
+    number = static_cast<std::uint32_t>(key >> 3);
+    wire_type = static_cast<std::uint32_t>(key & 7);
+    return true;
+  }
+  bool delimited(std::string_view& out) {
+    std::uint64_t length = 0;
+    if (!varint(length) || length > bytes.size() - at) return false;
+    out = bytes.substr(at, static_cast<std::size_t>(length));
+    at += static_cast<std::size_t>(length);
+    return true;
+  }
+  bool skip(std::uint32_t wire_type) {
+    std::uint64_t ignored = 0;
+    std::string_view ignored_bytes;
+    switch (wire_type) {
+      case 0: return varint(ignored);
+      case 1: if (bytes.size() - at < 8) return false; at += 8; return true;
+      case 2: return delimited(ignored_bytes);
+      case 5: if (bytes.size() - at < 4) return false; at += 4; return true;
+      default: return false;
+    }
+  }
+};
+
+}  // namespace
+
+std::optional<signal_outline> outline_signal(std::string_view bytes) {
+  signal_outline out;
+  std::string_view signal;
+  bool is_signal = false;
+  wire_reader r{bytes};
+  while (r.at < bytes.size()) {
+    std::uint32_t number = 0, wire_type = 0;
+    if (!r.field(number, wire_type)) return std::nullopt;
+    if (number == 1 && wire_type == 2) {
+      if (!r.delimited(out.room)) return std::nullopt;
+    } else if (number == 2 && wire_type == 0) {
+      std::uint64_t t = 0;
+      if (!r.varint(t)) return std::nullopt;
+      out.time_ms = static_cast<std::int64_t>(t);
+    } else if (number == 12 && wire_type == 2) {
+      if (!r.delimited(signal)) return std::nullopt;
+      is_signal = true;
+    } else if (number >= 10 && number <= 19) {
+      return std::nullopt;  // another kind of event (or a kind this version does not know)
+    } else if (!r.skip(wire_type)) {
+      return std::nullopt;
+    }
+  }
+  if (!is_signal) return std::nullopt;
+  wire_reader s{signal};
+  while (s.at < signal.size()) {
+    std::uint32_t number = 0, wire_type = 0;
+    if (!s.field(number, wire_type)) return std::nullopt;
+    if (number == 2 && wire_type == 2) {
+      if (!s.delimited(out.to)) return std::nullopt;
+    } else if (!s.skip(wire_type)) {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
 }  // namespace sig::codec

@@ -21,6 +21,18 @@ struct decoded_event {
 // does not know: the caller skips it and counts it.
 std::optional<decoded_event> decode_event(std::string_view bytes, std::uint64_t seq);
 
+// What an instance needs to know of a signal to tell whether it is for one
+// of its peers, read from the stored bytes without decoding the rest (no
+// allocation): most instances following a room have no recipient for a
+// signal addressed to one peer. Views into `bytes`.
+struct signal_outline {
+  std::string_view room;
+  std::string_view to;  // empty: a broadcast
+  std::int64_t time_ms = 0;
+};
+// nullopt when `bytes` is not a signal event (or not readable): decode it.
+std::optional<signal_outline> outline_signal(std::string_view bytes);
+
 // Protobuf prints to stderr for every unreadable message it is handed. The
 // decoder already reports those (as nullopt, which callers count), so call
 // this once at start-up to keep hostile stream bytes out of the log.
