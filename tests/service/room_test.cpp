@@ -110,6 +110,16 @@ bool run_until(asio::io_context& io, std::function<bool()> const& done) {
   return true;
 }
 
+// Peers pa and pb, joined to room "r" of `in`, one after the other.
+std::pair<std::shared_ptr<recorded_peer>, std::shared_ptr<recorded_peer>> two_peers(asio::io_context& io, instance& in) {
+  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
+  in.room("r")->join(a, "pa", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->joined(); }));
+  in.room("r")->join(b, "pb", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  return {a, b};
+}
+
 std::string peer_id(recorded_peer const& p) {
   auto joined = p.of_type("joined");
   return joined.empty() ? std::string() : field(joined.front(), "peer");
@@ -136,11 +146,7 @@ TEST_CASE("room: a signal reaches its target once, and its sender gets the ack w
   asio::io_context io;
   sig::test::memory_event_store store;
   instance i1(io, store, "i1");
-  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
-  i1.room("r")->join(a, "pa", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return a->joined(); }));
-  i1.room("r")->join(b, "pb", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  auto [a, b] = two_peers(io, i1);
   i1.room("r")->signal(b, "pb", std::string("pa"), R"({"sdp":"x"})", std::string("7"));
   REQUIRE(run_until(io, [&] { return !a->of_type("signal").empty() && !b->of_type("ack").empty(); }));
   CHECK(a->of_type("signal").size() == 1);
@@ -187,11 +193,7 @@ TEST_CASE("room: live copies that arrive swapped are delivered in stream order",
   asio::io_context io;
   sig::test::memory_event_store store;
   instance i1(io, store, "i1");
-  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
-  i1.room("r")->join(a, "pa", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return a->joined(); }));
-  i1.room("r")->join(b, "pb", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  auto [a, b] = two_peers(io, i1);
   store.swap_every = 3;
   for (int n = 0; n < 20; ++n) i1.room("r")->signal(b, "pb", std::string("pa"), std::to_string(n), std::nullopt);
   REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 20; }));
@@ -204,11 +206,7 @@ TEST_CASE("room: a dropped live copy is noticed and read back from the stream", 
   asio::io_context io;
   sig::test::memory_event_store store;
   instance i1(io, store, "i1");
-  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
-  i1.room("r")->join(a, "pa", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return a->joined(); }));
-  i1.room("r")->join(b, "pb", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  auto [a, b] = two_peers(io, i1);
   store.drop_every = 4;
   for (int n = 0; n < 10; ++n) i1.room("r")->signal(b, "pb", std::string("pa"), std::to_string(n), std::nullopt);
   REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 10; }));
@@ -221,11 +219,7 @@ TEST_CASE("room: an append refused for load answers unavailable at once and stor
   asio::io_context io;
   sig::test::memory_event_store store;
   instance i1(io, store, "i1");
-  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
-  i1.room("r")->join(a, "pa", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return a->joined(); }));
-  i1.room("r")->join(b, "pb", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  auto [a, b] = two_peers(io, i1);
   store.overloaded = true;
   auto appends_before = store.appends();
   i1.room("r")->signal(b, "pb", std::string("pa"), "1", std::string("9"));
@@ -243,11 +237,7 @@ TEST_CASE("room: a leave that fails is retried with backoff until stored, and th
   asio::io_context io;
   sig::test::memory_event_store store;
   instance i1(io, store, "i1");
-  auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
-  i1.room("r")->join(a, "pa", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return a->joined(); }));
-  i1.room("r")->join(b, "pb", "{}", std::nullopt);
-  REQUIRE(run_until(io, [&] { return b->joined(); }));
+  auto [a, b] = two_peers(io, i1);
   store.fail_next = 4;  // more than the 3 attempts before the client is answered
   i1.room("r")->leave(b, "pb", sig::domain::leave_reason::leave, std::string("5"));
   REQUIRE(run_until(io, [&] { return !b->of_type("error").empty(); }));
