@@ -4,7 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "adapters/nats/connection.hpp"
@@ -17,6 +21,38 @@ std::uint64_t header_u64(natsMsg* msg, char const* key) {
   char const* value = nullptr;
   if (natsMsgHeader_Get(msg, key, &value) != NATS_OK || value == nullptr) return 0;
   return std::strtoull(value, nullptr, 10);
+}
+
+// The header block of a received message, read in place. nats.c 3.4 keeps
+// a received message in one block: subject, NUL, headers, NUL, data (msg.c
+// natsMsg_create; a reply would come between, and live copies have none).
+// Reading it here spares nats.c's lifting of every header into a hash table
+// on the first natsMsgHeader_Get, a dozen allocations per live message. A
+// block that does not look exactly like a header block is not used: the
+// caller falls back to natsMsgHeader_Get.
+std::optional<std::string_view> header_block(natsMsg* msg) {
+  char const* subject = natsMsg_GetSubject(msg);
+  char const* data = natsMsg_GetData(msg);
+  if (subject == nullptr || data == nullptr || natsMsg_GetReply(msg) != nullptr) return std::nullopt;
+  char const* start = subject + std::strlen(subject) + 1;
+  if (data <= start || data[-1] != '\0') return std::nullopt;
+  std::string_view block(start, static_cast<std::size_t>(data - 1 - start));
+  if (!block.starts_with("NATS/1.0") || !block.ends_with("\r\n\r\n")) return std::nullopt;
+  return block;
+}
+
+// The number after "\r\n<key>:" in a header block; 0 if absent.
+std::uint64_t block_u64(std::string_view block, std::string_view key) {
+  for (auto at = block.find(key); at != std::string_view::npos; at = block.find(key, at + 1)) {
+    if (at < 2 || block.substr(at - 2, 2) != "\r\n" || at + key.size() >= block.size() || block[at + key.size()] != ':')
+      continue;
+    auto p = at + key.size() + 1;
+    while (p < block.size() && block[p] == ' ') ++p;
+    std::uint64_t value = 0;
+    auto [end, ec] = std::from_chars(block.data() + p, block.data() + block.size(), value);
+    return ec == std::errc() ? value : 0;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -114,8 +150,15 @@ std::unique_ptr<service::live_follow> live_feed::follow(std::string const& room_
 
 void live_feed::deliver(follower& f, natsMsg* msg) {
   service::live_message out;
-  out.seq = header_u64(msg, "Nats-Sequence");
-  out.previous_subject_seq = header_u64(msg, "Nats-Last-Sequence");
+  if (auto block = header_block(msg)) {
+    out.seq = block_u64(*block, "Nats-Sequence");
+    out.previous_subject_seq = block_u64(*block, "Nats-Last-Sequence");
+  } else {
+    if (!header_fallback_logged_.exchange(true))
+      conn_.log().info("live messages' headers are read through nats.c (this libnats lays messages out otherwise)");
+    out.seq = header_u64(msg, "Nats-Sequence");
+    out.previous_subject_seq = header_u64(msg, "Nats-Last-Sequence");
+  }
   if (out.seq == 0) return;  // not a republished stream message
   out.payload.assign(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
   f.on_message(std::move(out));

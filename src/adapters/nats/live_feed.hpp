@@ -7,6 +7,7 @@
 // Messages are offered by the data connection's loop (take()), matched to
 // their room by subject and handed to its callback right there, on the
 // loop's strand: no delivery thread, no queue. Thread-safe.
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,7 @@ class live_feed {
   // Shared with the handles, which may outlive the feed (a room freed with
   // the handlers of a stopped io_context): theirs is a weak reference.
   std::shared_ptr<registry> registry_;
+  std::atomic<bool> header_fallback_logged_{false};
 };
 
 }  // namespace sig::nats
