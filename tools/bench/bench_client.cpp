@@ -20,9 +20,9 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// One connection. All members are touched only on the stream's strand; the
-// public calls post to it. Handlers bind shared_from_this(), so the object
-// lives while an operation is pending.
+// One connection. All members but `pending_` are touched only on the
+// stream's strand; the public calls post to it. Handlers bind
+// shared_from_this(), so the object lives while an operation is pending.
 class beast_client final : public ws_client, public std::enable_shared_from_this<beast_client> {
  public:
   beast_client(asio::io_context& io, client_settings const& settings)
@@ -36,8 +36,27 @@ class beast_client final : public ws_client, public std::enable_shared_from_this
   }
 
   void send(std::string frame) override {
+    // Counted here, on the caller's thread, not when the strand gets to it:
+    // a sender that outruns the connection is refused at once, in the step
+    // that sent it, instead of piling frames up unbounded in the
+    // io_context's queue, where the next step's frames would wait behind them.
+    if (pending_.fetch_add(1, std::memory_order_relaxed) >= settings_.max_queue) {
+      pending_.fetch_sub(1, std::memory_order_relaxed);
+      if (settings_.counters) ++settings_.counters->queue_full;
+      return;
+    }
     asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
       self->enqueue(std::move(frame));
+    });
+  }
+
+  std::size_t pending() const override { return pending_.load(std::memory_order_relaxed); }
+
+  void drop_unsent(std::function<void()> done) override {
+    // Posted after the sends it must drop, so the strand runs it after them.
+    asio::post(ws_.get_executor(), [self = shared_from_this(), done = std::move(done)] {
+      self->drop_queued(self->writing_ ? 1 : 0);
+      done();
     });
   }
 
@@ -88,6 +107,7 @@ class beast_client final : public ws_client, public std::enable_shared_from_this
   void fail(std::string what) {
     bool was_open = state_ == state::open || state_ == state::closing;
     state_ = state::done;
+    drop_queued(writing_ ? 1 : 0);
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     if (was_open) {
@@ -108,6 +128,7 @@ class beast_client final : public ws_client, public std::enable_shared_from_this
       bool expected = state_ == state::closing || state_ == state::done;
       if (!expected && settings_.counters) ++settings_.counters->closed_unexpectedly;
       state_ = state::done;
+      drop_queued(writing_ ? 1 : 0);
       finish(ec == websocket::error::closed
                  ? "closed by the server (" + std::to_string(ws_.reason().code) + " " + std::string(ws_.reason().reason) + ")"
                  : ec.message(),
@@ -123,8 +144,8 @@ class beast_client final : public ws_client, public std::enable_shared_from_this
   }
 
   void enqueue(std::string frame) {
-    if (state_ == state::closing || state_ == state::done || queue_.size() >= settings_.max_queue) {
-      if (settings_.counters) ++settings_.counters->queue_full;
+    if (state_ == state::closing || state_ == state::done) {
+      dropped(1);
       return;
     }
     queue_.push_back(std::move(frame));
@@ -139,13 +160,28 @@ class beast_client final : public ws_client, public std::enable_shared_from_this
 
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
+    // The frame just written (or not) is still the queue's front: a close
+    // drops only the frames behind a write in flight (do_close).
     if (ec) {
-      queue_.clear();
+      drop_queued(0);
       return;  // the pending read fails as well and reports the close
     }
     if (settings_.counters) ++settings_.counters->frames_out;
     queue_.pop_front();
+    pending_.fetch_sub(1, std::memory_order_relaxed);
     if (!queue_.empty() && state_ == state::open) do_write();
+  }
+
+  // Drops the queued frames from index `keep` on, as never written.
+  void drop_queued(std::size_t keep) {
+    if (queue_.size() <= keep) return;
+    std::size_t n = queue_.size() - keep;
+    queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(keep), queue_.end());
+    dropped(n);
+  }
+  void dropped(std::size_t n) {
+    pending_.fetch_sub(n, std::memory_order_relaxed);
+    if (settings_.counters) settings_.counters->queue_full += n;
   }
 
   void do_close() {
@@ -157,7 +193,9 @@ class beast_client final : public ws_client, public std::enable_shared_from_this
     }
     if (state_ != state::open) return;
     state_ = state::closing;
-    queue_.clear();
+    // Not the frame being written: Beast still reads it, and on_write pops
+    // it when the write completes (the close waits for that write).
+    drop_queued(writing_ ? 1 : 0);
     ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code ec) {
       if (ec) {
         // Could not close cleanly within the timeout: drop the socket.
@@ -177,7 +215,8 @@ class beast_client final : public ws_client, public std::enable_shared_from_this
   websocket::stream<beast::tcp_stream> ws_;
   websocket::response_type response_;
   beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;
+  std::deque<std::string> queue_;  // its front is being written while writing_
+  std::atomic<std::size_t> pending_{0};  // frames sent and neither written nor dropped yet
   bool writing_ = false;
   state state_ = state::idle;
   callbacks handlers_;

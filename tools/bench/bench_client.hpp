@@ -22,7 +22,9 @@ namespace sig::bench {
 struct client_counters {
   std::atomic<std::uint64_t> frames_out{0};
   std::atomic<std::uint64_t> frames_in{0};
-  std::atomic<std::uint64_t> queue_full{0};  // sends refused: the client's own queue was full
+  // Frames the bench never wrote: refused because the client already held
+  // max_queue of them, or dropped because the connection closed first.
+  std::atomic<std::uint64_t> queue_full{0};
   std::atomic<std::uint64_t> closed_unexpectedly{0};
 };
 
@@ -30,7 +32,7 @@ struct client_settings {
   target_url url;
   boost::asio::ip::tcp::endpoint endpoint;
   std::chrono::milliseconds timeout{5000};  // connect, handshake and close, each
-  std::size_t max_queue = 4096;             // frames waiting to be written
+  std::size_t max_queue = 4096;             // frames sent and not yet written, at most
   client_counters* counters = nullptr;
   std::string instance_header = "X-Sigstream-Instance";  // read from the upgrade response
 };
@@ -49,6 +51,11 @@ class ws_client {
   virtual void start(callbacks handlers) = 0;
   // Any thread. A frame over the queue limit is dropped and counted.
   virtual void send(std::string frame) = 0;
+  // Any thread. Frames sent and neither written nor dropped yet.
+  virtual std::size_t pending() const = 0;
+  // Any thread. Drops the frames sent before this call and not yet being
+  // written (counted in queue_full), then calls `done` on the strand.
+  virtual void drop_unsent(std::function<void()> done) = 0;
   // Any thread. A WebSocket close, bounded by the timeout.
   virtual void close() = 0;
 };

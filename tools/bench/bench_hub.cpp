@@ -68,10 +68,7 @@ void on_frame(hub& h, peer_conn& peer, std::string_view frame) {
       }
       break;
     case kind::signal_acked: h.mark_request(in.request, signal_ledger::acked); break;
-    case kind::signal_refused:
-      h.mark_request(in.request, signal_ledger::refused);
-      h.record_error(in.text);
-      break;
+    case kind::signal_refused: h.record_refusal(in.request, in.text); break;
     case kind::error:
       // No request named: blame what this connection has in flight.
       if (peer.joining.exchange(false)) {

@@ -92,6 +92,7 @@ struct hub {
   tally joins;    // joined or refused
   tally acks;
   tally pacer_done;
+  tally unsent_dropped;  // clients done with drop_unsent
 
   std::atomic<std::uint64_t> received{0};  // signals of the current step
   std::atomic<std::uint64_t> unexpected_closes{0};
@@ -103,8 +104,10 @@ struct hub {
   std::vector<std::uint64_t> sample_numbers;      // n of each sample, same order
   std::uint64_t stale = 0;                        // signals of another step
   std::map<std::uint64_t, std::uint64_t> late;    // step -> signals that came after its drain
-  std::uint64_t errors = 0;
+  std::uint64_t errors = 0;  // of the current step
   std::map<std::string, std::uint64_t> error_codes;
+  // step -> refusals of its signals that came after it ended, by code
+  std::map<std::uint64_t, std::map<std::string, std::uint64_t>> late_refusals;
   std::string first_close_reason;
   std::map<std::uint64_t, signal_ledger> ledgers;  // step -> its signals
 
@@ -148,6 +151,21 @@ struct hub {
     std::lock_guard lock(mutex);
     ++errors;
     ++error_codes[code];
+  }
+  // A signal refused by the server, counted with the step that sent it: an
+  // overload's refusals keep coming during the recovery step, and are not
+  // the recovery's.
+  void record_refusal(std::uint64_t request, std::string const& code) {
+    std::lock_guard lock(mutex);
+    auto signal_step = request_step(request);
+    if (auto it = ledgers.find(signal_step); it != ledgers.end())
+      it->second.mark(request_number(request), signal_ledger::refused);
+    if (signal_step == step) {
+      ++errors;
+      ++error_codes[code];
+    } else {
+      ++late_refusals[signal_step][code];
+    }
   }
 };
 

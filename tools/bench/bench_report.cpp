@@ -372,7 +372,8 @@ std::string render_text(bench_results const& r) {
       add(out, "  refused: {} ({})\n", over->refused + rec->refused, join_counts(codes));
       add(out,
           "  acknowledged, never delivered: {} (must be 0); delivered twice: {}; neither answered nor delivered: {} "
-          "({} of them never left the bench: its queue to a closed or slow connection was full)\n",
+          "({} of them never left the bench: its queue to a closed or slow connection was full, or they were still "
+          "queued when the overload's schedule ended)\n",
           over->lost_acknowledged + rec->lost_acknowledged, over->duplicates + rec->duplicates,
           over->unanswered_undelivered + rec->unanswered_undelivered, over->queue_full + rec->queue_full);
       add(out, "  recovery p99 per second (ms, by send time; received/sent):");

@@ -86,7 +86,7 @@ class runner {
   void memory_phase();
   void join_and_signal_phases(bool joins_wanted, bool signals_wanted);
   rate_step run_step(std::string kind, double rate, std::chrono::milliseconds duration, room_list const& rooms,
-                     std::vector<send_pair> const& pairs, std::chrono::milliseconds drain);
+                     std::vector<send_pair> const& pairs, std::chrono::milliseconds drain, bool drop_unsent = false);
   void overload_phase(room_list const& rooms, std::vector<send_pair> const& pairs);
   void isolation_phase();
   void wait_for_server_peers(std::int64_t expected_total, std::chrono::seconds bound);
@@ -587,6 +587,8 @@ void runner::quiesce() {
     std::lock_guard lock(hub_.mutex);
     std::uint64_t late = 0;
     for (auto const& [step, n] : hub_.late) late += n;
+    for (auto const& [step, codes] : hub_.late_refusals)
+      for (auto const& [code, n] : codes) late += n;
     return missing > late ? missing - late : 0;
   };
   auto fingerprint = [&] {
@@ -639,9 +641,17 @@ void runner::account_ledger(rate_step& step) {
   }
 }
 
-// Signals that arrived after their step's drain are late, not lost.
+// Signals that arrived after their step's drain are late, not lost; the
+// refusals that came after it are the step's all the same.
 void runner::account_late(rate_step& step) {
   std::lock_guard lock(hub_.mutex);
+  if (auto refused = hub_.late_refusals.find(step.id); refused != hub_.late_refusals.end()) {
+    for (auto const& [code, n] : refused->second) {
+      step.errors += n;
+      step.error_codes[code] += n;
+    }
+    hub_.late_refusals.erase(refused);
+  }
   auto it = hub_.late.find(step.id);
   step.late = it == hub_.late.end() ? 0 : it->second;
   step.lost = step.sent > step.received + step.late ? step.sent - step.received - step.late : 0;
@@ -735,8 +745,10 @@ void runner::memory_phase() {
   wait_for_server_peers(static_cast<std::int64_t>(joined_before), 30s);
 }
 
+// drop_unsent: what the bench has not written when the schedule ends is
+// dropped (and counted as never sent), for a next step that starts at once.
 rate_step runner::run_step(std::string kind, double rate, std::chrono::milliseconds duration, room_list const& rooms,
-                           std::vector<send_pair> const& pairs, std::chrono::milliseconds drain) {
+                           std::vector<send_pair> const& pairs, std::chrono::milliseconds drain, bool drop_unsent) {
   rate_step out;
   out.kind = std::move(kind);
   out.rate = rate;
@@ -767,6 +779,22 @@ rate_step runner::run_step(std::string kind, double rate, std::chrono::milliseco
   sender->start();
   if (!hub_.pacer_done.wait_until(done_base + 1, steady::now() + duration + 30s))
     progress("warning: the pacer did not finish in time");
+  if (drop_unsent) {
+    // A rate the bench itself cannot write leaves its frames queued in the
+    // bench (on two cores, most of a 30,000/s overload), and the next step's
+    // would wait behind them: the overload would go on for the servers long
+    // after its schedule, and the recovery would measure the bench.
+    std::set<ws_client*> clients;
+    for (auto const& pair : pairs) clients.insert(pair.sender->client.get());
+    std::uint64_t base = hub_.unsent_dropped.get();
+    std::uint64_t dropped_before = hub_.counters.queue_full;
+    hub* h = &hub_;
+    for (auto* client : clients) client->drop_unsent([h] { h->unsent_dropped.add(); });
+    if (!hub_.unsent_dropped.wait_until(base + clients.size(), steady::now() + 10s))
+      progress("warning: {}: the bench's connections did not drop their unsent frames in time", out.kind);
+    if (auto n = hub_.counters.queue_full - dropped_before; n > 0)
+      progress("{}: dropped {} signals the bench had not written by the end of the schedule", out.kind, n);
+  }
   auto sent_at = steady::now();
   out.target = sender->total();
   out.seconds = sender->seconds();
@@ -865,7 +893,9 @@ rate_step runner::run_step(std::string kind, double rate, std::chrono::milliseco
   }
 
   std::vector<std::string> why;
-  if (out.sent < out.target) why.push_back(fmt::format("{} not sent (bench queue full)", out.target - out.sent));
+  if (out.sent < out.target)
+    why.push_back(fmt::format("{} not sent (bench queue full{})", out.target - out.sent,
+                              drop_unsent ? ", or still in it when the schedule ended" : ""));
   if (out.lost > 0) why.push_back(fmt::format("{} not received within the drain", out.lost));
   if (out.errors > 0) why.push_back(fmt::format("{} errors", out.errors));
   if (out.connections_lost > 0) why.push_back(fmt::format("{} connections closed by the server", out.connections_lost));
@@ -944,6 +974,10 @@ void runner::join_and_signal_phases(bool joins_wanted, bool signals_wanted) {
     results_.first_failed_rate = failed;
     if (s_.overload && broken) results_.notes.push_back("overload step skipped: the cluster was already broken");
     else if (s_.overload) overload_phase(*rooms, pairs);
+    // Signals still on their way (after an overload, many) can arrive only
+    // while their targets are connected: closing first would make signals
+    // acknowledged but not yet delivered look lost.
+    quiesce();
   }
   std::vector<peer_ptr> flat;
   for (auto const& room : *rooms) flat.insert(flat.end(), room.begin(), room.end());
@@ -974,9 +1008,11 @@ void runner::overload_phase(room_list const& rooms, std::vector<send_pair> const
   progress("overload: {:.0f}/s ({}) for {:.0f} s, then {}/s for {:.0f} s", o.rate, o.rate_source,
            std::chrono::duration<double>(s_.overload_duration).count(), s_.recovery_rate,
            std::chrono::duration<double>(s_.recovery_duration).count());
-  // No drain after the overload: the recovery starts as soon as the last
-  // overload signal is sent, and what arrives later counts as late.
-  auto overload = run_step("overload", o.rate, s_.overload_duration, rooms, pairs, std::chrono::milliseconds(0));
+  // No drain after the overload: the recovery starts as soon as the
+  // overload's schedule ends, and what arrives later counts as late. What
+  // the bench had not written by then is dropped, so the overload ends for
+  // the servers when it ends for the report.
+  auto overload = run_step("overload", o.rate, s_.overload_duration, rooms, pairs, std::chrono::milliseconds(0), true);
   overload.pass = false;
   overload.verdict = "see the overload summary";
   auto recovery = run_step("recovery", static_cast<double>(s_.recovery_rate), s_.recovery_duration, rooms, pairs, s_.drain);
