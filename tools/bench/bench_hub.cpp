@@ -47,9 +47,11 @@ void on_frame(hub& h, peer_conn& peer, std::string_view frame) {
       break;
     }
     case kind::joined:
+      // An answer after the main thread gave up on the join (its timeout)
+      // is not recorded: the main thread owns the peer's fields again.
+      if (!peer.joining.exchange(false)) break;
       peer.peer_id = std::move(in.text);
       peer.join_ns = now - peer.join_sent_ns.load();
-      peer.joining = false;
       h.joins.add();
       break;
     case kind::join_refused:

@@ -463,9 +463,11 @@ join_figures runner::join_rooms(room_list const& rooms, std::string const& prefi
         send_join(*p, r);
         ++k;
         if (!hub_.joins.wait_until(base + k, steady::now() + s_.join_timeout)) {
-          // Count it as settled so the next wait lines up, and move on.
-          p->joining = false;
-          hub_.joins.add();
+          // Whoever turns `joining` off counts the join: here, giving up on
+          // it so the next wait lines up; or the strand, whose answer came
+          // just now and is being recorded, so wait for that.
+          if (p->joining.exchange(false)) hub_.joins.add();
+          else hub_.joins.wait_until(base + k, steady::now() + std::chrono::seconds(1));
         }
         if (s_.join_pace.count() > 0) std::this_thread::sleep_for(s_.join_pace);
         if (steady::now() >= report_at) {
