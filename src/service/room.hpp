@@ -179,7 +179,7 @@ class room : public std::enable_shared_from_this<room> {
   // Records of membership (leaves, resumes) that failed and are being
   // retried in the background: the room stays until they are stored.
   int unrecorded_ = 0;
-  std::minstd_rand rng_{std::random_device{}()};  // retry jitter
+  std::minstd_rand rng_;  // retry jitter, seeded per room in the constructor
 
   phase phase_ = phase::idle;
   domain::room_state state_;

@@ -148,7 +148,7 @@ test('Redis presence cache: written with its sequence, used when right, never tr
     assert.equal(await latestMembershipSeq(room), leftSeq);
   });
 
-  await t.test('(b) FLUSHALL mid-run loses nothing; a later instance replays the right peers', async () => {
+  await t.test('(b) FLUSHALL and SCRIPT FLUSH mid-run lose nothing; a later instance replays the right peers', async () => {
     const room = 'cache-b';
     const b1 = track(await join(i1.url, room, { n: 1 }));
     const b2 = track(await join(i2.url, room, { n: 2 }));
@@ -156,6 +156,8 @@ test('Redis presence cache: written with its sequence, used when right, never tr
     await waitForCacheSeq(room, b2.joined.seq);
 
     assert.equal(await cluster.redisCli('FLUSHALL'), 'OK');
+    // Stores run as EVALSHA; with the script gone they must send it again.
+    assert.equal(await cluster.redisCli('SCRIPT', 'FLUSH'), 'OK');
     assert.equal(await cluster.redisCli('EXISTS', cacheKey(room)), '0');
 
     // More joins, leaves and signals through both instances.

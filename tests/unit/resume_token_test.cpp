@@ -25,10 +25,23 @@ TEST_CASE("hmac: RFC 4231 test case 2", "[auth]") {
   CHECK(sig::domain::base64url(mac) == sig::domain::base64url(std::string(
       "\x5b\xdc\xc1\x46\xbf\x60\x75\x4e\x6a\x04\x24\x26\x08\x95\x75\xc7\x5a\x00\x3f\x08\x9d\x27\x39\x83\x9d\xec\x58\xb9"
       "\x64\xec\x38\x43", 32)));
+  CHECK(hmac_sha256("Jefe", "what do ya want for nothing?") == mac);
+  CHECK(hmac_sha256("Jeff", "what do ya want for nothing?") != mac);
   CHECK(constant_time_equal("abc", "abc"));
   CHECK_FALSE(constant_time_equal("abc", "abd"));
   CHECK_FALSE(constant_time_equal("abc", "abcd"));
   CHECK(random_secret() != random_secret());
+}
+
+TEST_CASE("hmac: RFC 4231 test case 6 (a key longer than the block is hashed first)", "[auth]") {
+  auto mac = hmac_sha256(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First");
+  CHECK(sig::domain::base64url(mac) == sig::domain::base64url(std::string(
+      "\x60\xe4\x31\x59\x1e\xe0\xb6\x7f\x0d\x8a\x26\xaa\xcb\xf5\xb7\x7f\x8e\x0b\xc6\x21\x37\x28\xc5\x14"
+      "\x05\x46\x04\x0f\x0e\xe3\x7f\x54", 32)));
+  // RFC 4231 test case 1: a 20-byte key.
+  CHECK(sig::domain::base64url(hmac_sha256(std::string(20, '\x0b'), "Hi There")) ==
+        sig::domain::base64url(std::string("\xb0\x34\x4c\x61\xd8\xdb\x38\x53\x5c\xa8\xaf\xce\xaf\x0b\xf1\x2b\x88\x1d"
+                                           "\xc2\x00\xc9\x83\x3d\xa7\x26\xe9\x37\x6c\x2e\x32\xcf\xf7", 32)));
 }
 
 TEST_CASE("resume token: issued and verified with the same secret", "[auth][resume]") {

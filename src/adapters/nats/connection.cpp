@@ -11,6 +11,9 @@
 
 namespace sig::nats {
 
+void open_library() { nats_Open(0); }
+
+
 std::string last_error(int status) {
   char stack[512] = {0};
   nats_GetLastErrorStack(stack, sizeof stack);

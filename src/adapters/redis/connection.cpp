@@ -205,32 +205,51 @@ bool connection::read_some() {
 }
 
 reply_ptr connection::command(std::vector<std::string_view> const& args) {
-  if (!error_.empty()) return nullptr;
+  auto replies = pipeline({args});
+  if (replies.empty()) return nullptr;
+  return std::move(replies.front());
+}
+
+std::vector<reply_ptr> connection::pipeline(std::vector<std::vector<std::string_view>> const& commands) {
+  std::vector<reply_ptr> replies;
+  if (!error_.empty() || commands.empty()) return replies;
+  std::string out;
   std::vector<char const*> argv;
   std::vector<std::size_t> lengths;
-  for (auto a : args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
+  for (auto const& args : commands) {
+    argv.clear();
+    lengths.clear();
+    for (auto a : args) {
+      argv.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    char* formatted = nullptr;
+    int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
+    if (length < 0) {
+      error_ = "cannot format the command";
+      return replies;
+    }
+    out.append(formatted, static_cast<std::size_t>(length));
+    redisFreeCommand(formatted);
   }
-  char* formatted = nullptr;
-  int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
-  if (length < 0) {
-    error_ = "cannot format the command";
-    return nullptr;
-  }
-  bool sent = write_all(std::string_view(formatted, static_cast<std::size_t>(length)));
-  redisFreeCommand(formatted);
-  if (!sent) return nullptr;
+  if (!write_all(out)) return replies;
   auto* reader = static_cast<redisReader*>(reader_);
-  for (;;) {
+  replies.reserve(commands.size());
+  while (replies.size() < commands.size()) {
     void* reply = nullptr;
     if (redisReaderGetReply(reader, &reply) != REDIS_OK) {
       error_ = std::string("bad reply: ") + reader->errstr;
-      return nullptr;
+      replies.clear();
+      return replies;
     }
-    if (reply != nullptr) return reply_ptr(static_cast<redisReply*>(reply));
-    if (!read_some()) return nullptr;
+    if (reply != nullptr) {
+      replies.emplace_back(static_cast<redisReply*>(reply));
+    } else if (!read_some()) {
+      replies.clear();
+      return replies;
+    }
   }
+  return replies;
 }
 
 }  // namespace sig::redis

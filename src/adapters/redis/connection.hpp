@@ -51,6 +51,10 @@ class connection {
   // Sends one command (binary-safe arguments) and waits for its reply.
   // Nullptr and error() set when the connection failed: it is then unusable.
   reply_ptr command(std::vector<std::string_view> const& args);
+  // Sends every command in one write, then reads their replies in order:
+  // one round trip for the lot. Empty (and error() set) when the
+  // connection failed.
+  std::vector<reply_ptr> pipeline(std::vector<std::vector<std::string_view>> const& commands);
   std::string const& error() const { return error_; }
 
  private:

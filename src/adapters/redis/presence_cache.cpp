@@ -4,6 +4,7 @@
 #include "auth/url_credentials.hpp"
 
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <cctype>
 #include <spdlog/spdlog.h>
 
@@ -11,6 +12,8 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 
 namespace sig::redis {
 
@@ -25,6 +28,23 @@ redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'state', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 )lua";
+
+// Stores go as EVALSHA: Redis would otherwise hash the script's text on every
+// call. The hash is the script's SHA-1, as Redis computes it.
+std::string script_sha1(std::string_view script) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(script.data(), script.size(), digest, &length, EVP_sha1(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+constexpr std::size_t stores_per_round_trip = 64;
 
 struct endpoint {
   std::string host = "127.0.0.1";
@@ -114,6 +134,18 @@ struct presence_cache::impl {
   bool was_down = false;
   bool auth_refused = false;
   std::atomic<std::uint64_t> error_count{0};
+  std::string const store_sha = script_sha1(store_script);
+
+  // Snapshots waiting for `thread`, the newest per room: a burst of joins
+  // writes each room once per round trip, not once per join.
+  struct pending_store {
+    std::uint64_t seq = 0;
+    std::string snapshot;
+    bool force = false;
+  };
+  std::mutex pending_mutex;
+  std::unordered_map<std::string, pending_store> pending;  // by room token
+  bool drain_posted = false;
 
   ~impl() { thread.join(); }
 
@@ -210,17 +242,89 @@ struct presence_cache::impl {
     return out;
   }
 
-  void do_store(std::string const& token, std::uint64_t seq, std::string const& snapshot, bool force) {
-    std::string k = key(token);
-    std::string seq_text = std::to_string(seq);
-    std::string ttl = std::to_string(settings.entry_ttl.count());
-    char const* mode = force ? "force" : "newer";
-    auto reply = command("store", {"EVAL", store_script, "1", k, seq_text, snapshot, ttl, mode});
-    if (!reply) return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-      ++error_count;
-      log->warn("presence cache: store refused: {}", std::string(reply->str, reply->len));
+  void queue_store(std::string token, std::uint64_t seq, std::string snapshot, bool force) {
+    std::lock_guard lock(pending_mutex);
+    auto [it, added] = pending.try_emplace(std::move(token));
+    auto& p = it->second;
+    if (added || force || seq >= p.seq) {
+      p.force = p.force || force;
+      p.seq = seq;
+      p.snapshot = std::move(snapshot);
     }
+    if (drain_posted) return;
+    drain_posted = true;
+    boost::asio::post(thread, [this] { drain_stores(); });
+  }
+
+  void drain_stores() {
+    std::unordered_map<std::string, pending_store> batch;
+    {
+      std::lock_guard lock(pending_mutex);
+      batch.swap(pending);
+      drain_posted = false;
+    }
+    std::vector<std::pair<std::string const*, pending_store const*>> chunk;
+    for (auto const& entry : batch) {
+      chunk.emplace_back(&entry.first, &entry.second);
+      if (chunk.size() == stores_per_round_trip) {
+        store_chunk(chunk);
+        chunk.clear();
+      }
+    }
+    if (!chunk.empty()) store_chunk(chunk);
+  }
+
+  // One round trip for the chunk. NOSCRIPT (Redis restarted, or SCRIPT
+  // FLUSH) sends the script itself once, which also caches it again.
+  void store_chunk(std::vector<std::pair<std::string const*, pending_store const*>> const& chunk) {
+    std::string ttl = std::to_string(settings.entry_ttl.count());
+    std::vector<std::string> keys, seqs;
+    keys.reserve(chunk.size());
+    seqs.reserve(chunk.size());
+    for (auto const& [token, p] : chunk) {
+      keys.push_back(key(*token));
+      seqs.push_back(std::to_string(p->seq));
+    }
+    bool with_script = false;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::vector<std::vector<std::string_view>> commands;
+      for (std::size_t i = 0; i < chunk.size(); ++i) {
+        auto const* p = chunk[i].second;
+        commands.push_back({with_script ? "EVAL" : "EVALSHA", with_script ? std::string_view(store_script) : store_sha,
+                            "1", keys[i], seqs[i], p->snapshot, ttl, p->force ? "force" : "newer"});
+      }
+      auto replies = run("store", commands);
+      if (replies.empty()) return;
+      bool missing_script = false;
+      for (auto const& reply : replies) {
+        if (reply->type != REDIS_REPLY_ERROR) continue;
+        std::string_view text(reply->str, reply->len);
+        if (text.starts_with("NOSCRIPT")) {
+          missing_script = true;
+          continue;
+        }
+        ++error_count;
+        log->warn("presence cache: store refused: {}", text);
+      }
+      if (!missing_script || with_script) return;
+      with_script = true;  // the compare-and-set makes sending them all again harmless
+    }
+  }
+
+  // command() for a pipeline: one reconnect and retry if the connection
+  // had died since its last use.
+  std::vector<reply_ptr> run(char const* what, std::vector<std::vector<std::string_view>> const& commands) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool was_connected = conn != nullptr;
+      if (!connected()) return {};
+      auto replies = conn->pipeline(commands);
+      reachable = !replies.empty();
+      if (!replies.empty()) return replies;
+      failed(what, conn->error());
+      if (!was_connected) return {};
+      next_attempt = {};
+    }
+    return {};
   }
 };
 
@@ -258,15 +362,11 @@ void presence_cache::load(std::string token, std::function<void(std::optional<ca
 }
 
 void presence_cache::store(std::string token, std::uint64_t seq, std::string snapshot) {
-  boost::asio::post(impl_->thread, [d = impl_.get(), token = std::move(token), seq, snapshot = std::move(snapshot)] {
-    d->do_store(token, seq, snapshot, false);
-  });
+  impl_->queue_store(std::move(token), seq, std::move(snapshot), false);
 }
 
 void presence_cache::replace(std::string token, std::uint64_t seq, std::string snapshot) {
-  boost::asio::post(impl_->thread, [d = impl_.get(), token = std::move(token), seq, snapshot = std::move(snapshot)] {
-    d->do_store(token, seq, snapshot, true);
-  });
+  impl_->queue_store(std::move(token), seq, std::move(snapshot), true);
 }
 
 bool presence_cache::reachable() const { return impl_->reachable.load(); }

@@ -46,7 +46,8 @@ class presence_cache {
   // `done` runs on the cache thread. nullopt: nothing cached, or Redis unreachable.
   void load(std::string room_token, std::function<void(std::optional<cached_room>)> done);
   // Writes unless Redis already holds a snapshot at `seq` or newer: an update
-  // that arrives late never overwrites a newer one.
+  // that arrives late never overwrites a newer one. Queued stores are
+  // coalesced (the newest per room) and written in pipelined batches.
   void store(std::string room_token, std::uint64_t seq, std::string snapshot);
   // Writes whatever is there: for an entry found *ahead* of the stream (the
   // stream was reset), which the compare-and-set would otherwise keep.
