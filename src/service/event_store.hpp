@@ -78,6 +78,15 @@ class event_store : public event_reads {
   // `on_message` runs on the store's own executor, in the feed's order.
   virtual std::unique_ptr<live_follow> follow(std::string const& room_token,
                                               std::function<void(live_message)> on_message) = 0;
+  // The newest sequence on `subject` (0 if none), read after every follow()
+  // made before this call, so that whatever the read misses arrives live:
+  // a room's first join needs nothing else from the stream when the room
+  // is new or the presence cache is current. `done` runs later, on any
+  // thread (hand it off); nullopt on error. False, and `done` never runs,
+  // when the store cannot read without blocking: then settle_follows() and
+  // last_seq() on a worker.
+  virtual bool head_after_follows(std::string const& subject,
+                                  std::function<void(std::optional<std::uint64_t>)> done) = 0;
 
   // --- Blocking: on a worker thread, never on an I/O thread.
   // Once this returns true, every follow() made before it receives all

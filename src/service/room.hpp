@@ -118,6 +118,7 @@ class room : public std::enable_shared_from_this<room> {
   void send_to(local_member& local, frame_ptr const& frame);
 
   void start_sync();
+  void on_parts_read(std::shared_ptr<sync_result> sync);
   void on_synced(std::shared_ptr<sync_result> result);
   void start_catch_up();
   void on_caught_up(std::optional<std::vector<stored_message>> messages);

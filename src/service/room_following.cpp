@@ -9,8 +9,6 @@
 
 #include "adapters/codec/event_codec.hpp"
 
-#include <future>
-
 #include "adapters/redis/presence_cache.hpp"
 #include "domain/liveness.hpp"
 #include "service/room_directory.hpp"
@@ -22,8 +20,13 @@ namespace sig::service {
 namespace asio = boost::asio;
 using protocol::error_code;
 
-// What the blocking worker hands back after reading the room's membership.
+// What a rebuild gathers: the presence cache's snapshot, the room's head
+// read after the follow, and the holdings record, each arriving on the
+// strand; then the room's membership, loaded from them.
 struct room::sync_result {
+  int parts_left = 3;
+  std::optional<redis::cached_room> cached;
+  std::optional<std::uint64_t> head;  // nullopt: the stream could not be read
   std::optional<loaded_room> loaded;  // nullopt: the stream could not be read
   bool held = false;                  // the room is recorded among this instance's holdings
 };
@@ -34,8 +37,8 @@ void room::start_sync() {
   phase_ = phase::syncing;
   feed_ = ordered_feed();
   std::weak_ptr<room> weak = weak_from_this();
-  // Subscribe first, then read: anything stored after the subscription is
-  // in the buffer, anything before it is in what the worker reads.
+  // Subscribe first, then read the head: anything stored after the read
+  // comes live, anything up to it is in what the rebuild reads.
   live_ = ctx_.store.follow(token_, [weak](live_message message) {
     if (auto self = weak.lock())
       asio::post(self->strand_, [self, message = std::move(message)]() mutable { self->on_live(std::move(message)); });
@@ -45,20 +48,56 @@ void room::start_sync() {
     fail_waiting(error_code::unavailable, "the event log is not reachable; try again");
     return;
   }
-  asio::post(ctx_.blocking, [self = shared_from_this()] {
-    auto result = std::make_shared<sync_result>();
-    // Recorded before anything of ours is appended to the room: if this
-    // instance dies, the survivors find its peers there (liveness_monitor).
-    auto held = std::make_shared<std::promise<bool>>();
-    auto held_future = held->get_future();
-    if (self->ctx_.holdings != nullptr)
-      self->ctx_.holdings->hold(self->token_, self->name_, [held](bool ok) { held->set_value(ok); });
-    else
-      held->set_value(true);
-    if (self->ctx_.store.settle_follows())
-      result->loaded = load_room(self->ctx_.store, self->ctx_.cache, self->token_, self->ctx_.store.subjects(self->token_));
-    result->held = held_future.wait_for(std::chrono::seconds(5)) == std::future_status::ready && held_future.get();
-    asio::post(self->strand_, [self, result] { self->on_synced(result); });
+  // The three reads go out at once and come back on the strand; a new room,
+  // or one whose cached snapshot is current, is then ready without a worker.
+  auto sync = std::make_shared<sync_result>();
+  auto self = shared_from_this();
+  auto part_done = [self, sync](auto fill) {
+    asio::post(self->strand_, [self, sync, fill = std::move(fill)]() mutable {
+      fill(*sync);
+      if (--sync->parts_left == 0) self->on_parts_read(sync);
+    });
+  };
+  // Recorded before anything of ours is appended to the room: if this
+  // instance dies, the survivors find its peers there (liveness_monitor).
+  if (ctx_.holdings != nullptr)
+    ctx_.holdings->hold(token_, name_, [part_done](bool ok) { part_done([ok](sync_result& r) { r.held = ok; }); });
+  else
+    part_done([](sync_result& r) { r.held = true; });
+  if (ctx_.cache != nullptr)
+    ctx_.cache->load(token_, [part_done](std::optional<redis::cached_room> cached) {
+      part_done([cached = std::move(cached)](sync_result& r) mutable { r.cached = std::move(cached); });
+    });
+  else
+    part_done([](sync_result&) {});
+  auto head_read = [part_done](std::optional<std::uint64_t> head) {
+    part_done([head](sync_result& r) { r.head = head; });
+  };
+  if (!ctx_.store.head_after_follows(subject_, head_read)) {
+    asio::post(ctx_.blocking, [self, head_read] {
+      std::optional<std::uint64_t> head;
+      if (self->ctx_.store.settle_follows()) head = self->ctx_.store.last_seq(self->subject_);
+      head_read(head);
+    });
+  }
+}
+
+// The cache, the head and the holdings record are in: load the room from
+// them, reading the stream on a worker only if they leave a gap.
+void room::on_parts_read(std::shared_ptr<sync_result> sync) {
+  if (!sync->head) {
+    on_synced(sync);
+    return;
+  }
+  auto loaded = begin_load(sync->cached, *sync->head);
+  if (!needs_reads(loaded)) {
+    sync->loaded = std::move(loaded);
+    on_synced(sync);
+    return;
+  }
+  asio::post(ctx_.blocking, [self = shared_from_this(), sync, loaded = std::move(loaded)]() mutable {
+    sync->loaded = finish_load(self->ctx_.store, std::move(loaded), self->ctx_.store.subjects(self->token_));
+    asio::post(self->strand_, [self, sync] { self->on_synced(sync); });
   });
 }
 

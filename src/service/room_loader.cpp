@@ -9,7 +9,6 @@ namespace sig::service {
 
 std::optional<loaded_room> load_room(event_reads& reads, redis::presence_cache* cache, std::string const& room_token,
                                      domain::room_subjects const& subjects) {
-  loaded_room out;
   std::optional<redis::cached_room> cached;
   if (cache != nullptr) {
     std::promise<std::optional<redis::cached_room>> promise;
@@ -19,33 +18,46 @@ std::optional<loaded_room> load_room(event_reads& reads, redis::presence_cache* 
   }
   auto head = reads.last_seq(subjects.events);
   if (!head) return std::nullopt;
-  out.head = *head;
+  return finish_load(reads, begin_load(cached, *head), subjects);
+}
+
+loaded_room begin_load(std::optional<redis::cached_room> const& cached, std::uint64_t head) {
+  loaded_room out;
+  out.head = head;
   // A snapshot newer than the stream comes from another stream (the log
   // was reset): never serve it.
-  out.cache_ahead = cached && cached->seq > *head;
-  if (cached && cached->seq <= *head) {
+  out.cache_ahead = cached && cached->seq > head;
+  if (cached && cached->seq <= head) {
     if (auto state = codec::decode_snapshot(cached->snapshot, &out.room_events);
         state && state->last_seq == cached->seq) {
       out.base = std::move(*state);
       out.from_cache = true;
     }
   }
+  out.cache_needs_repair = !out.from_cache || out.base.last_seq < head;
+  return out;
+}
+
+// Nothing to read when Redis is up to the head, or the room has no event yet.
+bool needs_reads(loaded_room const& room) {
+  return room.head != 0 && !(room.from_cache && room.base.last_seq == room.head);
+}
+
+std::optional<loaded_room> finish_load(event_reads& reads, loaded_room out, domain::room_subjects const& subjects) {
+  if (!needs_reads(out)) return out;
   // The stream's own snapshot bounds the replay when Redis has nothing
-  // newer (it is empty, stale or down). Nothing to read when Redis is up to
-  // the head, or the room has no event yet.
-  bool cache_current = out.from_cache && out.base.last_seq == *head;
-  if (auto snap = (cache_current || *head == 0) ? std::optional<stored_message>() : reads.last_message(subjects.snapshot);
-      snap && snap->seq > 0) {
+  // newer (it is empty, stale or down).
+  if (auto snap = reads.last_message(subjects.snapshot); snap && snap->seq > 0) {
     std::uint64_t events = 0;
     auto state = codec::decode_snapshot(snap->payload, &events);
-    if (state && state->last_seq <= *head && state->last_seq > out.base.last_seq) {
+    if (state && state->last_seq <= out.head && state->last_seq > out.base.last_seq) {
       out.base = std::move(*state);
       out.room_events = events;
       out.from_stream_snapshot = true;
     }
   }
-  out.cache_needs_repair = !out.from_cache || out.base.last_seq < *head;
-  auto events = reads.read(subjects.events, out.base.last_seq + 1, *head);
+  out.cache_needs_repair = !out.from_cache || out.base.last_seq < out.head;
+  auto events = reads.read(subjects.events, out.base.last_seq + 1, out.head);
   if (!events) return std::nullopt;
   out.events = std::move(*events);
   return out;

@@ -37,6 +37,9 @@ class memory_event_store final : public service::event_store {
   bool overloaded = false;
   int fail_next = 0;
   bool connected = true;
+  // Heads read only the blocking way (settle_follows + last_seq on a
+  // worker), as over a stream without direct gets.
+  bool blocking_heads = false;
 
   domain::room_subjects subjects(std::string const& token) const override {
     return domain::subjects_for_token("t", token);
@@ -80,6 +83,12 @@ class memory_event_store final : public service::event_store {
     auto id = ++next_follower_;
     followers_[id] = follower{subjects(token).events, std::move(on_message)};
     return std::make_unique<handle>(*this, id);
+  }
+  bool head_after_follows(std::string const& subject,
+                          std::function<void(std::optional<std::uint64_t>)> done) override {
+    if (blocking_heads) return false;
+    done(last_seq(subject));
+    return true;
   }
   bool settle_follows() override { return connected; }
 

@@ -157,6 +157,8 @@ TEST_CASE("room: a signal reaches its target once, and its sender gets the ack w
 TEST_CASE("room: across two instances, peers that join at once each learn of the other exactly once", "[room]") {
   asio::io_context io;
   sig::test::memory_event_store store;
+  // The head read with the follow (no worker), and the blocking way.
+  store.blocking_heads = GENERATE(false, true);
   instance i1(io, store, "i1"), i2(io, store, "i2");
   std::vector<std::shared_ptr<recorded_peer>> peers;
   for (int k = 0; k < 6; ++k) {
@@ -187,6 +189,24 @@ TEST_CASE("room: across two instances, peers that join at once each learn of the
       if ("p" + std::to_string(k) != peer_id(*p)) others.push_back("p" + std::to_string(k));
     CHECK(known == others);
   }
+}
+
+TEST_CASE("room: a room with history is rebuilt on another instance from its events", "[room]") {
+  asio::io_context io;
+  sig::test::memory_event_store store;
+  store.blocking_heads = GENERATE(false, true);
+  instance i1(io, store, "i1"), i2(io, store, "i2");
+  auto [a, b] = two_peers(io, i1);
+  i1.room("r")->leave(b, "pb", sig::domain::leave_reason::leave, std::string("7"));
+  REQUIRE(run_until(io, [&] { return !a->of_type("peer-left").empty(); }));
+  auto c = std::make_shared<recorded_peer>();
+  i2.room("r")->join(c, "pc", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return c->joined() && !a->of_type("peer-joined").empty(); }));
+  auto joined = c->of_type("joined").front();
+  CHECK(joined.find("\"peer\":\"pa\"") != std::string::npos);
+  CHECK(joined.find("\"peer\":\"pb\"") == std::string::npos);
+  CHECK(i2.counters.room_syncs_by_replay.load() == 1);
+  CHECK(i2.counters.replayed_events.load() == 3);  // pa, pb joined; pb left
 }
 
 TEST_CASE("room: live copies that arrive swapped are delivered in stream order", "[room]") {

@@ -25,6 +25,7 @@ data_connection::data_connection(boost::asio::io_context& io, connection_setting
       conn_(std::move(settings), std::move(log)),
       appender_(conn_, appends, [this](natsMsg* m) { spent(m); }),
       live_(conn_, std::move(subject_prefix), [this](natsMsg* m) { spent(m); }),
+      heads_(conn_, appends.ack_timeout, [this](natsMsg* m) { spent(m); }),
       ticker_(loop_.executor()) {}
 
 data_connection::~data_connection() {
@@ -34,13 +35,13 @@ data_connection::~data_connection() {
 
 bool data_connection::open(std::atomic<bool> const& stop) {
   loop_.set_message_handler(
-      [this](natsMsg* msg) { return appender_.take(msg) || live_.take(msg); },
+      [this](natsMsg* msg) { return appender_.take(msg) || live_.take(msg) || heads_.take(msg); },
       [this] {
         if (!loop_.inline_delivery()) live_.drain_queued();
         destroy_spent(spent_batch);
       });
   if (!conn_.open(stop, &loop_)) return false;
-  if (!appender_.start(false)) return false;
+  if (!appender_.start(false) || !heads_.start()) return false;
   if (!loop_.inline_delivery())
     conn_.log().warn("this libnats has no inline message filter: live messages are queued and drained per read "
                      "(slower; see docs/threading.md)");
@@ -51,7 +52,9 @@ bool data_connection::open(std::atomic<bool> const& stop) {
 
 void data_connection::tick() {
   if (!open_) return;
-  appender_.expire_overdue(std::chrono::steady_clock::now());
+  auto now = std::chrono::steady_clock::now();
+  appender_.expire_overdue(now);
+  heads_.expire_overdue(now);
   destroy_spent(0);
   ticker_.expires_after(tick_interval);
   ticker_.async_wait([this](boost::system::error_code ec) {
@@ -68,6 +71,7 @@ void data_connection::close() {
   ticker_.cancel();
   conn_.close();
   appender_.fail_all("closing");
+  heads_.fail_all();
 }
 
 bool data_connection::flush() {

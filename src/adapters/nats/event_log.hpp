@@ -69,6 +69,8 @@ class event_log final : public service::event_reads {
   bool ready() const;
   // The stream takes Nats-Rollup (room snapshots can be written).
   bool rollups_allowed() const { return rollup_allowed_; }
+  // The stream allows direct gets (known once start() returned true).
+  bool direct_reads() const { return reader_.direct_get(); }
   // Closes the connection and fails every pending append. Idempotent.
   void close();
 

@@ -23,6 +23,13 @@ class nats_event_store final : public service::event_store {
                                                std::function<void(service::live_message)> on_message) override {
     return data_.live().follow(room_token, std::move(on_message));
   }
+  bool head_after_follows(std::string const& subject,
+                          std::function<void(std::optional<std::uint64_t>)> done) override {
+    // A stream made without AllowDirect (an operator's) takes the blocking way.
+    if (!reads_.direct_reads()) return false;
+    data_.heads().read(reads_.stream_name(), subject, std::move(done));
+    return true;
+  }
   bool settle_follows() override { return data_.flush(); }
   std::optional<std::uint64_t> last_seq(std::string const& subject) override { return reads_.last_seq(subject); }
   std::optional<std::vector<service::stored_message>> read(std::string const& subject, std::uint64_t from,

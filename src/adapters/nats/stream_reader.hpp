@@ -44,6 +44,7 @@ class stream_reader {
   // from the stream itself, not through the JetStream API (a cheaper
   // request for the server, and it is one of every room rebuild's).
   void use_direct_get(bool direct) { direct_ = direct; }
+  bool direct_get() const { return direct_; }
 
   // Round trip to the server, so that subscriptions made before are active.
   bool flush();
@@ -77,7 +78,7 @@ class stream_reader {
  private:
   connection& conn_;
   std::string stream_;
-  bool direct_ = false;
+  std::atomic<bool> direct_{false};
 };
 
 }  // namespace sig::nats

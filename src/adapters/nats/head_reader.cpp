@@ -1,0 +1,124 @@
+#include "adapters/nats/head_reader.hpp"
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cstring>
+#include <vector>
+
+#include "adapters/nats/connection.hpp"
+
+namespace sig::nats {
+
+head_reader::head_reader(connection& conn, std::chrono::milliseconds timeout, std::function<void(natsMsg*)> spent)
+    : conn_(conn), timeout_(timeout), spent_(std::move(spent)) {}
+
+head_reader::~head_reader() {
+  if (inbox_sub_ != nullptr) natsSubscription_Destroy(inbox_sub_);
+}
+
+bool head_reader::start() {
+  natsInbox* inbox = nullptr;
+  if (natsInbox_Create(&inbox) != NATS_OK) return false;
+  inbox_ = std::string(inbox) + ".";
+  natsInbox_Destroy(inbox);
+  std::string subject = inbox_ + "*";
+  natsStatus s = natsConnection_SubscribeSync(&inbox_sub_, conn_.handle(), subject.c_str());
+  if (s != NATS_OK) {
+    conn_.log().error("cannot subscribe to the direct-get inbox: {}", last_error(s));
+    return false;
+  }
+  natsSubscription_SetPendingLimits(inbox_sub_, -1, -1);
+  return true;
+}
+
+void head_reader::read(std::string const& stream, std::string const& subject, callback done) {
+  if (!conn_.connected() || inbox_sub_ == nullptr) {
+    done(std::nullopt);
+    return;
+  }
+  std::uint64_t token = 0;
+  {
+    std::lock_guard lock(mutex_);
+    token = ++next_token_;
+    pending_.emplace(token, std::move(done));
+    deadlines_.emplace_back(std::chrono::steady_clock::now() + timeout_, token);
+  }
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, token);
+  (void)ec;
+  std::string reply = inbox_;
+  reply.append(digits, end);
+  // $JS.API.DIRECT.GET.<stream>.<subject>, no body: the last message of the subject.
+  std::string request = "$JS.API.DIRECT.GET." + stream + "." + subject;
+  natsStatus s = natsConnection_PublishRequest(conn_.handle(), request.c_str(), reply.c_str(), nullptr, 0);
+  if (s != NATS_OK) {
+    conn_.log().warn("cannot read the head of {}: {}", subject, natsStatus_GetText(s));
+    settle(token, std::nullopt);
+  }
+}
+
+bool head_reader::take(natsMsg* msg) {
+  char const* subject = natsMsg_GetSubject(msg);
+  if (subject == nullptr || std::strncmp(subject, inbox_.data(), inbox_.size()) != 0) return false;
+  std::uint64_t token = 0;
+  std::string_view tail(subject + inbox_.size());
+  std::from_chars(tail.data(), tail.data() + tail.size(), token);
+  std::optional<std::uint64_t> head;
+  char const* value = nullptr;
+  if (natsMsg_GetDataLength(msg) == 0 && natsMsgHeader_Get(msg, "Status", &value) == NATS_OK) {
+    // 404: nothing stored on the subject. Anything else (503 no
+    // responders, 408) is an error the caller reports.
+    if (std::strcmp(value, "404") == 0) head = 0;
+    else conn_.log().warn("direct get answered status {}", value);
+  } else if (natsMsgHeader_Get(msg, "Nats-Sequence", &value) == NATS_OK) {
+    std::uint64_t seq = 0;
+    auto length = std::strlen(value);
+    if (std::from_chars(value, value + length, seq).ec == std::errc()) head = seq;
+  }
+  spent_(msg);
+  settle(token, head);
+  return true;
+}
+
+void head_reader::settle(std::uint64_t token, std::optional<std::uint64_t> head) {
+  callback done;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = pending_.find(token);
+    if (it == pending_.end()) return;  // timed out already
+    done = std::move(it->second);
+    pending_.erase(it);
+  }
+  done(head);
+}
+
+void head_reader::expire_overdue(std::chrono::steady_clock::time_point now) {
+  std::vector<callback> overdue;
+  {
+    std::lock_guard lock(mutex_);
+    while (!deadlines_.empty() && deadlines_.front().first <= now) {
+      if (auto it = pending_.find(deadlines_.front().second); it != pending_.end()) {
+        overdue.push_back(std::move(it->second));
+        pending_.erase(it);
+      }
+      deadlines_.pop_front();
+    }
+    // Entries of settled reads wait at the front until their time comes.
+    while (!deadlines_.empty() && pending_.count(deadlines_.front().second) == 0) deadlines_.pop_front();
+  }
+  for (auto& done : overdue) done(std::nullopt);
+}
+
+void head_reader::fail_all() {
+  std::unordered_map<std::uint64_t, callback> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    dropped.swap(pending_);
+    deadlines_.clear();
+  }
+  for (auto& [token, done] : dropped) done(std::nullopt);
+}
+
+}  // namespace sig::nats
