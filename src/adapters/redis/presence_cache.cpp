@@ -44,6 +44,7 @@ std::string script_sha1(std::string_view script) {
   return out;
 }
 
+// Commands per pipelined round trip (loads, or stores).
 constexpr std::size_t stores_per_round_trip = 64;
 
 struct endpoint {
@@ -146,6 +147,10 @@ struct presence_cache::impl {
   std::mutex pending_mutex;
   std::unordered_map<std::string, pending_store> pending;  // by room token
   bool drain_posted = false;
+  // Loads waiting for `thread`: read in one round trip per batch.
+  using load_callback = std::function<void(std::optional<cached_room>)>;
+  std::vector<std::pair<std::string, load_callback>> pending_loads;
+  bool loads_posted = false;
 
   ~impl() { thread.join(); }
 
@@ -211,27 +216,35 @@ struct presence_cache::impl {
     return true;
   }
 
-  // Runs a command; a connection that died since its last use (Redis
-  // restarted) gets one immediate reconnect and retry, so the first write
-  // after an outage is not lost.
-  reply_ptr command(char const* what, std::vector<std::string_view> const& args) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      bool was_connected = conn != nullptr;
-      if (!connected()) return nullptr;
-      auto reply = conn->command(args);
-      reachable = reply != nullptr;
-      if (reply) return reply;
-      failed(what, conn->error());
-      if (!was_connected) return nullptr;
-      next_attempt = {};  // the old connection was stale: reconnect now
-    }
-    return nullptr;
+  void queue_load(std::string token, load_callback done) {
+    std::lock_guard lock(pending_mutex);
+    pending_loads.emplace_back(std::move(token), std::move(done));
+    if (loads_posted) return;
+    loads_posted = true;
+    boost::asio::post(thread, [this] { drain_loads(); });
   }
 
-  std::optional<cached_room> do_load(std::string const& token) {
-    std::string k = key(token);
-    auto reply = command("load", {"HMGET", k, "seq", "state"});
-    if (!reply) return std::nullopt;
+  void drain_loads() {
+    std::vector<std::pair<std::string, load_callback>> batch;
+    {
+      std::lock_guard lock(pending_mutex);
+      batch.swap(pending_loads);
+      loads_posted = false;
+    }
+    for (std::size_t at = 0; at < batch.size(); at += stores_per_round_trip) {
+      auto end = std::min(batch.size(), at + stores_per_round_trip);
+      std::vector<std::string> keys;
+      std::vector<std::vector<std::string_view>> commands;
+      keys.reserve(end - at);
+      for (auto i = at; i < end; ++i) keys.push_back(key(batch[i].first));
+      for (auto const& k : keys) commands.push_back({"HMGET", k, "seq", "state"});
+      auto replies = run("load", commands);
+      for (auto i = at; i < end; ++i)
+        batch[i].second(replies.empty() ? std::nullopt : cached_from(replies[i - at].get()));
+    }
+  }
+
+  static std::optional<cached_room> cached_from(redisReply const* reply) {
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return std::nullopt;
     auto* seq = reply->element[0];
     auto* state = reply->element[1];
@@ -311,8 +324,9 @@ struct presence_cache::impl {
     }
   }
 
-  // command() for a pipeline: one reconnect and retry if the connection
-  // had died since its last use.
+  // Runs commands in one round trip; a connection that died since its
+  // last use (Redis restarted) gets one immediate reconnect and retry, so
+  // the first write after an outage is not lost.
   std::vector<reply_ptr> run(char const* what, std::vector<std::vector<std::string_view>> const& commands) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool was_connected = conn != nullptr;
@@ -356,9 +370,7 @@ presence_cache::presence_cache(cache_settings settings, std::shared_ptr<spdlog::
 presence_cache::~presence_cache() = default;
 
 void presence_cache::load(std::string token, std::function<void(std::optional<cached_room>)> done) {
-  boost::asio::post(impl_->thread, [d = impl_.get(), token = std::move(token), done = std::move(done)] {
-    done(d->do_load(token));
-  });
+  impl_->queue_load(std::move(token), std::move(done));
 }
 
 void presence_cache::store(std::string token, std::uint64_t seq, std::string snapshot) {
