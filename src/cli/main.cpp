@@ -4,7 +4,6 @@
 #include <string_view>
 
 #include "adapters/codec/event_codec.hpp"
-#include "adapters/nats/connection.hpp"
 #include "cli/commands.hpp"
 
 namespace {
@@ -34,7 +33,6 @@ constexpr char usage[] =
 
 int main(int argc, char** argv) {
   sig::codec::silence_protobuf_log();
-  sig::nats::open_library();
   if (argc < 2) {
     std::cerr << usage;
     return 2;

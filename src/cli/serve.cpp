@@ -149,6 +149,9 @@ bool valid_stream_name(std::string const& name) {
 }  // namespace
 
 int serve_command(int argc, char** argv) {
+  // Here, not in main(): nats.c starts its own threads when opened, and the
+  // history tools must block SIGINT before any thread exists (stream_tools).
+  nats::open_library();
   serve_settings s;
   options opts("serve",
                "Run one sigstream instance: WebSocket signaling on /ws (PROTOCOL.md), /healthz, /readyz and\n"
@@ -188,7 +191,8 @@ int serve_command(int argc, char** argv) {
                     "for JetStream's acknowledgement: NATS, or this instance's reading of it, is behind, and taking "
                     "more would only lengthen every peer's wait (0: no such limit).");
   opts.add_int("sync-workers", &s.sync_workers,
-               "Threads for blocking NATS work (room rebuilds, catch-ups); they wait on the network, not the CPU.");
+               "Threads for blocking NATS work (room rebuilds that replay events, catch-ups); they wait on the "
+               "network, not the CPU.");
   opts.add_size("max-frame-bytes", &s.max_frame_bytes, "Largest WebSocket message; a larger one closes the connection with 1009.");
   opts.add_size("max-meta-bytes", &s.max_meta_bytes, "Largest `meta` of a join, serialized (too-large).");
   opts.add_size("max-data-bytes", &s.max_data_bytes, "Largest `data` of a signal, serialized (too-large).");

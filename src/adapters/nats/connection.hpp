@@ -50,7 +50,8 @@ class event_loop;
 // Opens nats.c with no spinning on its mutexes: nats.c spins up to 2,000
 // times before it blocks, which on two cores shared by every process burns
 // the time the lock holder needs (natsMutex_Lock and trylock were 6 % of an
-// instance in a join burst). Call before any other nats.c function.
+// instance in a join burst). Call before any other nats.c function; it
+// starts nats.c's timer and collector threads.
 void open_library();
 
 class connection {
