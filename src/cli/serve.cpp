@@ -56,7 +56,7 @@ struct serve_settings {
   std::int64_t retention_max_bytes = 1LL << 30;
   std::chrono::milliseconds duplicate_window{120'000};
   std::int64_t threads = 1;
-  std::int64_t max_appends_in_flight = 256;
+  std::int64_t max_appends_in_flight = 4096;
   std::chrono::milliseconds max_append_delay{250};
   std::int64_t max_frame_bytes = 80 << 10;
   std::int64_t max_meta_bytes = 4 << 10;

@@ -336,6 +336,27 @@ test('bad input is refused with the protocol code and nobody else notices', asyn
     assert.deepEqual(events.map((e) => e.kind), ['join', 'join', 'leave'], JSON.stringify(events.map(show)));
   });
 
+  await t.test('frames of 1 MiB and 16 MiB, straight to an instance and through HAProxy: close 1009, never a reset', async () => {
+    // Far past the limit, the close goes before the rest of the frame is
+    // read; the instance must still read and drop it, or the kernel resets
+    // the connection and the client sees 1006.
+    for (const [size, how] of [[1 << 20, 'direct'], [1 << 20, 'haproxy'], [16 << 20, 'direct'], [16 << 20, 'haproxy']]) {
+      const room = `frame-huge-${size}-${how}`;
+      const obs = track(await joinRoom(url1, room));
+      const big = track(await joinRoom(how === 'direct' ? url2 : viaLb, room));
+      assert.equal((await obs.next('peer-joined', T)).peer, big.peer);
+      big.send({ type: 'signal', to: obs.peer, data: 'h'.repeat(size) });
+      const info = await closedWithin(big);
+      assert.equal(info.code, 1009, `${size} bytes ${how}: close ${JSON.stringify(info)}`);
+      const left = await obs.next(() => true, T);
+      assert.equal(left.type, 'peer-left', `observer got ${show(left)} instead of peer-left`);
+      assert.equal(left.reason, 'disconnect');
+      assert.ok(obs.isOpen, `the observer's connection closed: ${JSON.stringify(obs.closeInfo)}`);
+      const events = await history(cluster, room);
+      assert.deepEqual(events.map((e) => e.kind), ['join', 'join', 'leave'], JSON.stringify(events.map(show)));
+    }
+  });
+
   await t.test('invalid UTF-8 in a text frame: close 1007; the room only sees a disconnect', async () => {
     const room = 'bad-utf8';
     const obs = track(await joinRoom(url2, room));

@@ -70,11 +70,11 @@ void ws_session::run(http::request<http::string_body> upgrade) {
   timeouts.idle_timeout = ctx_.limits.idle_timeout;
   timeouts.keep_alive_pings = true;  // a ping at half the idle timeout; no answer by the end closes
   ws_.set_option(timeouts);
-  // The limit is enforced in on_read, where an oversized message can be
-  // answered with a clean close handshake (1009). Beast's own cap, which
-  // tears the connection down with the rest of the frame unread (browsers
-  // then see 1006), only stops messages far past the limit.
-  ws_.read_message_max(ctx_.limits.max_frame_bytes * 4);
+  // The limit is enforced in on_read, where an oversized message of any
+  // size is answered with a clean close handshake (1009). Beast's own cap
+  // fails the connection on the frame's header, with its payload unread:
+  // the kernel then resets the connection, and the client sees 1006.
+  ws_.read_message_max(0);
   ws_.set_option(websocket::stream_base::decorator([id = ctx_.instance_id](websocket::response_type& res) {
     res.set(http::field::server, "sigstream");
     res.set("X-Sigstream-Instance", id);
@@ -120,25 +120,26 @@ void ws_session::on_read(beast::error_code ec, std::size_t) {
     // connection, and a broken client is not worth waiting for.
     if (ec != websocket::error::closed && ec.category() == websocket::make_error_code(websocket::error::closed).category())
       keep_for_resume_ = false;
-    if (ec == websocket::error::message_too_big)
-      ctx_.logger->info("conn={} peer={} closed: frame over {} bytes (1009)", remote_, peer_,
-                        ctx_.limits.max_frame_bytes);
-    else if (!expected_close(ec))
+    if (!expected_close(ec))
       ctx_.logger->info("conn={} peer={} closed: {}", remote_, peer_, ec.message());
     on_gone();
     return;
   }
   if (oversized_bytes_ > 0 || buffer_.size() > ctx_.limits.max_frame_bytes) {
     // Read to the end and dropped, so that the close handshake (1009)
-    // comes after the whole message, as a browser expects.
+    // comes after the whole message, as a browser expects. A message far
+    // past the limit is not waited for: the close goes now, and Beast's
+    // close reads and drops the rest until the client's close frame (or
+    // the close timeout), so the client still reads the 1009 rather than a
+    // reset connection.
     oversized_bytes_ += buffer_.size();
     buffer_.consume(buffer_.size());
-    if (!ws_.is_message_done()) {
+    if (!ws_.is_message_done() && oversized_bytes_ <= ctx_.limits.max_frame_bytes * 4) {
       do_read();
       return;
     }
-    ctx_.logger->info("conn={} peer={} closed: frame of {} bytes over {} (1009)", remote_, peer_, oversized_bytes_,
-                      ctx_.limits.max_frame_bytes);
+    ctx_.logger->info("conn={} peer={} closed: frame of {}{} bytes over {} (1009)", remote_, peer_,
+                      ws_.is_message_done() ? "" : "more than ", oversized_bytes_, ctx_.limits.max_frame_bytes);
     keep_for_resume_ = false;
     close_with(websocket::close_reason(websocket::close_code::too_big, "frame over the size limit"));
     return;

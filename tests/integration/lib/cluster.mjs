@@ -688,7 +688,7 @@ export class Cluster {
   async #registerWithLb(id) {
     const { port } = this.instanceMap.get(id);
     const added = await this.haproxyCommand(
-      `add server ${BACKEND}/${id} ${HOST}:${port} check inter ${this.options.lbCheckInter} fall 3 rise 2 weight 100`);
+      `add server ${BACKEND}/${id} ${HOST}:${port} check inter ${this.options.lbCheckInter} fall 3 rise 2 weight 100 observe layer4 error-limit 1 on-error mark-down`);
     if (!added.includes('New server registered')) {
       throw new Error(`HAProxy refused to add ${BACKEND}/${id}: ${added.trim()}`);
     }
