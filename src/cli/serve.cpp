@@ -55,6 +55,7 @@ struct serve_settings {
   std::chrono::milliseconds retention_max_age{24 * 3'600'000};
   std::int64_t retention_max_bytes = 1LL << 30;
   std::chrono::milliseconds duplicate_window{120'000};
+  std::int64_t stream_replicas = 1;
   std::int64_t threads = 1;
   std::int64_t max_appends_in_flight = 4096;
   std::chrono::milliseconds max_append_delay{250};
@@ -157,7 +158,9 @@ int serve_command(int argc, char** argv) {
                "Run one sigstream instance: WebSocket signaling on /ws (PROTOCOL.md), /healthz, /readyz and\n"
                "/metrics on the same port. Any number of instances share one NATS JetStream stream.");
   opts.add_string("listen", &s.listen, "Address and port for WebSocket and HTTP (HOST:PORT).");
-  opts.add_string("nats-url", &s.nats_url, "NATS server with JetStream enabled.");
+  opts.add_string("nats-url", &s.nats_url,
+                  "NATS server with JetStream enabled, or the servers of a JetStream cluster, comma-separated "
+                  "(nats://a:4222,nats://b:4222,nats://c:4222): each connection moves to another when its own goes.");
   declare_nats_security(opts, &s.nats_security);
   opts.add_string("redis-url", &s.redis_url,
                   "Redis for the presence cache (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]); empty runs without it "
@@ -180,6 +183,9 @@ int serve_command(int argc, char** argv) {
                 "For the read and liveness NATS connections: write each request at once instead of batching writes "
                 "for up to 1 ms. The data connection (appends, live feeds) always writes once per I/O loop turn.");
   opts.add_duration("duplicate-window", &s.duplicate_window, "JetStream dedup window for retried appends, when the stream is created.");
+  opts.add_int("stream-replicas", &s.stream_replicas,
+               "Copies of the stream and of sigstream's key-value buckets in a JetStream cluster (3 or 5), when "
+               "they are created; an existing stream keeps its own (a warning says when it has fewer).");
   opts.add_int("threads", &s.threads,
                "I/O threads (0: one per CPU core). One thread runs sessions, rooms and the NATS data connection "
                "with no hand-off between threads; more add hand-offs (docs/threading.md).");
@@ -339,6 +345,7 @@ int serve_command(int argc, char** argv) {
                               .max_age = std::chrono::duration_cast<std::chrono::seconds>(s.retention_max_age),
                               .max_bytes = s.retention_max_bytes,
                               .duplicate_window = std::chrono::duration_cast<std::chrono::seconds>(s.duplicate_window),
+                              .replicas = static_cast<int>(std::clamp<std::int64_t>(s.stream_replicas, 1, 5)),
                               .client_name = "sigstream " + s.instance_id + " (" + role + ")",
                               .create_stream = true,
                               .send_asap = s.nats_send_asap,

@@ -57,6 +57,10 @@ struct liveness_monitor::state {
   std::set<std::string> queued;
   std::map<std::string, clock::time_point> retry_at;  // failed expiries, tried again then
   std::map<std::string, int> failures;
+  // Who was alive when the scan of every record was queued, judged by the
+  // watching thread: `instances` is that thread's alone, and may have been
+  // reset (NATS went away) by the time the scan runs.
+  std::set<std::string> alive_at_scan;
   std::thread expirer;
 };
 
@@ -94,10 +98,11 @@ void liveness_monitor::run() {
                       std::chrono::duration_cast<std::chrono::seconds>(settings_.instance_timeout * 6));
   std::string const stream = control_.stream_name();
   while (!stopping_ && !(s.heartbeats = nats::kv_bucket::open(control_.conn(), nats::heartbeat_bucket(stream),
-                                                               "sigstream instance heartbeats", ttl)))
+                                                               "sigstream instance heartbeats", ttl, control_.replicas())))
     std::this_thread::sleep_for(std::chrono::seconds(1));
   while (!stopping_ && !(s.holdings = nats::kv_bucket::open(control_.conn(), nats::holdings_bucket(stream),
-                                                             "rooms each sigstream instance follows", holdings_ttl)))
+                                                             "rooms each sigstream instance follows", holdings_ttl,
+                                                             control_.replicas())))
     std::this_thread::sleep_for(std::chrono::seconds(1));
   if (stopping_) return;
 
@@ -148,6 +153,8 @@ void liveness_monitor::run() {
   auto watch = s.heartbeats->watch_all();
   auto next_beat = clock::now();
   bool beating = false;
+  // When the watch last showed this instance's own heartbeat.
+  auto own_seen = clock::now();
   s.healthy_since = clock::now();
   while (!stopping_) {
     auto now = clock::now();
@@ -181,9 +188,27 @@ void liveness_monitor::run() {
         s.instances.goodbye(entry->key);
       } else {
         s.instances.heartbeat(entry->key, entry->revision, clock::now());
+        if (entry->key == settings_.instance_id) own_seen = clock::now();
       }
     }
     now = clock::now();
+    // Our own heartbeat comes back through the watch once an interval. When
+    // it stops coming while we write it, the watch is what stands still (in
+    // a NATS cluster, the node serving the watch's consumer went away), and
+    // every other heartbeat looks stale by our clock: judging now would take
+    // the whole cluster for dead. Watch afresh and judge from scratch.
+    // 1.5 intervals: noticed before anyone else's last heartbeat, at most an
+    // interval older than ours, reaches the timeout (at least 2 intervals).
+    if (beating && now - own_seen > settings_.heartbeat_interval * 3 / 2) {
+      logger_->warn("this instance's own heartbeat has not come back through the heartbeat watch for {} ms (a NATS "
+                    "node went away?); watching afresh, not judging other instances until it does",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(now - own_seen).count());
+      watch = s.heartbeats->watch_all();
+      s.instances = domain::liveness(settings_.instance_timeout);
+      s.healthy_since = now;
+      own_seen = now;
+      continue;
+    }
     // A turn takes at most about one heartbeat interval. A longer one means
     // this process was paused (or NATS answered very slowly): we were not
     // watching, and everyone else's heartbeat looks stale by our clock.
@@ -209,6 +234,11 @@ void liveness_monitor::run() {
       // Instances that died before this one came up, whose heartbeats may
       // be long gone: their records of rooms are all that is left.
       s.full_scan_done = true;
+      {
+        std::lock_guard lock(s.mutex);
+        auto alive = s.instances.alive_instances(now);
+        s.alive_at_scan = std::set<std::string>(alive.begin(), alive.end());
+      }
       enqueue("");
     }
     std::vector<std::string> due;
@@ -246,9 +276,13 @@ void liveness_monitor::scan_all_holdings() {
     if (dot == std::string::npos) continue;
     if (auto instance = domain::base64url_decode(std::string_view(e.key).substr(0, dot))) recorded.insert(*instance);
   }
-  auto now = clock::now();
+  std::set<std::string> alive;
+  {
+    std::lock_guard lock(s.mutex);
+    alive = s.alive_at_scan;
+  }
   for (auto const& instance : recorded) {
-    if (instance == settings_.instance_id || s.instances.alive(instance, now)) continue;
+    if (instance == settings_.instance_id || alive.count(instance) != 0) continue;
     logger_->warn("instance {} has records of rooms but no live heartbeat: taking it for dead", instance);
     if (!expire_instance(instance, 0)) {
       std::lock_guard lock(s.mutex);

@@ -137,7 +137,7 @@ test('the event log stream: created as configured, an existing one never clobber
     assert.equal(c.duplicate_window, 120 * NS);
     assert.deepEqual(c.subjects, ['sigstream.room.>']);
     assert.deepEqual(c.republish, { src: 'sigstream.room.>', dest: 'sigstream.live.>' });
-    assert.match(readLog(cluster, 'i1'), /created stream SIGSTREAM on 'sigstream\.room\.>' \(file storage, max age 86400 s/);
+    assert.match(readLog(cluster, 'i1'), /created stream SIGSTREAM on 'sigstream\.room\.>' \(file storage, 1 replica, max age 86400 s/);
     // It is the stream the instance uses: events land in it.
     const before = info.state.messages;
     await joinAndSignal(cluster.instance('i1').url, 'setup-a');
@@ -162,7 +162,7 @@ test('the event log stream: created as configured, an existing one never clobber
     assert.equal(c.duplicate_window, 90 * NS);
     assert.deepEqual(c.subjects, ['conf.room.>']);
     assert.deepEqual(c.republish, { src: 'conf.room.>', dest: 'conf.live.>' });
-    assert.match(readLog(cluster, inst.id), /created stream CONF on 'conf\.room\.>' \(file storage, max age 129600 s/);
+    assert.match(readLog(cluster, inst.id), /created stream CONF on 'conf\.room\.>' \(file storage, 1 replica, max age 129600 s/);
     await joinAndSignal(inst.url, 'setup-conf');
     assert.deepEqual((await history(cluster, 'setup-conf', ['--stream', 'CONF', '--subject-prefix', 'conf']))
       .map((e) => e.kind), ['join', 'join', 'signal', 'leave', 'leave']);

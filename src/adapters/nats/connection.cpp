@@ -1,5 +1,7 @@
 #include "adapters/nats/connection.hpp"
 
+#include <cctype>
+
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
@@ -12,6 +14,20 @@
 namespace sig::nats {
 
 void open_library() { nats_Open(0); }
+
+std::vector<std::string> server_urls(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto entry = list.substr(0, comma);
+    while (!entry.empty() && std::isspace(static_cast<unsigned char>(entry.front()))) entry.remove_prefix(1);
+    while (!entry.empty() && std::isspace(static_cast<unsigned char>(entry.back()))) entry.remove_suffix(1);
+    if (!entry.empty()) out.emplace_back(entry);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
 
 
 std::string last_error(int status) {
@@ -104,7 +120,17 @@ bool connection::connect_once() {
 
 bool connection::open(std::atomic<bool> const& stop, event_loop* loop) {
   natsOptions_Create(&opts_);
-  natsOptions_SetURL(opts_, settings_.url.c_str());
+  // Every server of the list: nats.c picks one, and moves to another (and
+  // to servers the cluster tells it about) when it goes away.
+  auto servers = server_urls(settings_.url);
+  std::vector<char const*> server_list;
+  for (auto const& url : servers) server_list.push_back(url.c_str());
+  if (server_list.size() > 1) {
+    natsOptions_SetServers(opts_, server_list.data(), static_cast<int>(server_list.size()));
+    natsOptions_SetNoRandomize(opts_, false);
+  } else {
+    natsOptions_SetURL(opts_, settings_.url.c_str());
+  }
   if (!apply_security()) return false;
   if (!settings_.name.empty()) natsOptions_SetName(opts_, settings_.name.c_str());
   if (loop != nullptr) {

@@ -12,6 +12,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 struct __natsConnection;
 struct __natsOptions;
@@ -35,7 +37,7 @@ struct nats_security {
 };
 
 struct connection_settings {
-  std::string url = "nats://127.0.0.1:4222";
+  std::string url = "nats://127.0.0.1:4222";  // or several, comma-separated (a cluster)
   nats_security security;
   std::string name;  // shows in the NATS server's connection list
   // true: every publish is written at once; false: nats.c's flusher thread
@@ -53,6 +55,11 @@ class event_loop;
 // instance in a join burst). Call before any other nats.c function; it
 // starts nats.c's timer and collector threads.
 void open_library();
+
+// "nats://a:4222, nats://b:4222" -> {"nats://a:4222", "nats://b:4222"}: the
+// servers of a cluster, any of which a connection may use (and move to
+// when the one it uses goes away). Blanks around entries are dropped.
+std::vector<std::string> server_urls(std::string_view list);
 
 class connection {
  public:

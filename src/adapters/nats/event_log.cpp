@@ -53,6 +53,7 @@ bool event_log::start(std::atomic<bool> const& stop) {
                      .max_age = settings_.max_age,
                      .max_bytes = settings_.max_bytes,
                      .duplicate_window = settings_.duplicate_window,
+                     .replicas = settings_.replicas,
                      .create = settings_.create_stream};
   auto backoff = std::chrono::milliseconds(200);
   for (;;) {
@@ -105,7 +106,7 @@ bool event_log::delete_stream() {
 
 std::optional<std::vector<heartbeat_entry>> event_log::heartbeats() {
   auto bucket = kv_bucket::open(conn_, heartbeat_bucket(settings_.stream), "sigstream instance heartbeats",
-                                std::chrono::seconds(60));
+                                std::chrono::seconds(60), settings_.replicas);
   if (!bucket) return std::nullopt;
   auto entries = bucket->entries(">");
   if (!entries) return std::nullopt;
@@ -116,7 +117,8 @@ std::optional<std::vector<heartbeat_entry>> event_log::heartbeats() {
 
 std::optional<std::string> event_log::shared_secret(std::string const& key, std::string const& candidate) {
   auto bucket = kv_bucket::open(conn_, cluster_bucket(settings_.stream),
-                                "sigstream cluster settings shared by every instance", std::chrono::seconds(0));
+                                "sigstream cluster settings shared by every instance", std::chrono::seconds(0),
+                                settings_.replicas);
   if (!bucket) return std::nullopt;
   // Create only if absent: of instances racing here, one value wins and
   // every instance reads that one.

@@ -33,6 +33,7 @@ struct log_settings {
   std::chrono::seconds max_age{24 * 3600};   // 0: keep forever
   std::int64_t max_bytes = 1024LL * 1024 * 1024;  // -1: no limit
   std::chrono::seconds duplicate_window{120};
+  int replicas = 1;  // of the stream and the buckets, when this instance creates them
   std::string client_name;  // shows in the NATS server's connection list
   bool create_stream = true;    // false (tools): a missing stream is an error
   bool send_asap = true;        // false: nats.c batches writes for up to 1 ms
@@ -76,6 +77,7 @@ class event_log final : public service::event_reads {
 
   domain::room_subjects subjects(std::string const& room_token) const;
   std::string const& stream_name() const { return settings_.stream; }
+  int replicas() const { return settings_.replicas; }
   connection& conn() { return conn_; }
 
   // Non-blocking: `done` runs later on a NATS thread (hand it off, do not

@@ -1,5 +1,7 @@
 #include "adapters/nats/key_value.hpp"
 
+#include <algorithm>
+
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
@@ -42,7 +44,7 @@ std::optional<kv_entry> kv_watch::next(std::chrono::milliseconds wait) {
 }
 
 std::unique_ptr<kv_bucket> kv_bucket::open(connection& conn, std::string const& name, char const* description,
-                                           std::chrono::seconds ttl) {
+                                           std::chrono::seconds ttl, int replicas) {
   if (conn.jetstream() == nullptr) return nullptr;
   kvStore* kv = nullptr;
   natsStatus s = js_KeyValue(&kv, conn.jetstream(), name.c_str());
@@ -54,8 +56,10 @@ std::unique_ptr<kv_bucket> kv_bucket::open(connection& conn, std::string const& 
     cfg.History = 1;
     cfg.TTL = static_cast<int64_t>(ttl.count()) * nanos_per_second;
     cfg.StorageType = js_FileStorage;
+    cfg.Replicas = std::max(replicas, 1);
     s = js_CreateKeyValue(&kv, conn.jetstream(), &cfg);
-    if (s == NATS_OK) conn.log().info("created bucket {} ({})", name, description);
+    if (s == NATS_OK) conn.log().info("created bucket {} ({}, {} replica{})", name, description, cfg.Replicas,
+                                      cfg.Replicas == 1 ? "" : "s");
   }
   if (s != NATS_OK) {
     conn.log().warn("cannot open bucket {}: {}", name, last_error(s));

@@ -47,8 +47,9 @@ class kv_bucket {
   // Opens `name`, creating it if absent (file storage, one value per key;
   // ttl 0: values never expire, else each expires `ttl` after its write).
   // Null (logged) on error.
+  // `replicas`: copies kept by a JetStream cluster when the bucket is made.
   static std::unique_ptr<kv_bucket> open(connection& conn, std::string const& name, char const* description,
-                                         std::chrono::seconds ttl);
+                                         std::chrono::seconds ttl, int replicas = 1);
   ~kv_bucket();
   kv_bucket(kv_bucket const&) = delete;
   kv_bucket& operator=(kv_bucket const&) = delete;

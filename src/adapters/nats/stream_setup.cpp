@@ -1,5 +1,7 @@
 #include "adapters/nats/stream_setup.hpp"
 
+#include <algorithm>
+
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
@@ -30,6 +32,11 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
                       !cfg->RePublish->HeadersOnly;
     log->info("using existing stream {} ({} messages, max age {} s, max bytes {})", settings.stream,
               info->State.Msgs, cfg->MaxAge / nanos_per_second, cfg->MaxBytes);
+    if (cfg->Replicas < settings.replicas)
+      log->warn("stream {} keeps {} replica{} and --stream-replicas asks for {}: sigstream does not change an "
+                "existing stream; raise it with `nats stream edit {} --replicas {}` (docs/operations.md)",
+                settings.stream, cfg->Replicas, cfg->Replicas == 1 ? "" : "s", settings.replicas, settings.stream,
+                settings.replicas);
     features.rollup = cfg->AllowRollup;
     features.direct = cfg->AllowDirect;
     if (!cfg->AllowRollup)
@@ -64,6 +71,7 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
   cfg.Subjects = subject_list;
   cfg.SubjectsLen = 1;
   cfg.Storage = js_FileStorage;
+  cfg.Replicas = std::max(settings.replicas, 1);
   cfg.MaxAge = settings.max_age.count() * nanos_per_second;
   cfg.MaxBytes = settings.max_bytes;
   cfg.Duplicates = settings.duplicate_window.count() * nanos_per_second;
@@ -85,8 +93,9 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
     return stream_check::retry;
   }
   jsStreamInfo_Destroy(info);
-  log->info("created stream {} on '{}' (file storage, max age {} s, max bytes {}, republish to '{}')",
-            settings.stream, subjects, settings.max_age.count(), settings.max_bytes, republish_to);
+  log->info("created stream {} on '{}' (file storage, {} replica{}, max age {} s, max bytes {}, republish to '{}')",
+            settings.stream, subjects, cfg.Replicas, cfg.Replicas == 1 ? "" : "s", settings.max_age.count(),
+            settings.max_bytes, republish_to);
   return stream_check::usable;
 }
 

@@ -15,6 +15,7 @@ struct stream_shape {
   std::chrono::seconds max_age{24 * 3600};        // 0: keep forever
   std::int64_t max_bytes = 1024LL * 1024 * 1024;  // -1: no limit
   std::chrono::seconds duplicate_window{120};
+  int replicas = 1;    // copies in a JetStream cluster, when created
   bool create = true;  // false (tools): a missing stream is an error
 };
 
