@@ -151,6 +151,11 @@ void liveness_monitor::run() {
   };
 
   auto watch = s.heartbeats->watch_all();
+  // A watch being made again, off this thread: making one is a JetStream
+  // API request, which waits up to its timeout (5 s) while the cluster
+  // elects a leader, and heartbeats must not stop meanwhile, or the others
+  // take this instance for dead.
+  std::future<std::unique_ptr<nats::kv_watch>> watch_coming;
   auto next_beat = clock::now();
   bool beating = false;
   // When the watch last showed this instance's own heartbeat.
@@ -175,9 +180,20 @@ void liveness_monitor::run() {
       if (ok && !beating) s.healthy_since = clock::now();
       beating = ok;
     }
-    if (!watch) watch = s.heartbeats->watch_all();
     auto wait = std::min<clock::duration>(next_beat - clock::now(), std::chrono::milliseconds(200));
     auto wait_ms = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(wait), std::chrono::milliseconds(1));
+    if (!watch) {
+      if (!watch_coming.valid()) {
+        watch_coming = std::async(std::launch::async, [&s] { return s.heartbeats->watch_all(); });
+      } else if (watch_coming.wait_for(wait_ms) == std::future_status::ready) {
+        // Judged afresh, from a full timeout of watching with the new watch.
+        watch = watch_coming.get();
+        s.instances = domain::liveness(settings_.instance_timeout);
+        s.healthy_since = clock::now();
+        own_seen = clock::now();
+      }
+      if (!watch) continue;
+    }
     // Everything the watcher holds is taken in before anyone is judged.
     for (int taken = 0; watch && taken < 10'000; ++taken) {
       auto entry = watch->next(taken == 0 ? wait_ms : std::chrono::milliseconds(1));
@@ -203,10 +219,9 @@ void liveness_monitor::run() {
       logger_->warn("this instance's own heartbeat has not come back through the heartbeat watch for {} ms (a NATS "
                     "node went away?); watching afresh, not judging other instances until it does",
                     std::chrono::duration_cast<std::chrono::milliseconds>(now - own_seen).count());
-      watch = s.heartbeats->watch_all();
+      watch.reset();  // made again above, off this thread
       s.instances = domain::liveness(settings_.instance_timeout);
       s.healthy_since = now;
-      own_seen = now;
       continue;
     }
     // A turn takes at most about one heartbeat interval. A longer one means

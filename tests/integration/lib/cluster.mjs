@@ -311,6 +311,10 @@ function looksLikePortClash(proc) {
  *                  in the cluster dir; see tlsUrl, httpsUrl, tlsCa
  *   lbEnv          extra environment for HAProxy (e.g. SIGSTREAM_LB_HSTS)
  *   natsArgs       extra nats-server arguments (e.g. --user/--pass, --tls...)
+ *   natsNodes      nats-server processes (default 1); 3 or more run a JetStream
+ *                  cluster (nats1..natsN, routes between them), instances get
+ *                  every node's URL and SIGSTREAM_STREAM_REPLICAS=3; see
+ *                  natsNodeNames, stopNatsNode, startNatsNode, streamLeader
  *   natsScheme     scheme of the NATS URL given to instances (default 'nats'; 'tls')
  *   redisArgs      extra redis-server arguments
  *   redisPassword  start redis-server with --requirepass (the harness's
@@ -348,12 +352,15 @@ export class Cluster {
     tls = false,
     lbEnv = {},
     natsArgs = [],
+    natsNodes = 1,
     natsScheme = 'nats',
     redisArgs = [],
     redisPassword = null,
     instanceRedisUrl = null,
   } = {}) {
-    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv, natsArgs, natsScheme, redisArgs, redisPassword, instanceRedisUrl };
+    if (natsNodes > 1) env = { SIGSTREAM_STREAM_REPLICAS: String(Math.min(3, natsNodes)), ...env };
+    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv, natsArgs, natsNodes, natsScheme, redisArgs, redisPassword, instanceRedisUrl };
+    this.natsNodes = new Map(); // with natsNodes > 1: name -> {name, port, monitorPort, routePort, proc}
     this.bin = sigstreamBinary();
     this.natsServerBin = resolveBinary('nats-server', 'NATS_SERVER_BIN');
     this.redisServerBin = redis ? resolveBinary('redis-server', 'REDIS_SERVER_BIN') : null;
@@ -381,7 +388,13 @@ export class Cluster {
 
   // --- addresses --------------------------------------------------------
 
-  get natsUrl() { return `${this.options.natsScheme}://${HOST}:${this.natsPort}`; }
+  get natsUrl() {
+    if (this.natsNodes.size > 0)
+      return [...this.natsNodes.values()].map((n) => `${this.options.natsScheme}://${HOST}:${n.port}`).join(',');
+    return `${this.options.natsScheme}://${HOST}:${this.natsPort}`;
+  }
+  /** With natsNodes > 1: the nodes' names, nats1..natsN. */
+  get natsNodeNames() { return [...this.natsNodes.keys()]; }
   get redisUrl() { return `redis://${HOST}:${this.redisPort}`; }
   /** WebSocket URL through HAProxy. */
   get url() { return this.lbPort ? `ws://${HOST}:${this.lbPort}/ws` : null; }
@@ -419,7 +432,13 @@ export class Cluster {
     this.natsPort = await freePort();
     this.natsMonitorPort = await freePort();
     this.redisPort = await freePort(); // with redis: false, nothing listens there
-    await Promise.all([this.startNats(), redis ? this.startRedis() : null]);
+    if (this.options.natsNodes > 1) {
+      for (let k = 1; k <= this.options.natsNodes; k++) {
+        const name = `nats${k}`;
+        this.natsNodes.set(name, { name, port: await freePort(), monitorPort: await freePort(), routePort: await freePort(), proc: null });
+      }
+    }
+    await Promise.all([this.natsNodes.size > 0 ? this.startNatsCluster() : this.startNats(), redis ? this.startRedis() : null]);
     const ids = Array.from({ length: instances }, (_, i) => `i${i + 1}`);
     await Promise.all(ids.map((id) => this.startInstance(id)));
     if (haproxy) await this.startHaproxy();
@@ -455,6 +474,41 @@ export class Cluster {
   }
 
   async stopNats(signal = 'SIGTERM') { return this.nats?.stop(signal); }
+
+  async startNatsCluster() {
+    await Promise.all(this.natsNodeNames.map((name) => this.startNatsNode(name)));
+  }
+
+  /** (Re)start one node of the NATS cluster, on its ports and store dir. */
+  async startNatsNode(name) {
+    const node = this.natsNodes.get(name);
+    if (!node) throw new Error(`no NATS node ${name}`);
+    if (node.proc?.alive) throw new Error(`${name} is already running`);
+    const routes = [...this.natsNodes.values()].map((n) => `nats://${HOST}:${n.routePort}`).join(',');
+    node.proc = this.#track(this.#newProc(name, this.natsServerBin, [
+      '-js', '-sd', path.join(this.dir, name), '-a', HOST, '-p', String(node.port), '-m', String(node.monitorPort),
+      '--server_name', name, '--cluster_name', 'sigstream-test', '--cluster', `nats://${HOST}:${node.routePort}`,
+      '--routes', routes, ...this.options.natsArgs,
+    ]));
+    await node.proc.waitReady(
+      async () => (await httpGet(`http://${HOST}:${node.monitorPort}/healthz?js-enabled-only=true`)).status === 200,
+      { timeoutMs: this.options.readyTimeoutMs, what: `JetStream healthz of ${name} on port ${node.monitorPort}` });
+  }
+
+  async stopNatsNode(name, signal = 'SIGTERM') { return this.natsNodes.get(name)?.proc?.stop(signal); }
+
+  /** The node leading `stream` (a JetStream stream or a bucket's KV_<name>), asked of a live node. */
+  async streamLeader(stream = 'SIGSTREAM') {
+    for (const node of this.natsNodes.values()) {
+      if (!node.proc?.alive) continue;
+      const res = await httpGet(`http://${HOST}:${node.monitorPort}/jsz?streams=true`).catch(() => null);
+      if (!res || res.status !== 200) continue;
+      for (const account of JSON.parse(res.body).account_details ?? [])
+        for (const detail of account.stream_detail ?? [])
+          if (detail.name === stream && detail.cluster?.leader) return detail.cluster.leader;
+    }
+    return null;
+  }
 
   /** (Re)start redis-server on the same port. */
   async startRedis() {
@@ -763,7 +817,7 @@ export class Cluster {
     await stopAll([this.lb]);
     // sigstream must exit 0 on SIGTERM (nats-server exits 1 by design).
     await stopAll([...this.instanceMap.values()].map((rec) => rec.proc), true);
-    await stopAll([this.redis, this.nats]);
+    await stopAll([this.redis, this.nats, ...[...this.natsNodes.values()].map((n) => n.proc)]);
 
     const keep = failed || problems.length > 0 || process.env.SIGSTREAM_KEEP_TEST_DIR === '1';
     if (keep) {
