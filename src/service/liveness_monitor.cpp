@@ -219,7 +219,12 @@ void liveness_monitor::run() {
       logger_->warn("this instance's own heartbeat has not come back through the heartbeat watch for {} ms (a NATS "
                     "node went away?); watching afresh, not judging other instances until it does",
                     std::chrono::duration_cast<std::chrono::milliseconds>(now - own_seen).count());
-      watch.reset();  // made again above, off this thread
+      // Ended and made again off this thread: ending a watch deletes its
+      // consumer, a JetStream API request that waits up to 5 s as well.
+      watch_coming = std::async(std::launch::async, [&s, old = std::move(watch)]() mutable {
+        old.reset();
+        return s.heartbeats->watch_all();
+      });
       s.instances = domain::liveness(settings_.instance_timeout);
       s.healthy_since = now;
       continue;
