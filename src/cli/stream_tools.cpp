@@ -398,9 +398,26 @@ int cluster_command(int argc, char** argv) {
     std::cout << fmt::format("{:<20}  {:<8}  {:>10}  {:>6}  {:>6}\n", b.instance, field("version"), up, field("peers"),
                              field("rooms"));
   }
-  if (format_name == "table")
+  if (format_name == "table") {
     std::cerr << fmt::format("{} instance{} with a heartbeat (an instance killed a moment ago is listed until its "
                              "entry expires)\n", beats->size(), beats->size() == 1 ? "" : "s");
+    // Where NATS keeps the stream: in a JetStream cluster, which node leads
+    // it and whether each other copy is current.
+    if (auto where = log->stream_placement()) {
+      if (where->cluster.empty()) {
+        std::cout << fmt::format("\nstream {}: one NATS server, {} replica{}\n", s.stream, where->replicas,
+                                 where->replicas == 1 ? "" : "s");
+      } else {
+        std::cout << fmt::format("\nstream {}: NATS cluster {}, {} replicas, leader {}\n", s.stream, where->cluster,
+                                 where->replicas, where->leader.empty() ? "(none: electing, or no quorum)" : where->leader);
+        std::cout << fmt::format("{:<20}  {}\n", "REPLICA", "STATE");
+        for (auto const& r : where->followers)
+          std::cout << fmt::format("{:<20}  {}\n", r.name,
+                                   r.offline ? "offline" : r.current ? "current"
+                                                                     : fmt::format("lagging ({} behind)", r.lag));
+      }
+    }
+  }
   return exit_ok;
 }
 

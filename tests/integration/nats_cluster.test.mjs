@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { execFile } from 'node:child_process';
 import { startCluster, connect, waitFor, sleep } from './lib/cluster.mjs';
 import { roomHistory, assertReceivedShare } from './lib/stream.mjs';
 
@@ -31,6 +32,23 @@ before(async () => {
 after(async () => {
   for (const p of peers) p.client.ws.terminate();
   await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
+});
+
+const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIGSTREAM_')));
+const clusterTable = () => new Promise((resolve, reject) => execFile(cluster.bin, ['cluster', '--nats-url', cluster.natsUrl],
+  { env: cleanEnv(), timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))));
+
+test('the stream and the buckets keep three replicas; `sigstream cluster` shows the leader and the copies', async () => {
+  const table = await clusterTable();
+  const leader = await cluster.streamLeader('SIGSTREAM');
+  assert.match(table, new RegExp(`stream SIGSTREAM: NATS cluster sigstream-test, 3 replicas, leader ${leader}`), table);
+  const copies = cluster.natsNodeNames.filter((n) => n !== leader);
+  for (const name of copies) assert.match(table, new RegExp(`^${name}\\s+(current|lagging)`, 'm'), table);
+  for (const id of ['i1', 'i2', 'i3']) assert.match(table, new RegExp(`^${id}\\s`, 'm'), table);
+  for (const stream of ['SIGSTREAM', 'KV_SIGSTREAM_INSTANCES', 'KV_SIGSTREAM_HOLDINGS', 'KV_SIGSTREAM_CLUSTER']) {
+    const where = await cluster.streamPlacement(stream);
+    assert.equal(where?.copies.length, 2, `${stream}: ${JSON.stringify(where)}`);
+  }
 });
 
 let run;  // what the failover left behind, for the tests below

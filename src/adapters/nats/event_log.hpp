@@ -106,6 +106,7 @@ class event_log final : public service::event_reads {
     return reader_.subjects_matching(filter);
   }
   std::optional<std::uint64_t> stream_last_seq() { return reader_.stream_last_seq(); }
+  std::optional<stream_reader::placement> stream_placement() { return reader_.stream_placement(); }
   std::optional<stored_message> last_message(std::string const& subject) override {
     return reader_.last_message(subject);
   }

@@ -206,6 +206,29 @@ std::optional<std::uint64_t> stream_reader::stream_last_seq() {
   return last;
 }
 
+std::optional<stream_reader::placement> stream_reader::stream_placement() {
+  if (conn_.jetstream() == nullptr) return std::nullopt;
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, conn_.jetstream(), stream_.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) {
+    conn_.log().warn("cannot read the state of stream {}: {}", stream_, last_error(s));
+    return std::nullopt;
+  }
+  placement out;
+  out.replicas = si->Config != nullptr ? si->Config->Replicas : 1;
+  if (auto const* c = si->Cluster; c != nullptr) {
+    out.cluster = c->Name != nullptr ? c->Name : "";
+    out.leader = c->Leader != nullptr ? c->Leader : "";
+    for (int i = 0; i < c->ReplicasLen; ++i) {
+      auto const* r = c->Replicas[i];
+      out.followers.push_back(replica{r->Name != nullptr ? r->Name : "?", r->Current, r->Offline, r->Lag});
+    }
+  }
+  jsStreamInfo_Destroy(si);
+  return out;
+}
+
 std::optional<std::vector<subject_count>> stream_reader::subjects_matching(std::string const& filter) {
   if (conn_.jetstream() == nullptr) return std::nullopt;
   jsOptions o;

@@ -69,6 +69,22 @@ class stream_reader {
   std::optional<std::vector<subject_count>> subjects_matching(std::string const& filter);
   // The stream's last sequence, any subject (stream info: cheap).
   std::optional<std::uint64_t> stream_last_seq();
+
+  // Where a JetStream cluster keeps the stream: its leader and each
+  // replica's state. `cluster` empty: a single server.
+  struct replica {
+    std::string name;
+    bool current = false;
+    bool offline = false;
+    std::uint64_t lag = 0;  // operations behind the leader
+  };
+  struct placement {
+    std::string cluster;
+    std::string leader;
+    int replicas = 1;  // configured
+    std::vector<replica> followers;
+  };
+  std::optional<placement> stream_placement();
   // Stores `payload` on `subject` as a rollup (the stream keeps only the
   // newest message there), deduplicated by `msg_id`.
   bool put_rollup(std::string const& subject, std::string const& payload, std::string const& msg_id);

@@ -498,14 +498,18 @@ export class Cluster {
   async stopNatsNode(name, signal = 'SIGTERM') { return this.natsNodes.get(name)?.proc?.stop(signal); }
 
   /** The node leading `stream` (a JetStream stream or a bucket's KV_<name>), asked of a live node. */
-  async streamLeader(stream = 'SIGSTREAM') {
+  async streamLeader(stream = 'SIGSTREAM') { return (await this.streamPlacement(stream))?.leader ?? null; }
+
+  /** {leader, copies: [names of the other replicas]} of `stream`, asked of a live node. */
+  async streamPlacement(stream = 'SIGSTREAM') {
     for (const node of this.natsNodes.values()) {
       if (!node.proc?.alive) continue;
       const res = await httpGet(`http://${HOST}:${node.monitorPort}/jsz?streams=true`).catch(() => null);
       if (!res || res.status !== 200) continue;
       for (const account of JSON.parse(res.body).account_details ?? [])
         for (const detail of account.stream_detail ?? [])
-          if (detail.name === stream && detail.cluster?.leader) return detail.cluster.leader;
+          if (detail.name === stream && detail.cluster?.leader)
+            return { leader: detail.cluster.leader, copies: (detail.cluster.replicas ?? []).map((r) => r.name) };
     }
     return null;
   }
