@@ -77,6 +77,9 @@ std::string field(std::string const& frame, std::string const& name) {
 }
 
 // One instance: its I/O loop, its worker pool, its rooms, over a shared store.
+// Tests declare the store before the io_context, so that it outlives the
+// loop: handlers still queued when the loop is destroyed hold rooms, and a
+// room's follow ends in the store.
 struct instance {
   instance(asio::io_context& io, sig::test::memory_event_store& store, std::string id)
       : ctx{io, blocking, store, nullptr, directory, counters,
@@ -128,8 +131,8 @@ std::string peer_id(recorded_peer const& p) {
 }  // namespace
 
 TEST_CASE("room: the second peer's joined lists the first, the first hears peer-joined", "[room]") {
-  asio::io_context io;
   sig::test::memory_event_store store;
+  asio::io_context io;
   instance i1(io, store, "i1");
   auto a = std::make_shared<recorded_peer>(), b = std::make_shared<recorded_peer>();
   i1.room("r")->join(a, "pa", "{}", std::string("1"));
@@ -143,8 +146,8 @@ TEST_CASE("room: the second peer's joined lists the first, the first hears peer-
 }
 
 TEST_CASE("room: a signal reaches its target once, and its sender gets the ack with the stored seq", "[room]") {
-  asio::io_context io;
   sig::test::memory_event_store store;
+  asio::io_context io;
   instance i1(io, store, "i1");
   auto [a, b] = two_peers(io, i1);
   i1.room("r")->signal(b, "pb", std::string("pa"), R"({"sdp":"x"})", std::string("7"));
@@ -155,8 +158,8 @@ TEST_CASE("room: a signal reaches its target once, and its sender gets the ack w
 }
 
 TEST_CASE("room: across two instances, peers that join at once each learn of the other exactly once", "[room]") {
-  asio::io_context io;
   sig::test::memory_event_store store;
+  asio::io_context io;
   // The head read with the follow (no worker), and the blocking way.
   store.blocking_heads = GENERATE(false, true);
   instance i1(io, store, "i1"), i2(io, store, "i2");
@@ -192,8 +195,8 @@ TEST_CASE("room: across two instances, peers that join at once each learn of the
 }
 
 TEST_CASE("room: a room with history is rebuilt on another instance from its events", "[room]") {
-  asio::io_context io;
   sig::test::memory_event_store store;
+  asio::io_context io;
   store.blocking_heads = GENERATE(false, true);
   instance i1(io, store, "i1"), i2(io, store, "i2");
   auto [a, b] = two_peers(io, i1);
@@ -210,8 +213,8 @@ TEST_CASE("room: a room with history is rebuilt on another instance from its eve
 }
 
 TEST_CASE("room: live copies that arrive swapped are delivered in stream order", "[room]") {
-  asio::io_context io;
   sig::test::memory_event_store store;
+  asio::io_context io;
   instance i1(io, store, "i1");
   auto [a, b] = two_peers(io, i1);
   store.swap_every = 3;
@@ -223,8 +226,8 @@ TEST_CASE("room: live copies that arrive swapped are delivered in stream order",
 }
 
 TEST_CASE("room: a dropped live copy is noticed and read back from the stream", "[room]") {
-  asio::io_context io;
   sig::test::memory_event_store store;
+  asio::io_context io;
   instance i1(io, store, "i1");
   auto [a, b] = two_peers(io, i1);
   store.drop_every = 4;
@@ -236,8 +239,8 @@ TEST_CASE("room: a dropped live copy is noticed and read back from the stream", 
 }
 
 TEST_CASE("room: an append refused for load answers unavailable at once and stores nothing", "[room]") {
-  asio::io_context io;
   sig::test::memory_event_store store;
+  asio::io_context io;
   instance i1(io, store, "i1");
   auto [a, b] = two_peers(io, i1);
   store.overloaded = true;
@@ -254,8 +257,8 @@ TEST_CASE("room: an append refused for load answers unavailable at once and stor
 }
 
 TEST_CASE("room: a leave that fails is retried with backoff until stored, and the room waits for it", "[room]") {
-  asio::io_context io;
   sig::test::memory_event_store store;
+  asio::io_context io;
   instance i1(io, store, "i1");
   auto [a, b] = two_peers(io, i1);
   store.fail_next = 4;  // more than the 3 attempts before the client is answered
