@@ -20,6 +20,7 @@ struct append_result {
   bool duplicate = false;   // the log had it already (same message id): a retry of a stored event
   bool overloaded = false;  // refused at once: too many appends in flight; not worth a retry
   std::string error;
+  bool timed_out = false;   // no acknowledgement within the timeout: the client has waited that long already
 };
 
 // A stored event as the live feed delivers it: its sequence, and the

@@ -151,15 +151,17 @@ void liveness_monitor::run() {
   };
 
   auto watch = s.heartbeats->watch_all();
-  // A watch being made again, off this thread: making one is a JetStream
-  // API request, which waits up to its timeout (5 s) while the cluster
-  // elects a leader, and heartbeats must not stop meanwhile, or the others
-  // take this instance for dead.
+  // A watch being made (when the first attempt failed), off this thread:
+  // making one is a JetStream API request, which waits up to its timeout
+  // (5 s) while a cluster elects a leader, and heartbeats must not stop
+  // meanwhile, or the others take this instance for dead.
   std::future<std::unique_ptr<nats::kv_watch>> watch_coming;
   auto next_beat = clock::now();
   bool beating = false;
-  // When the watch last showed this instance's own heartbeat.
+  // When the watch last showed this instance's own heartbeat, and whether
+  // it has stopped showing it.
   auto own_seen = clock::now();
+  bool watch_stale = false;
   s.healthy_since = clock::now();
   while (!stopping_) {
     auto now = clock::now();
@@ -210,24 +212,31 @@ void liveness_monitor::run() {
     now = clock::now();
     // Our own heartbeat comes back through the watch once an interval. When
     // it stops coming while we write it, the watch is what stands still (in
-    // a NATS cluster, the node serving the watch's consumer went away), and
-    // every other heartbeat looks stale by our clock: judging now would take
-    // the whole cluster for dead. Watch afresh and judge from scratch.
+    // a NATS cluster, the node serving the watch's consumer went away, or
+    // the connection is moving to another node), and every other heartbeat
+    // looks stale by our clock: judging now would take the whole cluster for
+    // dead. Judge nobody until the watch shows ours again (nats.c remakes an
+    // ordered consumer that went quiet by itself), then from a full timeout
+    // of watching. The watch is not ended and made here: ending one deletes
+    // its consumer, a JetStream request that waits up to 5 s (heartbeats
+    // would stop), and nats.c 3.4 read freed memory doing it during a
+    // reconnect (ASan, nats_outage.test.mjs).
     // 1.5 intervals: noticed before anyone else's last heartbeat, at most an
     // interval older than ours, reaches the timeout (at least 2 intervals).
     if (beating && now - own_seen > settings_.heartbeat_interval * 3 / 2) {
-      logger_->warn("this instance's own heartbeat has not come back through the heartbeat watch for {} ms (a NATS "
-                    "node went away?); watching afresh, not judging other instances until it does",
-                    std::chrono::duration_cast<std::chrono::milliseconds>(now - own_seen).count());
-      // Ended and made again off this thread: ending a watch deletes its
-      // consumer, a JetStream API request that waits up to 5 s as well.
-      watch_coming = std::async(std::launch::async, [&s, old = std::move(watch)]() mutable {
-        old.reset();
-        return s.heartbeats->watch_all();
-      });
+      if (!watch_stale)
+        logger_->warn("this instance's own heartbeat has not come back through the heartbeat watch for {} ms (a NATS "
+                      "node went away?); not judging other instances until it does",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(now - own_seen).count());
+      watch_stale = true;
       s.instances = domain::liveness(settings_.instance_timeout);
       s.healthy_since = now;
       continue;
+    }
+    if (watch_stale) {
+      watch_stale = false;
+      logger_->info("the heartbeat watch shows this instance's heartbeat again; judging other instances after a "
+                    "full timeout of watching");
     }
     // A turn takes at most about one heartbeat interval. A longer one means
     // this process was paused (or NATS answered very slowly): we were not

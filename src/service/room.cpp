@@ -331,7 +331,10 @@ void room::on_appended(domain::event e, append_kind kind, std::function<void(app
   constexpr int attempts_before_answer = 3;
   bool background = !done;
   // While NATS is away, nothing is gained by waiting: the client hears now.
-  if (!background && (attempt + 1 >= attempts_before_answer || !ctx_.store.ready())) {
+  // Nor after a timeout: the client has waited a whole acknowledgement
+  // timeout already (a cluster without quorum takes appends and never
+  // answers), and three of them would outlast any client's patience.
+  if (!background && (attempt + 1 >= attempts_before_answer || !ctx_.store.ready() || result.timed_out)) {
     ++ctx_.counters.append_failures;
     done(result);
     if (kind != append_kind::membership) return;

@@ -165,3 +165,58 @@ test('two of three nodes down (no quorum): requests get unavailable, the instanc
   assert.ok(events.length > before);
   for (const x of peers) assert.equal(x.client.closeInfo, null, 'every WebSocket stayed open');
 });
+
+test('rolling restart of the three nodes under load: every request answered, nothing lost or doubled, nobody left', { timeout: 180_000 }, async () => {
+  const outcomes = [];
+  let running = true;
+  const first = 100_000;  // signal numbers of this test, apart from the first one's
+  const load = (async () => {
+    for (let n = first; running && n < first + 4000; n++) {
+      const p = peers[n % peers.length];
+      p.client.request({ type: 'signal', data: { n } }, 15_000).then(
+        (reply) => outcomes.push({ room: p.room, n, reply }), (err) => outcomes.push({ room: p.room, n, err }));
+      await sleep(25);
+    }
+  })();
+  for (const name of cluster.natsNodeNames) {
+    await sleep(1500);
+    // SIGTERM: a node that stops cleanly hands its leaderships over first.
+    await cluster.stopNatsNode(name, 'SIGTERM');
+    await sleep(1500);
+    await cluster.startNatsNode(name);
+    await waitFor(async () => {
+      const where = await cluster.streamPlacement('SIGSTREAM');
+      if (!where) return false;
+      if (where.leader === name) return true;
+      return new RegExp(`^${name}\\s+current`, 'm').test(await clusterTable());
+    }, { timeoutMs: 30_000, what: `${name} back and current` });
+  }
+  await sleep(1500);
+  running = false;
+  await load;
+  const sent = new Set(outcomes.map((o) => o.n)).size;
+  await waitFor(() => outcomes.length >= sent, { timeoutMs: 20_000, what: 'every request answered' });
+  await sleep(3000);
+
+  assert.deepEqual(outcomes.filter((o) => o.err).map((o) => `${o.n}: ${o.err.message}`), [], 'no request went unanswered');
+  const acked = outcomes.filter((o) => o.reply?.type === 'ack');
+  assert.ok(outcomes.every((o) => o.reply?.type === 'ack' || o.reply?.code === 'unavailable'));
+  process.stdout.write(`# rolling restart: ${acked.length} of ${outcomes.length} signals acknowledged, the rest unavailable\n`);
+  for (const room of ROOMS) {
+    let events;
+    await waitFor(async () => {
+      try { events = await roomHistory(cluster, room); return true; } catch { return false; }
+    }, { timeoutMs: 30_000, what: `the history of ${room}` });
+    const signals = events.filter((e) => e.kind === 'signal' && e.data?.n >= first);
+    for (const o of acked.filter((x) => x.room === room)) {
+      const stored = signals.filter((e) => e.data.n === o.n);
+      assert.equal(stored.length, 1, `signal ${o.n} of ${room} stored once`);
+      assert.equal(stored[0].seq, o.reply.seq);
+    }
+    assert.deepEqual(events.filter((e) => e.kind === 'leave'), [], `${room}: nobody left or expired`);
+    for (const p of peers.filter((x) => x.room === room))
+      assertReceivedShare(assert, p.client, events, p.joined, { label: `${room} ${p.joined.peer}` });
+  }
+  for (const instance of cluster.instances)
+    assert.doesNotMatch(fs.readFileSync(instance.logFile, 'utf8'), /taking it for dead/, `${instance.id} took an instance for dead`);
+});

@@ -167,7 +167,7 @@ void appender::expire_overdue(std::chrono::steady_clock::time_point now) {
     }
     timed_out_ += overdue.size();
   }
-  for (auto& done : overdue) done(service::append_result{false, 0, false, false, "Timeout"});
+  for (auto& done : overdue) done(service::append_result{false, 0, false, false, "Timeout", true});
 }
 
 void appender::fail_all(std::string const& why) {
