@@ -51,6 +51,16 @@ test('the stream and the buckets keep three replicas; `sigstream cluster` shows 
   }
 });
 
+/** Waits until `name` leads the stream again or its copy is current. */
+async function backAndCurrent(name) {
+  await waitFor(async () => {
+    const where = await cluster.streamPlacement('SIGSTREAM');
+    if (!where) return false;
+    if (where.leader === name) return true;
+    return new RegExp(`^${name}\\s+current`, 'm').test(await clusterTable());
+  }, { timeoutMs: 30_000, what: `${name} back and current` });
+}
+
 let run;  // what the failover left behind, for the tests below
 let noQuorum;  // the no-quorum test's signals, as stored
 
@@ -82,12 +92,7 @@ test('kill -9 of the stream leader under load: every request answered, every ack
 
   await cluster.startNatsNode(leader);
   // The node restarts and catches up: its copy of the stream is current again.
-  await waitFor(async () => {
-    const where = await cluster.streamPlacement('SIGSTREAM');
-    if (!where) return false;
-    if (where.leader === leader) return true;
-    return new RegExp(`^${leader}\\s+current`, 'm').test(await clusterTable());
-  }, { timeoutMs: 20_000, what: `${leader} back and current` });
+  await backAndCurrent(leader);
   running = false;
   await load;
   const sent = new Set(outcomes.map((o) => o.n)).size;
@@ -200,12 +205,7 @@ test('rolling restart of the three nodes under load: every request answered, not
     await cluster.stopNatsNode(name, 'SIGTERM');
     await sleep(1500);
     await cluster.startNatsNode(name);
-    await waitFor(async () => {
-      const where = await cluster.streamPlacement('SIGSTREAM');
-      if (!where) return false;
-      if (where.leader === name) return true;
-      return new RegExp(`^${name}\\s+current`, 'm').test(await clusterTable());
-    }, { timeoutMs: 30_000, what: `${name} back and current` });
+    await backAndCurrent(name);
   }
   await sleep(1500);
   running = false;

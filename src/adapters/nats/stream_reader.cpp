@@ -192,29 +192,35 @@ bool stream_reader::delete_stream() {
   return true;
 }
 
-std::optional<std::uint64_t> stream_reader::stream_last_seq() {
-  if (conn_.jetstream() == nullptr) return std::nullopt;
+namespace {
+struct stream_info_deleter {
+  void operator()(jsStreamInfo* si) const { jsStreamInfo_Destroy(si); }
+};
+using stream_info_ptr = std::unique_ptr<jsStreamInfo, stream_info_deleter>;
+
+// The stream's state and configuration; null (logged) on error.
+stream_info_ptr read_stream_info(connection& conn, std::string const& stream) {
+  if (conn.jetstream() == nullptr) return nullptr;
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&si, conn_.jetstream(), stream_.c_str(), nullptr, &jerr);
+  natsStatus s = js_GetStreamInfo(&si, conn.jetstream(), stream.c_str(), nullptr, &jerr);
   if (s != NATS_OK) {
-    conn_.log().warn("cannot read the state of stream {}: {}", stream_, last_error(s));
-    return std::nullopt;
+    conn.log().warn("cannot read the state of stream {}: {}", stream, last_error(s));
+    return nullptr;
   }
-  std::uint64_t last = si->State.LastSeq;
-  jsStreamInfo_Destroy(si);
-  return last;
+  return stream_info_ptr(si);
+}
+}  // namespace
+
+std::optional<std::uint64_t> stream_reader::stream_last_seq() {
+  auto si = read_stream_info(conn_, stream_);
+  if (!si) return std::nullopt;
+  return si->State.LastSeq;
 }
 
 std::optional<stream_reader::placement> stream_reader::stream_placement() {
-  if (conn_.jetstream() == nullptr) return std::nullopt;
-  jsStreamInfo* si = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&si, conn_.jetstream(), stream_.c_str(), nullptr, &jerr);
-  if (s != NATS_OK) {
-    conn_.log().warn("cannot read the state of stream {}: {}", stream_, last_error(s));
-    return std::nullopt;
-  }
+  auto si = read_stream_info(conn_, stream_);
+  if (!si) return std::nullopt;
   placement out;
   out.replicas = si->Config != nullptr ? si->Config->Replicas : 1;
   if (auto const* c = si->Cluster; c != nullptr) {
@@ -225,7 +231,6 @@ std::optional<stream_reader::placement> stream_reader::stream_placement() {
       out.followers.push_back(replica{r->Name != nullptr ? r->Name : "?", r->Current, r->Offline, r->Lag});
     }
   }
-  jsStreamInfo_Destroy(si);
   return out;
 }
 
