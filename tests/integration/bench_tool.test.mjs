@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { startCluster, REPO_ROOT } from './lib/cluster.mjs';
 
@@ -102,6 +103,13 @@ test('sigstream-bench runs the Socket.IO baseline after sigstream and reports bo
   assert.match(r.stdout, /system: sigstream: /);
   assert.match(r.stdout, /system: socketio: Socket\.IO baseline: 2 x node .*socket\.io 4\.8\.\d+.*@socket\.io\/redis-adapter 8\.3\.\d+/);
   assert.match(r.stdout, /== Side by side: sigstream \/ socketio/);
+  // Reports are committed to docs/bench-runs: they name no path of the machine
+  // that ran them (the checkout, or the baseline's temporary directory).
+  assert.match(r.stdout, /2 x node tools\/bench\/baseline\/server\.mjs /);
+  for (const local of [REPO_ROOT, os.tmpdir()]) {
+    assert.ok(!r.stdout.includes(local), `the report names ${local}`);
+    assert.ok(!fs.readFileSync(json, 'utf8').includes(local), `the JSON report names ${local}`);
+  }
   // One after the other: the baseline was started only after sigstream's steps.
   assert.ok(r.stderr.indexOf('bench [socketio]: starting the baseline') > r.stderr.lastIndexOf('bench [sigstream]: '),
     'the systems ran one after the other');

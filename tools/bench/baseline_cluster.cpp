@@ -30,6 +30,19 @@ namespace {
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
+
+// A path as reports show it: relative to the working directory (the
+// checkout) when it lies below it, so that reports name no machine's paths.
+std::string shown_path(fs::path const& p) {
+  std::error_code ec;
+  auto cwd = fs::current_path(ec);
+  if (!ec) {
+    auto relative = fs::weakly_canonical(p, ec).lexically_relative(fs::weakly_canonical(cwd, ec));
+    if (!ec && !relative.empty() && *relative.begin() != "..") return relative.string();
+  }
+  return p.filename().string();
+}
+
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
@@ -172,12 +185,9 @@ bool baseline_cluster::start_all(std::string& error) {
     return false;
   }
 
-  char dir_template[] = "/tmp/sigstream-bench-baseline-XXXXXX";
-  if (mkdtemp(dir_template) == nullptr) {
-    error = std::string("cannot create a temporary directory: ") + std::strerror(errno);
-    return false;
-  }
-  dir_ = dir_template;
+  auto dir = make_temp_dir("sigstream-bench-baseline-", &error);
+  if (!dir) return false;
+  dir_ = *dir;
   members_.reserve(static_cast<std::size_t>(settings_.instances) + 2);  // spawn() hands out references
   std::vector<std::uint16_t> ports;
   for (int i = 0; i < settings_.instances + 2; ++i) {
@@ -303,7 +313,7 @@ std::vector<watched_process> baseline_cluster::processes() const {
 std::string baseline_cluster::description() const {
   return fmt::format("Socket.IO baseline: {} x node {} behind HAProxy (mode tcp, leastconn), Redis for the adapter and "
                      "the member sets; {}",
-                     settings_.instances, (fs::path(settings_.dir) / "server.mjs").string(), versions_);
+                     settings_.instances, shown_path(fs::path(settings_.dir) / "server.mjs"), versions_);
 }
 
 }  // namespace sig::bench

@@ -211,7 +211,7 @@ int cluster_bench_command(int argc, char** argv) {
       }
       auto protocol = bench::make_socketio_protocol();
       bench::system_target target{system, protocol.get(), cluster->url(), cluster->processes(),
-                                  "started by the bench in " + cluster->directory(), false};
+                                  "started by the bench in a temporary directory", false};
       results.system_description = cluster->description();
       run_code = bench::run(s, target, results);
       cluster->stop(run_code != 0);

@@ -70,6 +70,17 @@ std::vector<std::string> clean_environment() {
   return out;
 }
 
+std::optional<std::string> make_temp_dir(std::string const& prefix, std::string* error) {
+  std::error_code ec;
+  auto base = std::filesystem::temp_directory_path(ec);
+  std::string path = ((ec ? std::filesystem::path("/tmp") : base) / (prefix + "XXXXXX")).string();
+  if (mkdtemp(path.data()) == nullptr) {
+    *error = std::string("cannot create a temporary directory: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  return path;
+}
+
 std::optional<std::uint16_t> free_port() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;

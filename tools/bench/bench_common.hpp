@@ -46,6 +46,10 @@ std::vector<std::string> clean_environment();
 // may find it taken meanwhile, and must be ready to try another.
 std::optional<std::uint16_t> free_port();
 
+// A new directory <temp dir>/<prefix>XXXXXX (TMPDIR, else /tmp); nullopt and
+// *error when it cannot be made.
+std::optional<std::string> make_temp_dir(std::string const& prefix, std::string* error);
+
 // A child started with posix_spawn, stdin on /dev/null so that it never
 // waits on the terminal. Its output goes to the descriptors given (dup2'd
 // onto its stdout and stderr), or else to `log_path`, both streams.

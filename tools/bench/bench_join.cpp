@@ -768,12 +768,13 @@ int join_bench_command(int argc, char** argv) {
     plan.push_back(std::move(r));
   }
 
-  char dir_template[] = "/tmp/sigstream-bench-join-XXXXXX";
-  if (mkdtemp(dir_template) == nullptr) {
-    std::cerr << "sigstream-bench join: cannot create a temporary directory: " << std::strerror(errno) << "\n";
+  std::string why;
+  auto made = make_temp_dir("sigstream-bench-join-", &why);
+  if (!made) {
+    std::cerr << "sigstream-bench join: " << why << "\n";
     return 1;
   }
-  std::string dir = dir_template;
+  std::string dir = *made;
   struct remove_dir {
     std::string path;
     ~remove_dir() {
