@@ -26,6 +26,9 @@ std::string metrics::prometheus_text(std::string const& instance_id) const {
         appends_refused_for_load, "counter");
   gauge("append_retries_total", "Appends tried again after an error or a lost acknowledgement (with backoff).",
         append_retries, "counter");
+  gauge("duplicate_requests_total",
+        "Signals sent again with the same id and content and found stored already (acknowledged with the first copy's seq).",
+        duplicate_requests, "counter");
   gauge("frames_sent_total", "WebSocket frames queued to clients.", frames_sent, "counter");
   gauge("client_errors_total", "Error replies sent to clients.", client_errors, "counter");
   gauge("room_syncs_from_cache_total", "Rooms whose membership came from the Redis cache.", room_syncs_from_cache, "counter");

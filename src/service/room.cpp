@@ -11,6 +11,7 @@
 
 #include "adapters/codec/event_codec.hpp"
 #include "domain/liveness.hpp"
+#include "domain/message_id.hpp"
 #include "domain/room_name.hpp"
 #include "service/room_directory.hpp"
 #include "service/room_holdings.hpp"
@@ -216,10 +217,14 @@ void room::admit_waiting() {
 
 void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::optional<std::string> to,
                      std::string data_json, protocol::request_id id) {
-  if (find_local(peer) == nullptr) {
+  auto const* sender = find_local(peer);
+  if (sender == nullptr) {
     reply_error(endpoint, id, error_code::not_in_room, "join a room first");
     return;
   }
+  // With an `id`, the same request sent again is stored at most once.
+  std::string msg_id;
+  if (id) msg_id = domain::signal_message_id(token_, peer, sender->join_seq, *id, to, data_json);
   auto decision = domain::decide_signal(state_, peer, std::move(to), std::move(data_json));
   if (auto const* rejected = std::get_if<domain::rejection>(&decision)) {
     if (*rejected == domain::rejection::unknown_peer)
@@ -233,12 +238,16 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
     if (!result.ok) {
       self->reply_error(endpoint, id, error_code::unavailable,
                         result.overloaded ? "the service is overloaded; try again shortly"
-                                          : "the event log did not take the signal; try again");
+                        : result.timed_out && id
+                            ? "the event log did not confirm the signal in time; it may still be delivered: send it "
+                              "again with the same id, which stores it at most once"
+                            : "the event log did not take the signal; try again");
       return;
     }
+    if (result.duplicate) ++self->ctx_.counters.duplicate_requests;
     self->expect_echo(result.seq);
     if (id) endpoint->deliver(make_frame(protocol::ack_message(id, result.seq)));
-  });
+  }, std::move(msg_id));
 }
 
 void room::do_leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, domain::leave_reason reason,

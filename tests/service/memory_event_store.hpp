@@ -36,6 +36,9 @@ class memory_event_store final : public service::event_store {
   // Refuse request appends as overloaded / fail the next N appends of any kind.
   bool overloaded = false;
   int fail_next = 0;
+  // Store the next N appends but report them timed out (an acknowledgement
+  // lost in a failover, or a commit after quorum returned).
+  int lose_ack_next = 0;
   bool connected = true;
   // Heads read only the blocking way (settle_follows + last_seq on a
   // worker), as over a stream without direct gets.
@@ -70,6 +73,10 @@ class memory_event_store final : public service::event_store {
         log_.push_back(stored{seq, subject, payload});
         if (!msg_id.empty()) ids_[msg_id] = seq;
         result = {true, seq, false, false, {}};
+        if (lose_ack_next > 0) {
+          --lose_ack_next;
+          result = {false, 0, false, false, "Timeout", true};
+        }
         collect_live(subject, service::live_message{seq, previous, std::move(payload)}, deliveries);
       }
     }

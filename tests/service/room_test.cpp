@@ -270,3 +270,32 @@ TEST_CASE("room: a leave that fails is retried with backoff until stored, and th
   auto events = store.events();
   CHECK(std::count_if(events.begin(), events.end(), [](auto const& e) { return e.seq > 2; }) == 1);
 }
+
+TEST_CASE("room: a signal sent again with its id after an unconfirmed append is stored and delivered once", "[room]") {
+  sig::test::memory_event_store store;
+  asio::io_context io;
+  instance i1(io, store, "i1");
+  auto [a, b] = two_peers(io, i1);
+  // Stored, but its acknowledgement never came: the client hears unavailable.
+  store.lose_ack_next = 1;
+  i1.room("r")->signal(b, "pb", std::string("pa"), R"({"n":1})", std::string("41"));
+  REQUIRE(run_until(io, [&] { return !b->of_type("error").empty(); }));
+  CHECK(field(b->of_type("error").front(), "code") == "unavailable");
+  CHECK(b->of_type("error").front().find("same id") != std::string::npos);
+  auto stored_before = store.events().size();
+  // The same request again: found stored, acknowledged with the first copy's seq.
+  i1.room("r")->signal(b, "pb", std::string("pa"), R"({"n":1})", std::string("41"));
+  REQUIRE(run_until(io, [&] { return !b->of_type("ack").empty(); }));
+  CHECK(store.events().size() == stored_before);
+  CHECK(b->of_type("ack").front().find("\"seq\":3") != std::string::npos);
+  CHECK(i1.counters.duplicate_requests == 1);
+  // The same id with other content, or other content without an id, is a new signal.
+  i1.room("r")->signal(b, "pb", std::string("pa"), R"({"n":2})", std::string("41"));
+  i1.room("r")->signal(b, "pb", std::string("pa"), R"({"n":1})", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 3 && b->of_type("ack").size() == 2; }));
+  CHECK(store.events().size() == stored_before + 2);
+  auto signals = a->of_type("signal");
+  CHECK(signals[0].find(R"("data":{"n":1})") != std::string::npos);
+  CHECK(signals[1].find(R"("data":{"n":2})") != std::string::npos);
+  CHECK(signals[2].find(R"("data":{"n":1})") != std::string::npos);
+}

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "domain/event.hpp"
+#include "domain/message_id.hpp"
 #include "domain/room_name.hpp"
 #include "domain/room_state.hpp"
 
@@ -488,4 +489,26 @@ TEST_CASE("domain: leave reasons have their protocol names", "[domain]") {
   CHECK(to_string(leave_reason::leave) == "leave");
   CHECK(to_string(leave_reason::disconnect) == "disconnect");
   CHECK(to_string(leave_reason::expired) == "expired");
+}
+
+TEST_CASE("signal message ids: the same request of the same member gives the same id, anything else another", "[domain]") {
+  using sig::domain::signal_message_id;
+  std::optional<std::string> to = std::string("pb");
+  auto base = signal_message_id("cg", "pa", 7, "41", to, R"({"n":1})");
+  CHECK(base == signal_message_id("cg", "pa", 7, "41", to, R"({"n":1})"));
+  CHECK(base.rfind("req.cg.pa.7.", 0) == 0);
+  CHECK(base.size() == std::string("req.cg.pa.7.").size() + 32);
+  CHECK(base != signal_message_id("cg", "pa", 8, "41", to, R"({"n":1})"));   // another join of the peer
+  CHECK(base != signal_message_id("cg", "pc", 7, "41", to, R"({"n":1})"));   // another peer
+  CHECK(base != signal_message_id("ch", "pa", 7, "41", to, R"({"n":1})"));   // another room
+  CHECK(base != signal_message_id("cg", "pa", 7, "42", to, R"({"n":1})"));   // another id
+  CHECK(base != signal_message_id("cg", "pa", 7, "41", to, R"({"n":2})"));   // other content
+  CHECK(base != signal_message_id("cg", "pa", 7, "41", std::nullopt, R"({"n":1})"));  // to everyone
+  CHECK(base != signal_message_id("cg", "pa", 7, "41", std::string("pc"), R"({"n":1})"));
+  // Parts are length-prefixed: moving bytes between id and data changes the id.
+  CHECK(signal_message_id("cg", "pa", 7, "4", to, R"(1{"n":1})") != base);
+  // A fixed value (FNV-1a as specified, computed separately in Python): the
+  // id must not change between builds or hosts (a request sent again may
+  // reach another instance, or a newer version).
+  CHECK(signal_message_id("r", "p", 1, "1", std::nullopt, "0") == "req.r.p.1.41b63e6d89f6e551721f284207c218f2");
 }

@@ -1,0 +1,23 @@
+#pragma once
+// Message ids that JetStream deduplicates (within the stream's duplicate
+// window, 120 s by default) and that are derived from what a client sent,
+// so that sending a request again stores it at most once.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sig::domain {
+
+// A signal that carried an `id`. A signal answered `unavailable` after its
+// append went unacknowledged may still be stored (a stream leader that lost
+// its quorum commits it once quorum returns; an acknowledgement lost in a
+// failover): sent again with the same `id` and content by the same member
+// (the same join, on this connection or after a resume), it is stored once
+// and acknowledged with the first copy's seq. The id folds in the content,
+// so a client that reuses an `id` for another signal is not deduplicated.
+std::string signal_message_id(std::string_view room_token, std::string_view peer, std::uint64_t join_seq,
+                              std::string_view request_id, std::optional<std::string> const& to,
+                              std::string_view data_json);
+
+}  // namespace sig::domain
