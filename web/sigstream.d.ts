@@ -86,6 +86,8 @@ export interface BackoffOptions {
   leaveOnPageHide?: boolean;
   /** Uniform random in [0, 1) (default Math.random). */
   random?: () => number;
+  /** How many times `signal()` sends a request answered `unavailable`, with the same id (stored at most once), before it rejects (default 3; 1: never again). */
+  signalAttempts?: number;
 }
 
 export interface SigstreamClientOptions extends BackoffOptions {
@@ -117,7 +119,7 @@ export declare class SigstreamClient extends EventTarget {
   connect(): Promise<void>;
   /** `options.token`: the join token your backend minted (needed when the service has join keys); sent again with every re-join. */
   join(room: string, meta?: { [key: string]: Json }, options?: { token?: string }): Promise<JoinedMessage>;
-  /** Resolves with the event's seq once acknowledged; `to` null/undefined broadcasts. */
+  /** Resolves with the event's seq once acknowledged; `to` null/undefined broadcasts. Sent again with the same id (stored at most once) when answered `unavailable`, up to `signalAttempts` times. */
   signal(to: string | null | undefined, data: Json): Promise<number>;
   /** Resolves with the leave event's seq. */
   leave(): Promise<number>;

@@ -51,15 +51,18 @@ export class SigstreamClient extends EventTarget {
 
   /**
    * @param {string} url WebSocket URL, e.g. `ws://host:8080/ws`
-   * @param {{WebSocket?: any, reconnect?: boolean, minBackoffMs?: number, maxBackoffMs?: number, random?: () => number, leaveOnPageHide?: boolean}} [options]
+   * @param {{WebSocket?: any, reconnect?: boolean, minBackoffMs?: number, maxBackoffMs?: number, random?: () => number, leaveOnPageHide?: boolean, signalAttempts?: number}} [options]
    *   `leaveOnPageHide` (browsers): when the page goes away, close the WebSocket
    *   cleanly, so the others see this peer leave at once. A connection that just
    *   drops is kept by the service for its resume grace period (30 s by default).
+   *   `signalAttempts`: how many times `signal()` sends a request answered
+   *   `unavailable` (with the same id, so it is stored at most once) before it
+   *   rejects; 1 never sends again.
    */
-  constructor(url, { WebSocket = globalThis.WebSocket, reconnect = true, minBackoffMs = 250, maxBackoffMs = 10000, random = Math.random, leaveOnPageHide = true } = {}) {
+  constructor(url, { WebSocket = globalThis.WebSocket, reconnect = true, minBackoffMs = 250, maxBackoffMs = 10000, random = Math.random, leaveOnPageHide = true, signalAttempts = 3 } = {}) {
     super();
     this.#url = url;
-    this.#opts = { WebSocket, reconnect, minBackoffMs, maxBackoffMs, random };
+    this.#opts = { WebSocket, reconnect, minBackoffMs, maxBackoffMs, random, signalAttempts: Math.max(1, signalAttempts) };
     /** The last `joined` message of the current room, or null. */
     this.joined = null;
     if (leaveOnPageHide && typeof globalThis.document !== 'undefined' && typeof globalThis.addEventListener === 'function') {
@@ -117,7 +120,18 @@ export class SigstreamClient extends EventTarget {
     if (this.#rejoining) throw new SigstreamError('disconnected', 'reconnecting: the room is being re-joined');
     const msg = { type: 'signal', data };
     if (to != null) msg.to = to;
-    return (await this.#request(msg)).seq;
+    // `unavailable` may answer an append the service could not confirm in
+    // time, which may still be stored: the same request again, with the
+    // same id, is stored at most once (docs/client.md, "Sending again").
+    const id = this.#nextId++;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.#request(msg, id)).seq;
+      } catch (err) {
+        if (err.code !== 'unavailable' || attempt >= this.#opts.signalAttempts) throw err;
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt - 1, this.#opts)));
+      }
+    }
   }
 
   /** Leaves the current room; the connection stays open. Resolves with the event's `seq`. */
@@ -214,9 +228,8 @@ export class SigstreamClient extends EventTarget {
     if (typeof joined.resume === 'string' && joined.resume) this.#resume = joined.resume;
   }
 
-  #request(msg) {
+  #request(msg, id = this.#nextId++) {
     if (!this.connected) return Promise.reject(new SigstreamError('disconnected', 'not connected'));
-    const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#ws.send(JSON.stringify({ ...msg, id }));

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { startCluster, httpGet } from './lib/cluster.mjs';
 import { SigstreamClient, SigstreamError, backoffDelay } from '../../web/sigstream.js';
 
@@ -113,6 +113,53 @@ test('refused requests reject with the protocol error code', async () => {
   a.close();
   await assert.rejects(pending, { code: 'closed' });
   await assert.rejects(a.signal(null, 'y'), { code: 'disconnected' });
+});
+
+// A server that answers the first `unavailableFirst` copies of each signal
+// with `unavailable`, then acknowledges: what the library sends again.
+async function scriptedServer(unavailableFirst) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const signals = [];
+  wss.on('connection', (ws) => ws.on('message', (text) => {
+    const msg = JSON.parse(String(text));
+    if (msg.type === 'join') {
+      ws.send(JSON.stringify({ type: 'joined', id: msg.id, room: msg.room, peer: 'me', peers: [], seq: 1, resume: '' }));
+    } else if (msg.type === 'signal') {
+      signals.push(msg);
+      const copies = signals.filter((m) => JSON.stringify(m.data) === JSON.stringify(msg.data)).length;
+      ws.send(JSON.stringify(copies <= unavailableFirst
+        ? { type: 'error', id: msg.id, code: 'unavailable', message: 'not confirmed in time' }
+        : { type: 'ack', id: msg.id, seq: 10 + signals.length }));
+    }
+  }));
+  return { url: `ws://127.0.0.1:${wss.address().port}/ws`, signals, close: () => new Promise((r) => wss.close(r)) };
+}
+
+test('signal() sends a request answered unavailable again with the same id, up to signalAttempts, then rejects', async () => {
+  const server = await scriptedServer(2);
+  try {
+    const c = new SigstreamClient(server.url, { WebSocket, minBackoffMs: 20, signalAttempts: 3 });
+    await c.connect();
+    await c.join('scripted');
+    assert.equal(await c.signal('other', { n: 1 }), 13);  // third copy acknowledged
+    assert.equal(server.signals.length, 3);
+    assert.equal(new Set(server.signals.map((m) => m.id)).size, 1, 'every copy has the same id');
+    assert.deepEqual(server.signals.map((m) => m.data), [{ n: 1 }, { n: 1 }, { n: 1 }]);
+    // The next signal is a new request: a new id, sent three times too.
+    assert.equal(await c.signal('other', { n: 2 }), 16);
+    const ids = [...new Set(server.signals.map((m) => m.id))];
+    assert.equal(ids.length, 2);
+    c.close();
+    const once = new SigstreamClient(server.url, { WebSocket, signalAttempts: 1 });
+    await once.connect();
+    await once.join('scripted');
+    await assert.rejects(once.signal('other', { n: 3 }), { code: 'unavailable' });
+    assert.equal(server.signals.filter((m) => m.data.n === 3).length, 1, 'signalAttempts 1: sent once');
+    once.close();
+  } finally {
+    await server.close();
+  }
 });
 
 test('the first connect rejects when nothing listens', async () => {
