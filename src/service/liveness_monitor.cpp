@@ -156,8 +156,15 @@ void liveness_monitor::run() {
   // (5 s) while a cluster elects a leader, and heartbeats must not stop
   // meanwhile, or the others take this instance for dead.
   std::future<std::unique_ptr<nats::kv_watch>> watch_coming;
+  // Watches replaced while stale. Not ended here (see below): nats.c may
+  // still bring one back, so what they receive is read and dropped each
+  // turn, and they end with this thread. A few at most: past that, the
+  // stale watch is left to nats.c.
+  std::vector<std::unique_ptr<nats::kv_watch>> replaced;
+  constexpr std::size_t max_replaced = 4;
   auto next_beat = clock::now();
   bool beating = false;
+  bool write_failed = false;  // a write failed after one had gone through
   // When the watch last showed this instance's own heartbeat, and whether
   // it has stopped showing it.
   auto own_seen = clock::now();
@@ -179,7 +186,13 @@ void liveness_monitor::run() {
         logger_->warn("cannot write this instance's heartbeat; not judging other instances until it can");
         s.instances = domain::liveness(settings_.instance_timeout);
       }
-      if (ok && !beating) s.healthy_since = clock::now();
+      if (ok && !beating) {
+        s.healthy_since = clock::now();
+        if (write_failed)
+          logger_->info("this instance's heartbeat is written again; judging other instances after a full timeout "
+                        "of watching");
+      }
+      write_failed = !ok && (beating || write_failed);
       beating = ok;
     }
     auto wait = std::min<clock::duration>(next_beat - clock::now(), std::chrono::milliseconds(200));
@@ -196,6 +209,20 @@ void liveness_monitor::run() {
       }
       if (!watch) continue;
     }
+    if (watch_coming.valid() && watch_coming.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      if (auto fresh = watch_coming.get()) {
+        logger_->info("replaced the heartbeat watch that stood still; judging other instances after a full timeout "
+                      "of watching");
+        replaced.push_back(std::move(watch));
+        watch = std::move(fresh);
+        s.instances = domain::liveness(settings_.instance_timeout);
+        s.healthy_since = clock::now();
+        own_seen = clock::now();
+      }
+    }
+    for (auto& old : replaced)
+      for (int dropped = 0; dropped < 10'000 && old->next(std::chrono::milliseconds(1)); ++dropped) {
+      }
     // Everything the watcher holds is taken in before anyone is judged.
     for (int taken = 0; watch && taken < 10'000; ++taken) {
       auto entry = watch->next(taken == 0 ? wait_ms : std::chrono::milliseconds(1));
@@ -216,11 +243,11 @@ void liveness_monitor::run() {
     // the connection is moving to another node), and every other heartbeat
     // looks stale by our clock: judging now would take the whole cluster for
     // dead. Judge nobody until the watch shows ours again (nats.c remakes an
-    // ordered consumer that went quiet by itself), then from a full timeout
-    // of watching. The watch is not ended and made here: ending one deletes
-    // its consumer, a JetStream request that waits up to 5 s (heartbeats
-    // would stop), and nats.c 3.4 read freed memory doing it during a
-    // reconnect (ASan, nats_outage.test.mjs).
+    // ordered consumer that went quiet by itself, or a new watch replaces
+    // it), then from a full timeout of watching. A stale watch is not ended
+    // here: ending one deletes its consumer, a JetStream request that waits
+    // up to 5 s (heartbeats would stop), and nats.c 3.4 read freed memory
+    // doing it during a reconnect (ASan, nats_outage.test.mjs).
     // 1.5 intervals: noticed before anyone else's last heartbeat, at most an
     // interval older than ours, reaches the timeout (at least 2 intervals).
     if (beating && now - own_seen > settings_.heartbeat_interval * 3 / 2) {
@@ -231,6 +258,13 @@ void liveness_monitor::run() {
       watch_stale = true;
       s.instances = domain::liveness(settings_.instance_timeout);
       s.healthy_since = now;
+      // nats.c remakes a quiet ordered consumer only when its missed-
+      // heartbeat timer fires (every 10 s), and only if the JetStream API
+      // answers then: after a NATS node died, 20 s or more. A watch quiet
+      // for a whole timeout is replaced by a new one, made off this thread
+      // (it is a JetStream request) and tried again until one is made.
+      if (now - own_seen > settings_.instance_timeout && !watch_coming.valid() && replaced.size() < max_replaced)
+        watch_coming = std::async(std::launch::async, [&s] { return s.heartbeats->watch_all(); });
       continue;
     }
     if (watch_stale) {

@@ -252,3 +252,59 @@ test('rolling restart of the three nodes under load: every request answered, not
   for (const instance of cluster.instances)
     assert.doesNotMatch(fs.readFileSync(instance.logFile, 'utf8'), /taking it for dead/, `${instance.id} took an instance for dead`);
 });
+
+// Heartbeats and expiry on the replicated buckets. Losing the node that
+// leads the heartbeat bucket stops every heartbeat write and may leave a
+// heartbeat watch standing still (its consumer was on that node): nobody is
+// taken for dead meanwhile, and the survivors judge again by themselves (a
+// watch that stands still for a timeout is replaced). With the node back,
+// a kill -9'd instance's peers are expired once, within 5 s by default.
+test('the heartbeat bucket\'s leader killed: nobody taken for dead, judging resumes; then kill -9 of an instance: its peers expire once within 5 s', { timeout: 150_000 }, async () => {
+  const node = (await cluster.streamLeader('KV_SIGSTREAM_INSTANCES')) ?? cluster.natsNodeNames[1];
+  const victim = 'i3';
+  const instanceIds = cluster.instances.map((i) => i.id);
+  const logLength = new Map(instanceIds.map((id) => [id, fs.readFileSync(cluster.instance(id).logFile, 'utf8').length]));
+  const sinceKill = (id) => fs.readFileSync(cluster.instance(id).logFile, 'utf8').slice(logLength.get(id));
+  const nodeKilledAt = Date.now();
+  await cluster.stopNatsNode(node, 'SIGKILL');
+  await waitFor(async () => {
+    const leader = (await cluster.streamPlacement('KV_SIGSTREAM_INSTANCES'))?.leader;
+    return leader && leader !== node;
+  }, { timeoutMs: 30_000, what: 'a new leader of the heartbeat bucket' });
+  // Every instance writes its heartbeat again and its watch shows it.
+  await waitFor(() => instanceIds.every((id) => {
+    const log = sinceKill(id);
+    const stale = log.lastIndexOf('has not come back through the heartbeat watch');
+    const back = Math.max(log.lastIndexOf('shows this instance\'s heartbeat again'), log.lastIndexOf('replaced the heartbeat watch'));
+    return stale <= back && log.lastIndexOf('cannot write this instance\'s heartbeat') <= log.lastIndexOf('heartbeat is written again');
+  }), { timeoutMs: 60_000, what: 'every instance watching heartbeats again' });
+  const judgingAfterMs = Date.now() - nodeKilledAt;
+  await sleep(4000);  // past a full timeout of watching (3 s by default): judging again
+  process.stdout.write(`# ${node} (leading the heartbeat bucket) killed: every instance watching heartbeats again after ${judgingAfterMs} ms\n`);
+  for (const id of instanceIds) assert.doesNotMatch(sinceKill(id), /taking it for dead/, `${id} took an instance for dead`);
+  for (const p of peers) assert.equal(p.client.messages.filter((m) => m.type === 'peer-left').length, 0, 'nobody left');
+  await cluster.startNatsNode(node);
+  await backAndCurrent(node);
+
+  const dead = peers.filter((p) => p.joined.instance === victim);
+  const survivors = peers.filter((p) => p.joined.instance !== victim && p.client.closeInfo === null);
+  assert.ok(dead.length >= 4 && survivors.length >= 8, `${dead.length} dead, ${survivors.length} survivors`);
+  const killedAt = Date.now();
+  assert.equal((await cluster.stopInstance(victim, 'SIGKILL')).signal, 'SIGKILL');
+  for (const p of survivors) {
+    const expected = dead.filter((d) => d.room === p.room).map((d) => d.joined.peer).sort();
+    await waitFor(() => p.client.messages.filter((m) => m.type === 'peer-left').length >= expected.length,
+      { timeoutMs: 15_000, what: `${p.joined.peer} told of ${expected.length} expired peers` });
+    const told = p.client.messages.filter((m) => m.type === 'peer-left').map((m) => `${m.peer}:${m.reason}`).sort();
+    assert.deepEqual(told, expected.map((d) => `${d}:expired`));
+  }
+  const tookMs = Date.now() - killedAt;
+  process.stdout.write(`# expiry on the R3 buckets: every survivor told ${tookMs} ms after the kill of ${victim}\n`);
+  assert.ok(tookMs <= 5000 + 1000, `expired after ${tookMs} ms`);
+  for (const room of ROOMS) {
+    const events = await roomHistory(cluster, room);
+    const leaves = events.filter((e) => e.kind === 'leave');
+    assert.deepEqual(leaves.map((e) => `${e.peer}:${e.reason}`).sort(),
+      dead.filter((d) => d.room === room).map((d) => `${d.joined.peer}:expired`).sort(), `${room}: one leave per dead peer, none for the living`);
+  }
+});
