@@ -41,6 +41,40 @@ def is_root(user):
     return name in ("", "0", "root")
 
 
+def nats_cluster_checks(services):
+    """Three NATS nodes as one JetStream cluster, each with its own volume,
+    and the instances given every node and three replicas (issue 13)."""
+    names = ["nats1", "nats2", "nats3"]
+    nodes = [services.get(n) for n in names]
+    if any(n is None for n in nodes):
+        return [("compose: three NATS services nats1, nats2, nats3", False)]
+
+    def flag(command, name):
+        args = command if isinstance(command, list) else str(command).split()
+        return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
+
+    routes_ok, names_ok, js_ok, volumes = True, True, True, set()
+    for name, node in zip(names, nodes):
+        command = node.get("command") or []
+        js_ok &= "-js" in command
+        names_ok &= flag(command, "--server_name") == name and flag(command, "--cluster_name") == "sigstream"
+        routes = (flag(command, "--routes") or "").split(",")
+        routes_ok &= sorted(routes) == sorted(f"nats://{n}:6222" for n in names)
+        for v in node.get("volumes") or []:
+            if (v.get("target") if isinstance(v, dict) else str(v).split(":")[1]) == "/data":
+                volumes.add(v.get("source") if isinstance(v, dict) else str(v).split(":")[0])
+    env = services["sigstream"].get("environment") or {}
+    urls = sorted(str(env.get("SIGSTREAM_NATS_URL", "")).split(","))
+    return [
+        ("compose: three NATS services with JetStream on", js_ok),
+        ("compose: each NATS node names itself and the cluster 'sigstream'", names_ok),
+        ("compose: each NATS node routes to all three", routes_ok),
+        ("compose: each NATS node keeps its data on a volume of its own", len(volumes) == 3),
+        ("compose: the instances are given every NATS node", urls == sorted(f"nats://{n}:4222" for n in names)),
+        ("compose: the stream and buckets on three replicas", str(env.get("SIGSTREAM_STREAM_REPLICAS")) == "3"),
+    ]
+
+
 def main(argv):
     if len(argv) != 4:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
@@ -48,12 +82,14 @@ def main(argv):
     compose_bin, compose_file, dockerfile = argv[1:]
     resolved = subprocess.run([compose_bin, "-f", compose_file, "config"], check=True,
                               capture_output=True, text=True).stdout
-    service = yaml.safe_load(resolved)["services"]["sigstream"]
+    services = yaml.safe_load(resolved)["services"]
+    service = services["sigstream"]
     with open(dockerfile, encoding="utf-8") as f:
         dockerfile_text = f.read()
     image_user = final_stage_user(dockerfile_text)
 
-    checks = [
+    nats = nats_cluster_checks(services)
+    checks = nats + [
         ("compose: read_only root filesystem", service.get("read_only") is True),
         ("compose: non-root user", "user" in service and not is_root(service["user"])),
         ("compose: all capabilities dropped", "ALL" in (service.get("cap_drop") or [])),

@@ -185,13 +185,15 @@ test('the event log stream: created as configured, an existing one never clobber
     const stored = (await streamInfo(cluster, 'OTHER')).state.messages;
     assert.equal(stored, 5, `OTHER holds ${stored} messages`);
 
+    // ... more replicas included: the existing stream keeps its one, with a warning.
     const env2 = { SIGSTREAM_STREAM: 'OTHER', SIGSTREAM_SUBJECT_PREFIX: 'other', SIGSTREAM_RETENTION_MAX_AGE: '2h', SIGSTREAM_RETENTION_MAX_BYTES: '128MiB',
-      SIGSTREAM_DUPLICATE_WINDOW: '45s' };
+      SIGSTREAM_DUPLICATE_WINDOW: '45s', SIGSTREAM_STREAM_REPLICAS: '3' };
     const second = await cluster.startInstance(undefined, { env: env2 });
     const after = await streamInfo(cluster, 'OTHER');
     assert.deepEqual(after.config, created, 'the stream config changed');
     assert.equal(after.state.messages, stored, 'start-up changed the stream contents');
     assert.match(readLog(cluster, second.id), /using existing stream OTHER/);
+    assert.match(readLog(cluster, second.id), /stream OTHER keeps 1 replica and --stream-replicas asks for 3: sigstream does not change an existing stream/);
     assert.doesNotMatch(readLog(cluster, second.id), /created stream OTHER/);
     // And the second instance works on it, seeing the history the first one wrote.
     const c = await connect(second.url, { timeoutMs: T });
