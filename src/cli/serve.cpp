@@ -352,7 +352,9 @@ int serve_command(int argc, char** argv) {
                               .connect_attempts = 0};
   };
   nats::event_log log(log_settings_for("reads"), logs.make("nats"));
-  nats::event_log control(log_settings_for("liveness"), logs.make("nats"));
+  auto control_settings = log_settings_for("liveness");
+  control_settings.advise = false;  // the reads connection reports on the stream
+  nats::event_log control(std::move(control_settings), logs.make("nats"));
   // Both hold Asio objects of `io`: destroyed explicitly before it.
   auto data_holder = std::make_unique<nats::data_connection>(io,
                              nats::connection_settings{.url = s.nats_url,

@@ -7,7 +7,10 @@ without privilege gain, and deploy/Dockerfile's final stage switches to a
 non-root USER, and the image ships no load tool: sigstream-bench (tools/bench)
 is neither copied into the build stage nor configured there, nor copied into
 the final stage. No Docker engine runs on the build machines, so this checks
-the files; deploy/README.md says how to check a running container.
+the files; deploy/README.md says how to check a running container. It also
+checks the three-node NATS JetStream cluster the compose file runs: routes
+between the nodes, a volume each, every node given to the instances, and
+three replicas.
 
 Usage: check_container.py DOCKER_COMPOSE COMPOSE_FILE DOCKERFILE
 """

@@ -308,3 +308,16 @@ test('the heartbeat bucket\'s leader killed: nobody taken for dead, judging resu
       dead.filter((d) => d.room === room).map((d) => `${d.joined.peer}:expired`).sort(), `${room}: one leave per dead peer, none for the living`);
   }
 });
+
+test('a stream on fewer replicas than the NATS cluster could keep is reported once, with what to do', async () => {
+  const lone = await cluster.startInstance(undefined, {
+    env: { SIGSTREAM_STREAM: 'LONE', SIGSTREAM_SUBJECT_PREFIX: 'lone', SIGSTREAM_STREAM_REPLICAS: '1' },
+  });
+  const log = fs.readFileSync(cluster.instance(lone.id).logFile, 'utf8');
+  const warnings = log.match(/stream LONE keeps 1 replica on a NATS cluster of 3 servers: .* --stream-replicas 3/g) ?? [];
+  assert.equal(warnings.length, 1, log);
+  assert.equal((await cluster.stopInstance(lone.id)).code, 0);
+  // The instances on the replicated stream had nothing to be told.
+  for (const id of ['i1', 'i2', 'i3'])
+    assert.doesNotMatch(fs.readFileSync(cluster.instance(id).logFile, 'utf8'), /keeps \d+ replicas? on a NATS cluster/);
+});

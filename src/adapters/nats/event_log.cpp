@@ -54,7 +54,8 @@ bool event_log::start(std::atomic<bool> const& stop) {
                      .max_bytes = settings_.max_bytes,
                      .duplicate_window = settings_.duplicate_window,
                      .replicas = settings_.replicas,
-                     .create = settings_.create_stream};
+                     .create = settings_.create_stream,
+                     .advise = settings_.advise};
   auto backoff = std::chrono::milliseconds(200);
   for (;;) {
     if (stop) return false;

@@ -36,6 +36,7 @@ struct log_settings {
   int replicas = 1;  // of the stream and the buckets, when this instance creates them
   std::string client_name;  // shows in the NATS server's connection list
   bool create_stream = true;    // false (tools): a missing stream is an error
+  bool advise = true;           // log what is found about the stream (stream_shape::advise)
   bool send_asap = true;        // false: nats.c batches writes for up to 1 ms
   int connect_attempts = 0;     // 0: keep trying until stopped
   // Appends waiting for their acknowledgement (a benchmark's fill keeps

@@ -1,6 +1,7 @@
 #include "adapters/nats/stream_setup.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +14,29 @@ namespace sig::nats {
 namespace {
 constexpr std::int64_t nanos_per_second = 1'000'000'000;
 constexpr int jetstream_subject_overlap = 10065;
+
+// The NATS servers the connection knows of: those it was given, and those
+// the cluster announced since (INFO connect_urls). 0 if unknown.
+int known_servers(connection& conn) {
+  char** servers = nullptr;
+  int count = 0;
+  if (conn.handle() == nullptr || natsConnection_GetServers(conn.handle(), &servers, &count) != NATS_OK) return 0;
+  for (int i = 0; i < count; ++i) std::free(servers[i]);
+  std::free(servers);
+  return count;
+}
+
+// A stream on fewer copies than the NATS cluster could keep (up to 3) is
+// lost with the node that holds it, and every join and signal stops with it.
+void warn_if_underreplicated(connection& conn, std::string const& stream, int replicas) {
+  int servers = known_servers(conn);
+  if (servers <= 1 || replicas >= std::min(servers, 3)) return;
+  conn.log().warn("stream {} keeps {} replica{} on a NATS cluster of {} servers: losing the node that holds {} "
+                  "loses the room history and stops every join and signal. Start the first instance with "
+                  "--stream-replicas {} (or raise an existing stream's; docs/operations.md, \"A NATS cluster\")",
+                  stream, replicas, replicas == 1 ? "" : "s", servers, replicas == 1 ? "it" : "them",
+                  std::min(servers, 3));
+}
 }  // namespace
 
 stream_check ensure_stream(connection& conn, stream_shape const& settings, stream_features& features) {
@@ -30,16 +54,18 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
     if (cfg->RePublish != nullptr && cfg->RePublish->Source != nullptr && cfg->RePublish->Destination != nullptr)
       has_republish = subjects == cfg->RePublish->Source && republish_to == cfg->RePublish->Destination &&
                       !cfg->RePublish->HeadersOnly;
-    log->info("using existing stream {} ({} messages, max age {} s, max bytes {})", settings.stream,
-              info->State.Msgs, cfg->MaxAge / nanos_per_second, cfg->MaxBytes);
-    if (cfg->Replicas < settings.replicas)
+    if (settings.advise)
+      log->info("using existing stream {} ({} messages, max age {} s, max bytes {})", settings.stream,
+                info->State.Msgs, cfg->MaxAge / nanos_per_second, cfg->MaxBytes);
+    if (settings.advise && cfg->Replicas < settings.replicas)
       log->warn("stream {} keeps {} replica{} and --stream-replicas asks for {}: sigstream does not change an "
                 "existing stream; raise it with `nats stream edit {} --replicas {}` (docs/operations.md)",
                 settings.stream, cfg->Replicas, cfg->Replicas == 1 ? "" : "s", settings.replicas, settings.stream,
                 settings.replicas);
+    if (settings.advise) warn_if_underreplicated(conn, settings.stream, static_cast<int>(cfg->Replicas));
     features.rollup = cfg->AllowRollup;
     features.direct = cfg->AllowDirect;
-    if (!cfg->AllowRollup)
+    if (settings.advise && !cfg->AllowRollup)
       log->warn("stream {} does not allow rollups: no room snapshots are written, so a room's first join on an "
                 "instance replays the room's whole history. Enable it (nats stream edit {} --allow-rollup); see "
                 "docs/operations.md", settings.stream, settings.stream);
@@ -96,6 +122,7 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
   log->info("created stream {} on '{}' (file storage, {} replica{}, max age {} s, max bytes {}, republish to '{}')",
             settings.stream, subjects, cfg.Replicas, cfg.Replicas == 1 ? "" : "s", settings.max_age.count(),
             settings.max_bytes, republish_to);
+  if (settings.advise) warn_if_underreplicated(conn, settings.stream, static_cast<int>(cfg.Replicas));
   return stream_check::usable;
 }
 

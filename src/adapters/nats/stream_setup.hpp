@@ -17,6 +17,9 @@ struct stream_shape {
   std::chrono::seconds duplicate_window{120};
   int replicas = 1;    // copies in a JetStream cluster, when created
   bool create = true;  // false (tools): a missing stream is an error
+  // Log what is found and advise on it (an instance's second connection
+  // checks the same stream quietly, so that each notice shows once).
+  bool advise = true;
 };
 
 enum class stream_check {
