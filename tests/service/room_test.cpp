@@ -128,6 +128,15 @@ std::string peer_id(recorded_peer const& p) {
   return joined.empty() ? std::string() : field(joined.front(), "peer");
 }
 
+// Room "r" of one instance with peers pa and pb joined: where most tests start.
+struct two_peer_room {
+  sig::test::memory_event_store store;
+  asio::io_context io;
+  instance i1{io, store, "i1"};
+  std::shared_ptr<recorded_peer> a, b;
+  two_peer_room() { std::tie(a, b) = two_peers(io, i1); }
+};
+
 }  // namespace
 
 TEST_CASE("room: the second peer's joined lists the first, the first hears peer-joined", "[room]") {
@@ -145,11 +154,7 @@ TEST_CASE("room: the second peer's joined lists the first, the first hears peer-
   CHECK(store.events().size() == 2);
 }
 
-TEST_CASE("room: a signal reaches its target once, and its sender gets the ack with the stored seq", "[room]") {
-  sig::test::memory_event_store store;
-  asio::io_context io;
-  instance i1(io, store, "i1");
-  auto [a, b] = two_peers(io, i1);
+TEST_CASE_METHOD(two_peer_room, "room: a signal reaches its target once, and its sender gets the ack with the stored seq", "[room]") {
   i1.room("r")->signal(b, "pb", std::string("pa"), R"({"sdp":"x"})", std::string("7"));
   REQUIRE(run_until(io, [&] { return !a->of_type("signal").empty() && !b->of_type("ack").empty(); }));
   CHECK(a->of_type("signal").size() == 1);
@@ -212,11 +217,7 @@ TEST_CASE("room: a room with history is rebuilt on another instance from its eve
   CHECK(i2.counters.replayed_events.load() == 3);  // pa, pb joined; pb left
 }
 
-TEST_CASE("room: live copies that arrive swapped are delivered in stream order", "[room]") {
-  sig::test::memory_event_store store;
-  asio::io_context io;
-  instance i1(io, store, "i1");
-  auto [a, b] = two_peers(io, i1);
+TEST_CASE_METHOD(two_peer_room, "room: live copies that arrive swapped are delivered in stream order", "[room]") {
   store.swap_every = 3;
   for (int n = 0; n < 20; ++n) i1.room("r")->signal(b, "pb", std::string("pa"), std::to_string(n), std::nullopt);
   REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 20; }));
@@ -225,11 +226,7 @@ TEST_CASE("room: live copies that arrive swapped are delivered in stream order",
   CHECK(i1.counters.catch_ups == 0);
 }
 
-TEST_CASE("room: a dropped live copy is noticed and read back from the stream", "[room]") {
-  sig::test::memory_event_store store;
-  asio::io_context io;
-  instance i1(io, store, "i1");
-  auto [a, b] = two_peers(io, i1);
+TEST_CASE_METHOD(two_peer_room, "room: a dropped live copy is noticed and read back from the stream", "[room]") {
   store.drop_every = 4;
   for (int n = 0; n < 10; ++n) i1.room("r")->signal(b, "pb", std::string("pa"), std::to_string(n), std::nullopt);
   REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 10; }));
@@ -238,11 +235,7 @@ TEST_CASE("room: a dropped live copy is noticed and read back from the stream", 
   CHECK(i1.counters.catch_ups >= 1);
 }
 
-TEST_CASE("room: an append refused for load answers unavailable at once and stores nothing", "[room]") {
-  sig::test::memory_event_store store;
-  asio::io_context io;
-  instance i1(io, store, "i1");
-  auto [a, b] = two_peers(io, i1);
+TEST_CASE_METHOD(two_peer_room, "room: an append refused for load answers unavailable at once and stores nothing", "[room]") {
   store.overloaded = true;
   auto appends_before = store.appends();
   i1.room("r")->signal(b, "pb", std::string("pa"), "1", std::string("9"));
@@ -256,11 +249,7 @@ TEST_CASE("room: an append refused for load answers unavailable at once and stor
   REQUIRE(run_until(io, [&] { return !a->of_type("peer-left").empty(); }));
 }
 
-TEST_CASE("room: a leave that fails is retried with backoff until stored, and the room waits for it", "[room]") {
-  sig::test::memory_event_store store;
-  asio::io_context io;
-  instance i1(io, store, "i1");
-  auto [a, b] = two_peers(io, i1);
+TEST_CASE_METHOD(two_peer_room, "room: a leave that fails is retried with backoff until stored, and the room waits for it", "[room]") {
   store.fail_next = 4;  // more than the 3 attempts before the client is answered
   i1.room("r")->leave(b, "pb", sig::domain::leave_reason::leave, std::string("5"));
   REQUIRE(run_until(io, [&] { return !b->of_type("error").empty(); }));
@@ -271,11 +260,7 @@ TEST_CASE("room: a leave that fails is retried with backoff until stored, and th
   CHECK(std::count_if(events.begin(), events.end(), [](auto const& e) { return e.seq > 2; }) == 1);
 }
 
-TEST_CASE("room: a signal sent again with its id after an unconfirmed append is stored and delivered once", "[room]") {
-  sig::test::memory_event_store store;
-  asio::io_context io;
-  instance i1(io, store, "i1");
-  auto [a, b] = two_peers(io, i1);
+TEST_CASE_METHOD(two_peer_room, "room: a signal sent again with its id after an unconfirmed append is stored and delivered once", "[room]") {
   // Stored, but its acknowledgement never came: the client hears unavailable.
   store.lose_ack_next = 1;
   i1.room("r")->signal(b, "pb", std::string("pa"), R"({"n":1})", std::string("41"));
