@@ -1,6 +1,6 @@
 // sigstream.js: browser client for the sigstream signaling service.
 // One dependency-free ES module implementing the client protocol, version 1
-// (docs/client.md; the protocol itself is PROTOCOL.md). Served by every
+// (docs/client.md; the protocol itself is docs/protocol.md). Served by every
 // instance at /sigstream.js.
 
 /**

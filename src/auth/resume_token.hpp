@@ -1,5 +1,5 @@
 #pragma once
-// Resume tokens (PROTOCOL.md `resume`): what lets a client whose connection
+// Resume tokens (docs/protocol.md `resume`): what lets a client whose connection
 // dropped come back, on any instance, as the same peer. A token names the
 // room, the peer, the peer's join and an expiry, and is signed with the
 // cluster's resume secret, so any instance can check it without asking

@@ -155,7 +155,7 @@ int serve_command(int argc, char** argv) {
   nats::open_library();
   serve_settings s;
   options opts("serve",
-               "Run one sigstream instance: WebSocket signaling on /ws (PROTOCOL.md), /healthz, /readyz and\n"
+               "Run one sigstream instance: WebSocket signaling on /ws (docs/protocol.md), /healthz, /readyz and\n"
                "/metrics on the same port. Any number of instances share one NATS JetStream stream.");
   opts.add_string("listen", &s.listen, "Address and port for WebSocket and HTTP (HOST:PORT).");
   opts.add_string("nats-url", &s.nats_url,

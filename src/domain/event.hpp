@@ -34,7 +34,7 @@ struct peer_left {
   friend bool operator==(peer_left const&, peer_left const&) = default;
 };
 
-// A member's connection moved: it resumed (PROTOCOL.md `resume`) on the
+// A member's connection moved: it resumed (docs/protocol.md `resume`) on the
 // instance that appended this event, which holds it from now on. Nobody is
 // told: to the room the peer never left.
 struct peer_resumed {

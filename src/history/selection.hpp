@@ -39,7 +39,7 @@ bool was_sent_to(domain::event const& e, domain::room_state const& before, std::
 // Kind, peer and as-peer filters (not the time bounds).
 bool selected(selection const& s, domain::event const& e, domain::room_state const& before);
 
-// The exact frame the peer was sent because of the event (PROTOCOL.md, with
+// The exact frame the peer was sent because of the event (docs/protocol.md, with
 // sigstream's `instance` extension), or nullopt if it was sent nothing. A
 // `joined` reply lacks the request's `id` and the `resume` token, which the
 // history does not keep.

@@ -1,5 +1,5 @@
 #pragma once
-// Client-visible error codes of PROTOCOL.md. The numeric values are stable
+// Client-visible error codes of docs/protocol.md. The numeric values are stable
 // (logs and metrics use them); docs/errors.md lists them.
 #include <string_view>
 

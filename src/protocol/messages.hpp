@@ -1,5 +1,5 @@
 #pragma once
-// The client protocol (PROTOCOL.md, version 1) as pure functions: text frames
+// The client protocol (docs/protocol.md, version 1) as pure functions: text frames
 // in, typed requests out; typed replies and events in, text frames out.
 // No I/O and no allocation beyond the strings returned.
 #include <cstddef>
@@ -60,7 +60,7 @@ std::variant<client_message, parse_error> parse_client_message(std::string_view 
 
 // --- Server to client. Every function returns one complete JSON frame. ----
 
-// `instance` fields are an extension of PROTOCOL.md (extra fields, which
+// `instance` fields are an extension of docs/protocol.md (extra fields, which
 // clients ignore): the instance a peer is connected to, for tools and the
 // demo page. Empty: the field is left out.
 struct peer_entry {

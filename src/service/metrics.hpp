@@ -38,7 +38,7 @@ struct metrics {
   std::atomic<std::uint64_t> abusive_closes{0};      // connections closed with 1008 (kept going over a limit, never joined)
   std::atomic<std::uint64_t> expired_peers{0};      // leaves recorded for peers of dead instances
   std::atomic<std::uint64_t> cache_repairs{0};      // snapshots rewritten because Redis was stale, empty or ahead
-  // Resume (PROTOCOL.md `resume`): peers whose connection dropped and who
+  // Resume (docs/protocol.md `resume`): peers whose connection dropped and who
   // are kept for the grace period; resumes that worked and those refused;
   // events replayed to resumed peers; peers expired after the grace period.
   std::atomic<std::int64_t> detached_peers{0};

@@ -51,7 +51,7 @@ class room : public std::enable_shared_from_this<room> {
             protocol::request_id id);
   void signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::optional<std::string> to,
               std::string data_json, protocol::request_id id);
-  // A resume (PROTOCOL.md `resume`): the member `peer` (whose join was
+  // A resume (docs/protocol.md `resume`): the member `peer` (whose join was
   // `join_seq`, as its verified token says) continues on this connection;
   // it is sent what came after `last_seq`.
   void resume(std::shared_ptr<peer_endpoint> endpoint, std::string peer, std::uint64_t join_seq,

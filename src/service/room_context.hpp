@@ -54,7 +54,7 @@ struct room_context {
   std::uint64_t snapshot_every = 1000;
   // Members a room may hold (joins past it get `room-full`).
   std::size_t max_room_peers = 100;
-  // Resume (PROTOCOL.md `resume`). Empty secret: no tokens are issued and
+  // Resume (docs/protocol.md `resume`). Empty secret: no tokens are issued and
   // a resume is refused. A peer whose connection dropped stays a member
   // for `resume_grace`; its token is good for `resume_token_lifetime`.
   std::string resume_secret;

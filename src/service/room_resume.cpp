@@ -1,4 +1,4 @@
-// Resume (PROTOCOL.md `resume`): a member continues on a new connection,
+// Resume (docs/protocol.md `resume`): a member continues on a new connection,
 // through a `resumed` event, and is sent what it missed.
 #include "service/room.hpp"
 

@@ -1,5 +1,5 @@
 // Bad input (issue 2, "Bad input: each case has a test"): every malformed or
-// hostile request gets PROTOCOL.md's error code (or close code), the
+// hostile request gets docs/protocol.md's error code (or close code), the
 // connection carries on where the protocol says so, and no other peer, room
 // or instance notices anything.
 //

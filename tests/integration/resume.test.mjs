@@ -1,4 +1,4 @@
-// Resume (issue 5, PROTOCOL.md `resume`): a client whose connection dropped
+// Resume (issue 5, docs/protocol.md `resume`): a client whose connection dropped
 // comes back on any instance within the grace period with its token, gets
 // its old peer id back and every event it had not received, in order and
 // exactly once; the other peers see nothing. Forged, altered, expired and

@@ -236,7 +236,7 @@ TEST_CASE("messages: a minimal join", "[messages]") {
   CHECK(req.id == std::nullopt);
 }
 
-TEST_CASE("messages: the PROTOCOL.md join example", "[messages]") {
+TEST_CASE("messages: the docs/protocol.md join example", "[messages]") {
   auto req = parse_ok<join_request>(R"({"type":"join","room":"demo","meta":{"name":"ana"},"id":1})");
   CHECK(req.room == "demo");
   CHECK(req.meta_json == R"({"name":"ana"})");
@@ -365,7 +365,7 @@ TEST_CASE("messages: an empty resume is no resume; last_seq is a non-negative in
 
 // --- signal. -------------------------------------------------------------
 
-TEST_CASE("messages: the PROTOCOL.md signal example", "[messages]") {
+TEST_CASE("messages: the docs/protocol.md signal example", "[messages]") {
   auto req = parse_ok<signal_request>(
       R"({"type":"signal","to":"p3Xz9","data":{"sdp":{"type":"offer","sdp":"v=0..."}}})");
   CHECK(req.to == "p3Xz9");
@@ -519,7 +519,7 @@ TEST_CASE("messages: parsing arbitrary frames never throws", "[messages]") {
 
 // --- Server to client. -----------------------------------------------------
 
-TEST_CASE("messages: serializers match the PROTOCOL.md example", "[messages]") {
+TEST_CASE("messages: serializers match the docs/protocol.md example", "[messages]") {
   CHECK(joined_message("1", "demo", "p7Kq2", {{"p3Xz9", R"({"name":"bo"})"}}, 41, "...") ==
         R"({"type":"joined","id":1,"room":"demo","peer":"p7Kq2","peers":[{"peer":"p3Xz9","meta":{"name":"bo"}}],"seq":41,"resume":"..."})");
   CHECK(signal_message("p3Xz9", std::string("p7Kq2"), R"({"sdp":{"type":"answer","sdp":"v=0..."}})",
@@ -563,7 +563,7 @@ TEST_CASE("messages: ack and error", "[messages]") {
         R"({"type":"error","code":"rate-limited","message":"slow down"})");
 }
 
-TEST_CASE("messages: every error code serializes to its PROTOCOL.md name", "[messages]") {
+TEST_CASE("messages: every error code serializes to its docs/protocol.md name", "[messages]") {
   std::vector<std::pair<error_code, std::string>> codes = {
       {error_code::bad_request, "bad-request"},   {error_code::too_large, "too-large"},
       {error_code::invalid_room, "invalid-room"}, {error_code::not_in_room, "not-in-room"},

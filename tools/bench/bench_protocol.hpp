@@ -64,7 +64,7 @@ class wire_protocol {
   virtual inbound read(std::string_view frame) const = 0;
 };
 
-// sigstream's client protocol (PROTOCOL.md): one JSON object per text frame.
+// sigstream's client protocol (docs/protocol.md): one JSON object per text frame.
 std::unique_ptr<wire_protocol> make_sigstream_protocol();
 // Socket.IO 5 over Engine.IO 4 on a plain WebSocket
 // (/socket.io/?EIO=4&transport=websocket), speaking to
