@@ -123,7 +123,8 @@ std::unique_ptr<nats::event_log> open_stream(char const* command, stream_options
   auto log = std::make_unique<nats::event_log>(settings, logs.make("nats"));
   if (!log->start(stop)) {
     std::cerr << fmt::format("sigstream {}: cannot read stream {} at {} (is NATS running there, and has an instance "
-                             "created the stream?)\n",
+                             "created the stream? Another NATS: --nats-url or SIGSTREAM_NATS_URL; another stream: "
+                             "--stream or SIGSTREAM_STREAM)\n",
                              command, s.stream, s.shown_url());
     return nullptr;
   }

@@ -17,7 +17,7 @@ import { REPO_ROOT, connect, waitFor } from './lib/cluster.mjs';
 
 const DEV = path.join(REPO_ROOT, 'scripts', 'dev');
 const BIN = process.env.SIGSTREAM_BIN ? path.resolve(REPO_ROOT, process.env.SIGSTREAM_BIN) : path.join(REPO_ROOT, 'build', 'sigstream');
-const PORTS = 13;  // haproxy, 3 NATS client, 3 monitoring, 3 route, redis, 2 instances
+const PORTS = 14;  // haproxy, 3 NATS client, 3 monitoring, 3 route, redis, 2 instances and one added
 let runDir;
 let base;
 
@@ -40,11 +40,12 @@ async function freeRange(count) {
   throw new Error(`no ${count} free consecutive ports`);
 }
 
-function dev(args, { timeoutMs = 120_000 } = {}) {
+// Runs scripts/dev with the ports of this test; `given: false` passes only
+// where the cluster lives and the binary, as a user's later command would.
+function dev(args, { timeoutMs = 120_000, given = true } = {}) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIGSTREAM_')));
-  Object.assign(env, {
-    SIGSTREAM_RUN_DIR: runDir,
-    SIGSTREAM_BIN: BIN,
+  Object.assign(env, { SIGSTREAM_RUN_DIR: runDir, SIGSTREAM_BIN: BIN });
+  if (given) Object.assign(env, {
     SIGSTREAM_NATS_NODES: '3',
     SIGSTREAM_INSTANCES: '2',
     SIGSTREAM_PORT: String(base),
@@ -114,6 +115,20 @@ test('SIGSTREAM_NATS_NODES=3 scripts/dev up: three NATS nodes, Redis, two instan
   const client = await connect(`ws://127.0.0.1:${base}/ws`);
   assert.equal((await client.request({ type: 'join', room: 'dev-script' }, 15_000)).type, 'joined');
   client.ws.terminate();
+});
+
+test('later commands use the ports up was given: add, given nothing, starts i3 on the next of them', { timeout: 120_000 }, async () => {
+  const add = await dev(['add'], { given: false });
+  assert.equal(add.code, 0, `${add.stdout}\n${add.stderr}`);
+  const rows = await status();
+  assert.equal(rows.i3?.port, base + 13, JSON.stringify(rows));
+  assert.equal(rows.i3.state, 'alive');
+  await waitFor(async () => (await status()).i3.lb === 'UP', { timeoutMs: 30_000, what: 'i3 UP in HAProxy' });
+  // ... and connected to the three NATS nodes up was given.
+  const args = fs.readFileSync(`/proc/${rows.i3.pid}/cmdline`, 'utf8').split('\0');
+  assert.equal(args[args.indexOf('--nats-url') + 1], [1, 2, 3].map((k) => `nats://127.0.0.1:${base + k}`).join(','));
+  const { stdout } = await dev(['status'], { given: false });
+  assert.match(stdout, new RegExp(`^nats-server\\s+nats3\\s+\\d+\\s+${base + 3}\\s+alive`, 'm'), stdout);
 });
 
 test('scripts/dev stop NAME --kill and start NAME: a NATS node, Redis and an instance, each back on its port', { timeout: 180_000 }, async () => {
