@@ -21,6 +21,7 @@
 #include "cli/options.hpp"
 #include "domain/room_name.hpp"
 #include "history/formats.hpp"
+#include "history/redact.hpp"
 #include "history/selection.hpp"
 #include "history/time_point.hpp"
 #include "protocol/json.hpp"
@@ -194,7 +195,8 @@ int history_command(int argc, char** argv) {
   stream_options s;
   std::string room, since, until, peer, as_peer, kinds = "join,leave,signal,resume", format_name = "table";
   std::int64_t limit = 0;
-  bool follow = false, redact = false;
+  // Addresses are masked unless asked: an html or jsonl file is made to be shared.
+  bool follow = false, redact = true, no_redact = false;
   options opts("history",
                "Print a room's events in stream order (joins, leaves and signals, with a one-line summary of each "
                "SDP offer, answer and ICE candidate), read straight from JetStream.");
@@ -208,9 +210,11 @@ int history_command(int argc, char** argv) {
   opts.add_flag("follow", &follow, "After the history, keep printing new events until interrupted.");
   opts.add_int("limit", &limit, "Print at most this many events (0: all).");
   opts.add_string("format", &format_name, "table, jsonl (one JSON object per event), mermaid or html.");
-  opts.add_flag("redact", &redact, "Mask IP addresses in payloads (SDP, ICE candidates) and meta.");
-  opts.command_line_only({"since", "until", "peer", "as", "kind", "follow", "limit", "format", "redact"});
+  opts.add_flag("redact", &redact, "Mask IP addresses in payloads (SDP, ICE candidates) and meta (the default).");
+  opts.add_flag("no-redact", &no_redact, "Show IP addresses as stored (same as --redact=false).");
+  opts.command_line_only({"since", "until", "peer", "as", "kind", "follow", "limit", "format", "redact", "no-redact"});
   if (auto done = parse(opts, argc, argv)) return *done;
+  if (no_redact) redact = false;
 
   int bad = exit_ok;
   std::string error;
@@ -278,14 +282,18 @@ int history_command(int argc, char** argv) {
 int state_command(int argc, char** argv) {
   stream_options s;
   std::string room, at, format_name = "table";
+  bool redact = true, no_redact = false;
   options opts("state",
                "Print a room's membership at a point of its history, by the same fold of events the instances use.");
   opts.add_positional("ROOM", &room, "The room's name, exactly as clients give it.", true);
   s.declare(opts);
   opts.add_string("at", &at, "The point: a sequence, an RFC 3339 time, or a duration back from now (default: now).");
   opts.add_string("format", &format_name, "table or json.");
-  opts.command_line_only({"at", "format"});
+  opts.add_flag("redact", &redact, "Mask IP addresses in meta (the default).");
+  opts.add_flag("no-redact", &no_redact, "Show IP addresses as stored (same as --redact=false).");
+  opts.command_line_only({"at", "format", "redact", "no-redact"});
   if (auto done = parse(opts, argc, argv)) return *done;
+  if (no_redact) redact = false;
   int bad = exit_ok;
   auto point = point_option("state", "at", at, bad);
   if (bad != exit_ok) return bad;
@@ -304,7 +312,7 @@ int state_command(int argc, char** argv) {
 
   auto const& st = result.state;
   if (format_name == "json") {
-    std::cout << service::state_json(room, result, false) << "\n";
+    std::cout << service::state_json(room, result, redact) << "\n";
     return exit_ok;
   }
   std::cout << fmt::format("room {} after seq {} ({} events{}): {} member{}\n", protocol::json_quote(room), st.last_seq,
@@ -315,7 +323,9 @@ int state_command(int argc, char** argv) {
     std::cout << fmt::format("{:<24}  {:<10}  {:>10}  {}\n", "PEER", "INSTANCE", "JOIN SEQ", "META");
   for (auto const& m : st.members)
     std::cout << fmt::format("{:<24}  {:<10}  {:>10}  {}\n", m.peer, m.instance, m.join_seq,
-                             m.meta_json.empty() ? "{}" : m.meta_json);
+                             m.meta_json.empty() ? "{}"
+                             : redact          ? history::redact_addresses(m.meta_json)
+                                               : m.meta_json);
   return exit_ok;
 }
 

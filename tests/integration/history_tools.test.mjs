@@ -42,8 +42,10 @@ function run(args, { timeoutMs = 30_000 } = {}) {
   });
 }
 const nats = () => ['--nats-url', cluster.natsUrl];
+// The events as stored (addresses shown), unless `extra` asks for --redact.
 async function jsonl(room, extra = []) {
-  const r = await run(['history', room, ...nats(), '--format', 'jsonl', ...extra]);
+  const redaction = extra.some((a) => a.startsWith('--redact')) ? [] : ['--no-redact'];
+  const r = await run(['history', room, ...nats(), '--format', 'jsonl', ...redaction, ...extra]);
   assert.equal(r.code, 0, `history ${extra.join(' ')}: ${r.stderr}`);
   return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
@@ -248,12 +250,23 @@ test('html: one self-contained page holding every event', async () => {
   assert.doesNotMatch(r.stdout, /(src|href)=["']https?:/i, 'no external resources');
   const data = r.stdout.match(/<script type="application\/json" id="sigstream-events">([\s\S]*?)<\/script>/);
   assert.ok(data, 'events embedded');
-  assert.deepEqual(JSON.parse(data[1]), await jsonl(ROOM));
+  // Redacted by default, as the jsonl of --redact.
+  assert.deepEqual(JSON.parse(data[1]), await jsonl(ROOM, ['--redact']));
 });
 
-test('--redact masks addresses in payloads; without it they are shown', async () => {
+test('addresses in payloads are masked by default (--redact), shown with --no-redact or --redact=false', async () => {
   const plain = JSON.stringify(await jsonl(ROOM));
-  const masked = JSON.stringify(await jsonl(ROOM, ['--redact']));
+  assert.equal(JSON.stringify(await jsonl(ROOM, ['--redact=false'])), plain);
+  const byDefault = await run(['history', ROOM, ...nats(), '--format', 'jsonl']);
+  const masked = JSON.stringify(byDefault.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  assert.equal(JSON.stringify(await jsonl(ROOM, ['--redact'])), masked);
+  // The files made to be shared too.
+  for (const format of ['html', 'mermaid', 'table']) {
+    const out = (await run(['history', ROOM, ...nats(), '--format', format])).stdout;
+    // (127.0.0.1 is also the NATS URL the page header names: the clients' are .2 and .3.)
+    assert.doesNotMatch(out, /127\.0\.0\.[23]/, `${format} masks addresses by default`);
+  }
+  assert.match((await run(['history', ROOM, ...nats(), '--format', 'html', '--no-redact'])).stdout, /127\.0\.0\.2/);
   assert.match(plain, /127\.0\.0\.2/);
   assert.doesNotMatch(masked, /127\.0\.0\.\d/);
   assert.match(masked, /x\.x\.x\.x/);

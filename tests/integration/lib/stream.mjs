@@ -11,12 +11,13 @@ function envWithoutSigstream() {
 }
 
 /**
- * `sigstream history ROOM --format jsonl [extraArgs]` against the cluster's
- * NATS, parsed. A room with no history (the tool exits 2 saying so) is [].
+ * `sigstream history ROOM --format jsonl --no-redact [extraArgs]` against the
+ * cluster's NATS, parsed: the events as stored (addresses included). A room
+ * with no history (the tool exits 2 saying so) is [].
  */
 export function roomHistory(cluster, room, extraArgs = []) {
   return new Promise((resolve, reject) => {
-    execFile(cluster.bin, ['history', room, '--nats-url', cluster.natsUrl, '--format', 'jsonl', ...extraArgs],
+    execFile(cluster.bin, ['history', room, '--nats-url', cluster.natsUrl, '--format', 'jsonl', '--no-redact', ...extraArgs],
       { timeout: 30_000, env: envWithoutSigstream(), maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
         if (err && err.code === 2 && /has no history in stream/.test(stderr)) resolve([]);
         else if (err) reject(new Error(`sigstream history ${room} ${extraArgs.join(' ')}: ${err.message}\n${stderr}`));
