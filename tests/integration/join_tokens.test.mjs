@@ -9,7 +9,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { startCluster } from './lib/cluster.mjs';
+import path from 'node:path';
+import { startCluster, REPO_ROOT } from './lib/cluster.mjs';
 
 const KEYS = 'new:secret-new-0123456789,old:secret-old-0123456789';
 let cluster;
@@ -102,6 +103,30 @@ test('keys rotate: a token signed with the second key is accepted; `sigstream to
   const other = await open('i2');
   const seen = await other.request({ type: 'join', room: 'tok-cli', token });
   assert.deepEqual(seen.peers.map((p) => p.meta), [{ name: 'cy' }]);
+});
+
+// The minting examples of docs/security.md, as shipped in examples/tokens/:
+// a backend in Node or Python mints a token the service accepts, and its
+// meta is what the other peers see.
+test('the backend examples (examples/tokens: Node, Python standard library) mint tokens the service accepts', async () => {
+  const mint = (command, file, room, meta) => new Promise((resolve, reject) => execFile(command,
+    [path.join(REPO_ROOT, 'examples', 'tokens', file), room, JSON.stringify(meta)],
+    { env: { PATH: process.env.PATH, SIGSTREAM_KEY: 'old:secret-old-0123456789' } },
+    (err, out, stderr) => (err ? reject(new Error(`${file}: ${stderr}`)) : resolve(out.trim()))));
+  const first = await open('i1');
+  const tokenNode = await mint(process.execPath, 'mint_token.mjs', 'tok-examples', { name: 'ana, from Node' });
+  assert.equal((await first.request({ type: 'join', room: 'tok-examples', token: tokenNode })).type, 'joined');
+  const second = await open('i2');
+  const tokenPython = await mint('python3', 'mint_token.py', 'tok-examples', { name: 'bo, from Python ü' });
+  const joined = await second.request({ type: 'join', room: 'tok-examples', token: tokenPython });
+  assert.equal(joined.type, 'joined', JSON.stringify(joined));
+  assert.deepEqual(joined.peers.map((p) => p.meta), [{ name: 'ana, from Node' }]);
+  assert.deepEqual((await first.next({ type: 'peer-joined' })).meta, { name: 'bo, from Python ü' });
+  // Signed with a key the service does not have: refused.
+  const forged = await new Promise((resolve) => execFile('python3', [path.join(REPO_ROOT, 'examples', 'tokens', 'mint_token.py'), 'tok-examples'],
+    { env: { PATH: process.env.PATH, SIGSTREAM_KEY: 'old:not-the-secret' } }, (_e, out) => resolve(out.trim())));
+  const third = await open('i1');
+  assert.equal((await third.request({ type: 'join', room: 'tok-examples', token: forged })).code, 'unauthorized');
 });
 
 test('bad key lists and bad token requests are refused at the command line (exit 2)', async () => {
