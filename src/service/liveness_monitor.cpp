@@ -156,6 +156,7 @@ void liveness_monitor::run() {
   // (5 s) while a cluster elects a leader, and heartbeats must not stop
   // meanwhile, or the others take this instance for dead.
   std::future<std::unique_ptr<nats::kv_watch>> watch_coming;
+  auto make_watch = [&] { watch_coming = std::async(std::launch::async, [&s] { return s.heartbeats->watch_all(); }); };
   // Watches replaced while stale. Not ended here (see below): nats.c may
   // still bring one back, so what they receive is read and dropped each
   // turn, and they end with this thread. A few at most: past that, the
@@ -197,29 +198,23 @@ void liveness_monitor::run() {
     }
     auto wait = std::min<clock::duration>(next_beat - clock::now(), std::chrono::milliseconds(200));
     auto wait_ms = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(wait), std::chrono::milliseconds(1));
-    if (!watch) {
-      if (!watch_coming.valid()) {
-        watch_coming = std::async(std::launch::async, [&s] { return s.heartbeats->watch_all(); });
-      } else if (watch_coming.wait_for(wait_ms) == std::future_status::ready) {
-        // Judged afresh, from a full timeout of watching with the new watch.
-        watch = watch_coming.get();
-        s.instances = domain::liveness(settings_.instance_timeout);
-        s.healthy_since = clock::now();
-        own_seen = clock::now();
-      }
-      if (!watch) continue;
-    }
-    if (watch_coming.valid() && watch_coming.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    if (!watch && !watch_coming.valid()) make_watch();
+    // A watch made (the first, or one replacing a stale one): judged afresh,
+    // from a full timeout of watching with it.
+    if (watch_coming.valid() &&
+        watch_coming.wait_for(watch ? std::chrono::milliseconds(0) : wait_ms) == std::future_status::ready) {
       if (auto fresh = watch_coming.get()) {
-        logger_->info("replaced the heartbeat watch that stood still; judging other instances after a full timeout "
-                      "of watching");
-        replaced.push_back(std::move(watch));
+        if (watch) {
+          logger_->info("replaced the heartbeat watch that stood still; judging other instances after a full "
+                        "timeout of watching");
+          replaced.push_back(std::move(watch));
+        }
         watch = std::move(fresh);
         s.instances = domain::liveness(settings_.instance_timeout);
-        s.healthy_since = clock::now();
-        own_seen = clock::now();
+        s.healthy_since = own_seen = clock::now();
       }
     }
+    if (!watch) continue;
     for (auto& old : replaced)
       for (int dropped = 0; dropped < 10'000 && old->next(std::chrono::milliseconds(1)); ++dropped) {
       }
@@ -264,7 +259,7 @@ void liveness_monitor::run() {
       // for a whole timeout is replaced by a new one, made off this thread
       // (it is a JetStream request) and tried again until one is made.
       if (now - own_seen > settings_.instance_timeout && !watch_coming.valid() && replaced.size() < max_replaced)
-        watch_coming = std::async(std::launch::async, [&s] { return s.heartbeats->watch_all(); });
+        make_watch();
       continue;
     }
     if (watch_stale) {

@@ -222,9 +222,6 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
     reply_error(endpoint, id, error_code::not_in_room, "join a room first");
     return;
   }
-  // With an `id`, the same request sent again is stored at most once.
-  std::string msg_id;
-  if (id) msg_id = domain::signal_message_id(token_, peer, sender->join_seq, *id, to, data_json);
   auto decision = domain::decide_signal(state_, peer, std::move(to), std::move(data_json));
   if (auto const* rejected = std::get_if<domain::rejection>(&decision)) {
     if (*rejected == domain::rejection::unknown_peer)
@@ -234,6 +231,12 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
     return;
   }
   auto& events = std::get<std::vector<domain::event_body>>(decision);
+  // With an `id`, the same request sent again is stored at most once.
+  std::string msg_id;
+  if (id) {
+    auto const& s = std::get<domain::signal_sent>(events.front());
+    msg_id = domain::signal_message_id(token_, s.from, sender->join_seq, *id, s.to, s.data_json);
+  }
   append(std::move(events.front()), append_kind::request, [self = shared_from_this(), endpoint, id](append_result result) {
     if (!result.ok) {
       self->reply_error(endpoint, id, error_code::unavailable,

@@ -56,7 +56,6 @@ std::optional<loaded_room> finish_load(event_reads& reads, loaded_room out, doma
       out.from_stream_snapshot = true;
     }
   }
-  out.cache_needs_repair = !out.from_cache || out.base.last_seq < out.head;
   auto events = reads.read(subjects.events, out.base.last_seq + 1, out.head);
   if (!events) return std::nullopt;
   out.events = std::move(*events);
