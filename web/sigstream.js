@@ -61,8 +61,10 @@ export class SigstreamClient extends EventTarget {
    */
   constructor(url, { WebSocket = globalThis.WebSocket, reconnect = true, minBackoffMs = 250, maxBackoffMs = 10000, random = Math.random, leaveOnPageHide = true, signalAttempts = 3 } = {}) {
     super();
+    // Anything else (0, NaN, '3') would make signal() never send, or send forever.
+    if (!Number.isInteger(signalAttempts) || signalAttempts < 1) throw new TypeError('signalAttempts must be an integer of 1 or more');
     this.#url = url;
-    this.#opts = { WebSocket, reconnect, minBackoffMs, maxBackoffMs, random, signalAttempts: Math.max(1, signalAttempts) };
+    this.#opts = { WebSocket, reconnect, minBackoffMs, maxBackoffMs, random, signalAttempts };
     /** The last `joined` message of the current room, or null. */
     this.joined = null;
     if (leaveOnPageHide && typeof globalThis.document !== 'undefined' && typeof globalThis.addEventListener === 'function') {

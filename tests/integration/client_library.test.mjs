@@ -155,6 +155,8 @@ test('signal() sends a request answered unavailable again with the same id, up t
     await once.connect();
     await once.join('scripted');
     await assert.rejects(once.signal('other', { n: 3 }), { code: 'unavailable' });
+    for (const bad of [0, -1, 2.5, NaN, '3', null])
+      assert.throws(() => new SigstreamClient(server.url, { WebSocket, signalAttempts: bad }), TypeError, String(bad));
     assert.equal(server.signals.filter((m) => m.data.n === 3).length, 1, 'signalAttempts 1: sent once');
     once.close();
   } finally {
