@@ -27,6 +27,7 @@ loaded_room begin_load(std::optional<redis::cached_room> const& cached, std::uin
   // A snapshot newer than the stream comes from another stream (the log
   // was reset): never serve it.
   out.cache_ahead = cached && cached->seq > head;
+  if (cached) out.cached_seq = cached->seq;
   if (cached && cached->seq <= head) {
     if (auto state = codec::decode_snapshot(cached->snapshot, &out.room_events);
         state && state->last_seq == cached->seq) {
@@ -44,6 +45,17 @@ bool needs_reads(loaded_room const& room) {
 }
 
 std::optional<loaded_room> finish_load(event_reads& reads, loaded_room out, domain::room_subjects const& subjects) {
+  // The head and the snapshot are read side by side: another instance may
+  // append and update Redis between the two. Only a head that is still
+  // behind the snapshot now means the stream was reset.
+  if (out.cache_ahead) {
+    auto now = reads.last_seq(subjects.events);
+    if (!now) return std::nullopt;
+    if (*now >= out.cached_seq) {
+      out.cache_ahead = false;
+      out.cache_needs_repair = false;  // Redis is newer than this load: leave it
+    }
+  }
   if (!needs_reads(out)) return out;
   // The stream's own snapshot bounds the replay when Redis has nothing
   // newer (it is empty, stale or down).

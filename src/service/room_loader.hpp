@@ -27,6 +27,7 @@ struct loaded_room {
   bool from_stream_snapshot = false;
   bool cache_needs_repair = false;      // Redis missing, unreadable or behind
   bool cache_ahead = false;             // Redis claims a sequence the stream never reached
+  std::uint64_t cached_seq = 0;         // what Redis claimed
 };
 
 // nullopt when the stream could not be read. `cache` may be null.
