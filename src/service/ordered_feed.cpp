@@ -11,7 +11,7 @@ std::vector<live_message> ordered_feed::resume(std::uint64_t mark) {
 }
 
 std::vector<live_message> ordered_feed::arrive(live_message message) {
-  if (!paused_ && held_.empty()) {
+  if (!paused_ && !held_) {
     // The usual case, kept cheap: the message continues the room, or was
     // applied already.
     if (message.seq <= mark_) return {};
@@ -22,11 +22,12 @@ std::vector<live_message> ordered_feed::arrive(live_message message) {
       return out;
     }
   }
-  if (held_.size() >= max_held_) {
-    held_.pop_front();
+  if (!held_) held_ = std::make_unique<std::deque<live_message>>();
+  if (held_->size() >= max_held_) {
+    held_->pop_front();
     ++dropped_;
   }
-  held_.push_back(std::move(message));
+  held_->push_back(std::move(message));
   if (paused_) return {};
   return take_continuing();
 }
@@ -35,13 +36,14 @@ std::vector<live_message> ordered_feed::arrive(live_message message) {
 // feed may arrive slightly out of order.
 std::vector<live_message> ordered_feed::take_continuing() {
   std::vector<live_message> out;
-  for (;;) {
-    auto next = std::find_if(held_.begin(), held_.end(), [this](live_message const& m) {
+  while (held_) {
+    auto next = std::find_if(held_->begin(), held_->end(), [this](live_message const& m) {
       return m.seq <= mark_ || m.previous_subject_seq == mark_;
     });
-    if (next == held_.end()) break;
+    if (next == held_->end()) break;
     live_message message = std::move(*next);
-    held_.erase(next);
+    held_->erase(next);
+    if (held_->empty()) held_.reset();
     if (message.seq <= mark_) continue;  // applied already
     mark_ = message.seq;
     out.push_back(std::move(message));

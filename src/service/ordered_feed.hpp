@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <vector>
 
 #include "service/event_store.hpp"
@@ -45,12 +46,12 @@ class ordered_feed {
 
   // Held messages that do not continue the mark: something between is
   // late, or lost. The room waits its reorder window, then catches up.
-  bool has_hole() const { return !held_.empty(); }
-  std::size_t held() const { return held_.size(); }
+  bool has_hole() const { return held_ != nullptr; }
+  std::size_t held() const { return held_ ? held_->size() : 0; }
   // Messages dropped because too many were held.
   std::uint64_t dropped() const { return dropped_; }
   // Forgets everything held (the room lets go of the feed).
-  void clear() { held_.clear(); }
+  void clear() { held_.reset(); }
 
  private:
   std::vector<live_message> take_continuing();
@@ -58,7 +59,9 @@ class ordered_feed {
   std::size_t max_held_;
   std::uint64_t mark_ = 0;
   bool paused_ = true;  // until the first rebuild is done
-  std::deque<live_message> held_;
+  // Made when something is first held and dropped when emptied: an empty
+  // std::deque already holds a 512-byte block, and most rooms never hold.
+  std::unique_ptr<std::deque<live_message>> held_;
   std::uint64_t dropped_ = 0;
 };
 

@@ -76,7 +76,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
                             ctx_.counters.connections.load());
           return respond(request, http::status::service_unavailable, "text/plain", "too many connections\n");
         }
-        std::make_shared<ws_session>(std::move(stream_), ctx_)->run(std::move(request));
+        std::make_shared<ws_session>(stream_.release_socket(), ctx_)->run(std::move(request));
         return;
       }
       return respond(request, http::status::not_found, "text/plain", "WebSocket endpoint is /ws\n");

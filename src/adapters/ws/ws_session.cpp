@@ -34,10 +34,10 @@ bool expected_close(beast::error_code ec) {
 
 }  // namespace
 
-ws_session::ws_session(beast::tcp_stream&& stream, connection_context& ctx)
-    : ws_(std::move(stream)), ctx_(ctx), join_timer_(ws_.get_executor()) {
+ws_session::ws_session(boost::asio::ip::tcp::socket&& socket, connection_context& ctx)
+    : ws_(std::move(socket)), ctx_(ctx), join_timer_(ws_.get_executor()) {
   beast::error_code ec;
-  auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+  auto remote = ws_.next_layer().remote_endpoint(ec);
   if (!ec) {
     remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
     client_address_ = remote.address().to_string();
@@ -64,7 +64,6 @@ void ws_session::run(http::request<http::string_body> upgrade) {
     client_address_ = admission::client_address(proxy, forwarded, ctx_.limits.trusted_proxies);
     if (client_address_ != proxy) remote_ = client_address_ + " via " + remote_;
   }
-  beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = ctx_.limits.handshake_timeout;
   timeouts.idle_timeout = ctx_.limits.idle_timeout;
@@ -424,7 +423,8 @@ void ws_session::close_slow_consumer() {
       queued_bytes_ -= queue_.back()->size();
       queue_.pop_back();
     }
-    beast::get_lowest_layer(ws_).close();
+    beast::error_code ignored;
+    ws_.next_layer().close(ignored);
     on_gone();
     return;
   }

@@ -24,7 +24,8 @@ namespace sig::ws {
 
 class ws_session : public service::peer_endpoint, public std::enable_shared_from_this<ws_session> {
  public:
-  ws_session(boost::beast::tcp_stream&& stream, connection_context& ctx);
+  // The socket's executor is the connection's strand.
+  ws_session(boost::asio::ip::tcp::socket&& socket, connection_context& ctx);
   ~ws_session() override;
 
   void run(boost::beast::http::request<boost::beast::http::string_body> upgrade);
@@ -59,7 +60,10 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   void on_gone();
   bool queue_high() const;
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  // Over the bare socket, not beast::tcp_stream: the WebSocket's own
+  // timeouts cover it, and tcp_stream's state (two timers) is 250 bytes a
+  // connection for nothing.
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
   connection_context& ctx_;
   boost::beast::flat_buffer buffer_;
   frame_queue queue_;
