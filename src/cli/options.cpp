@@ -86,6 +86,7 @@ std::optional<std::int64_t> options::parse_size(std::string_view text) {
 void options::add_string(std::string name, std::string* target, std::string help) {
   options_.push_back({std::move(name), std::move(help), target->empty() ? "(empty)" : *target, "TEXT",
                       [target](std::string_view v) { *target = std::string(v); return true; }});
+  options_.back().group = current_group_;
 }
 
 void options::add_int(std::string name, std::int64_t* target, std::string help) {
@@ -94,6 +95,7 @@ void options::add_int(std::string name, std::int64_t* target, std::string help) 
                         if (n) *target = *n;
                         return n.has_value();
                       }});
+  options_.back().group = current_group_;
 }
 
 void options::add_duration(std::string name, std::chrono::milliseconds* target, std::string help) {
@@ -103,6 +105,7 @@ void options::add_duration(std::string name, std::chrono::milliseconds* target, 
                         if (d) *target = *d;
                         return d.has_value();
                       }});
+  options_.back().group = current_group_;
 }
 
 void options::add_size(std::string name, std::int64_t* target, std::string help) {
@@ -111,6 +114,7 @@ void options::add_size(std::string name, std::int64_t* target, std::string help)
                         if (n) *target = *n;
                         return n.has_value();
                       }});
+  options_.back().group = current_group_;
 }
 
 void options::add_flag(std::string name, bool* target, std::string help) {
@@ -122,6 +126,7 @@ void options::add_flag(std::string name, bool* target, std::string help) {
            }};
   o.is_flag = true;
   options_.push_back(std::move(o));
+  options_.back().group = current_group_;
 }
 
 void options::add_positional(std::string name, std::string* target, std::string help, bool required) {
@@ -129,6 +134,7 @@ void options::add_positional(std::string name, std::string* target, std::string 
   o.positional = true;
   o.required = required;
   options_.push_back(std::move(o));
+  options_.back().group = current_group_;
 }
 
 void options::command_line_only(std::initializer_list<std::string_view> names) {
@@ -155,8 +161,9 @@ bool options::parse(int argc, char** argv) {
   std::size_t next_positional = 0;
   for (int i = 0; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
+    if (arg == "--help" || arg == "-h" || arg == "--help-all") {
       help_ = true;
+      help_all_ = arg == "--help-all";
       return true;
     }
     if (arg.rfind("--", 0) == 0) {
@@ -191,6 +198,12 @@ std::optional<int> options::parse_or_exit(int argc, char** argv) {
   return 0;
 }
 
+void options::group(std::string title, bool hidden) {
+  auto it = std::find_if(groups_.begin(), groups_.end(), [&](auto const& g) { return g.title == title; });
+  if (it == groups_.end()) it = groups_.insert(groups_.end(), option_group{std::move(title), hidden});
+  current_group_ = static_cast<std::size_t>(it - groups_.begin());
+}
+
 std::string options::help_text() const {
   std::string out = fmt::format("Usage: {}", invocation());
   for (auto const& o : options_)
@@ -203,14 +216,25 @@ std::string options::help_text() const {
     header = true;
     out += fmt::format("  {}\n      {}\n", o.name, o.help);
   }
-  out += "\nOptions (in brackets: the environment variable that sets it too):\n";
-  for (auto const& o : options_) {
-    if (o.positional) continue;
-    std::string env = o.from_env ? fmt::format("   [{}]", env_name(o.name)) : "";
-    out += fmt::format("  --{}{}{}\n      {}\n      default: {}\n", o.name, o.kind.empty() ? "" : " " + o.kind, env, o.help,
-                       o.default_text);
+  out += "\nIn brackets: the environment variable that sets an option too.\n";
+  bool any_hidden = false;
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    if (groups_[g].hidden && !help_all_) {
+      any_hidden = true;
+      continue;
+    }
+    bool titled = false;
+    for (auto const& o : options_) {
+      if (o.positional || o.group != g) continue;
+      if (!titled) out += fmt::format("\n{}:\n", groups_[g].title);
+      titled = true;
+      std::string env = o.from_env ? fmt::format("   [{}]", env_name(o.name)) : "";
+      out += fmt::format("  --{}{}{}\n      {}\n      default: {}\n", o.name, o.kind.empty() ? "" : " " + o.kind, env,
+                         o.help, o.default_text);
+    }
   }
-  out += "  --help\n      Show this help.\n";
+  out += "\nHelp:\n  --help\n      Show this help.\n";
+  if (any_hidden) out += "  --help-all\n      Show this help with the options meant for tests too.\n";
   return out;
 }
 

@@ -27,6 +27,10 @@ class options {
   // "1048576", "64KiB", "1MiB", "1GiB"; -1 for no limit.
   void add_size(std::string name, std::int64_t* target, std::string help);
   void add_flag(std::string name, bool* target, std::string help);
+  // Options added after this call are listed under `title` in --help
+  // (groups in the order first named; naming one again adds to it). A
+  // hidden group is listed only by --help-all: flags for tests.
+  void group(std::string title, bool hidden = false);
   // These options are not read from the environment: per-run choices (a
   // query's range, a format) that an exported variable must not change silently.
   void command_line_only(std::initializer_list<std::string_view> names);
@@ -52,7 +56,15 @@ class options {
     bool positional = false, required = false;
     bool is_flag = false;
     bool from_env = true;
+    std::size_t group = 0;
   };
+  struct option_group {
+    std::string title;
+    bool hidden = false;
+  };
+  std::vector<option_group> groups_{{"Options", false}};
+  std::size_t current_group_ = 0;
+  bool help_all_ = false;
   std::string command_, summary_, program_;
   std::string invocation() const;  // "sigstream history", "sigstream-bench"
 

@@ -3,10 +3,23 @@
 // per process, owned by the instance and passed by reference: no globals.
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 
 namespace sig::service {
+
+// A Prometheus histogram of durations, exported in seconds. Lock-free: any
+// thread may observe.
+struct latency_histogram {
+  static constexpr std::array<double, 12> bounds_seconds{0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
+                                                         0.1,   0.25,  0.5,   1,    2.5,   10};
+  std::array<std::atomic<std::uint64_t>, bounds_seconds.size() + 1> buckets{};  // the last: above every bound
+  std::atomic<std::uint64_t> sum_us{0};
+  void observe(std::chrono::microseconds elapsed);
+  // `name` with its HELP, TYPE, buckets, sum and count.
+  void render(std::string& out, char const* name, char const* help) const;
+};
 
 struct metrics {
   std::atomic<std::int64_t> connections{0};
@@ -15,20 +28,19 @@ struct metrics {
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::uint64_t> live_messages_received{0};  // NATS traffic this instance follows
   std::atomic<std::uint64_t> live_bytes_received{0};
-  std::atomic<std::uint64_t> events_appended{0};
   std::atomic<std::uint64_t> append_failures{0};
   std::atomic<std::int64_t> appends_in_flight{0};
   std::atomic<std::uint64_t> appends_refused_for_load{0};  // over --max-appends-in-flight: answered `unavailable`
   std::atomic<std::uint64_t> append_retries{0};
   std::atomic<std::uint64_t> duplicate_requests{0};  // a signal sent again with its id, found stored already
   std::atomic<std::uint64_t> frames_sent{0};
-  std::atomic<std::uint64_t> client_errors{0};
   std::atomic<std::uint64_t> room_syncs_from_cache{0};
   std::atomic<std::uint64_t> room_syncs_by_replay{0};
   std::atomic<std::uint64_t> replayed_events{0};
   std::atomic<std::uint64_t> stream_snapshots{0};  // room snapshots written to the stream (rollups)
   std::atomic<std::uint64_t> gaps_detected{0};
-  std::atomic<std::uint64_t> live_dropped_by_fault_injection{0};
+  std::atomic<std::uint64_t> live_dropped_by_fault_injection{0};  // exported only with a --fault-* flag set
+  bool fault_injection = false;
   std::atomic<std::uint64_t> catch_ups{0};
   std::atomic<std::uint64_t> ignored_events{0};
   std::atomic<std::uint64_t> slow_consumers{0};
@@ -53,13 +65,11 @@ struct metrics {
   // Error replies by protocol code (index: the code's number).
   std::array<std::atomic<std::uint64_t>, 16> errors_by_code{};
   // Append (the appending instance's clock) to fold here, for live events.
-  static constexpr std::array<std::int64_t, 11> latency_bounds_ms{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500};
-  std::array<std::atomic<std::uint64_t>, 12> latency_buckets{};  // the last one: above every bound
-  std::atomic<std::uint64_t> latency_sum_ms{0};
-  void observe_latency(std::int64_t ms);
+  latency_histogram delivery_latency;
+  // A join request read to its `joined` sent: what a user waits for.
+  latency_histogram join_latency;
   // An error reply with this protocol code (its number) went to a client.
   void count_error(int code) {
-    ++client_errors;
     if (code > 0 && static_cast<std::size_t>(code) < errors_by_code.size()) ++errors_by_code[static_cast<std::size_t>(code)];
   }
   // Filled in at scrape time.
@@ -67,7 +77,9 @@ struct metrics {
   std::atomic<std::int64_t> redis_connected{-1};  // -1: running without Redis
   std::atomic<std::int64_t> instances_alive{0};     // by heartbeat, this one included
 
-  std::string prometheus_text(std::string const& instance_id) const;
+  // Series carry no `instance` label (Prometheus adds the scrape target's);
+  // sigstream_build_info names the instance id and version.
+  std::string prometheus_text(std::string const& instance_id, std::string const& version) const;
 };
 
 }  // namespace sig::service

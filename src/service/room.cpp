@@ -309,7 +309,6 @@ void room::append(domain::event_body body, append_kind kind, std::function<void(
 void room::append_attempt(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
                           std::string msg_id) {
   std::string payload = codec::encode_event(name_, e);
-  ++ctx_.counters.events_appended;
   ++ctx_.counters.appends_in_flight;
   ctx_.store.append(subject_, std::move(payload), msg_id, kind,
                     [self = shared_from_this(), e = std::move(e), kind, done = std::move(done), attempt,

@@ -262,7 +262,7 @@ bool room::pass_over(std::uint64_t seq, std::string const& payload) {
   std::uint64_t ignored_before = state_.ignored_events;
   state_ = domain::evolve(std::move(state_), domain::event{seq, outline->time_ms, {}, domain::signal_sent{}});
   if (state_.ignored_events != ignored_before) ++ctx_.counters.ignored_events;
-  if (phase_ == phase::live) ctx_.counters.observe_latency(now_ms() - outline->time_ms);
+  if (phase_ == phase::live) ctx_.counters.delivery_latency.observe(std::chrono::milliseconds(now_ms() - outline->time_ms));
   if (awaited_ <= applied_seq_) echo_timer_.cancel();
   return true;
 }
@@ -332,7 +332,7 @@ void room::fold_one(std::uint64_t seq, std::string const& payload) {
       if (endpoint) endpoint->evicted(fmt::format("left the room ({})", domain::to_string(left->reason)));
     }
   }
-  if (phase_ == phase::live) ctx_.counters.observe_latency(now_ms() - e.time_ms);
+  if (phase_ == phase::live) ctx_.counters.delivery_latency.observe(std::chrono::milliseconds(now_ms() - e.time_ms));
   for (auto& local : locals_) {
     if (!domain::is_recipient(e, local.peer, local.join_seq)) continue;
     // A signal is serialized only where one of its recipients is: most

@@ -115,3 +115,19 @@ TEST_CASE("the recovery step's seconds: by send schedule, and back to normal whe
   REQUIRE(back_to_normal(windows, 1.5) == std::nullopt);  // the last second is too slow
   REQUIRE(per_second({}, {}, 0, 10).empty());
 }
+
+TEST_CASE("parse_prometheus: a family's labelled series are summed under its name and kept whole", "[bench]") {
+  auto values = sig::bench::parse_prometheus(
+      "# HELP sigstream_events_appended_total Events.\n"
+      "# TYPE sigstream_events_appended_total counter\n"
+      "sigstream_events_appended_total{kind=\"join\"} 3\n"
+      "sigstream_events_appended_total{kind=\"signal\"} 40\n"
+      "sigstream_connections 7\n"
+      "sigstream_peers_expired_total{reason=\"instance_dead\"} 2\n"
+      "sigstream_peers_expired_total{reason=\"no_resume\"} 5\n");
+  CHECK(sig::bench::metric(values, "sigstream_events_appended_total") == 43);
+  CHECK(sig::bench::metric(values, "sigstream_connections") == 7);
+  CHECK(sig::bench::metric(values, "sigstream_peers_expired_total") == 7);
+  CHECK(sig::bench::metric(values, R"(sigstream_peers_expired_total{reason="instance_dead"})") == 2);
+  CHECK(sig::bench::metric(values, "sigstream_missing") == 0);
+}

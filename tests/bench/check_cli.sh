@@ -5,7 +5,9 @@
 #       history and join commands) exits 0, names the phases and their
 #       SIGSTREAM_* variables
 #   check_cli.sh product-has-no-bench SIGSTREAM_BIN   `sigstream bench` exits
-#       2 with "unknown command", and `sigstream --help` lists no bench
+#       2 with "unknown command", and `sigstream --help` lists no bench;
+#       `sigstream serve --help` is grouped and keeps the test flags for
+#       --help-all
 set -uo pipefail
 mode=${1:?usage: check_cli.sh bench-help|product-has-no-bench BINARY}
 bin=${2:?usage: check_cli.sh bench-help|product-has-no-bench BINARY}
@@ -43,6 +45,18 @@ case $mode in
     for command in serve history state rooms cluster token; do
       check "sigstream --help lists $command" bash -c 'grep -Eq "^  $2 " <<<"$1"' _ "$out" "$command"
     done
+    # serve --help in groups, the test-only flags only in --help-all.
+    out=$("$bin" serve --help); code=$?
+    check "sigstream serve --help exits 0" test "$code" -eq 0
+    for group in "Network:" "NATS (the event log):" "Redis (the presence cache):" "Security:" "Limits:" "Tuning:"; do
+      check "serve --help has the group '$group'" bash -c 'grep -qx -- "$2" <<<"$1"' _ "$out" "$group"
+    done
+    check "serve --help lists no --fault-* flag" bash -c '! grep -q -- "--fault-" <<<"$1"' _ "$out"
+    check "serve --help points to --help-all" contains "$out" "--help-all"
+    out=$("$bin" serve --help-all); code=$?
+    check "sigstream serve --help-all exits 0" test "$code" -eq 0
+    check "serve --help-all lists --fault-drop-live-every" contains "$out" "--fault-drop-live-every"
+    check "the flags still work" bash -c '"$1" serve --fault-drop-live-every x 2>&1 | grep -q "not a valid"' _ "$bin"
     ;;
   *) echo "unknown mode: $mode" >&2; exit 2 ;;
 esac

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, connect, httpGet, sleep, waitFor } from './lib/cluster.mjs';
+import { instanceMetric } from './lib/metrics.mjs';
 
 const ORIGIN = 'https://app.example';
 const env = {
@@ -23,8 +24,7 @@ after(async () => {
 });
 
 async function metric(id, name) {
-  const body = (await httpGet(`${cluster.instance(id).httpUrl}/metrics`)).body;
-  return Number(body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`)).split(' ').pop());
+  return instanceMetric(cluster.instance(id).httpUrl, name);
 }
 
 test('origins: listed ones and non-browser clients connect; any other origin gets 403', async () => {
@@ -91,7 +91,7 @@ test('a signal flood is rate-limited, then closed with 1008; the rest of the roo
   const got = calm.messages.filter((m) => m.type === 'signal').map((m) => m.data.n);
   assert.ok(got.length >= 20 && got.length < 80, `${got.length} signals went through`);
   assert.ok(got.every((n, i) => i === 0 || n > got[i - 1]));
-  assert.ok(await metric('i1', 'rate_limited_total') >= limited);
+  assert.ok(await metric('i1', 'rate_limited_total', { request: 'signal' }) >= limited);
   const other = await cluster.connect(cluster.instance('i1').url);
   await other.request({ type: 'join', room });
   const ack = await other.request({ type: 'signal', to: jc.peer, data: 'still fine' });

@@ -67,14 +67,12 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { startCluster, connect, httpGet, sleep, waitFor } from './lib/cluster.mjs';
+import { instanceMetric } from './lib/metrics.mjs';
 
 const require = createRequire(import.meta.url);
 
-async function metric(cluster, id, name) {
-  const body = (await httpGet(`${cluster.instance(id).httpUrl}/metrics`)).body;
-  const line = body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`));
-  if (!line) throw new Error(`no metric sigstream_${name} on ${id}`);
-  return Number(line.split(' ').pop());
+async function metric(cluster, id, name, labels) {
+  return instanceMetric(cluster.instance(id).httpUrl, name, labels);
 }
 
 // The harness judges only the processes still running at teardown: a crash
@@ -272,7 +270,7 @@ test('a signal flood is limited and closed (1008) while the others keep p99 with
     const flooder = startFlooder([urls[0], urls[1]], room, [null, calm[0].peer]);
     await flooder.nextMessage(15_000);  // joined
     await sleep(300);                   // its peer-joined reached everyone
-    const limitedTotal = async () => await metric(cluster, 'i1', 'rate_limited_total') + await metric(cluster, 'i2', 'rate_limited_total');
+    const limitedTotal = async () => await metric(cluster, 'i1', 'rate_limited_total', { request: 'signal' }) + await metric(cluster, 'i2', 'rate_limited_total', { request: 'signal' });
     const limitedBefore = await limitedTotal();
     flooder.worker.postMessage('go');
     const flood = await runPhase(`flood#${attempt}`);
@@ -300,7 +298,7 @@ test('a signal flood is limited and closed (1008) while the others keep p99 with
     if (meets) passed = results.at(-1);
   }
   assert.ok(await metric(cluster, 'i1', 'policy_closes_total') >= 1);
-  assert.ok(await metric(cluster, 'i1', 'rate_limited_total') >= 1);
+  assert.ok(await metric(cluster, 'i1', 'rate_limited_total', { request: 'signal' }) >= 1);
   for (const peer of calm) peer.client.ws.terminate();
   // The latency bound is a property of the release build: under ASan and
   // UBSan (scripts/dev test --sanitize) refusing a flood costs several times

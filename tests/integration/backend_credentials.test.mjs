@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startCluster, connect, httpGet, waitFor, freePort } from './lib/cluster.mjs';
+import { instanceMetric } from './lib/metrics.mjs';
 
 const NATS_PASSWORD = 'nats-pw-5f1c9e';
 const REDIS_PASSWORD = 'redis-pw-a83d20';
@@ -69,8 +70,7 @@ after(async () => {
 });
 
 async function metric(id, name) {
-  const body = (await httpGet(`${cluster.instance(id).httpUrl}/metrics`)).body;
-  return Number(body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`)).split(' ').pop());
+  return instanceMetric(cluster.instance(id).httpUrl, name);
 }
 function assertNoSecrets(text, where) {
   for (const secret of [NATS_PASSWORD, REDIS_PASSWORD, NATS_TOKEN, 'wrong-password']) {

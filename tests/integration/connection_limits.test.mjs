@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startCluster, connect, httpGet, sleep } from './lib/cluster.mjs';
+import { instanceMetric } from './lib/metrics.mjs';
 
 let cluster;
 before(async () => {
@@ -18,8 +19,7 @@ before(async () => {
 after(async () => { await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 }); });
 
 async function metric(id, name) {
-  const body = (await httpGet(`${cluster.instance(id).httpUrl}/metrics`)).body;
-  return Number(body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`)).split(' ').pop());
+  return instanceMetric(cluster.instance(id).httpUrl, name);
 }
 
 test('a client that answers pings stays; one that does not is closed and, after the resume grace, leaves its room', async () => {

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, connect, httpGet } from './lib/cluster.mjs';
+import { instanceMetric, metricValue, parseMetrics } from './lib/metrics.mjs';
 
 let cluster;
 before(async () => { cluster = await startCluster({ instances: 2 }); });
@@ -22,14 +23,19 @@ test('health and readiness answer on every instance', async () => {
   assert.equal((await httpGet(`${cluster.httpUrl}/readyz`)).status, 200);
 });
 
+test('through HAProxy the public gets clients and health checks, not /metrics or the admin paths', async () => {
+  for (const p of ['/healthz', '/readyz', '/', '/sigstream.js']) assert.equal((await httpGet(`${cluster.httpUrl}${p}`)).status, 200, p);
+  for (const p of ['/metrics', '/admin', '/admin/', '/admin/rooms', '/admin/timeline.js'])
+    assert.equal((await httpGet(`${cluster.httpUrl}${p}`)).status, 404, p);
+  // On the instance's own port (no separate admin address here) they answer.
+  assert.equal((await httpGet(`${cluster.instance('i1').httpUrl}/metrics`)).status, 200);
+  assert.equal((await httpGet(`${cluster.instance('i1').httpUrl}/admin/`)).status, 200);
+});
+
 // Runs before any other test touches a room: an instance keeps following a
 // room for a while after its last peer left, and would count that traffic.
 test('an instance follows only the rooms its own peers are in', async () => {
-  const metric = async (inst, name) => {
-    const body = (await httpGet(`${cluster.instance(inst).httpUrl}/metrics`)).body;
-    const line = body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`));
-    return Number(line.split(' ').pop());
-  };
+  const metric = (inst, name) => instanceMetric(cluster.instance(inst).httpUrl, name);
   const before2 = await metric('i2', 'live_messages_received_total');
   const a = await clientOn('i1');
   const b = await clientOn('i1');
@@ -42,14 +48,8 @@ test('an instance follows only the rooms its own peers are in', async () => {
   a.close(); b.close();
 });
 
-test('/metrics counts events by kind, delivery latency, errors by code and the NATS and Redis connections', async () => {
-  const series = async (inst) => {
-    const body = (await httpGet(`${cluster.instance(inst).httpUrl}/metrics`)).body;
-    return (name, labels = '') => {
-      const line = body.split('\n').find((l) => l.startsWith(`sigstream_${name}{instance="${inst}"${labels}}`));
-      return line === undefined ? NaN : Number(line.split(' ').pop());
-    };
-  };
+test('/metrics follows the Prometheus conventions: events by kind, errors by code, latencies in seconds, build and process info', async () => {
+  const scrape = async (inst) => (await httpGet(`${cluster.instance(inst).httpUrl}/metrics`)).body;
   const a = await clientOn('i1');
   const b = await clientOn('i2');
   const ja = await a.request({ type: 'join', room: 'core-metrics' });
@@ -58,16 +58,35 @@ test('/metrics counts events by kind, delivery latency, errors by code and the N
   for (let k = 0; k < 5; k++) assert.equal((await b.request({ type: 'signal', to: ja.peer, data: k })).type, 'ack');
   for (let k = 0; k < 5; k++) await a.next('signal');
   assert.equal((await b.request({ type: 'signal', to: 'nobody', data: 1 })).code, 'unknown-peer');
-  const i1 = await series('i1');
-  const i2 = await series('i2');
-  assert.ok(i2('events_appended_by_kind_total', ',kind="signal"') >= 5);
-  assert.ok(i1('events_appended_by_kind_total', ',kind="join"') >= 1);
-  assert.ok(i1('events_delivered_by_kind_total', ',kind="signal"') >= 5);
-  assert.ok(i2('client_errors_by_code_total', ',code="unknown-peer"') >= 1);
-  assert.ok(i1('delivery_latency_ms_count') >= 5);
-  assert.equal(i1('delivery_latency_ms_bucket', ',le="+Inf"'), i1('delivery_latency_ms_count'));
+  const text1 = await scrape('i1');
+  const text2 = await scrape('i2');
+  const i1 = (name, labels) => metricValue(text1, `sigstream_${name}`, labels);
+  const i2 = (name, labels) => metricValue(text2, `sigstream_${name}`, labels);
+  assert.ok(i2('events_appended_total', { kind: 'signal' }) >= 5);
+  assert.ok(i1('events_appended_total', { kind: 'join' }) >= 1);
+  assert.ok(i1('events_delivered_total', { kind: 'signal' }) >= 5);
+  assert.ok(i2('client_errors_total', { code: 'unknown-peer' }) >= 1);
+  assert.ok(i1('delivery_latency_seconds_count') >= 5);
+  assert.equal(i1('delivery_latency_seconds_bucket', { le: '+Inf' }), i1('delivery_latency_seconds_count'));
+  assert.ok(i1('delivery_latency_seconds_sum') < i1('delivery_latency_seconds_count'), 'seconds, not milliseconds');
+  assert.ok(i1('join_latency_seconds_count') >= 1);
+  assert.ok(i1('join_latency_seconds_bucket', { le: '10' }) >= 1);
   assert.equal(i1('nats_connected'), 1);
   assert.equal(i1('redis_connected'), 1);
+  assert.equal(i1('build_info', { instance_id: 'i1' }), 1);
+  assert.ok(metricValue(text1, 'process_resident_memory_bytes') > 1e6);
+  assert.ok(metricValue(text1, 'process_open_fds') >= 5);
+  assert.ok(metricValue(text1, 'process_cpu_seconds_total') > 0);
+  const started = metricValue(text1, 'process_start_time_seconds');
+  assert.ok(started > Date.now() / 1000 - 3600 && started <= Date.now() / 1000 + 1, `start time ${started}`);
+  // No `instance` label (Prometheus's own target label), no test hook, and
+  // every sample belongs to a family with HELP and TYPE.
+  for (const sample of parseMetrics(text1)) {
+    assert.equal(sample.labels.instance, undefined, `${sample.name} has an instance label`);
+    const family = sample.name.replace(/_(bucket|sum|count)$/, '');
+    assert.ok(text1.includes(`# TYPE ${family} `) || text1.includes(`# TYPE ${sample.name} `), `${sample.name}: no TYPE`);
+  }
+  assert.ok(!text1.includes('fault_injection'), 'the fault-injection counter is exported only with a --fault-* flag');
   a.close(); b.close();
 });
 

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, connect, httpGet, sleep } from './lib/cluster.mjs';
+import { instanceMetric } from './lib/metrics.mjs';
 import { roomHistory, expectedSeqs, receivedSeqs, assertReceivedShare } from './lib/stream.mjs';
 
 let cluster;
@@ -20,8 +21,7 @@ after(async () => {
 });
 
 async function metric(id, name, on = cluster) {
-  const body = (await httpGet(`${on.instance(id).httpUrl}/metrics`)).body;
-  return Number(body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`)).split(' ').pop());
+  return instanceMetric(on.instance(id).httpUrl, name);
 }
 
 test('every peer receives exactly its share of the stream although the live feed loses messages', async () => {

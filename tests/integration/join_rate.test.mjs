@@ -9,6 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { startCluster, httpGet, sleep } from './lib/cluster.mjs';
+import { instanceMetric } from './lib/metrics.mjs';
 
 const RATE = 2;
 const BURST = 5;
@@ -23,9 +24,8 @@ after(async () => {
   await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
 });
 
-async function metric(name) {
-  const body = (await httpGet(`${cluster.instance('i1').httpUrl}/metrics`)).body;
-  return Number(body.split('\n').find((l) => l.startsWith(`sigstream_${name}{`)).split(' ').pop());
+async function metric(name, labels) {
+  return instanceMetric(cluster.instance('i1').httpUrl, name, labels);
 }
 
 // `count` connections from `localAddress` each send one join at once; the
@@ -44,13 +44,13 @@ async function joinFlood(url, localAddress, count, { headers = () => undefined, 
 
 test('a join flood from one address is limited; the connections stay open; other addresses join freely', async () => {
   const url = cluster.instance('i1').url;
-  const before = await metric('joins_rate_limited_total');
+  const before = await metric('rate_limited_total', { request: 'join' });
   const flood = await joinFlood(url, '127.0.0.2', 15);
   assert.ok(flood.joined >= BURST && flood.joined <= flood.allowed, `${flood.joined} joins admitted, burst ${BURST}`);
   assert.ok(flood.limited >= 15 - flood.allowed, `${flood.limited} rate-limited`);
   const refused = flood.clients.find((c) => c.messages.some((m) => m.code === 'rate-limited'));
   assert.ok(refused.isOpen, 'a refused join does not close the connection');
-  assert.equal(await metric('joins_rate_limited_total') - before, flood.limited);
+  assert.equal(await metric('rate_limited_total', { request: 'join' }) - before, flood.limited);
 
   // Another address is not affected by that flood.
   const other = await joinFlood(url, '127.0.0.3', BURST);

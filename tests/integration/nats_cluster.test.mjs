@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { startCluster, connect, waitFor, sleep, httpGet } from './lib/cluster.mjs';
+import { metricValue } from './lib/metrics.mjs';
 import { roomHistory, assertReceivedShare } from './lib/stream.mjs';
 
 const ROOMS = ['cluster-a', 'cluster-b', 'cluster-c', 'cluster-d'];
@@ -209,7 +210,7 @@ test('... and each signal refused without quorum, sent again with its id, is ack
   // Each copy committed when quorum returned was found by its message id,
   // not stored again.
   const body = (await httpGet(`${cluster.instance(p.joined.instance).httpUrl}/metrics`)).body;
-  const duplicates = Number(body.split('\n').find((l) => l.startsWith('sigstream_duplicate_requests_total{')).split(' ').pop());
+  const duplicates = metricValue(body, 'sigstream_duplicate_requests_total');
   assert.ok(duplicates >= committedLater.length, `${duplicates} duplicates found, ${committedLater.length} committed later`);
 });
 

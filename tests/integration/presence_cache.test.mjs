@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, connect, httpGet, waitFor, sleep } from './lib/cluster.mjs';
+import { metricValue } from './lib/metrics.mjs';
 import { roomHistory as history } from './lib/stream.mjs';
 
 const T = 10_000; // bound of every wait for a reply or an event
@@ -30,30 +31,21 @@ function foldMembers(events) {
   return members;
 }
 
-/** Counters of one instance's /metrics, {name: number} (instance label dropped). */
+/** One instance's room rebuild counters: {fromCache, byReplay, replayed}. */
 async function metrics(inst) {
   const res = await httpGet(`${inst.httpUrl}/metrics`, { timeoutMs: 5000 });
   assert.equal(res.status, 200, `${inst.id} /metrics: HTTP ${res.status}`);
-  const out = {};
-  for (const line of res.body.split('\n')) {
-    const m = /^(sigstream_[a-z_]+)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$/.exec(line);
-    if (m) out[m[1]] = Number(m[2]);
-  }
-  for (const name of ['sigstream_room_syncs_from_cache_total', 'sigstream_room_syncs_by_replay_total',
-    'sigstream_replayed_events_total']) {
-    assert.equal(typeof out[name], 'number', `${inst.id} /metrics has no ${name}:\n${res.body}`);
-  }
+  const out = {
+    fromCache: metricValue(res.body, 'sigstream_room_syncs_total', { source: 'cache' }),
+    byReplay: metricValue(res.body, 'sigstream_room_syncs_total', { source: 'stream' }),
+    replayed: metricValue(res.body, 'sigstream_replayed_events_total'),
+  };
+  for (const [name, value] of Object.entries(out))
+    assert.ok(Number.isFinite(value), `${inst.id} /metrics has no ${name}:\n${res.body}`);
   return out;
 }
 
-function delta(before, after) {
-  const pick = (m) => ({
-    fromCache: m.sigstream_room_syncs_from_cache_total,
-    byReplay: m.sigstream_room_syncs_by_replay_total,
-    replayed: m.sigstream_replayed_events_total,
-  });
-  const b = pick(before);
-  const a = pick(after);
+function delta(b, a) {
   return { fromCache: a.fromCache - b.fromCache, byReplay: a.byReplay - b.byReplay, replayed: a.replayed - b.replayed };
 }
 

@@ -110,8 +110,8 @@ test('a dropped peer resumes on another instance: same id, every missed event on
   assert.ok(!history.some((e) => e.kind === 'leave' && e.peer === a.peer), 'no leave recorded');
   assert.ok(history.some((e) => e.kind === 'resume' && e.peer === a.peer && e.instance === 'i3'), 'a resume on i3');
   const metrics = await (await fetch(`${i3.httpUrl}/metrics`)).text();
-  assert.match(metrics, /sigstream_resumes_total\{instance="i3"\} [1-9]/);
-  assert.match(metrics, /sigstream_resume_replayed_events_total\{instance="i3"\} [1-9]/);
+  assert.match(metrics, /^sigstream_resumes_total [1-9]/m);
+  assert.match(metrics, /^sigstream_resume_replayed_events_total [1-9]/m);
 });
 
 test('a resume takes over a connection that is still open: the old one is closed, the new one carries on', { timeout: 30_000 }, async () => {
@@ -185,7 +185,7 @@ test('forged, altered, expired, other-room and unknown-peer tokens are refused; 
   await p.client.next({ type: 'peer-joined', peer: fresh.peer });
   assert.ok(p.client.isOpen);
   const metrics = await (await fetch(`${i2.httpUrl}/metrics`)).text();
-  assert.match(metrics, /sigstream_resumes_refused_total\{instance="i2"\} ([6-9]|\d\d)/);
+  assert.match(metrics, /^sigstream_resumes_refused_total ([6-9]|\d\d)/m);
 });
 
 test('past the grace period the peer has left (expired) and a resume gets a clear error', { timeout: 30_000 }, async () => {

@@ -1031,8 +1031,8 @@ void runner::overload_phase(room_list const& rooms, std::vector<send_pair> const
     if (!metrics_after.empty()) o.expired_peers = o.fewest_instances_alive = 0;
     for (auto const& [id, values] : metrics_after) {
       if (metrics_before.count(id))
-        o.expired_peers += metric(values, "sigstream_expired_peers_total") -
-                           metric(metrics_before[id], "sigstream_expired_peers_total");
+        o.expired_peers += metric(values, R"(sigstream_peers_expired_total{reason="instance_dead"})") -
+                           metric(metrics_before[id], R"(sigstream_peers_expired_total{reason="instance_dead"})");
       double alive = metric(values, "sigstream_instances_alive");
       if (o.fewest_instances_alive == 0 || alive < o.fewest_instances_alive) o.fewest_instances_alive = alive;
     }

@@ -71,7 +71,8 @@ metric_values parse_prometheus(std::string_view text) {
     char* parsed_end = nullptr;
     double value_number = std::strtod(value.c_str(), &parsed_end);
     if (parsed_end == value.c_str()) continue;
-    out[std::string(line.substr(0, name_end))] = value_number;
+    out[std::string(line.substr(0, name_end))] += value_number;
+    if (line[name_end] == '{') out[std::string(line.substr(0, value_start))] = value_number;
   }
   return out;
 }

@@ -31,8 +31,11 @@ std::vector<step_window> per_second(std::vector<std::int64_t> const& latencies_n
 // and p99 under `p99_limit_ms`; nullopt if the last second had not.
 std::optional<double> back_to_normal(std::vector<step_window> const& windows, double p99_limit_ms);
 
-// "sigstream_frames_sent_total{instance="i1"} 42" -> {"sigstream_frames_sent_total": 42}.
-// Labels are dropped: each instance's /metrics holds one series per name.
+// "sigstream_frames_sent_total 42" -> {"sigstream_frames_sent_total": 42}.
+// Labels are dropped and the series of one name summed:
+// sigstream_events_appended_total{kind="join"} and {kind="signal"} give
+// every event appended. Each labelled series is also kept whole, under its
+// name and labels as written: sigstream_peers_expired_total{reason="instance_dead"}.
 using metric_values = std::map<std::string, double>;
 metric_values parse_prometheus(std::string_view text);
 double metric(metric_values const& values, std::string const& name);

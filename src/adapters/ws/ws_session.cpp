@@ -183,6 +183,7 @@ void ws_session::handle(std::string_view frame) {
 }
 
 void ws_session::handle_join(protocol::join_request request) {
+  join_started_ = std::chrono::steady_clock::now();
   if (room_state_ != room_state::none) {
     send_error(request.id, error_code::already_in_room, "leave the current room first");
     return;
@@ -320,6 +321,8 @@ void ws_session::join_settled(bool joined, service::frame_ptr frame) {
         self->room_state_ = room_state::joined;
         self->ever_joined_ = true;
         self->join_timer_.cancel();
+        self->ctx_.counters.join_latency.observe(std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - self->join_started_));
       } else {
         self->room_state_ = room_state::none;
         self->room_.reset();

@@ -84,6 +84,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   // Closes a connection that has not joined within the join timeout.
   boost::asio::steady_timer join_timer_;
   bool ever_joined_ = false;
+  std::chrono::steady_clock::time_point join_started_{};  // of the join (or resume) in progress
   // Signal rate limit: a token bucket, and the refusals in a row.
   admission::token_bucket signal_bucket_;
   int strikes_ = 0;
