@@ -275,7 +275,10 @@ int history_command(int argc, char** argv) {
                              s.shown_url(), stats.read);
     return exit_unreachable;
   }
-  if (*fmt_kind == history::format::table) std::cerr << fmt::format("{} of {} events shown\n", stats.shown, stats.read);
+  if (*fmt_kind == history::format::table)
+    std::cerr << fmt::format("{} of {} events shown (peers by name and the first characters of their id; "
+                             "--format jsonl has the ids whole)\n",
+                             stats.shown, stats.read);
   return exit_ok;
 }
 

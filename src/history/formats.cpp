@@ -100,59 +100,107 @@ std::string unreadable_record(std::uint64_t seq, std::size_t size) {
 
 namespace {
 
+// The `name` string of a join's meta, if it has one.
+std::string meta_display_name(std::string_view meta_json) {
+  if (meta_json.empty()) return {};
+  auto doc = protocol::json::parse(meta_json, 64);
+  if (!doc.ok() || doc.root.kind != protocol::json::kind::object) return {};
+  auto const* name = doc.object.find("name");
+  return name != nullptr && name->kind == protocol::json::kind::string ? name->text : std::string();
+}
+
 // --- table ------------------------------------------------------------------
 
+// One row per event, for a terminal: times as MM-DD HH:MM:SS.mmm (UTC),
+// peers by the name of their join's meta and the first characters of their
+// id (`ana (pX3kq9)`), so that a row fits about 100 columns before its
+// details. --format jsonl has every field whole.
 class table_writer final : public history_writer {
  public:
+  static constexpr std::size_t id_shown = 6;  // "p" and 5 random characters
+  static constexpr std::size_t name_shown = 10;
+  static constexpr std::size_t peer_width = name_shown + id_shown + 3;
+
   table_writer(std::ostream& out, format_options o) : out_(out), o_(std::move(o)) {
-    out_ << fmt::format("{:>8}  {:<24}  {:<11}  {:<24}  {:<24}  {}\n", "SEQ", "TIME", "KIND", "PEER", "TARGET", "DETAILS");
+    out_ << fmt::format("{:>8}  {:<18}  {:<11}  {:<{}}  {:<{}}  {}\n", "SEQ", "TIME (UTC)", "KIND", "PEER", peer_width,
+                        "TARGET", peer_width, "DETAILS");
   }
 
   void event(domain::event const& e, domain::room_state const& before) override {
+    for (auto const& m : before.members) learn(m.peer, m.meta_json);
     std::string kind, peer, target, details;
     if (auto const* j = std::get_if<domain::peer_joined>(&e.body)) {
+      learn(j->peer, j->meta_json);
       bool own = !o_.as_peer.empty() && j->peer == o_.as_peer;
       kind = o_.as_peer.empty() ? "join" : own ? "joined" : "peer-joined";
-      peer = j->peer;
+      peer = label(j->peer);
       details = fmt::format("meta={} via {}", shown(j->meta_json, o_.redact), e.instance);
       if (own) details += fmt::format("; peers: {}", peer_list(before));
     } else if (auto const* l = std::get_if<domain::peer_left>(&e.body)) {
       kind = o_.as_peer.empty() ? "leave" : "peer-left";
-      peer = l->peer;
+      peer = label(l->peer);
       details = fmt::format("reason={}", domain::to_string(l->reason));
     } else if (auto const* r = std::get_if<domain::peer_resumed>(&e.body)) {
       kind = "resume";
-      peer = r->peer;
+      peer = label(r->peer);
       details = fmt::format("reconnected, now via {}", e.instance);
     } else {
       auto const& s = std::get<domain::signal_sent>(e.body);
       kind = "signal";
-      peer = s.from;
-      target = s.to ? *s.to : "(everyone)";
+      peer = label(s.from);
+      target = s.to ? label(*s.to) : "(everyone)";
       details = signal_summary(s, o_.redact);
     }
-    out_ << fmt::format("{:>8}  {:<24}  {:<11}  {:<24}  {:<24}  {}\n", e.seq, rfc3339(e.time_ms), kind, peer, target,
-                        details);
+    out_ << fmt::format("{:>8}  {:<18}  {:<11}  {:<{}}  {:<{}}  {}\n", e.seq, short_time(e.time_ms), kind, peer,
+                        peer_width, target, peer_width, details);
     if (o_.flush_each) out_.flush();
   }
 
   void unreadable(std::uint64_t seq, std::size_t size) override {
-    out_ << fmt::format("{:>8}  {:<24}  {:<11}  {:<24}  {:<24}  {} bytes this version cannot decode (skipped)\n", seq,
-                        "", "unreadable", "", "", size);
+    out_ << fmt::format("{:>8}  {:<18}  {:<11}  {:<{}}  {:<{}}  {} bytes this version cannot decode (skipped)\n", seq,
+                        "", "unreadable", "", peer_width, "", peer_width, size);
   }
 
   void finish() override { out_.flush(); }
 
  private:
-  static std::string peer_list(domain::room_state const& before) {
+  void learn(std::string const& peer, std::string_view meta_json) {
+    if (names_.count(peer) != 0) return;
+    names_.emplace(peer, meta_display_name(meta_json));
+  }
+
+  std::string label(std::string const& peer) const {
+    std::string id = peer.size() > id_shown ? peer.substr(0, id_shown) : peer;
+    auto it = names_.find(peer);
+    if (it == names_.end() || it->second.empty()) return id;
+    std::string name = it->second;
+    // Whole characters only: a UTF-8 name is cut before a continuation byte.
+    if (name.size() > name_shown) {
+      std::size_t cut = name_shown;
+      while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+      name = name.substr(0, cut);
+      while (!name.empty() && name.back() == ' ') name.pop_back();
+    }
+    return fmt::format("{} ({})", name, id);
+  }
+
+  // "2026-12-03T21:53:33.123Z" -> "12-03 21:53:33.123"
+  static std::string short_time(std::int64_t time_ms) {
+    std::string full = rfc3339(time_ms);
+    if (full.size() < 23) return full;
+    return full.substr(5, 5) + " " + full.substr(11, 12);
+  }
+
+  std::string peer_list(domain::room_state const& before) const {
     if (before.members.empty()) return "(none)";
     std::string out;
-    for (auto const& m : before.members) out += (out.empty() ? "" : ", ") + m.peer;
+    for (auto const& m : before.members) out += (out.empty() ? "" : ", ") + label(m.peer);
     return out;
   }
 
   std::ostream& out_;
   format_options o_;
+  std::unordered_map<std::string, std::string> names_;  // peer -> the name of its join's meta ("" if none)
 };
 
 // --- jsonl ------------------------------------------------------------------
@@ -256,14 +304,12 @@ class mermaid_writer final : public history_writer {
     if (it != aliases_.end()) return it->second;
     std::string alias = fmt::format("P{}", aliases_.size() + 1);
     aliases_.emplace(peer, alias);
-    std::string name = display_name(meta_json);
+    std::string name = meta_display_name(meta_json);
     std::string label = name.empty() ? peer : name + " · " + peer;
     if (!instance.empty()) label += fmt::format(" ({})", instance);
     participants_.push_back(fmt::format("  participant {} as {}", alias, mermaid_text(label)));
     return alias;
   }
-
-  static std::string display_name(std::string_view meta_json);
 
   std::ostream& out_;
   format_options o_;
@@ -271,14 +317,6 @@ class mermaid_writer final : public history_writer {
   std::vector<std::string> participants_;
   std::vector<std::string> body_;
 };
-
-std::string mermaid_writer::display_name(std::string_view meta_json) {
-  if (meta_json.empty()) return {};
-  auto doc = protocol::json::parse(meta_json, 64);
-  if (!doc.ok() || doc.root.kind != protocol::json::kind::object) return {};
-  auto const* name = doc.object.find("name");
-  return name != nullptr && name->kind == protocol::json::kind::string ? name->text : std::string();
-}
 
 // --- html -------------------------------------------------------------------
 

@@ -152,10 +152,14 @@ test('table: a header and one row per event, with summaries', async () => {
   const r = await run(['history', ROOM, ...nats()]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
-  assert.match(lines[0], /SEQ\s+TIME\s+KIND\s+PEER\s+TARGET\s+DETAILS/);
+  assert.match(lines[0], /SEQ\s+TIME \(UTC\)\s+KIND\s+PEER\s+TARGET\s+DETAILS/);
   assert.equal(lines.length, 1 + Object.keys(acked).length);
+  // Peers by the name in their join's meta and the start of their id.
   const offerRow = lines.find((l) => l.trim().startsWith(`${acked.offer} `));
-  assert.match(offerRow, new RegExp(`signal\\s+${clients.ana.peer}\\s+${clients.bo.peer}\\s+offer: audio\\(opus`));
+  const short = (name) => `${name} \\(${clients[name].peer.slice(0, 6)}\\)`;
+  assert.match(offerRow, new RegExp(`^\\s*\\d+  \\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3}  signal\\s+${short('ana')}\\s+${short('bo')}\\s+offer: audio\\(opus`));
+  // Narrow enough for a terminal up to the details.
+  assert.ok(offerRow.indexOf('offer: audio') <= 90, `details start at column ${offerRow.indexOf('offer: audio')}`);
   assert.match(r.stderr, /12 of 12 events shown/);
 });
 

@@ -131,6 +131,32 @@ TEST_CASE("jsonl: one object per event, with summaries, redaction on request", "
   CHECK(history::unreadable_record(9, 57) == R"({"seq":9,"kind":"unreadable","size":57})");
 }
 
+TEST_CASE("table: names from the join's meta with the start of the id, short times, one row per event", "[history]") {
+  std::vector<domain::event> events{
+      at(10, domain::peer_joined{"pAnaAnaAnaAnaAnaAnaAna1", R"({"name":"ana"})"}),
+      at(11, domain::peer_joined{"pBoBoBoBoBoBoBoBoBoBoB", "{}"}, "i2"),
+      at(12, domain::signal_sent{"pAnaAnaAnaAnaAnaAnaAna1", "pBoBoBoBoBoBoBoBoBoBoB", R"({"type":"offer","sdp":"v=0"})"}),
+      at(13, domain::peer_joined{"pLongLongLongLongLong12", R"({"name":"Bartholomew-Xavier"})"}),
+      at(14, domain::peer_joined{"pUtf8Utf8Utf8Utf8Utf81", R"({"name":"Zoë Zoë Zoë"})"}),
+      at(15, domain::peer_left{"pAnaAnaAnaAnaAnaAnaAna1", domain::leave_reason::leave}),
+  };
+  auto out = render(history::format::table, {"r"}, events);
+  std::vector<std::string> lines;
+  for (std::size_t start = 0, end; (end = out.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(out.substr(start, end - start));
+  REQUIRE(lines.size() == 7);
+  CHECK(lines[0].find("TIME (UTC)") != std::string::npos);
+  CHECK(lines[1].find("01-01 00:16:50.000  join         ana (pAnaAn)") != std::string::npos);
+  CHECK(lines[2].find("pBoBoB ") != std::string::npos);        // no name: the start of the id
+  CHECK(lines[3].find("ana (pAnaAn)") != std::string::npos);
+  CHECK(lines[3].find("pBoBoB ") != std::string::npos);
+  CHECK(lines[3].find("pAnaAnaAnaAna") == std::string::npos);  // never the whole id
+  CHECK(lines[4].find("Bartholome (pLongL)") != std::string::npos);
+  CHECK(lines[5].find("Zoë Zoë (pUtf8U)") != std::string::npos);  // cut at a whole character
+  CHECK(lines[6].find("leave        ana (pAnaAn)") != std::string::npos);
+  CHECK(lines[3].find("offer") < 90);
+}
+
 TEST_CASE("mermaid: lanes in order of appearance, arrows per recipient, text made safe", "[history]") {
   auto out = render(history::format::mermaid, {"r"});
   CHECK(out.rfind("sequenceDiagram\n", 0) == 0);
