@@ -89,6 +89,10 @@ std::string metrics::prometheus_text(std::string const& instance_id, std::string
          "Signals sent again with the same id and content and found stored already (acknowledged with the first copy's "
          "seq).",
          duplicate_requests, "counter");
+  single("phantom_duplicates_total",
+         "Signals NATS answered as stored already (a duplicate) where the stream does not have them; stored again "
+         "under a new message id (nats-server 2.9 after a leader change or a lost quorum).",
+         phantom_duplicates, "counter");
 
   family("client_errors_total", "Error replies sent to clients, by protocol code.", "counter");
   for (int code = 1; code <= 10; ++code)

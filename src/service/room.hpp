@@ -115,6 +115,8 @@ class room : public std::enable_shared_from_this<room> {
   void finish_replay(std::string const& peer, std::uint64_t last_seq, std::vector<domain::member> members_at_resume,
                      std::optional<std::vector<stored_message>> missed, protocol::request_id id);
   std::string resume_token_for(std::string const& peer, std::uint64_t join_seq) const;
+  void confirm_duplicate(domain::signal_sent signal, std::string msg_id, std::uint64_t claimed,
+                         std::function<void(append_result)> done);
   void send_to(local_member& local, frame_ptr const& frame);
 
   void start_sync();

@@ -39,6 +39,11 @@ class memory_event_store final : public service::event_store {
   // Store the next N appends but report them timed out (an acknowledgement
   // lost in a failover, or a commit after quorum returned).
   int lose_ack_next = 0;
+  // nats-server 2.9's duplicate answers after a leader change: the next N
+  // appends with a message id are answered as duplicates of the head,
+  // storing nothing; every duplicate answer's seq is moved by a shift.
+  int phantom_duplicate_next = 0;
+  std::int64_t duplicate_seq_shift = 0;
   bool connected = true;
   // Heads read only the blocking way (settle_follows + last_seq on a
   // worker), as over a stream without direct gets.
@@ -64,8 +69,12 @@ class memory_event_store final : public service::event_store {
       } else if (fail_next > 0) {
         --fail_next;
         result.error = "Timeout";
+      } else if (phantom_duplicate_next > 0 && !msg_id.empty()) {
+        --phantom_duplicate_next;
+        result = {true, head_, true, false, {}};
       } else if (auto dup = ids_.find(msg_id); !msg_id.empty() && dup != ids_.end()) {
-        result = {true, dup->second, true, false, {}};
+        result = {true, static_cast<std::uint64_t>(static_cast<std::int64_t>(dup->second) + duplicate_seq_shift), true,
+                  false, {}};
       } else {
         std::uint64_t seq = ++head_;
         std::uint64_t previous = last_of_subject_[subject];

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <spdlog/sinks/null_sink.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -258,6 +259,33 @@ TEST_CASE_METHOD(two_peer_room, "room: a leave that fails is retried with backof
   REQUIRE(run_until(io, [&] { return !a->of_type("peer-left").empty(); }));
   auto events = store.events();
   CHECK(std::count_if(events.begin(), events.end(), [](auto const& e) { return e.seq > 2; }) == 1);
+}
+
+TEST_CASE_METHOD(two_peer_room, "room: a duplicate answered where the signal is not stored is stored again, once", "[room]") {
+  // NATS says "duplicate, at the head" for a signal it never stored.
+  store.phantom_duplicate_next = 1;
+  auto stored_before = store.events().size();
+  i1.room("r")->signal(b, "pb", std::string("pa"), R"({"n":7})", std::string("70"));
+  REQUIRE(run_until(io, [&] { return !b->of_type("ack").empty() && a->of_type("signal").size() == 1; }));
+  CHECK(store.events().size() == stored_before + 1);
+  CHECK(b->of_type("ack").front().find(fmt::format("\"seq\":{}", store.events().back().seq)) != std::string::npos);
+  CHECK(i1.counters.phantom_duplicates == 1);
+  CHECK(a->of_type("signal").front().find(R"("data":{"n":7})") != std::string::npos);
+}
+
+TEST_CASE_METHOD(two_peer_room, "room: a duplicate answered with another seq is acknowledged with the stored one", "[room]") {
+  store.lose_ack_next = 1;
+  i1.room("r")->signal(b, "pb", std::string("pa"), R"({"n":8})", std::string("80"));
+  REQUIRE(run_until(io, [&] { return !b->of_type("error").empty(); }));
+  auto stored_at = store.events().back().seq;
+  store.append("t.room.x.e", "other", "", sig::service::append_kind::request, [](sig::service::append_result) {});
+  // Sent again: NATS names a seq 1 past the copy it stored.
+  store.duplicate_seq_shift = 1;
+  i1.room("r")->signal(b, "pb", std::string("pa"), R"({"n":8})", std::string("80"));
+  REQUIRE(run_until(io, [&] { return !b->of_type("ack").empty(); }));
+  CHECK(b->of_type("ack").front().find(fmt::format("\"seq\":{}", stored_at)) != std::string::npos);
+  CHECK(i1.counters.phantom_duplicates == 0);
+  CHECK(a->of_type("signal").size() == 1);
 }
 
 TEST_CASE_METHOD(two_peer_room, "room: a signal sent again with its id after an unconfirmed append is stored and delivered once", "[room]") {
