@@ -1,5 +1,7 @@
 // demo.js: the demo call page (web/index.html). A mesh video call with every
-// other tab in the same room, a data-channel chat, and a live signaling log.
+// other tab in the same room: a camera and microphone preview with a device
+// picker before joining, mic and camera toggles (the others see them),
+// an invite link, a data-channel chat, and a live signaling log.
 import { SigstreamClient } from './sigstream.js';
 import { PeerMesh, loopbackOnly } from './negotiation.js';
 
@@ -8,7 +10,11 @@ const params = new URLSearchParams(location.search);
 $('room').value = params.get('room') ?? `demo-${Math.random().toString(36).slice(2, 6)}`;
 $('name').value = params.get('name') ?? '';
 
-const state = { client: null, mesh: null, stream: null, me: null, myMeta: null, participants: new Map() };
+const state = {
+  client: null, mesh: null, stream: null, me: null, myMeta: null, participants: new Map(),
+  media: { audio: true, video: true },  // what this page sends (the toggles)
+  previewing: null,  // the camera and microphone being opened (a promise)
+};
 window.sigstreamDemo = state; // for the end-to-end tests and the curious
 
 function log(text, cls = '') {
@@ -28,6 +34,21 @@ function showError(text) {
 }
 
 function setStatus(text, st) { $('status').textContent = text; $('status').dataset.state = st; }
+
+// A peer as people know it: the name of its join's meta, else the start of its id.
+function nameOf(peer) {
+  const name = state.participants.get(peer)?.meta?.name;
+  return typeof name === 'string' && name ? name : `${peer.slice(0, 7)}…`;
+}
+// In the signaling log, the name and the whole id (what the history tools show).
+function who(peer) {
+  const name = state.participants.get(peer)?.meta?.name;
+  return typeof name === 'string' && name ? `${name} (${peer})` : peer;
+}
+
+function inviteLink() {
+  return `${location.origin}${location.pathname}?room=${encodeURIComponent($('room').value)}`;
+}
 
 function tile(peer, { local = false } = {}) {
   let el = document.querySelector(`.tile[data-peer="${CSS.escape(peer)}"]`);
@@ -62,11 +83,20 @@ function render() {
     body.append(tr);
     const el = tile(peer, { local: peer === state.me });
     el.dataset.state = p.state;
-    const label = el.querySelector('.label');
-    label.replaceChildren(...[name + peer + (peer === state.me ? ' (you)' : ''), p.instance ?? '?', p.state]
-      .map((t) => Object.assign(document.createElement('span'), { textContent: t })));
+    const media = peer === state.me ? state.media : (p.media ?? { audio: true, video: true });
+    el.dataset.audio = media.audio ? 'on' : 'off';
+    el.dataset.video = media.video ? 'on' : 'off';
+    const spans = [
+      [nameOf(peer) + (peer === state.me ? ' (you)' : ''), 'name'],
+      ...(media.audio ? [] : [['mic off', 'muted']]),
+      ...(media.video ? [] : [['camera off', 'muted']]),
+      [p.instance ?? '?', 'instance'],
+      [p.state, 'state'],
+    ];
+    el.querySelector('.label').replaceChildren(...spans.map(([t, c]) => Object.assign(document.createElement('span'), { textContent: t, className: c })));
   }
   for (const el of document.querySelectorAll('.tile')) if (!state.participants.has(el.dataset.peer)) el.remove();
+  $('tiles').dataset.count = String(state.participants.size);
   $('empty').hidden = state.participants.size > 0;
 }
 
@@ -93,9 +123,11 @@ function onJoined(joined) {
     state.participants.set(peer, { meta, instance, state: before.get(peer)?.state ?? 'new' });
   }
   tile(joined.peer, { local: true }).querySelector('video').srcObject = state.stream;
-  setStatus(`in “${joined.room}” as ${joined.peer}`, 'joined');
-  log(`joined room “${joined.room}” as ${joined.peer} (seq ${joined.seq}), ${joined.peers.length} other peer(s)`);
+  setStatus(`in “${joined.room}” as ${nameOf(joined.peer)}`, 'joined');
+  log(`joined room “${joined.room}” as ${who(joined.peer)} (seq ${joined.seq}), ${joined.peers.length} other peer(s)`);
   render();
+  // Whoever was here before us learns our toggles (newcomers are told on peer-joined).
+  if (!state.media.audio || !state.media.video) sendMedia(null);
 }
 
 async function join(ev) {
@@ -104,14 +136,9 @@ async function join(ev) {
   const room = $('room').value;
   $('join').disabled = true;
   try {
-    if (!state.stream) {
-      try {
-        state.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
-      } catch (err) {
-        log(`no camera/microphone (${err.name}); joining without media`, 'error');
-        state.stream = new MediaStream();
-      }
-    }
+    // One getUserMedia at a time: the preview's, if it is still opening.
+    await (state.previewing ??= startPreview());
+    applyMedia();
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const client = state.client ??= new SigstreamClient(`${scheme}://${location.host}/ws`);
     if (!state.mesh) wire(client);
@@ -122,6 +149,8 @@ async function join(ev) {
     state.mesh.attach(joined);
     history.replaceState(null, '', `?room=${encodeURIComponent(room)}`);
     $('join').hidden = true; $('leave').hidden = false; $('room').disabled = true; $('name').disabled = true;
+    $('preview').hidden = true;
+    $('mic-select').disabled = true; $('camera-select').disabled = true;
   } catch (err) {
     showError(`join failed: ${err.code ?? err.name}: ${err.message}`);
   } finally {
@@ -141,18 +170,26 @@ function wire(client) {
     if (detail) onJoined(detail);
   });
   client.addEventListener('peer-joined', ({ detail }) => {
-    log(`peer-joined ${detail.peer} on ${detail.instance ?? '?'} (seq ${detail.seq})`);
     state.participants.set(detail.peer, { meta: detail.meta, instance: detail.instance, state: 'new' });
+    log(`peer-joined ${who(detail.peer)} on ${detail.instance ?? '?'} (seq ${detail.seq})`);
     render();
+    if (!state.media.audio || !state.media.video) sendMedia(detail.peer);
   });
   client.addEventListener('peer-left', ({ detail }) => {
-    log(`peer-left ${detail.peer} (${detail.reason}, seq ${detail.seq})`);
+    log(`peer-left ${who(detail.peer)} (${detail.reason}, seq ${detail.seq})`);
     state.participants.delete(detail.peer);
     render();
   });
   client.addEventListener('signal', ({ detail }) => {
-    const kind = detail.data?.description?.type ?? (detail.data?.candidate ? `ice candidate ${detail.data.candidate.candidate?.split(' ').slice(4, 8).join(' ') || '(end)'}` : 'data');
-    log(`signal from ${detail.from}: ${kind} (seq ${detail.seq})`);
+    const media = detail.data?.media;
+    const kind = detail.data?.description?.type ?? (detail.data?.candidate ? `ice candidate ${detail.data.candidate.candidate?.split(' ').slice(4, 8).join(' ') || '(end)'}`
+      : media ? `mic ${media.audio ? 'on' : 'off'}, camera ${media.video ? 'on' : 'off'}` : 'data');
+    log(`signal from ${who(detail.from)}: ${kind} (seq ${detail.seq})`);
+    const p = state.participants.get(detail.from);
+    if (media && p) {
+      p.media = { audio: media.audio !== false, video: media.video !== false };
+      render();
+    }
   });
   client.addEventListener('error', ({ detail }) => showError(`error ${detail.code}: ${detail.message}`));
   mesh.addEventListener('track', ({ detail }) => {
@@ -160,18 +197,18 @@ function wire(client) {
     if (video.srcObject !== detail.streams[0]) video.srcObject = detail.streams[0] ?? new MediaStream([detail.track]);
   });
   mesh.addEventListener('connectionstatechange', ({ detail }) => {
-    log(`${detail.peer}: connection ${detail.state}`);
+    log(`${who(detail.peer)}: connection ${detail.state}`);
     const p = state.participants.get(detail.peer);
     if (p) { p.state = detail.state; render(); }
   });
   mesh.addEventListener('datachannel', ({ detail }) => {
-    detail.channel.addEventListener('open', () => { log(`${detail.peer}: chat channel open`); enableChat(true); });
+    detail.channel.addEventListener('open', () => { log(`${who(detail.peer)}: chat channel open`); enableChat(true); });
   });
   mesh.addEventListener('message', ({ detail }) => {
     const p = state.participants.get(detail.peer);
-    chat(p?.meta?.name || detail.peer, String(detail.data));
+    chat(p ? nameOf(detail.peer) : detail.peer, String(detail.data));
   });
-  mesh.addEventListener('error', ({ detail }) => log(`${detail.peer}: ${detail.error?.code ?? detail.error?.name}: ${detail.error?.message}`, 'error'));
+  mesh.addEventListener('error', ({ detail }) => log(`${who(detail.peer)}: ${detail.error?.code ?? detail.error?.name}: ${detail.error?.message}`, 'error'));
 }
 
 async function leave() {
@@ -186,7 +223,86 @@ async function leave() {
   setStatus('not connected', 'idle');
   log('left the room');
   $('join').hidden = false; $('leave').hidden = true; $('room').disabled = false; $('name').disabled = false;
+  $('preview').hidden = false;
+  $('mic-select').disabled = false; $('camera-select').disabled = false;
 }
+
+// --- Camera and microphone: a preview before joining, the device picker, the toggles.
+
+// (Re)opens the camera and microphone picked in the selects and shows them.
+async function startPreview() {
+  const pick = (id) => ($(id).value ? { deviceId: { exact: $(id).value } } : true);
+  const old = state.stream;
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({ video: pick('camera-select'), audio: pick('mic-select') });
+  } catch (err) {
+    log(`no camera/microphone (${err.name}); the call goes on without media`, 'error');
+    state.stream = new MediaStream();
+  }
+  for (const track of old?.getTracks() ?? []) track.stop();
+  $('preview').srcObject = state.stream;
+  applyMedia();
+  await listDevices();
+}
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+  for (const [id, kind, track] of [['mic-select', 'audioinput', state.stream.getAudioTracks()[0]],
+    ['camera-select', 'videoinput', state.stream.getVideoTracks()[0]]]) {
+    const current = track?.getSettings().deviceId;
+    $(id).replaceChildren(...devices.filter((d) => d.kind === kind).map((d, i) =>
+      Object.assign(document.createElement('option'), { value: d.deviceId, textContent: d.label || `${kind} ${i + 1}`, selected: d.deviceId === current })));
+    $(id).hidden = $(id).options.length === 0;
+  }
+}
+
+// The toggles act on the tracks themselves: a disabled track sends silence
+// or black frames, so nothing needs renegotiating.
+function applyMedia() {
+  for (const t of state.stream?.getAudioTracks() ?? []) t.enabled = state.media.audio;
+  for (const t of state.stream?.getVideoTracks() ?? []) t.enabled = state.media.video;
+  for (const [id, on, what] of [['mic', state.media.audio, 'Mic'], ['camera', state.media.video, 'Camera']]) {
+    $(id).setAttribute('aria-pressed', String(on));
+    $(id).textContent = `${what} ${on ? 'on' : 'off'}`;
+  }
+}
+
+// Tells the others (`to` null: everyone) what this page sends, so their tiles say so.
+function sendMedia(to) {
+  if (!state.client || !state.me) return;
+  state.client.signal(to, { media: state.media }).catch((err) => log(`media state not sent: ${err.code}`, 'error'));
+}
+
+function toggle(kind) {
+  state.media = { ...state.media, [kind]: !state.media[kind] };
+  applyMedia();
+  log(`${kind === 'audio' ? 'microphone' : 'camera'} ${state.media[kind] ? 'on' : 'off'}`);
+  if (state.me) { render(); sendMedia(null); }
+}
+
+async function copyInvite() {
+  const link = inviteLink();
+  $('invite-link').value = link;
+  try {
+    await navigator.clipboard.writeText(link);
+    $('invite').textContent = 'Copied';
+  } catch {
+    // No clipboard (an insecure origin, or denied): the link is selected to copy by hand.
+    $('invite-link').select();
+    $('invite').textContent = 'Copy it from the box';
+  }
+  setTimeout(() => { $('invite').textContent = 'Copy invite link'; }, 2000);
+}
+
+$('mic').addEventListener('click', () => toggle('audio'));
+$('camera').addEventListener('click', () => toggle('video'));
+const repreview = () => { state.previewing = (state.previewing ?? Promise.resolve()).then(startPreview); };
+$('mic-select').addEventListener('change', repreview);
+$('camera-select').addEventListener('change', repreview);
+$('invite').addEventListener('click', copyInvite);
+$('room').addEventListener('input', () => { $('invite-link').value = inviteLink(); });
+$('invite-link').value = inviteLink();
+if (params.get('preview') !== 'off') state.previewing = startPreview();
 
 $('join-form').addEventListener('submit', join);
 $('leave').addEventListener('click', leave);
