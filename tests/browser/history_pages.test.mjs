@@ -111,6 +111,18 @@ test('the admin page: token, rooms, members, the timeline, event details and liv
     const details = await page.textContent('#details');
     assert.match(details, /"type": "offer"/);
     assert.match(details, /x\.x\.x\.x/, 'addresses are redacted by the admin API');
+    // Names with the ids, in the details and on the arrow.
+    assert.match(details, /^seq \d+ · bo → ana · offer/, 'names in the heading of the details');
+    assert.match(details, /from\s*bo \(p\S+\)\s*to\s*ana \(p/, 'names with their ids in the fields');
+    assert.match(await page.$eval('.tl-row[data-category="offer"] .tl-label', (t) => t.textContent), /bo → ana · offer/, 'names on the arrow');
+    // At 1280 px and below, the details float in view (below the timeline a
+    // click would seem to do nothing); Close puts them away.
+    const box = await page.locator('.details-panel').boundingBox();
+    const view = page.viewportSize();
+    assert.ok(box && box.width > 200 && box.x + box.width <= view.width && box.y >= 0 && box.y + box.height <= view.height,
+      `details in view: ${JSON.stringify(box)} in ${JSON.stringify(view)}`);
+    await page.click('#details-close');
+    assert.equal(await page.locator('.details-panel').isVisible(), false);
 
     // Live: a new signal appears without a reload.
     const ack = await peers.cy.request({ type: 'signal', to: peers.ana.peer, data: { note: 'live' } });

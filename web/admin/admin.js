@@ -32,7 +32,14 @@ const state = {
 
 const details = $('details');
 renderEventDetails(details, null);
-const timeline = createTimeline($('timeline'), { follow: true, onSelect: (ev) => renderEventDetails(details, ev) });
+// Below 1280 px the details float over the page's corner while an event is
+// selected (below the timeline a click would seem to do nothing).
+const showDetails = (ev) => {
+  renderEventDetails(details, ev, (peer) => timeline.nameOf(peer));
+  document.body.dataset.event = ev ? 'selected' : '';
+};
+const timeline = createTimeline($('timeline'), { follow: true, onSelect: showDetails });
+$('details-close').addEventListener('click', () => showDetails(null));
 timeline.emptyText = 'No events in this room yet. New ones appear here as they happen.';
 
 // For the end-to-end tests and the curious.
@@ -253,7 +260,7 @@ function openRoom(room) {
   state.lastSeq = null;
   state.attempt = 0;
   timeline.clear();
-  renderEventDetails(details, null);
+  showDetails(null);
   for (const b of document.querySelectorAll('.room-item')) b.toggleAttribute('aria-current', b.dataset.room === room);
   if (room === null) {
     showRoomView(false);

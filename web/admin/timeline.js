@@ -54,14 +54,16 @@ const peerName = (meta) => (isObject(meta) && meta.name !== undefined && meta.na
 const summaryOf = (ev) => (typeof ev.summary === 'string' ? ev.summary : ev.data === undefined ? '' : `${str(ev.data).length} bytes`);
 
 /** One line describing an event, for tooltips and headings. */
-export function describeEvent(ev) {
+// `nameOf(peer)`: the name of a peer's join, or '' (then the id is shown).
+export function describeEvent(ev, nameOf = () => '') {
   if (!isObject(ev)) return 'not an event';
   const seq = ev.seq === undefined ? '?' : str(ev.seq);
+  const who = (peer) => nameOf(str(peer)) || str(peer);
   switch (ev.kind) {
     case 'join': return `seq ${seq} · ${str(ev.peer)} joined${peerName(ev.meta) ? ` as “${peerName(ev.meta)}”` : ''} on ${str(ev.instance) || '?'}`;
-    case 'leave': return `seq ${seq} · ${str(ev.peer)} left (${str(ev.reason) || 'no reason'})`;
-    case 'signal': return `seq ${seq} · ${str(ev.from)} → ${ev.to === undefined || ev.to === null ? 'all' : str(ev.to)} · ${summaryOf(ev)}`;
-    case 'resume': return `seq ${seq} · ${str(ev.peer)} reconnected (resume) on ${str(ev.instance) || '?'}`;
+    case 'leave': return `seq ${seq} · ${who(ev.peer)} left (${str(ev.reason) || 'no reason'})`;
+    case 'signal': return `seq ${seq} · ${who(ev.from)} → ${ev.to === undefined || ev.to === null ? 'all' : who(ev.to)} · ${summaryOf(ev)}`;
+    case 'resume': return `seq ${seq} · ${who(ev.peer)} reconnected (resume) on ${str(ev.instance) || '?'}`;
     case 'unreadable': return `seq ${seq} · unreadable stored event (${str(ev.size) || '?'} bytes)`;
     default: return `seq ${seq} · unknown kind “${str(ev.kind)}”`;
   }
@@ -88,13 +90,20 @@ function el(tag, cls, text) {
  * @param {HTMLElement} container
  * @param {object|null} ev null shows a hint
  */
-export function renderEventDetails(container, ev) {
+// `nameOf(peer)`: the name of a peer's join, or '' (the timeline's
+// nameOf): peers are shown as "ana (p3Xk…)" where there is one.
+export function renderEventDetails(container, ev, nameOf = () => '') {
   container.classList.add('tl-details');
+  const named = (peer) => {
+    if (peer === undefined || peer === null || peer === '') return peer;
+    const name = nameOf(str(peer));
+    return name ? `${name} (${str(peer)})` : peer;
+  };
   if (!ev) {
     container.replaceChildren(el('p', 'tl-details-hint', 'Click a row or an arrow of the timeline to see the event here.'));
     return;
   }
-  const heading = el('h3', 'tl-details-title', describeEvent(ev));
+  const heading = el('h3', 'tl-details-title', describeEvent(ev, nameOf));
   const fields = el('dl', 'tl-details-fields');
   const add = (name, value) => {
     if (value === undefined || value === null || value === '') return;
@@ -106,11 +115,11 @@ export function renderEventDetails(container, ev) {
     add('time', ev.time);
     add('room', ev.room);
     add('instance', ev.instance);
-    add('peer', ev.peer);
+    add('peer', named(ev.peer));
     if (ev.kind === 'join') add('name', peerName(ev.meta));
     add('reason', ev.reason);
-    add('from', ev.from);
-    if (ev.kind === 'signal') add('to', ev.to === undefined || ev.to === null ? 'everyone else (broadcast)' : ev.to);
+    add('from', named(ev.from));
+    if (ev.kind === 'signal') add('to', ev.to === undefined || ev.to === null ? 'everyone else (broadcast)' : named(ev.to));
     add('summary', ev.summary);
     add('size', ev.size === undefined ? undefined : `${str(ev.size)} bytes`);
   }
@@ -178,6 +187,8 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
   const events = [];
   const rows = []; // {ev, row, cell}
   const lanes = new Map(); // peer -> lane
+  // A lane on an arrow's label: its peer's name, or the start of its id.
+  const laneName = (lane) => lane.name || `${lane.peer.slice(0, 7)}…`;
   const alive = new Set(); // lanes present right now, in order of arrival
   const rowBySeq = new Map();
   let selected = -1;
@@ -365,19 +376,20 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
       const x2 = laneX(to);
       arrow(g, x1, x2, `tl-c-${cat}`, from.peer, to.peer, false);
       const left = Math.min(x1, x2);
-      label(g, x1 === x2 ? x1 + 28 : left + 8, Math.max(Math.abs(x2 - x1) - 16, 2 * LANE - 16), seq, summary);
+      label(g, x1 === x2 ? x1 + 28 : left + 8, Math.max(Math.abs(x2 - x1) - 16, 2 * LANE - 16), seq,
+        `${laneName(from)} → ${laneName(to)} · ${summary}`);
       return;
     }
     const targets = [...alive].filter((l) => l !== from).sort((a, b) => a.col - b.col);
     if (!targets.length) {
       arrow(g, x1, x1 + 44, `tl-c-${cat} tl-broadcast`, from.peer, '*', true);
-      label(g, x1 + 52, 2 * LANE, seq, `to all (nobody else) · ${summary}`);
+      label(g, x1 + 52, 2 * LANE, seq, `${laneName(from)} to all (nobody else) · ${summary}`);
       return;
     }
     for (const t of targets) arrow(g, x1, laneX(t), `tl-c-${cat} tl-broadcast`, from.peer, t.peer, true);
     const xs = targets.map(laneX).concat(x1);
     const left = Math.min(...xs), right = Math.max(...xs);
-    label(g, left + 8, Math.max(right - left - 16, 2 * LANE - 16), seq, `to all (${targets.length}) · ${summary}`);
+    label(g, left + 8, Math.max(right - left - 16, 2 * LANE - 16), seq, `${laneName(from)} to all (${targets.length}) · ${summary}`);
   }
 
   function draw(ev, { batch = false } = {}) {
@@ -533,6 +545,8 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
     get selected() { return selected >= 0 ? rows[selected].ev : null; },
     /** Peer ids of the lanes, left to right. */
     get peers() { return [...lanes.keys()]; },
+    /** The name of a peer's join, or ''. */
+    nameOf(peer) { return lanes.get(peer)?.name ?? ''; },
     /** The events shown, in order (the same array for the timeline's life). */
     events,
     /** Text shown when there are no events. */
