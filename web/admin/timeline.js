@@ -400,7 +400,7 @@ export function createTimeline(container, { onSelect = () => {}, follow = false 
     const kind = isObject(ev) && KINDS.has(ev.kind) ? ev.kind : 'unknown';
     const g = svg('g', { class: `tl-row tl-k-${kind}`, transform: `translate(0 ${y})`, 'data-seq': seq, 'data-kind': kind, 'data-row': index });
     svg('rect', { class: 'tl-bg', x: 0, y: 0, width: FAR, height: ROW }, g);
-    tooltip(g, describeEvent(ev));
+    tooltip(g, describeEvent(ev, (p) => lanes.get(p)?.name ?? ''));
     events.push(ev);
     rows.push({ ev, row: g, cell: null });
     if (seq) rowBySeq.set(seq, index);
