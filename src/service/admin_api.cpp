@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "history/redact.hpp"
 #include "history/time_point.hpp"
 #include "protocol/http_target.hpp"
+#include "protocol/json.hpp"
 #include "protocol/messages.hpp"
 
 namespace sig::service {
@@ -21,6 +23,7 @@ namespace {
 using protocol::json_quote;
 constexpr std::string_view json_type = "application/json";
 constexpr std::string_view rooms_path = "/admin/rooms";
+constexpr std::string_view cluster_path = "/admin/cluster";
 
 std::string error_body(std::string_view code, std::string_view message) {
   return fmt::format("{{\"error\":\"{}\",\"message\":{}}}\n", code, json_quote(message));
@@ -79,7 +82,7 @@ admin_api::admin_api(admin_settings settings, nats::event_log& log, room_index& 
     : settings_(std::move(settings)), log_(log), logger_(std::move(logger)), index_(index) {}
 
 bool admin_api::is_api_path(std::string_view path) {
-  return path == rooms_path || (path.starts_with(rooms_path) && path[rooms_path.size()] == '/');
+  return path == rooms_path || path == cluster_path || (path.starts_with(rooms_path) && path[rooms_path.size()] == '/');
 }
 
 admin_api::quick_answer admin_api::precheck(admin_request const& r) {
@@ -132,6 +135,7 @@ void admin_api::handle(admin_request const& r, admin_reply& reply) {
   std::string_view path = r.target.substr(0, q);
   std::string_view query = q == std::string_view::npos ? std::string_view() : r.target.substr(q + 1);
   if (path == rooms_path) return rooms(query, reply);
+  if (path == cluster_path) return cluster(reply);
 
   std::string_view rest = path.substr(rooms_path.size() + 1);  // after "/admin/rooms/"
   bool wants_history = false;
@@ -149,6 +153,41 @@ void admin_api::handle(admin_request const& r, admin_reply& reply) {
                        error_body("bad-request", "not a room name: a room name is 1 to 200 bytes of UTF-8"));
   if (wants_history) return history(*room, query, reply);
   return this->room(*room, query, reply);
+}
+
+// What `sigstream cluster` shows: every instance's last heartbeat (as it
+// wrote it: version, start, peers, rooms) with its age, and where NATS
+// keeps the stream (its leader and each copy's state in a NATS cluster).
+void admin_api::cluster(admin_reply& reply) {
+  auto beats = log_.heartbeats();
+  if (!beats) return reply.whole(503, std::string(json_type), error_body("unavailable", "the heartbeats cannot be read now"));
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string body = "{\"instances\":[";
+  bool first = true;
+  for (auto const& b : *beats) {
+    if (b.removed) continue;  // stopped cleanly
+    if (!first) body += ',';
+    first = false;
+    fmt::format_to(std::back_inserter(body), "{{\"instance\":{},\"heartbeat_age_ms\":{},\"heartbeat\":{}}}",
+                   json_quote(b.instance), std::max<std::int64_t>(now - b.written_ms, 0),
+                   // Embedded as written only if it is JSON (anyone with access to the bucket can write it).
+                   protocol::json::parse(b.value, 8).ok() ? b.value : json_quote(b.value));
+  }
+  body += "],\"stream\":";
+  if (auto where = log_.stream_placement()) {
+    fmt::format_to(std::back_inserter(body), "{{\"name\":{},\"cluster\":{},\"replicas\":{},\"leader\":{},\"copies\":[",
+                   json_quote(log_.stream_name()), json_quote(where->cluster), where->replicas, json_quote(where->leader));
+    for (std::size_t i = 0; i < where->followers.size(); ++i) {
+      auto const& f = where->followers[i];
+      fmt::format_to(std::back_inserter(body), "{}{{\"name\":{},\"state\":\"{}\",\"lag\":{}}}", i ? "," : "",
+                     json_quote(f.name), f.offline ? "offline" : f.current ? "current" : "lagging", f.lag);
+    }
+    body += "]}";
+  } else {
+    body += "null";
+  }
+  body += "}\n";
+  reply.whole(200, std::string(json_type), std::move(body));
 }
 
 void admin_api::rooms(std::string_view query, admin_reply& reply) {

@@ -1,7 +1,8 @@
 #pragma once
-// The admin HTTP API (/admin/rooms...): which rooms exist, who is in one and
-// on which instance, and a room's history streamed as jsonl (optionally
-// following live events). HTTP-library free: the WebSocket/HTTP adapter
+// The admin HTTP API (/admin/rooms..., /admin/cluster): which rooms exist,
+// who is in one and on which instance, a room's history streamed as jsonl
+// (optionally following live events), and the instances with the NATS
+// copies of the stream. HTTP-library free: the WebSocket/HTTP adapter
 // hands requests in and implements `admin_reply`. Blocking (it reads
 // JetStream): the adapter runs `handle` on a worker, never on an io thread.
 #include <atomic>
@@ -73,6 +74,7 @@ class admin_api {
 
  private:
   void rooms(std::string_view query, admin_reply& reply);
+  void cluster(admin_reply& reply);
   void room(std::string const& room, std::string_view query, admin_reply& reply);
   void history(std::string const& room, std::string_view query, admin_reply& reply);
 

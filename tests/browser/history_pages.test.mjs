@@ -99,6 +99,11 @@ test('the admin page: token, rooms, members, the timeline, event details and liv
     await page.click('#token-use');
     const item = page.locator(`.room-item[data-room="${ROOM}"]`);
     await item.waitFor({ timeout: 10_000 });
+    // The cluster view: both instances with their heartbeats, and the stream.
+    await page.waitForFunction(() => document.querySelectorAll('#instances tr[data-instance]').length === 2, null, { timeout: 10_000 });
+    assert.deepEqual(await page.$$eval('#instances tr[data-instance]', (trs) => trs.map((tr) => tr.dataset.instance).sort()),
+      cluster.instances.map((i) => i.id).sort());
+    assert.match(await page.textContent('#stream-where'), /stream SIGSTREAM: one NATS server/);
     await item.click();
     await page.waitForFunction((n) => document.querySelectorAll('.tl-row[data-seq]').length === n, events, { timeout: 10_000 });
     checkDiagram(await drawn(page));

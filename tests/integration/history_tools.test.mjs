@@ -375,6 +375,25 @@ test('admin API: rooms, one room with its members and instances, history as json
   assert.deepEqual(some.body.trim().split('\n').map((l) => JSON.parse(l).seq), [acked.offer, acked.answer]);
 });
 
+test('admin API: /admin/cluster lists every instance with its heartbeat, and where NATS keeps the stream', async () => {
+  const r = await admin('/admin/cluster');
+  assert.equal(r.status, 200, r.body);
+  const body = JSON.parse(r.body);
+  const ids = body.instances.map((i) => i.instance).sort();
+  assert.deepEqual(ids, cluster.instances.map((i) => i.id).sort());
+  for (const i of body.instances) {
+    assert.ok(i.heartbeat_age_ms >= 0 && i.heartbeat_age_ms < 5000, `a fresh heartbeat: ${JSON.stringify(i)}`);
+    assert.equal(i.heartbeat.instance, i.instance);
+    assert.equal(typeof i.heartbeat.peers, 'number');
+    assert.equal(typeof i.heartbeat.rooms, 'number');
+    assert.ok(i.heartbeat.started <= Date.now());
+  }
+  assert.equal(body.stream.name, 'SIGSTREAM');
+  assert.equal(body.stream.replicas, 1);
+  assert.equal(body.stream.cluster, '', 'one NATS server, no cluster');
+  assert.equal((await admin('/admin/cluster', null)).status, 401);
+});
+
 test('admin API: missing or wrong token 401 (logged), unknown room 404, bad parameters 400, off without a token', async () => {
   for (const token of [null, 'wrong-token']) {
     const r = await admin('/admin/rooms', token);

@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'sigstream-admin-token';
 const API_BASE = new URL('./', import.meta.url); // the API lives next to this file: /admin/
 const ROOMS_REFRESH_MS = 15000;
+const CLUSTER_REFRESH_MS = 3000; // heartbeats are 1 s apart by default
 
 const storage = {
   get() { try { return sessionStorage.getItem(TOKEN_KEY) ?? ''; } catch { return ''; } },
@@ -460,6 +461,7 @@ async function start() {
   }
   showTokenForm(false);
   await loadRooms();
+  loadCluster();
   if (state.token && !state.adminOff) openRoom(roomFromHash());
 }
 
@@ -468,8 +470,43 @@ window.addEventListener('hashchange', () => {
   if (room !== state.room) openRoom(room);
 });
 
+// ---- cluster -----------------------------------------------------------------
+
+// The instances from their heartbeats, and where NATS keeps the stream
+// (GET /admin/cluster: what `sigstream cluster` prints).
+async function loadCluster() {
+  if (!state.token || state.adminOff) return;
+  let body;
+  try { body = await getJson('cluster'); } catch { return; }  // the rooms list reports reachability
+  const rows = (Array.isArray(body?.instances) ? body.instances : []).map((i) => {
+    const tr = document.createElement('tr');
+    tr.dataset.instance = String(i.instance);
+    const beat = i.heartbeat_age_ms;
+    const cells = [
+      [String(i.instance), `version ${i.heartbeat?.version ?? '?'}`],
+      [String(i.heartbeat?.peers ?? '?')],
+      [String(i.heartbeat?.rooms ?? '?')],
+      [typeof beat === 'number' ? `${(beat / 1000).toFixed(1)} s` : '?'],
+    ];
+    for (const [text, title] of cells) tr.append(Object.assign(document.createElement('td'), { textContent: text, title: title ?? '' }));
+    // Older than a few heartbeats: the instance is probably gone (it is
+    // listed until its entry expires).
+    if (typeof beat === 'number' && beat > 5000) tr.className = 'stale';
+    return tr;
+  });
+  $('instances').replaceChildren(...rows);
+  const st = body?.stream;
+  $('stream-where').textContent = !st ? 'stream: cannot be read now'
+    : !st.cluster ? `stream ${st.name}: one NATS server, ${plural(st.replicas, 'copy')}`
+    : `stream ${st.name}: NATS cluster ${st.cluster}, leader ${st.leader || '(none: electing, or no quorum)'}`
+      + (st.copies?.length ? `; ${st.copies.map((c) => `${c.name} ${c.state}${c.state === 'lagging' ? ` (${c.lag} behind)` : ''}`).join(', ')}` : '');
+}
+
 setInterval(() => {
   if (state.token && !state.adminOff && document.visibilityState === 'visible') loadRooms();
 }, ROOMS_REFRESH_MS);
+setInterval(() => {
+  if (document.visibilityState === 'visible') loadCluster();
+}, CLUSTER_REFRESH_MS);
 
 start();

@@ -112,7 +112,7 @@ std::optional<std::vector<heartbeat_entry>> event_log::heartbeats() {
   auto entries = bucket->entries(">");
   if (!entries) return std::nullopt;
   std::vector<heartbeat_entry> out;
-  for (auto& e : *entries) out.push_back(heartbeat_entry{e.key, std::move(e.value), e.revision, e.removed});
+  for (auto& e : *entries) out.push_back(heartbeat_entry{e.key, std::move(e.value), e.revision, e.removed, e.written_ms});
   return out;
 }
 

@@ -53,6 +53,7 @@ struct heartbeat_entry {
   std::string value;          // what the instance wrote (JSON)
   std::uint64_t revision = 0; // grows with every write to the bucket
   bool removed = false;       // the instance deleted it: it stopped cleanly
+  std::int64_t written_ms = 0;  // when NATS stored it (Unix ms)
 };
 
 class event_log final : public service::event_reads {

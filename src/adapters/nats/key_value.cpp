@@ -18,6 +18,7 @@ kv_entry entry_of(kvEntry* e) {
   out.key = kvEntry_Key(e);
   out.revision = kvEntry_Revision(e);
   out.removed = kvEntry_Operation(e) != kvOp_Put;
+  out.written_ms = kvEntry_Created(e) / 1'000'000;
   if (!out.removed && kvEntry_Value(e) != nullptr)
     out.value.assign(static_cast<char const*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
   return out;

@@ -22,6 +22,7 @@ struct kv_entry {
   std::string value;
   std::uint64_t revision = 0;  // grows with every write to the bucket
   bool removed = false;        // deleted or purged
+  std::int64_t written_ms = 0; // when NATS stored this revision (Unix ms)
 };
 
 class kv_bucket;
