@@ -8,19 +8,29 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { startCluster, connect, REPO_ROOT } from '../integration/lib/cluster.mjs';
-import { PACKAGE_DIR, packAndInstall, snippets } from '../integration/lib/client_package.mjs';
-import { launch, watch } from './lib.mjs';
+import { PACKAGE_DIR, packAndInstall } from '../integration/lib/client_package.mjs';
+import { snippets } from '../integration/lib/doc_snippets.mjs';
+import { WEB_ROOT, launch, watch } from './lib.mjs';
 
 let context;
 let dispose;
 let cluster;
 let install;
 let server;
+let webRoot;
+// docs/client.md's whole-page examples, written into a copy of web/ that the
+// instance serves (a page must come from the instance: Chromium keeps pages
+// from elsewhere off local addresses).
+const pageExamples = snippets(path.join(REPO_ROOT, 'docs', 'client.md'), 'page');
 before(async () => {
   ({ context, dispose } = await launch());
-  cluster = await startCluster({ instances: 1, haproxy: false });
+  webRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'sigstream-web-'));
+  fs.cpSync(WEB_ROOT, webRoot, { recursive: true });
+  pageExamples.forEach((html, n) => fs.writeFileSync(path.join(webRoot, `page-example-${n + 1}.html`), `<!doctype html>\n${html}\n`));
+  cluster = await startCluster({ instances: 1, haproxy: false, env: { SIGSTREAM_WEB_ROOT: webRoot } });
   install = packAndInstall();
   // The scratch project's files, as any static server would serve them.
   const types = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json' };
@@ -40,6 +50,7 @@ after(async () => {
   server?.close();
   install?.remove();
   await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 });
+  if (webRoot) fs.rmSync(webRoot, { recursive: true, force: true });
 });
 
 test("the README's browser example joins a room from a page, with the package installed by npm", { timeout: 60_000 }, async () => {
@@ -80,3 +91,38 @@ for (const doc of ['README.md', path.join('docs', 'client.md')]) {
     other.close();
   });
 }
+
+// docs/client.md's two whole-page examples (a call written against the
+// client alone, and one with PeerMesh), each opened twice from the
+// instance: the two pages see each other's video. Both join room 'demo',
+// one example after the other. Remote candidates other than loopback are
+// dropped (an init script), so the media stays on this machine.
+pageExamples.forEach((html, n) => {
+  test(`docs/client.md: whole-page example ${n + 1} calls another page as written`, { timeout: 90_000 }, async () => {
+    const instance = cluster.instance('i1');
+    const pages = [];
+    try {
+      for (let k = 0; k < 2; k++) {
+        const page = await context.newPage();
+        pages.push(page);
+        watch(page, `example-${n + 1}-${k}`);
+        await page.addInitScript(() => {
+          const add = RTCPeerConnection.prototype.addIceCandidate;
+          RTCPeerConnection.prototype.addIceCandidate = function (candidate, ...rest) {
+            const text = candidate?.candidate ?? '';
+            const address = text.split(' ')[4] ?? '';
+            if (text && !(address.startsWith('127.') || address === '::1')) return Promise.resolve();
+            return add.call(this, candidate, ...rest);
+          };
+        });
+        await page.goto(`${instance.httpUrl}/page-example-${n + 1}.html`);
+      }
+      for (const page of pages) {
+        await page.waitForFunction(() => [...document.querySelectorAll('video')].some((v) => v.id.startsWith('v-') && v.videoWidth > 0),
+          null, { timeout: 30_000 });
+      }
+    } finally {
+      for (const page of pages) await page.close();
+    }
+  });
+});

@@ -11,7 +11,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, connect, REPO_ROOT } from './lib/cluster.mjs';
-import { PACKAGE_DIR, PACKAGE_FILES, packAndInstall, snippets } from './lib/client_package.mjs';
+import { PACKAGE_DIR, PACKAGE_FILES, packAndInstall } from './lib/client_package.mjs';
+import { snippets } from './lib/doc_snippets.mjs';
 
 let cluster;
 let install;

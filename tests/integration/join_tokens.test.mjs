@@ -9,8 +9,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { startCluster, REPO_ROOT } from './lib/cluster.mjs';
+import { snippets } from './lib/doc_snippets.mjs';
 
 const KEYS = 'new:secret-new-0123456789,old:secret-old-0123456789';
 let cluster;
@@ -127,6 +129,18 @@ test('the backend examples (examples/tokens: Node, Python standard library) mint
     { env: { PATH: process.env.PATH, SIGSTREAM_KEY: 'old:not-the-secret' } }, (_e, out) => resolve(out.trim())));
   const third = await open('i1');
   assert.equal((await third.request({ type: 'join', room: 'tok-examples', token: forged })).code, 'unauthorized');
+});
+
+// docs/security.md shows the examples' minting functions: every line it
+// shows is in the example file that the test above runs.
+test('docs/security.md shows the minting code of the tested examples, line for line', () => {
+  for (const [kind, file] of [['token-node', 'mint_token.mjs'], ['token-python', 'mint_token.py']]) {
+    const [code] = snippets(path.join(REPO_ROOT, 'docs', 'security.md'), kind);
+    assert.ok(code, `docs/security.md has the ${kind} snippet`);
+    const example = fs.readFileSync(path.join(REPO_ROOT, 'examples', 'tokens', file), 'utf8').split('\n').map((l) => l.trimEnd());
+    for (const line of code.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== ''))
+      assert.ok(example.includes(line), `${file} has the line shown in docs/security.md: ${line}`);
+  }
 });
 
 test('bad key lists and bad token requests are refused at the command line (exit 2)', async () => {

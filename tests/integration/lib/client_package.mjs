@@ -1,8 +1,6 @@
 // The npm package of the client (clients/js): packed with `npm pack` (which
 // copies the modules from web/ first) and installed into a scratch project,
-// as an application would; and the snippets of a markdown file, marked
-// `<!-- snippet: KIND -->` before their fence, so that tests run them as
-// written.
+// as an application would.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,11 +31,4 @@ export function packAndInstall() {
     packed: packed[0].files.map((f) => f.path).sort(),
     remove: () => fs.rmSync(scratch, { recursive: true, force: true }),
   };
-}
-
-/** The code of every block marked `<!-- snippet: KIND -->` in `file`, in order. */
-export function snippets(file, kind) {
-  const text = fs.readFileSync(file, 'utf8');
-  const re = new RegExp(`<!-- snippet: ${kind} -->\\s*\\n\`\`\`[a-z]*\\n([\\s\\S]*?)\\n\`\`\``, 'g');
-  return [...text.matchAll(re)].map((m) => m[1]);
 }
