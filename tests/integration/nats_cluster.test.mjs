@@ -260,6 +260,16 @@ test('rolling restart of the three nodes under load: every request answered, not
     }
   }
   if (ackSeqMismatches.length > 0) process.stdout.write(`# rolling restart: ${ackSeqMismatches.join('; ')}\n`);
+  // Evidence for the next reader of a mismatch: how many answers were
+  // duplicates (appends retried after a lost acknowledgement), and how many
+  // of those named a sequence where the signal was not stored.
+  let duplicates = 0, phantoms = 0;
+  for (const inst of cluster.instances) {
+    const body = (await httpGet(`${inst.httpUrl}/metrics`)).body;
+    duplicates += metricValue(body, 'sigstream_duplicate_requests_total') || 0;
+    phantoms += metricValue(body, 'sigstream_phantom_duplicates_total') || 0;
+  }
+  process.stdout.write(`# rolling restart: ${duplicates} duplicate answers so far, ${phantoms} of them phantoms (stored again)\n`);
   assertUndisturbed(histories);
 });
 
