@@ -179,7 +179,8 @@ void liveness_monitor::run() {
       std::string value = fmt::format(
           R"({{"instance":{},"version":{},"started":{},"peers":{},"rooms":{}}})", protocol::json_quote(settings_.instance_id),
           protocol::json_quote(settings_.version), s.started_ms, counters_.joined_peers.load(), counters_.active_rooms.load());
-      bool ok = s.heartbeats->put(settings_.instance_id, value);
+      // Waits at most an interval: the next write then goes out on time.
+      bool ok = s.heartbeats->put(settings_.instance_id, value, settings_.heartbeat_interval);
       if (!ok && beating) {
         // Cut off from NATS, we cannot tell who else is alive: everyone's
         // heartbeat stands still from here. Start judging afresh once ours

@@ -78,6 +78,21 @@ bool kv_bucket::put(std::string const& key, std::string const& value) {
   return s == NATS_OK;
 }
 
+bool kv_bucket::put(std::string const& key, std::string const& value, std::chrono::milliseconds max_wait) {
+  // What kvStore_Put does (a JetStream publish to $KV.<bucket>.<key>),
+  // with a deadline of its own.
+  jsPubOptions options;
+  jsPubOptions_Init(&options);
+  options.MaxWait = std::max<std::int64_t>(max_wait.count(), 1);
+  std::string subject = "$KV." + name_ + "." + key;
+  jsPubAck* ack = nullptr;
+  natsStatus s = js_Publish(&ack, conn_.jetstream(), subject.c_str(), value.data(), static_cast<int>(value.size()),
+                            &options, nullptr);
+  if (ack != nullptr) jsPubAck_Destroy(ack);
+  if (s != NATS_OK) conn_.log().debug("{}: {} not written within {} ms: {}", name_, key, max_wait.count(), natsStatus_GetText(s));
+  return s == NATS_OK;
+}
+
 bool kv_bucket::create(std::string const& key, std::string const& value) {
   std::uint64_t revision = 0;
   return kvStore_Create(&revision, kv_, key.c_str(), value.data(), static_cast<int>(value.size())) == NATS_OK;
