@@ -392,7 +392,8 @@ int cluster_command(int argc, char** argv) {
   auto beats = log->heartbeats();
   if (!beats) return exit_unreachable;
   if (format_name == "table")
-    std::cout << fmt::format("{:<20}  {:<8}  {:>10}  {:>6}  {:>6}\n", "INSTANCE", "VERSION", "UP", "PEERS", "ROOMS");
+    std::cout << fmt::format("{:<20}  {:<8}  {:>10}  {:>6}  {:>6}  {:>6}\n", "INSTANCE", "VERSION", "UP", "CONNS", "PEERS",
+                             "ROOMS");
   for (auto const& b : *beats) {
     if (format_name == "jsonl") {
       std::cout << b.value << "\n";
@@ -409,8 +410,8 @@ int cluster_command(int argc, char** argv) {
       up = seconds < 120 ? fmt::format("{}s", seconds) : seconds < 7200 ? fmt::format("{}m", seconds / 60)
                                                                            : fmt::format("{}h", seconds / 3600);
     }
-    std::cout << fmt::format("{:<20}  {:<8}  {:>10}  {:>6}  {:>6}\n", b.instance, field("version"), up, field("peers"),
-                             field("rooms"));
+    std::cout << fmt::format("{:<20}  {:<8}  {:>10}  {:>6}  {:>6}  {:>6}\n", b.instance, field("version"), up,
+                             field("connections"), field("peers"), field("rooms"));
   }
   if (format_name == "table") {
     std::cerr << fmt::format("{} instance{} with a heartbeat (an instance killed a moment ago is listed until its "

@@ -177,8 +177,9 @@ void liveness_monitor::run() {
     if (now >= next_beat) {
       next_beat = now + settings_.heartbeat_interval;
       std::string value = fmt::format(
-          R"({{"instance":{},"version":{},"started":{},"peers":{},"rooms":{}}})", protocol::json_quote(settings_.instance_id),
-          protocol::json_quote(settings_.version), s.started_ms, counters_.joined_peers.load(), counters_.active_rooms.load());
+          R"({{"instance":{},"version":{},"started":{},"connections":{},"peers":{},"rooms":{}}})",
+          protocol::json_quote(settings_.instance_id), protocol::json_quote(settings_.version), s.started_ms,
+          counters_.connections.load(), counters_.joined_peers.load(), counters_.active_rooms.load());
       // Waits at most an interval: the next write then goes out on time.
       bool ok = s.heartbeats->put(settings_.instance_id, value, settings_.heartbeat_interval);
       if (!ok && beating) {

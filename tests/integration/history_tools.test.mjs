@@ -385,6 +385,7 @@ test('admin API: /admin/cluster lists every instance with its heartbeat, and whe
     assert.ok(i.heartbeat_age_ms >= 0 && i.heartbeat_age_ms < 5000, `a fresh heartbeat: ${JSON.stringify(i)}`);
     assert.equal(i.heartbeat.instance, i.instance);
     assert.equal(typeof i.heartbeat.peers, 'number');
+    assert.equal(typeof i.heartbeat.connections, 'number');
     assert.equal(typeof i.heartbeat.rooms, 'number');
     assert.ok(i.heartbeat.started <= Date.now());
   }

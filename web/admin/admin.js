@@ -484,6 +484,7 @@ async function loadCluster() {
     const beat = i.heartbeat_age_ms;
     const cells = [
       [String(i.instance), `version ${i.heartbeat?.version ?? '?'}`],
+      [String(i.heartbeat?.connections ?? '?')],
       [String(i.heartbeat?.peers ?? '?')],
       [String(i.heartbeat?.rooms ?? '?')],
       [typeof beat === 'number' ? `${(beat / 1000).toFixed(1)} s` : '?'],
