@@ -666,9 +666,10 @@ void runner::memory_phase() {
   std::map<std::string, std::uint64_t> before;
   for (auto const& p : processes_)
     if (auto kib = rss_kib(p.pid)) before[p.name] = *kib;
-  double joined_before = 0;
+  double joined_before = 0, rooms_before = 0;
   for (auto const& [id, values] : metrics_snapshot()) {
     joined_before += metric(values, "sigstream_joined_peers");
+    rooms_before += metric(values, "sigstream_active_rooms");
     // A process reuses heap it freed earlier, so growth on a warm instance
     // understates what a peer costs.
     if (metric(values, "sigstream_connections_total") > 10)
@@ -745,6 +746,17 @@ void runner::memory_phase() {
   results_.memory = m;
   close_peers(peers, "memory: closing idle peers");
   wait_for_server_peers(static_cast<std::int64_t>(joined_before), 30s);
+  // The instances keep following the idle peers' rooms for --room-linger
+  // (10 s) and then let go of them all at once: wait for that, so that the
+  // next phase (the join burst) is not measured while 1,500 rooms are
+  // released beside it.
+  if (!instance_urls_.empty()) progress("memory: waiting until the instances let go of the idle peers' rooms (--room-linger)");
+  auto deadline = steady::now() + 60s;
+  for (double rooms = rooms_before + 1; rooms > rooms_before && steady::now() < deadline;) {
+    rooms = 0;
+    for (auto const& [id, values] : metrics_snapshot()) rooms += metric(values, "sigstream_active_rooms");
+    if (rooms > rooms_before) std::this_thread::sleep_for(500ms);
+  }
 }
 
 // drop_unsent: what the bench has not written when the schedule ends is
