@@ -76,7 +76,8 @@ test('/metrics follows the Prometheus conventions: events by kind, errors by cod
   assert.equal(i1('build_info', { instance_id: 'i1' }), 1);
   assert.ok(metricValue(text1, 'process_resident_memory_bytes') > 1e6);
   assert.ok(metricValue(text1, 'process_open_fds') >= 5);
-  assert.ok(metricValue(text1, 'process_cpu_seconds_total') > 0);
+  // In clock ticks (10 ms): a quiet instance may not have used one yet.
+  assert.ok(metricValue(text1, 'process_cpu_seconds_total') >= 0);
   const started = metricValue(text1, 'process_start_time_seconds');
   assert.ok(started > Date.now() / 1000 - 3600 && started <= Date.now() / 1000 + 1, `start time ${started}`);
   // No `instance` label (Prometheus's own target label), no test hook, and
