@@ -90,8 +90,8 @@ std::string metrics::prometheus_text(std::string const& instance_id, std::string
          "seq).",
          duplicate_requests, "counter");
   single("phantom_duplicates_total",
-         "Signals NATS answered as stored already (a duplicate) where the stream does not have them; stored again "
-         "under a new message id (nats-server 2.9 after a leader change or a lost quorum).",
+         "Events (signals, joins, leaves) NATS answered as stored already (a duplicate) where the stream does not "
+         "have them; stored again under a new message id (nats-server 2.9 after a leader change or a lost quorum).",
          phantom_duplicates, "counter");
 
   family("client_errors_total", "Error replies sent to clients, by protocol code.", "counter");

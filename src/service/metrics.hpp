@@ -33,7 +33,7 @@ struct metrics {
   std::atomic<std::uint64_t> appends_refused_for_load{0};  // over --max-appends-in-flight: answered `unavailable`
   std::atomic<std::uint64_t> append_retries{0};
   std::atomic<std::uint64_t> duplicate_requests{0};  // a signal sent again with its id, found stored already
-  std::atomic<std::uint64_t> phantom_duplicates{0};  // ... answered as stored where the stream does not have it
+  std::atomic<std::uint64_t> phantom_duplicates{0};  // appends answered as stored where the stream does not have them
   std::atomic<std::uint64_t> frames_sent{0};
   std::atomic<std::uint64_t> room_syncs_from_cache{0};
   std::atomic<std::uint64_t> room_syncs_by_replay{0};

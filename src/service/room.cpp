@@ -15,7 +15,7 @@
 #include "domain/room_name.hpp"
 #include "service/room_directory.hpp"
 #include "service/room_holdings.hpp"
-#include "service/stored_signal.hpp"
+#include "service/stored_event.hpp"
 
 namespace sig::service {
 
@@ -238,8 +238,7 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
     auto const& s = std::get<domain::signal_sent>(events.front());
     msg_id = domain::signal_message_id(token_, s.from, sender->join_seq, *id, s.to, s.data_json);
   }
-  auto signal = std::get<domain::signal_sent>(events.front());
-  auto answer = [self = shared_from_this(), endpoint, id](append_result result) {
+  append(std::move(events.front()), append_kind::request, [self = shared_from_this(), endpoint, id](append_result result) {
     if (!result.ok) {
       self->reply_error(endpoint, id, error_code::unavailable,
                         result.overloaded ? "the service is overloaded; try again shortly"
@@ -249,45 +248,10 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
                             : "the event log did not take the signal; try again");
       return;
     }
+    if (result.duplicate) ++self->ctx_.counters.duplicate_requests;
     self->expect_echo(result.seq);
     if (id) endpoint->deliver(make_frame(protocol::ack_message(id, result.seq)));
-  };
-  append(std::move(events.front()), append_kind::request,
-         [self = shared_from_this(), answer, signal = std::move(signal), msg_id](append_result result) mutable {
-           if (!result.ok || !result.duplicate) return answer(std::move(result));
-           ++self->ctx_.counters.duplicate_requests;
-           self->confirm_duplicate(std::move(signal), std::move(msg_id), result.seq, std::move(answer));
-         },
-         msg_id);
-}
-
-// A duplicate's sequence is checked against the stream (stored_signal.hpp)
-// before the client hears it: found elsewhere, the client gets that
-// sequence; found nowhere, the signal is stored under a new message id.
-void room::confirm_duplicate(domain::signal_sent signal, std::string msg_id, std::uint64_t claimed,
-                             std::function<void(append_result)> done) {
-  asio::post(ctx_.blocking, [self = shared_from_this(), signal = std::move(signal), msg_id = std::move(msg_id), claimed,
-                             done = std::move(done)]() mutable {
-    auto found = find_stored_signal(self->ctx_.store, self->subject_, self->name_, signal, claimed);
-    asio::post(self->strand_, [self, signal = std::move(signal), msg_id = std::move(msg_id), claimed,
-                               done = std::move(done), found]() mutable {
-      if (found.seq) {
-        if (*found.seq != claimed)
-          self->ctx_.logger->warn("room={} NATS answered a signal sent again (message id {}) with seq {}, but it is "
-                                  "stored at {}: acknowledged with {}",
-                                  self->name_, msg_id, claimed, *found.seq, *found.seq);
-        done(append_result{true, *found.seq, true, false, {}});
-      } else if (found.read_failed) {
-        done(append_result{false, 0, false, false, "could not confirm a duplicate in the stream", true});
-      } else {
-        self->ctx_.logger->warn("room={} NATS answered a signal sent again (message id {}) as stored at seq {}, "
-                                "where it is not: storing it again under a new message id",
-                                self->name_, msg_id, claimed);
-        ++self->ctx_.counters.phantom_duplicates;
-        self->append(std::move(signal), append_kind::request, std::move(done), msg_id + ".again");
-      }
-    });
-  });
+  }, std::move(msg_id));
 }
 
 void room::do_leave(std::shared_ptr<peer_endpoint> endpoint, std::string peer, domain::leave_reason reason,
@@ -361,14 +325,12 @@ void room::append_attempt(domain::event e, append_kind kind, std::function<void(
 
 void room::on_appended(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
                        std::string msg_id, append_result result) {
+  if (result.ok && result.duplicate) {
+    confirm_duplicate(std::move(e), kind, std::move(done), attempt, std::move(msg_id), result.seq);
+    return;
+  }
   if (result.ok) {
-    if (done) done(std::move(result));
-    else {
-      --unrecorded_;
-      ctx_.logger->info("room={} seq={} a record that had failed is stored now", name_, result.seq);
-      expect_echo(result.seq);
-      maybe_linger();
-    }
+    on_stored(std::move(done), std::move(result));
     return;
   }
   if (result.overloaded) {
@@ -410,6 +372,51 @@ void room::on_appended(domain::event e, append_kind kind, std::function<void(app
       return;
     }
     self->append_attempt(std::move(e), kind, std::move(done), attempt + 1, std::move(msg_id));
+  });
+}
+
+// An append is stored: its requester hears it, or a record that had
+// failed (retried in the background) is counted as stored.
+void room::on_stored(std::function<void(append_result)> done, append_result result) {
+  if (done) {
+    done(std::move(result));
+    return;
+  }
+  --unrecorded_;
+  ctx_.logger->info("room={} seq={} a record that had failed is stored now", name_, result.seq);
+  expect_echo(result.seq);
+  maybe_linger();
+}
+
+// A duplicate answer is believed only once the stream shows the event
+// (stored_event.hpp): found elsewhere, its stored sequence is the answer;
+// found nowhere, the event is appended again under a new message id; the
+// stream unreadable, it counts as a lost acknowledgement (retried, or the
+// client hears `unavailable`).
+void room::confirm_duplicate(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
+                             std::string msg_id, std::uint64_t claimed) {
+  asio::post(ctx_.blocking, [self = shared_from_this(), e = std::move(e), kind, done = std::move(done), attempt,
+                             msg_id = std::move(msg_id), claimed]() mutable {
+    auto found = find_stored_event(self->ctx_.store, self->subject_, self->name_, e.body, claimed);
+    asio::post(self->strand_, [self, e = std::move(e), kind, done = std::move(done), attempt, msg_id = std::move(msg_id),
+                               claimed, found]() mutable {
+      if (found.seq) {
+        if (*found.seq != claimed)
+          self->ctx_.logger->warn("room={} NATS answered an event sent again (message id {}) with seq {}, but it is "
+                                  "stored at {}: answered with {}",
+                                  self->name_, msg_id, claimed, *found.seq, *found.seq);
+        self->on_stored(std::move(done), append_result{true, *found.seq, true, false, {}});
+      } else if (found.read_failed) {
+        self->on_appended(std::move(e), kind, std::move(done), attempt, std::move(msg_id),
+                          append_result{false, 0, false, false, "could not confirm a duplicate in the stream", true});
+      } else {
+        self->ctx_.logger->warn("room={} NATS answered an event sent again (message id {}) as stored at seq {}, "
+                                "where it is not: storing it again under a new message id",
+                                self->name_, msg_id, claimed);
+        ++self->ctx_.counters.phantom_duplicates;
+        self->append_attempt(std::move(e), kind, std::move(done), attempt, msg_id + ".again");
+      }
+    });
   });
 }
 

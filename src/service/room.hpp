@@ -115,8 +115,6 @@ class room : public std::enable_shared_from_this<room> {
   void finish_replay(std::string const& peer, std::uint64_t last_seq, std::vector<domain::member> members_at_resume,
                      std::optional<std::vector<stored_message>> missed, protocol::request_id id);
   std::string resume_token_for(std::string const& peer, std::uint64_t join_seq) const;
-  void confirm_duplicate(domain::signal_sent signal, std::string msg_id, std::uint64_t claimed,
-                         std::function<void(append_result)> done);
   void send_to(local_member& local, frame_ptr const& frame);
 
   void start_sync();
@@ -138,6 +136,9 @@ class room : public std::enable_shared_from_this<room> {
                       std::string msg_id);
   void on_appended(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
                    std::string msg_id, append_result result);
+  void on_stored(std::function<void(append_result)> done, append_result result);
+  void confirm_duplicate(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
+                         std::string msg_id, std::uint64_t claimed);
   void append_leave(std::string peer, domain::leave_reason reason, std::shared_ptr<peer_endpoint> endpoint,
                     protocol::request_id id, std::string msg_id = {});
   void admit_waiting();

@@ -273,6 +273,17 @@ TEST_CASE_METHOD(two_peer_room, "room: a duplicate answered where the signal is 
   CHECK(a->of_type("signal").front().find(R"("data":{"n":7})") != std::string::npos);
 }
 
+TEST_CASE_METHOD(two_peer_room, "room: a leave answered as a duplicate where it is not stored is stored again, once", "[room]") {
+  // The check is the append's, not the signal's: a record of membership
+  // NATS claims and never stored would leave a ghost.
+  store.phantom_duplicate_next = 1;
+  auto stored_before = store.events().size();
+  i1.room("r")->leave(b, "pb", sig::domain::leave_reason::leave, std::string("11"));
+  REQUIRE(run_until(io, [&] { return !a->of_type("peer-left").empty() && !b->of_type("ack").empty(); }));
+  CHECK(store.events().size() == stored_before + 1);
+  CHECK(i1.counters.phantom_duplicates == 1);
+}
+
 TEST_CASE_METHOD(two_peer_room, "room: a duplicate answered with another seq is acknowledged with the stored one", "[room]") {
   store.lose_ack_next = 1;
   i1.room("r")->signal(b, "pb", std::string("pa"), R"({"n":8})", std::string("80"));

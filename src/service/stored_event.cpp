@@ -1,4 +1,4 @@
-#include "service/stored_signal.hpp"
+#include "service/stored_event.hpp"
 
 #include <algorithm>
 
@@ -6,10 +6,9 @@
 
 namespace sig::service {
 
-stored_signal_search find_stored_signal(event_reads& reads, std::string const& subject, std::string const& room_name,
-                                        domain::signal_sent const& signal, std::uint64_t claimed,
-                                        std::uint64_t max_events) {
-  stored_signal_search out;
+stored_event_search find_stored_event(event_reads& reads, std::string const& subject, std::string const& room_name,
+                                      domain::event_body const& body, std::uint64_t claimed, std::uint64_t max_events) {
+  stored_event_search out;
   auto head = reads.last_seq(subject);
   if (!head) {
     out.read_failed = true;
@@ -28,7 +27,7 @@ stored_signal_search find_stored_signal(event_reads& reads, std::string const& s
   for (auto const& stored : *events) {
     auto decoded = codec::decode_event(stored.payload, stored.seq);
     if (!decoded || decoded->room != room_name) continue;
-    if (auto const* s = std::get_if<domain::signal_sent>(&decoded->event.body); s != nullptr && *s == signal) {
+    if (decoded->event.body == body) {
       out.seq = stored.seq;
       return out;
     }

@@ -3,9 +3,9 @@
 #include <map>
 
 #include "adapters/codec/event_codec.hpp"
-#include "service/stored_signal.hpp"
+#include "service/stored_event.hpp"
 
-using sig::service::find_stored_signal;
+using sig::service::find_stored_event;
 
 namespace {
 
@@ -35,35 +35,35 @@ sig::domain::signal_sent hello{"pa", std::string("pb"), R"({"n":1})"};
 
 }  // namespace
 
-TEST_CASE("stored_signal: found where the duplicate answer said, or near it", "[stored_signal]") {
+TEST_CASE("stored_event: found where the duplicate answer said, or near it", "[stored_event]") {
   room_stream s;
   s.put(187, "r", sig::domain::signal_sent{"pa", std::string("pb"), R"({"n":0})"});
   s.put(190, "r", hello);
   s.put(191, "other room", hello);
-  auto at = find_stored_signal(s, "subj", "r", hello, 187);
+  auto at = find_stored_event(s, "subj", "r", hello, 187);
   CHECK_FALSE(at.read_failed);
   REQUIRE(at.seq);
   CHECK(*at.seq == 190);
-  CHECK(*find_stored_signal(s, "subj", "r", hello, 190).seq == 190);
+  CHECK(*find_stored_event(s, "subj", "r", hello, 190).seq == 190);
 }
 
-TEST_CASE("stored_signal: stored nowhere, or the stream unreadable, or too far to read, is said so", "[stored_signal]") {
+TEST_CASE("stored_event: stored nowhere, or the stream unreadable, or too far to read, is said so", "[stored_event]") {
   room_stream s;
   s.put(5, "r", sig::domain::signal_sent{"pa", std::string("pb"), R"({"n":2})"});
-  auto nowhere = find_stored_signal(s, "subj", "r", hello, 5);
+  auto nowhere = find_stored_event(s, "subj", "r", hello, 5);
   CHECK_FALSE(nowhere.read_failed);
   CHECK_FALSE(nowhere.seq);
   // A stream with nothing at all: stored nowhere, not a failure.
   room_stream empty;
-  auto none = find_stored_signal(empty, "subj", "r", hello, 3);
+  auto none = find_stored_event(empty, "subj", "r", hello, 3);
   CHECK_FALSE(none.read_failed);
   CHECK_FALSE(none.seq);
   s.fail_reads = true;
-  CHECK(find_stored_signal(s, "subj", "r", hello, 5).read_failed);
+  CHECK(find_stored_event(s, "subj", "r", hello, 5).read_failed);
   // More events past the claim than it reads: unknown, not absent.
   room_stream long_room;
   for (std::uint64_t seq = 1; seq <= 50; ++seq) long_room.put(seq, "r", sig::domain::signal_sent{"px", std::nullopt, "1"});
-  auto capped = find_stored_signal(long_room, "subj", "r", hello, 1, 10);
+  auto capped = find_stored_event(long_room, "subj", "r", hello, 1, 10);
   CHECK(capped.read_failed);
   CHECK_FALSE(capped.seq);
 }
