@@ -90,9 +90,7 @@ void room::on_parts_read(std::shared_ptr<sync_result> sync) {
     return;
   }
   auto loaded = begin_load(sync->cached, *sync->head);
-  // A snapshot ahead of the head is checked against the stream again on
-  // the worker (finish_load): usually it was only written meanwhile.
-  if (!needs_reads(loaded) && !loaded.cache_ahead) {
+  if (!needs_reads(loaded)) {
     sync->loaded = std::move(loaded);
     on_synced(sync);
     return;

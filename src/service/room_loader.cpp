@@ -39,9 +39,10 @@ loaded_room begin_load(std::optional<redis::cached_room> const& cached, std::uin
   return out;
 }
 
-// Nothing to read when Redis is up to the head, or the room has no event yet.
+// Nothing to read when Redis is up to the head, or the room has no event
+// yet; a snapshot ahead of the head is checked against the stream again.
 bool needs_reads(loaded_room const& room) {
-  return room.head != 0 && !(room.from_cache && room.base.last_seq == room.head);
+  return room.cache_ahead || (room.head != 0 && !(room.from_cache && room.base.last_seq == room.head));
 }
 
 std::optional<loaded_room> finish_load(event_reads& reads, loaded_room out, domain::room_subjects const& subjects) {

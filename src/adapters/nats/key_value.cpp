@@ -71,13 +71,6 @@ std::unique_ptr<kv_bucket> kv_bucket::open(connection& conn, std::string const& 
 
 kv_bucket::~kv_bucket() { kvStore_Destroy(kv_); }
 
-bool kv_bucket::put(std::string const& key, std::string const& value) {
-  std::uint64_t revision = 0;
-  natsStatus s = kvStore_Put(&revision, kv_, key.c_str(), value.data(), static_cast<int>(value.size()));
-  if (s != NATS_OK) conn_.log().debug("{}: {} not written: {}", name_, key, natsStatus_GetText(s));
-  return s == NATS_OK;
-}
-
 bool kv_bucket::put(std::string const& key, std::string const& value, std::chrono::milliseconds max_wait) {
   // What kvStore_Put does (a JetStream publish to $KV.<bucket>.<key>),
   // with a deadline of its own.

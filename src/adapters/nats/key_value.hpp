@@ -56,10 +56,9 @@ class kv_bucket {
   kv_bucket& operator=(kv_bucket const&) = delete;
 
   std::string const& name() const { return name_; }
-  bool put(std::string const& key, std::string const& value);
-  // The same, waiting at most `max_wait` for NATS's answer (kvStore_Put
-  // waits the JetStream context's 5 s): a heartbeat stuck behind a node
-  // that went away must not outlast the other instances' patience.
+  // Waits at most `max_wait` for NATS's answer (kvStore_Put would wait the
+  // JetStream context's 5 s): a heartbeat stuck behind a node that went
+  // away must not outlast the other instances' patience.
   bool put(std::string const& key, std::string const& value, std::chrono::milliseconds max_wait);
   // Only if absent: of writers racing, one wins.
   bool create(std::string const& key, std::string const& value);
