@@ -83,38 +83,39 @@ std::optional<std::int64_t> options::parse_size(std::string_view text) {
   return std::nullopt;
 }
 
+void options::push(option o) {
+  o.group = current_group_;
+  options_.push_back(std::move(o));
+}
+
 void options::add_string(std::string name, std::string* target, std::string help) {
-  options_.push_back({std::move(name), std::move(help), target->empty() ? "(empty)" : *target, "TEXT",
+  push({std::move(name), std::move(help), target->empty() ? "(empty)" : *target, "TEXT",
                       [target](std::string_view v) { *target = std::string(v); return true; }});
-  options_.back().group = current_group_;
 }
 
 void options::add_int(std::string name, std::int64_t* target, std::string help) {
-  options_.push_back({std::move(name), std::move(help), std::to_string(*target), "N", [target](std::string_view v) {
+  push({std::move(name), std::move(help), std::to_string(*target), "N", [target](std::string_view v) {
                         auto n = parse_int(v);
                         if (n) *target = *n;
                         return n.has_value();
                       }});
-  options_.back().group = current_group_;
 }
 
 void options::add_duration(std::string name, std::chrono::milliseconds* target, std::string help) {
-  options_.push_back({std::move(name), std::move(help), format_duration(*target), "DURATION",
+  push({std::move(name), std::move(help), format_duration(*target), "DURATION",
                       [target](std::string_view v) {
                         auto d = parse_duration(v);
                         if (d) *target = *d;
                         return d.has_value();
                       }});
-  options_.back().group = current_group_;
 }
 
 void options::add_size(std::string name, std::int64_t* target, std::string help) {
-  options_.push_back({std::move(name), std::move(help), format_size(*target), "SIZE", [target](std::string_view v) {
+  push({std::move(name), std::move(help), format_size(*target), "SIZE", [target](std::string_view v) {
                         auto n = parse_size(v);
                         if (n) *target = *n;
                         return n.has_value();
                       }});
-  options_.back().group = current_group_;
 }
 
 void options::add_flag(std::string name, bool* target, std::string help) {
@@ -125,16 +126,14 @@ void options::add_flag(std::string name, bool* target, std::string help) {
              return true;
            }};
   o.is_flag = true;
-  options_.push_back(std::move(o));
-  options_.back().group = current_group_;
+  push(std::move(o));
 }
 
 void options::add_positional(std::string name, std::string* target, std::string help, bool required) {
   option o{std::move(name), std::move(help), "", "", [target](std::string_view v) { *target = std::string(v); return true; }};
   o.positional = true;
   o.required = required;
-  options_.push_back(std::move(o));
-  options_.back().group = current_group_;
+  push(std::move(o));
 }
 
 void options::command_line_only(std::initializer_list<std::string_view> names) {

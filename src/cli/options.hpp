@@ -67,6 +67,7 @@ class options {
   bool help_all_ = false;
   std::string command_, summary_, program_;
   std::string invocation() const;  // "sigstream history", "sigstream-bench"
+  void push(option o);  // in the current group
 
   std::vector<option> options_;
   bool help_ = false;
