@@ -183,11 +183,13 @@ void ws_session::handle(std::string_view frame) {
 }
 
 void ws_session::handle_join(protocol::join_request request) {
-  join_started_ = std::chrono::steady_clock::now();
   if (room_state_ != room_state::none) {
     send_error(request.id, error_code::already_in_room, "leave the current room first");
     return;
   }
+  // After that refusal: a second join sent while one is on its way must not
+  // restart the first one's clock.
+  join_started_ = std::chrono::steady_clock::now();
   if (ctx_.is_draining()) {
     send_error(request.id, error_code::unavailable, "this instance is stopping; reconnect to join elsewhere");
     return;
