@@ -461,3 +461,19 @@ test('admin API: a followed history streams new events as they happen; the clien
   assert.ok(answers.every((a) => a.status === 200 || a.status === 503), answers.map((a) => a.status).join());
   await waitFor(async () => (await admin('/admin/rooms', TOKEN, i2)).status === 200, { what: 'admin answering' });
 });
+
+// Last: it leaves a foreign entry in the heartbeat bucket. Anyone who can
+// write the bucket can put anything there; /admin/cluster still answers
+// valid JSON, with such a value as a string.
+test('admin API: /admin/cluster stays valid JSON when a heartbeat entry is not JSON', async () => {
+  await publishRaw('$KV.SIGSTREAM_INSTANCES.not-json', 'not {json');
+  let body;
+  await waitFor(async () => {
+    const r = await admin('/admin/cluster');
+    assert.equal(r.status, 200, r.body);
+    body = JSON.parse(r.body);
+    return body.instances.some((i) => i.instance === 'not-json');
+  }, { what: 'the foreign entry listed' });
+  assert.equal(body.instances.find((i) => i.instance === 'not-json').heartbeat, 'not {json');
+  for (const id of cluster.instances.filter((i) => i.alive).map((i) => i.id)) assert.ok(body.instances.some((i) => i.instance === id), id);
+});
