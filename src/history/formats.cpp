@@ -172,7 +172,7 @@ class table_writer final : public history_writer {
   std::string label(std::string const& peer) const {
     std::string id = peer.size() > id_shown ? peer.substr(0, id_shown) : peer;
     auto it = names_.find(peer);
-    if (it == names_.end() || it->second.empty()) return id;
+    if (it == names_.end() || it->second.empty()) return printable(id);
     std::string name = it->second;
     // Whole characters only: a UTF-8 name is cut before a continuation byte.
     if (name.size() > name_shown) {
@@ -181,7 +181,15 @@ class table_writer final : public history_writer {
       name = name.substr(0, cut);
       while (!name.empty() && name.back() == ' ') name.pop_back();
     }
-    return fmt::format("{} ({})", name, id);
+    return fmt::format("{} ({})", printable(name), printable(id));
+  }
+
+  // A name is whatever a client put in its join's meta: control characters
+  // (a line break, a terminal's escape sequences) are not printed as such.
+  static std::string printable(std::string text) {
+    for (char& c : text)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return text;
   }
 
   // "2026-12-03T21:53:33.123Z" -> "12-03 21:53:33.123"

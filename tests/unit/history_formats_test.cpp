@@ -155,6 +155,12 @@ TEST_CASE("table: names from the join's meta with the start of the id, short tim
   CHECK(lines[5].find("Zoë Zoë (pUtf8U)") != std::string::npos);  // cut at a whole character
   CHECK(lines[6].find("leave        ana (pAnaAn)") != std::string::npos);
   CHECK(lines[3].find("offer") < 90);
+  // A name with a line break and a terminal escape sequence stays on its row, inert.
+  auto hostile = render(history::format::table, {"r"},
+                        {at(20, domain::peer_joined{"pEvilEvilEvilEvilEvil1", "{\"name\":\"a\\nb\\u001b[2J\"}"})});
+  CHECK(std::count(hostile.begin(), hostile.end(), '\n') == 2);
+  CHECK(hostile.find('\x1b') == std::string::npos);
+  CHECK(hostile.find("a?b?[2J (pEvilE)") != std::string::npos);
 }
 
 TEST_CASE("mermaid: lanes in order of appearance, arrows per recipient, text made safe", "[history]") {
