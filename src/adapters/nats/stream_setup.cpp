@@ -106,6 +106,15 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
   cfg.RePublish = &republish;
   s = js_AddStream(&info, js, &cfg, nullptr, &jerr);
   if (s != NATS_OK && static_cast<int>(jerr) == jetstream_subject_overlap) {
+    // Instances started together race to create the stream: the loser's
+    // create can be refused for overlapping the winner's. Then the stream
+    // by this name is there now, and is checked as an existing one.
+    jsStreamInfo* created = nullptr;
+    if (js_GetStreamInfo(&created, js, settings.stream.c_str(), nullptr, nullptr) == NATS_OK) {
+      jsStreamInfo_Destroy(created);
+      log->info("stream {} was created by another instance meanwhile", settings.stream);
+      return ensure_stream(conn, settings, features);
+    }
     log->error(
         "cannot create stream {}: its subjects '{}' overlap with an existing stream (JetStream error {}). "
         "Use that stream's name with --stream, or another --subject-prefix",
