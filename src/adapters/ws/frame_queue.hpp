@@ -16,6 +16,7 @@ class frame_queue {
   bool empty() const { return head_ == items_.size(); }
   std::size_t size() const { return items_.size() - head_; }
   service::frame_ptr const& front() const { return items_[head_]; }
+  service::frame_ptr const& at(std::size_t i) const { return items_[head_ + i]; }
   service::frame_ptr const& back() const { return items_.back(); }
   void push_back(service::frame_ptr frame) { items_.push_back(std::move(frame)); }
   void pop_front() {

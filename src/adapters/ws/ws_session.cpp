@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/range/iterator_range.hpp>
 
 #include "auth/hmac.hpp"
@@ -16,10 +17,9 @@
 
 namespace sig::ws {
 
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-namespace http = beast::http;
-using protocol::error_code;
+namespace http = boost::beast::http;
+using boost::asio::ip::tcp;
+using protocol::error_code;  // the protocol's codes; boost's is spelled in full below
 
 namespace {
 
@@ -27,17 +27,37 @@ namespace {
 // reused, and not guessable, so nobody can address a peer it was not told of.
 std::string new_peer_id() { return "p" + auth::random_token(16); }
 
-bool expected_close(beast::error_code ec) {
-  return ec == websocket::error::closed || ec == boost::asio::error::operation_aborted ||
-         ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset || ec == beast::error::timeout;
+// Ends of a connection that need no log line.
+bool expected_close(boost::system::error_code ec) {
+  return ec == boost::asio::error::operation_aborted || ec == boost::asio::error::eof ||
+         ec == boost::asio::error::connection_reset || ec == boost::asio::error::broken_pipe;
 }
+
+// After a full read buffer, the rest is read in pieces this large, on the
+// stack of the read handler: only messages that need it use it.
+constexpr std::size_t read_chunk = 16 * 1024;
+// A wake-up reads at most this many full chunks before letting the other
+// connections of the thread have their turn.
+constexpr int reads_per_wake_up = 4;
+// Frames gathered into one write (one writev).
+constexpr std::size_t frames_per_write = 64;
 
 }  // namespace
 
-ws_session::ws_session(boost::asio::ip::tcp::socket&& socket, connection_context& ctx)
-    : ws_(std::move(socket)), ctx_(ctx), join_timer_(ws_.get_executor()) {
-  beast::error_code ec;
-  auto remote = ws_.next_layer().remote_endpoint(ec);
+struct ws_session::write_batch {
+  std::string control;  // pongs, pings and the close frame, in that order
+  std::array<frame_header, frames_per_write> headers;
+  std::vector<boost::asio::const_buffer> buffers;
+  bool carries_close = false;
+};
+
+ws_session::ws_session(tcp::socket&& socket, connection_context& ctx)
+    : socket_(std::move(socket)),
+      ctx_(ctx),
+      reader_(ctx.limits.max_frame_bytes, ctx.limits.max_frame_bytes * 4),
+      timer_(socket_.get_executor()) {
+  boost::system::error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
   if (!ec) {
     remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
     client_address_ = remote.address().to_string();
@@ -64,106 +84,216 @@ void ws_session::run(http::request<http::string_body> upgrade) {
     client_address_ = admission::client_address(proxy, forwarded, ctx_.limits.trusted_proxies);
     if (client_address_ != proxy) remote_ = client_address_ + " via " + remote_;
   }
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = ctx_.limits.handshake_timeout;
-  timeouts.idle_timeout = ctx_.limits.idle_timeout;
-  timeouts.keep_alive_pings = true;  // a ping at half the idle timeout; no answer by the end closes
-  ws_.set_option(timeouts);
-  // The limit is enforced in on_read, where an oversized message of any
-  // size is answered with a clean close handshake (1009). Beast's own cap
-  // fails the connection on the frame's header, with its payload unread:
-  // the kernel then resets the connection, and the client sees 1006.
-  ws_.read_message_max(0);
-  ws_.set_option(websocket::stream_base::decorator([id = ctx_.instance_id](websocket::response_type& res) {
-    res.set(http::field::server, "sigstream");
-    res.set("X-Sigstream-Instance", id);
-  }));
-  ws_.async_accept(upgrade, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+  connected_at_ = std::chrono::steady_clock::now();
+  // The handshake's write, and later the close handshake, must end in time.
+  close_deadline_ = connected_at_ + ctx_.limits.handshake_timeout;
+  next_keep_alive_ = connected_at_ + ctx_.limits.idle_timeout / 2;
+  arm_timer();
+
+  // The listener checked that this is an upgrade (GET, HTTP/1.1,
+  // "Connection: upgrade", "Upgrade: websocket"); the rest of RFC 6455
+  // section 4.2.1 is checked here.
+  auto version = upgrade[http::field::sec_websocket_version];
+  if (version != "13") {
+    return refuse_upgrade(
+        "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nServer: sigstream\r\n"
+        "Content-Type: text/plain\r\nContent-Length: 32\r\nConnection: close\r\n\r\n"
+        "Sec-WebSocket-Version must be 13\n");
+  }
+  auto key = upgrade[http::field::sec_websocket_key];
+  if (!valid_websocket_key(std::string_view(key.data(), key.size()))) {
+    return refuse_upgrade(
+        "HTTP/1.1 400 Bad Request\r\nServer: sigstream\r\nContent-Type: text/plain\r\nContent-Length: 37\r\n"
+        "Connection: close\r\n\r\nSec-WebSocket-Key missing or invalid\n");
+  }
+  // No extension and no subprotocol is offered back: permessage-deflate
+  // would cost a compressor per connection for frames of a few hundred bytes.
+  auto response = std::make_shared<std::string>(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+      websocket_accept_key(std::string_view(key.data(), key.size())) +
+      "\r\nServer: sigstream\r\nX-Sigstream-Instance: " + ctx_.instance_id + "\r\n\r\n");
+  writing_ = true;
+  boost::asio::async_write(socket_, boost::asio::buffer(*response),
+                           [self = shared_from_this(), response](boost::system::error_code ec, std::size_t) {
+                             self->writing_ = false;
+                             self->on_accept(ec);
+                           });
 }
 
-void ws_session::on_accept(beast::error_code ec) {
+void ws_session::refuse_upgrade(std::string response) {
+  ctx_.logger->debug("conn={} websocket handshake refused: {}", remote_, response.substr(0, response.find('\r')));
+  closing_ = true;
+  auto text = std::make_shared<std::string>(std::move(response));
+  boost::asio::async_write(socket_, boost::asio::buffer(*text),
+                           [self = shared_from_this(), text](boost::system::error_code, std::size_t) {
+                             self->tear_down();
+                           });
+}
+
+void ws_session::on_accept(boost::system::error_code ec) {
   if (ec) {
     ctx_.logger->debug("conn={} websocket handshake failed: {}", remote_, ec.message());
+    tear_down();
     return;
   }
+  if (closing_ || gone_) return;  // the handshake timed out meanwhile
+  close_deadline_ = std::chrono::steady_clock::time_point::max();
   ctx_.logger->debug("conn={} connected", remote_);
   if (ctx_.sessions) ctx_.sessions->add(shared_from_this());
-  // A connection that never joins holds memory and a socket for nothing.
-  join_timer_.expires_after(ctx_.limits.join_timeout);
-  join_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec || self->ever_joined_ || self->room_state_ != room_state::none || self->closing_ || self->gone_) return;
-    ++self->ctx_.counters.abusive_closes;
-    self->ctx_.logger->info("conn={} closed: no join within {} ms (1008)", self->remote_,
-                            self->ctx_.limits.join_timeout.count());
-    self->keep_for_resume_ = false;
-    self->close_with(websocket::close_reason(websocket::close_code::policy_error, "join a room sooner"));
-  });
+  boost::system::error_code ignored;
+  // Reads are tried when epoll says there is something: never blocks.
+  socket_.non_blocking(true, ignored);
   do_read();
 }
 
-// Reads a message a piece at a time, at most read_piece bytes each: the
-// pending read of an idle connection then holds that much buffer, not the
-// 1.5 KiB a whole-message read prepares. Most messages fit in one piece.
+// Asio's read tries the socket at once only if the last read did not
+// drain it, and otherwise waits for epoll: one system call per wake-up.
 void ws_session::do_read() {
-  constexpr std::size_t read_piece = 512;
-  ws_.async_read_some(buffer_, read_piece, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  if (reading_ || socket_closed()) return;
+  reading_ = true;
+  socket_.async_read_some(boost::asio::buffer(read_buffer_),
+                          [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
+                            self->on_read(ec, bytes);
+                          });
 }
 
-void ws_session::on_read(beast::error_code ec, std::size_t) {
-  if (ec) {
-    // The client's own close handshake: it is gone on purpose (a closed
-    // tab sends 1001), so the others should hear of it now, not after the
-    // resume grace period.
-    if (ec == websocket::error::closed && !closing_) keep_for_resume_ = false;
-    // A protocol violation (bad UTF-8, a malformed frame): Beast failed the
-    // connection, and a broken client is not worth waiting for.
-    if (ec != websocket::error::closed && ec.category() == websocket::make_error_code(websocket::error::closed).category())
-      keep_for_resume_ = false;
-    if (!expected_close(ec))
-      ctx_.logger->info("conn={} peer={} closed: {}", remote_, peer_, ec.message());
-    on_gone();
-    return;
-  }
-  if (oversized_bytes_ > 0 || buffer_.size() > ctx_.limits.max_frame_bytes) {
-    // Read to the end and dropped, so that the close handshake (1009)
-    // comes after the whole message, as a browser expects. A message far
-    // past the limit is not waited for: the close goes now, and Beast's
-    // close reads and drops the rest until the client's close frame (or
-    // the close timeout), so the client still reads the 1009 rather than a
-    // reset connection.
-    oversized_bytes_ += buffer_.size();
-    buffer_.consume(buffer_.size());
-    if (!ws_.is_message_done() && oversized_bytes_ <= ctx_.limits.max_frame_bytes * 4) {
-      do_read();
-      return;
+void ws_session::on_read(boost::system::error_code ec, std::size_t bytes) {
+  reading_ = false;
+  if (ec) return on_read_failed(ec);
+  if (!take_bytes(read_buffer_.data(), bytes)) return;
+  if (bytes == read_buffer_.size()) {
+    // A full buffer: a large message, or several. The rest is read now, in
+    // larger pieces, until the socket has no more.
+    char chunk[read_chunk];
+    for (int i = 0; i < reads_per_wake_up; ++i) {
+      std::size_t n = socket_.read_some(boost::asio::buffer(chunk), ec);
+      if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) break;
+      if (ec) return on_read_failed(ec);
+      if (!take_bytes(chunk, n)) return;
+      if (n < read_chunk) break;
     }
-    ctx_.logger->info("conn={} peer={} closed: frame of {}{} bytes over {} (1009)", remote_, peer_,
-                      ws_.is_message_done() ? "" : "more than ", oversized_bytes_, ctx_.limits.max_frame_bytes);
-    keep_for_resume_ = false;
-    close_with(websocket::close_reason(websocket::close_code::too_big, "frame over the size limit"));
-    return;
   }
-  if (!ws_.is_message_done()) {
-    do_read();
-    return;
-  }
-  if (ws_.got_binary()) {
-    send_error(std::nullopt, error_code::bad_request, "binary frames are not part of the protocol; send text");
-  } else {
-    auto data = buffer_.cdata();
-    handle(std::string_view(static_cast<char const*>(data.data()), data.size()));
-  }
-  buffer_.consume(buffer_.size());
-  // A large message (an SDP) leaves a large buffer behind: give it back.
-  if (buffer_.capacity() > 8192) buffer_.shrink_to_fit();
-  if (closing_) return;
-  // A client whose replies pile up stops being read until they drain, so
-  // it cannot grow its own queue.
-  if (queue_high()) {
-    reading_paused_ = true;
-    return;
-  }
+  if (inbox_.capacity() > 2 * read_chunk && inbox_.size() < read_chunk) inbox_.shrink_to_fit();
   do_read();
+}
+
+// Most reads hold whole frames: they are taken from the buffer where they
+// lie; only a frame cut by the read is kept, in inbox_. False if reading
+// must stop (paused for the client's backlog, or the connection ending);
+// after a protocol violation, reading goes on, to see the client go.
+bool ws_session::take_bytes(char* data, std::size_t size) {
+  read_since_keep_alive_ = true;
+  ping_outstanding_ = false;
+  if (discard_input_) return wants_input();
+  if (!inbox_.empty()) {
+    inbox_.append(data, size);
+    return take_frames();
+  }
+  std::size_t used = 0;
+  bool go_on = true;
+  while (go_on) {
+    auto step = reader_.next(data + used, size - used);
+    used += step.consumed;
+    go_on = on_frame_event(step.event);
+    if (std::holds_alternative<read_event::need_more>(step.event) && step.consumed == 0) break;
+  }
+  if (used < size && !discard_input_) inbox_.assign(data + used, size - used);
+  return wants_input();
+}
+
+bool ws_session::wants_input() const { return !socket_closed() && !reading_paused_ && !close_received_; }
+
+bool ws_session::take_frames() {
+  std::size_t used = 0;
+  bool go_on = true;
+  while (go_on && used < inbox_.size()) {
+    auto step = reader_.next(inbox_.data() + used, inbox_.size() - used);
+    used += step.consumed;
+    go_on = on_frame_event(step.event);
+    if (std::holds_alternative<read_event::need_more>(step.event) && step.consumed == 0) {
+      // A large frame on its way: room for all of it at once.
+      if (reader_.wanted() > inbox_.size() - used) inbox_.reserve(reader_.wanted() + used);
+      break;
+    }
+  }
+  if (discard_input_) {
+    inbox_.clear();
+  } else {
+    inbox_.erase(0, used);
+  }
+  if (inbox_.empty() && inbox_.capacity() > 2 * read_chunk) inbox_.shrink_to_fit();
+  return wants_input();
+}
+
+bool ws_session::on_frame_event(frame_event const& event) {
+  if (discard_input_ || socket_closed()) return false;
+  return std::visit(
+      [this](auto const& found) -> bool {
+        using found_type = std::decay_t<decltype(found)>;
+        if constexpr (std::is_same_v<found_type, read_event::need_more> || std::is_same_v<found_type, read_event::pong>) {
+          return true;
+        } else if constexpr (std::is_same_v<found_type, read_event::message>) {
+          if (closing_ || gone_) return true;  // after our close frame: read and dropped
+          if (found.binary) {
+            send_error(std::nullopt, error_code::bad_request, "binary frames are not part of the protocol; send text");
+          } else {
+            handle(found.payload);
+          }
+          if (closing_ || gone_) return !socket_closed();
+          // A client whose replies pile up stops being read until they
+          // drain, so it cannot grow its own queue.
+          if (queue_high()) {
+            reading_paused_ = true;
+            return false;
+          }
+          return true;
+        } else if constexpr (std::is_same_v<found_type, read_event::ping>) {
+          if (!closing_) queue_control(opcode::pong, found.payload);
+          return true;
+        } else if constexpr (std::is_same_v<found_type, read_event::close>) {
+          close_received_ = true;
+          if (closing_) {
+            // The answer to our close frame: the handshake is complete.
+            if (close_sent_) tear_down();
+            return false;
+          }
+          // The client's own close: it is gone on purpose (a closed tab
+          // sends 1001), so the others should hear of it now, not after
+          // the resume grace period. The close frame is echoed.
+          keep_for_resume_ = false;
+          on_gone();
+          close_with(close_reason{found.code == close_code::no_status ? close_code::no_status : found.code, {}});
+          return false;
+        } else if constexpr (std::is_same_v<found_type, read_event::too_big>) {
+          if (closing_) return true;
+          // Read to the end and dropped, so that the close handshake
+          // (1009) comes after the whole message, as a browser expects. A
+          // message far past the limit is not waited for: the close goes
+          // now and the rest is read and dropped until the client's close
+          // frame, so the client reads the 1009 rather than a reset.
+          ctx_.logger->info("conn={} peer={} closed: frame of {}{} bytes over {} (1009)", remote_, peer_,
+                            found.complete ? "" : "more than ", found.bytes, ctx_.limits.max_frame_bytes);
+          keep_for_resume_ = false;
+          close_with(close_reason{close_code::too_big, "frame over the size limit"});
+          return true;
+        } else {
+          static_assert(std::is_same_v<found_type, read_event::violation>);
+          // A protocol violation (bad UTF-8, a malformed frame): a broken
+          // client is not worth waiting for. Nothing it sends after is read.
+          ctx_.logger->info("conn={} peer={} closed: {} ({})", remote_, peer_, found.why, found.code);
+          keep_for_resume_ = false;
+          discard_input_ = true;
+          on_gone();
+          close_with(close_reason{found.code, std::string(found.why)});
+          return false;
+        }
+      },
+      event);
+}
+
+void ws_session::on_read_failed(boost::system::error_code ec) {
+  if (!expected_close(ec)) ctx_.logger->info("conn={} peer={} closed: {}", remote_, peer_, ec.message());
+  tear_down();
 }
 
 void ws_session::handle(std::string_view frame) {
@@ -311,18 +441,17 @@ bool ws_session::allow_signal() {
     ++ctx_.counters.abusive_closes;
     ctx_.logger->warn("conn={} peer={} closed: went on signalling over the rate limit (1008)", remote_, peer_);
     keep_for_resume_ = false;
-    close_with(websocket::close_reason(websocket::close_code::policy_error, "rate limit exceeded repeatedly"));
+    close_with(close_reason{close_code::policy_error, "rate limit exceeded repeatedly"});
   }
   return false;
 }
 
 void ws_session::join_settled(bool joined, service::frame_ptr frame) {
-  boost::asio::post(ws_.get_executor(), [self = shared_from_this(), joined, frame = std::move(frame)] {
+  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), joined, frame = std::move(frame)] {
     if (self->room_state_ == room_state::joining) {
       if (joined) {
         self->room_state_ = room_state::joined;
         self->ever_joined_ = true;
-        self->join_timer_.cancel();
         self->ctx_.counters.join_latency.observe(std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - self->join_started_));
       } else {
@@ -338,24 +467,24 @@ void ws_session::join_settled(bool joined, service::frame_ptr frame) {
 // Closed as "going away": clients reconnect and join afresh, as the
 // library does by itself, instead of staying in a room they are not in.
 void ws_session::evicted(std::string const& why) {
-  boost::asio::post(ws_.get_executor(), [self = shared_from_this(), why] {
+  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), why] {
     if (self->closing_ || self->gone_) return;
     self->ctx_.logger->warn("conn={} peer={} {}: closing with 1001", self->remote_, self->peer_, why);
     self->room_state_ = room_state::none;
     self->room_.reset();
-    self->close_with(websocket::close_reason(websocket::close_code::going_away, why));
+    self->close_with(close_reason{close_code::going_away, why});
   });
 }
 
 void ws_session::move_elsewhere() {
-  boost::asio::post(ws_.get_executor(), [self = shared_from_this()] {
+  boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
     if (self->closing_ || self->gone_) return;
-    self->close_with(websocket::close_reason(websocket::close_code::service_restart, "instance draining: reconnect"));
+    self->close_with(close_reason{close_code::service_restart, "instance draining: reconnect"});
   });
 }
 
 void ws_session::deliver(service::frame_ptr frame) {
-  boost::asio::post(ws_.get_executor(),
+  boost::asio::post(socket_.get_executor(),
                     [self = shared_from_this(), frame = std::move(frame)] { self->enqueue(frame); });
 }
 
@@ -382,32 +511,73 @@ void ws_session::enqueue(service::frame_ptr frame) {
   if (!writing_) do_write();
 }
 
-void ws_session::do_write() {
-  writing_ = true;
-  ws_.text(true);
-  ws_.async_write(boost::asio::buffer(*queue_.front()),
-                  beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+void ws_session::queue_control(opcode op, std::string_view payload) {
+  auto header = server_frame_header(op, payload.size());
+  control_out_.append(reinterpret_cast<char const*>(header.bytes.data()), header.size);
+  control_out_.append(payload);
+  if (!writing_) do_write();
 }
 
-void ws_session::on_write(beast::error_code ec, std::size_t) {
+// Everything waiting goes in one write: control frames first, then the
+// queued frames (at most frames_per_write), then our close frame, if any.
+void ws_session::do_write() {
+  if (writing_ || socket_closed()) return;
+  bool send_close = closing_ && !close_sent_ && !close_frame_.empty();
+  std::size_t frames = closing_ ? 0 : std::min(queue_.size(), frames_per_write);
+  if (control_out_.empty() && frames == 0 && !send_close) return;
+  if (!batch_) batch_ = std::make_unique<write_batch>();
+  auto& batch = *batch_;
+  batch.buffers.clear();
+  batch.control = std::move(control_out_);
+  control_out_.clear();
+  batch.carries_close = send_close;
+  if (!batch.control.empty()) batch.buffers.emplace_back(boost::asio::buffer(batch.control));
+  for (std::size_t i = 0; i < frames; ++i) {
+    auto const& frame = queue_.at(i);
+    batch.headers[i] = server_frame_header(opcode::text, frame->size());
+    batch.buffers.emplace_back(batch.headers[i].bytes.data(), batch.headers[i].size);
+    batch.buffers.emplace_back(boost::asio::buffer(*frame));
+  }
+  if (send_close) batch.buffers.emplace_back(boost::asio::buffer(close_frame_));
+  frames_in_flight_ = frames;
+  writing_ = true;
+  boost::asio::async_write(socket_, batch.buffers,
+                           [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
+                             self->on_write(ec, bytes);
+                           });
+}
+
+void ws_session::on_write(boost::system::error_code ec, std::size_t) {
   writing_ = false;
+  for (; frames_in_flight_ > 0; --frames_in_flight_) {
+    queued_bytes_ -= queue_.front()->size();
+    queue_.pop_front();
+  }
+  bool carried_close = batch_ && batch_->carries_close;
   if (ec) {
     queue_.clear();
     queued_bytes_ = 0;
+    batch_.reset();
     if (!expected_close(ec)) ctx_.logger->debug("conn={} write failed: {}", remote_, ec.message());
-    return;  // the pending read fails too, and cleans up
-  }
-  queued_bytes_ -= queue_.front()->size();
-  queue_.pop_front();
-  if (close_after_write_) {
-    auto reason = std::move(*close_after_write_);
-    close_after_write_.reset();
-    close_with(std::move(reason));
+    tear_down();
     return;
   }
-  if (!queue_.empty() && !closing_) do_write();
-  if (reading_paused_ && !queue_high() && !closing_) {
+  if (carried_close) {
+    close_sent_ = true;
+    if (close_received_) {
+      tear_down();
+      return;
+    }
+  }
+  if (!queue_.empty() || !control_out_.empty() || (closing_ && !close_sent_)) {
+    do_write();
+  } else {
+    batch_.reset();  // an idle connection holds no write state
+  }
+  if (reading_paused_ && (closing_ || !queue_high())) {
     reading_paused_ = false;
+    // What was read before the pause first, then the socket again.
+    if (!inbox_.empty() && !take_frames()) return;
     do_read();
   }
 }
@@ -420,45 +590,52 @@ void ws_session::close_slow_consumer() {
                     queue_.size(), queued_bytes_);
   if (writing_) {
     // A client that does not read may never let the write in flight finish:
-    // closing the socket is the only way past it. The frame in flight stays
-    // until on_write, which pops it: its bytes are still the write's buffer,
-    // and its completion may already be queued (a reader that reads, slowly).
+    // closing the socket is the only way past it.
     closing_ = true;
-    while (queue_.size() > 1) {
-      queued_bytes_ -= queue_.back()->size();
-      queue_.pop_back();
-    }
-    beast::error_code ignored;
-    ws_.next_layer().close(ignored);
-    on_gone();
+    tear_down();
     return;
   }
-  close_with(websocket::close_reason(websocket::close_code::try_again_later, "slow consumer"));
+  close_with(close_reason{close_code::try_again_later, "slow consumer"});
 }
 
-// Closes with a handshake: the peer's close frame is awaited, so nothing it
-// sent is left unread and it sees our close code. One write at a time: a
-// close waits for the write in flight.
-void ws_session::close_with(websocket::close_reason reason) {
+// Closes with a handshake: the client's close frame is awaited, so nothing
+// it sent is left unread and it sees our close code. Frames queued and not
+// yet in a write are dropped; the close frame follows the write in flight.
+void ws_session::close_with(close_reason reason) {
+  if (closing_ || socket_closed()) return;
   closing_ = true;
-  if (writing_) {
-    // The frame being written stays (on_write pops it); the rest goes.
-    while (queue_.size() > 1) {
-      queued_bytes_ -= queue_.back()->size();
-      queue_.pop_back();
-    }
-    close_after_write_ = std::make_unique<websocket::close_reason>(std::move(reason));
-    return;
+  while (queue_.size() > frames_in_flight_) {
+    queued_bytes_ -= queue_.back()->size();
+    queue_.pop_back();
   }
-  queue_.clear();
-  queued_bytes_ = 0;
-  ws_.async_close(reason, [self = shared_from_this()](beast::error_code) { self->on_gone(); });
+  close_frame_ = server_close_frame(reason);
+  close_deadline_ = std::chrono::steady_clock::now() + ctx_.limits.handshake_timeout;
+  arm_timer();
+  if (!writing_) do_write();
+  // The client's close frame must be read, even from a client that was
+  // paused for its own backlog.
+  if (reading_paused_) {
+    reading_paused_ = false;
+    if (!inbox_.empty() && !take_frames()) return;
+    do_read();
+  }
+}
+
+bool ws_session::socket_closed() const { return !socket_.is_open(); }
+
+void ws_session::tear_down() {
+  boost::system::error_code ignored;
+  if (socket_.is_open()) {
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+  timer_.cancel();
+  on_gone();
 }
 
 void ws_session::on_gone() {
   if (gone_) return;
   gone_ = true;
-  join_timer_.cancel();
   if (room_state_ != room_state::none && room_) {
     if (keep_for_resume_) {
       room_->detach(peer_);
@@ -471,6 +648,61 @@ void ws_session::on_gone() {
   }
   room_state_ = room_state::none;
   room_.reset();
+}
+
+// The earliest of: the close (or opening handshake) deadline, the join
+// deadline of a connection that never joined, the next keep-alive check.
+void ws_session::arm_timer() {
+  if (socket_closed()) return;
+  auto at = std::min(close_deadline_, next_keep_alive_);
+  auto join_deadline = connected_at_ + ctx_.limits.join_timeout;
+  // A deadline passed while a join was on its way is checked at each tick.
+  if (!ever_joined_ && join_deadline > std::chrono::steady_clock::now()) at = std::min(at, join_deadline);
+  if (timer_armed_ && timer_.expiry() == at) return;
+  timer_.expires_at(at);  // cancels the wait pending, if any
+  timer_armed_ = true;
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) { self->on_timer(ec); });
+}
+
+void ws_session::on_timer(boost::system::error_code ec) {
+  if (ec || socket_closed()) return;  // cancelled: by a re-arm, or the end
+  auto now = std::chrono::steady_clock::now();
+  if (now < timer_.expiry()) return;  // re-armed after this wait had fired; that wait is pending
+  timer_armed_ = false;
+  if (now >= close_deadline_) {
+    ctx_.logger->debug("conn={} peer={} closed: the {} handshake timed out", remote_, peer_,
+                       closing_ ? "close" : "opening");
+    tear_down();
+    return;
+  }
+  if (!ever_joined_ && now >= connected_at_ + ctx_.limits.join_timeout) {
+    // A connection that never joins holds memory and a socket for nothing.
+    if (room_state_ == room_state::none && !closing_ && !gone_) {
+      ++ctx_.counters.abusive_closes;
+      ctx_.logger->info("conn={} closed: no join within {} ms (1008)", remote_, ctx_.limits.join_timeout.count());
+      keep_for_resume_ = false;
+      ever_joined_ = true;  // the deadline is spent
+      close_with(close_reason{close_code::policy_error, "join a room sooner"});
+      return;
+    }
+  }
+  if (now >= next_keep_alive_) {
+    // A ping at half the idle timeout of silence; no answer by the end of
+    // it closes the connection (the peer stays for a resume: the network
+    // may be what failed).
+    if (read_since_keep_alive_) {
+      read_since_keep_alive_ = false;
+    } else if (ping_outstanding_) {
+      ctx_.logger->debug("conn={} peer={} closed: silent for {} s", remote_, peer_, ctx_.limits.idle_timeout.count());
+      tear_down();
+      return;
+    } else if (!closing_) {
+      ping_outstanding_ = true;
+      queue_control(opcode::ping, {});
+    }
+    next_keep_alive_ = now + ctx_.limits.idle_timeout / 2;
+  }
+  arm_timer();
 }
 
 }  // namespace sig::ws
