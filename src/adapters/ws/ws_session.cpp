@@ -201,7 +201,7 @@ bool ws_session::take_bytes(char* data, std::size_t size) {
   return wants_input();
 }
 
-bool ws_session::wants_input() const { return !socket_closed() && !reading_paused_ && !close_received_; }
+bool ws_session::wants_input() const { return !socket_closed() && !reading_paused_; }
 
 bool ws_session::take_frames() {
   std::size_t used = 0;
@@ -251,10 +251,12 @@ bool ws_session::on_frame_event(frame_event const& event) {
           if (!closing_) queue_control(opcode::pong, found.payload);
           return true;
         } else if constexpr (std::is_same_v<found_type, read_event::close>) {
+          // Nothing may follow a close frame: what does is not read.
           close_received_ = true;
+          discard_input_ = true;
           if (closing_) {
             // The answer to our close frame: the handshake is complete.
-            if (close_sent_) tear_down();
+            if (close_sent_) finish();
             return false;
           }
           // The client's own close: it is gone on purpose (a closed tab
@@ -262,7 +264,7 @@ bool ws_session::on_frame_event(frame_event const& event) {
           // the resume grace period. The close frame is echoed.
           keep_for_resume_ = false;
           on_gone();
-          close_with(close_reason{found.code == close_code::no_status ? close_code::no_status : found.code, {}});
+          close_with(close_reason{found.code, {}});
           return false;
         } else if constexpr (std::is_same_v<found_type, read_event::too_big>) {
           if (closing_) return true;
@@ -564,8 +566,10 @@ void ws_session::on_write(boost::system::error_code ec, std::size_t) {
   }
   if (carried_close) {
     close_sent_ = true;
-    if (close_received_) {
-      tear_down();
+    // The handshake is complete, or the client broke the protocol and
+    // its close is not waited for.
+    if (discard_input_) {
+      finish();
       return;
     }
   }
@@ -622,6 +626,20 @@ void ws_session::close_with(close_reason reason) {
 }
 
 bool ws_session::socket_closed() const { return !socket_.is_open(); }
+
+// The server ends the TCP connection (RFC 6455 section 7.1.1), gracefully:
+// its FIN now, then whatever the client still sends is read and dropped
+// until it closes too (or the close deadline), so that nothing unread turns
+// the close into a reset that could destroy the close frame at the client.
+void ws_session::finish() {
+  boost::system::error_code ignored;
+  discard_input_ = true;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  if (reading_paused_) {
+    reading_paused_ = false;
+    do_read();
+  }
+}
 
 void ws_session::tear_down() {
   boost::system::error_code ignored;

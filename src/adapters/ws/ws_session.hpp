@@ -75,6 +75,9 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   // Starts the close handshake: our close frame after the write in flight,
   // then the client's awaited (at most the handshake timeout).
   void close_with(close_reason reason);
+  // Ends the TCP connection after the close handshake: FIN, then reads
+  // until the client's.
+  void finish();
   // Closes the socket now; the session ends when its handlers return.
   void tear_down();
   void on_gone();
