@@ -83,17 +83,14 @@ bool selected(selection const& s, domain::event const& e, domain::room_state con
 std::optional<std::string> message_sent_to(domain::event const& e, domain::room_state const& before,
                                            std::string_view room, std::string_view peer) {
   if (!was_sent_to(e, before, peer)) return std::nullopt;
-  if (auto const* j = std::get_if<domain::peer_joined>(&e.body)) {
-    if (j->peer != peer) return protocol::peer_joined_message(j->peer, j->meta_json, e.seq, e.instance);
+  // The peer's own join: what it was answered, not what the others heard.
+  if (auto const* j = std::get_if<domain::peer_joined>(&e.body); j != nullptr && j->peer == peer) {
     std::vector<protocol::peer_entry> peers;
     peers.reserve(before.members.size());
     for (auto const& m : before.members) peers.push_back({m.peer, m.meta_json, m.instance});
     return protocol::joined_message({}, room, peer, peers, e.seq, {}, e.instance);
   }
-  if (auto const* l = std::get_if<domain::peer_left>(&e.body)) return protocol::peer_left_message(l->peer, l->reason, e.seq);
-  auto const* s = std::get_if<domain::signal_sent>(&e.body);
-  if (s == nullptr) return std::nullopt;  // a resume: nobody is told
-  return protocol::signal_message(s->from, s->to, s->data_json, e.seq);
+  return protocol::event_frame(e);
 }
 
 }  // namespace sig::history

@@ -214,6 +214,16 @@ std::string signal_message(std::string_view from, std::optional<std::string> con
   return out;
 }
 
+std::optional<std::string> event_frame(domain::event const& event) {
+  if (auto const* joined = std::get_if<domain::peer_joined>(&event.body))
+    return peer_joined_message(joined->peer, joined->meta_json, event.seq, event.instance);
+  if (auto const* left = std::get_if<domain::peer_left>(&event.body))
+    return peer_left_message(left->peer, left->reason, event.seq);
+  if (auto const* signal = std::get_if<domain::signal_sent>(&event.body))
+    return signal_message(signal->from, signal->to, signal->data_json, event.seq);
+  return std::nullopt;
+}
+
 std::string ack_message(request_id const& id, std::uint64_t seq) {
   std::string out = start_frame("ack", id);
   add_uint(out, "seq", seq);

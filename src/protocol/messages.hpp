@@ -77,6 +77,11 @@ std::string peer_joined_message(std::string_view peer, std::string_view meta_jso
 std::string peer_left_message(std::string_view peer, domain::leave_reason reason, std::uint64_t seq);
 std::string signal_message(std::string_view from, std::optional<std::string> const& to,
                            std::string_view data_json, std::uint64_t seq);
+// The frame a room's peers get for a stored event: peer-joined, peer-left or
+// signal, at the event's seq. Nullopt for a resume, which nobody is told of.
+// The one mapping from events to frames: live delivery, resume replay and
+// the history tools all use it.
+std::optional<std::string> event_frame(domain::event const& event);
 std::string ack_message(request_id const& id, std::uint64_t seq);
 std::string error_message(request_id const& id, error_code code, std::string_view message);
 

@@ -312,12 +312,7 @@ void room::fold_one(std::uint64_t seq, std::string const& payload) {
     return;  // nobody is told
   }
 
-  // Tell this instance's peers, one serialized frame for all of them.
-  frame_ptr frame;
-  if (joined) {
-    frame = make_frame(protocol::peer_joined_message(joined->peer, joined->meta_json, seq, e.instance));
-  } else if (auto const* left = std::get_if<domain::peer_left>(&e.body)) {
-    frame = make_frame(protocol::peer_left_message(left->peer, left->reason, seq));
+  if (auto const* left = std::get_if<domain::peer_left>(&e.body)) {
     drop_detached(left->peer);  // expired by another instance while away
     // A leave this instance did not ask for, of a peer it still holds.
     if (auto* local = find_local(left->peer)) {
@@ -331,13 +326,16 @@ void room::fold_one(std::uint64_t seq, std::string const& payload) {
     }
   }
   if (phase_ == phase::live) ctx_.counters.delivery_latency.observe(std::chrono::milliseconds(now_ms() - e.time_ms));
+  // Tell this instance's peers, one serialized frame for all of them, made
+  // only where one of its recipients is: most instances following a room
+  // have none for a signal to one peer.
+  frame_ptr frame;
   for (auto& local : locals_) {
     if (!domain::is_recipient(e, local.peer, local.join_seq)) continue;
-    // A signal is serialized only where one of its recipients is: most
-    // instances following a room have none for a signal to one peer.
     if (!frame) {
-      auto const& s = std::get<domain::signal_sent>(e.body);
-      frame = make_frame(protocol::signal_message(s.from, s.to, s.data_json, seq));
+      auto text = protocol::event_frame(e);
+      if (!text) break;
+      frame = make_frame(std::move(*text));
     }
     send_to(local, frame);
     ++ctx_.counters.delivered_by_kind[e.body.index()];

@@ -187,16 +187,9 @@ void room::finish_replay(std::string const& peer, std::uint64_t last_seq, std::v
   std::size_t replayed = 0;
   for (auto const& e : window) {
     if (!domain::is_recipient(e, peer, local->join_seq)) continue;
-    frame_ptr frame;
-    if (auto const* j = std::get_if<domain::peer_joined>(&e.body))
-      frame = make_frame(protocol::peer_joined_message(j->peer, j->meta_json, e.seq, e.instance));
-    else if (auto const* l = std::get_if<domain::peer_left>(&e.body))
-      frame = make_frame(protocol::peer_left_message(l->peer, l->reason, e.seq));
-    else if (auto const* sig = std::get_if<domain::signal_sent>(&e.body))
-      frame = make_frame(protocol::signal_message(sig->from, sig->to, sig->data_json, e.seq));
-    else
-      continue;
-    endpoint->deliver(frame);
+    auto text = protocol::event_frame(e);
+    if (!text) continue;
+    endpoint->deliver(make_frame(std::move(*text)));
     ++ctx_.counters.frames_sent;
     ++replayed;
   }

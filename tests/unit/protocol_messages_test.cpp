@@ -697,3 +697,17 @@ TEST_CASE("json_quote: any byte string gives a valid JSON string", "[json_quote]
     if (sig::domain::is_valid_utf8(s)) CHECK(doc.root.text == s);
   }
 }
+
+TEST_CASE("event_frame: the frame each kind of stored event becomes; a resume becomes none", "[messages]") {
+  using namespace sig;
+  domain::event joined{7, 1000, "i2", domain::peer_joined{"pa", R"({"name":"Ann"})"}};
+  CHECK(protocol::event_frame(joined) == protocol::peer_joined_message("pa", R"({"name":"Ann"})", 7, "i2"));
+  domain::event left{8, 1001, "i1", domain::peer_left{"pa", domain::leave_reason::expired, "i2"}};
+  CHECK(protocol::event_frame(left) == protocol::peer_left_message("pa", domain::leave_reason::expired, 8));
+  domain::event signal{9, 1002, "i1", domain::signal_sent{"pb", std::string("pa"), R"({"sdp":"x"})"}};
+  CHECK(protocol::event_frame(signal) == protocol::signal_message("pb", std::string("pa"), R"({"sdp":"x"})", 9));
+  domain::event broadcast{10, 1003, "i1", domain::signal_sent{"pb", std::nullopt, "1"}};
+  CHECK(protocol::event_frame(broadcast) == protocol::signal_message("pb", std::nullopt, "1", 10));
+  domain::event resumed{11, 1004, "i3", domain::peer_resumed{"pa"}};
+  CHECK_FALSE(protocol::event_frame(resumed).has_value());
+}
