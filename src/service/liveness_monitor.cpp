@@ -15,7 +15,7 @@
 #include "adapters/nats/event_log.hpp"
 #include "adapters/nats/holdings_registry.hpp"
 #include "adapters/nats/key_value.hpp"
-#include "adapters/redis/presence_cache.hpp"
+#include "service/presence_store.hpp"
 #include "domain/liveness.hpp"
 #include "domain/room_name.hpp"
 #include "protocol/messages.hpp"
@@ -65,7 +65,7 @@ struct liveness_monitor::state {
 };
 
 liveness_monitor::liveness_monitor(liveness_settings settings, nats::event_log& control, held_peers const& held,
-                                   redis::presence_cache* cache, metrics& counters,
+                                   presence_store* cache, metrics& counters,
                                    std::shared_ptr<spdlog::logger> logger)
     : settings_(std::move(settings)),
       control_(control),

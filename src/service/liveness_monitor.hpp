@@ -25,9 +25,10 @@
 #include <string>
 #include <thread>
 
+#include "service/presence_store.hpp"
+
 namespace spdlog { class logger; }
 namespace sig::nats { class event_log; }
-namespace sig::redis { class presence_cache; }
 
 namespace sig::service {
 
@@ -47,7 +48,7 @@ class liveness_monitor {
   // bucket, the reads and leaves of an expiry). `held`: this instance's
   // connections, to tell an earlier run's members from this run's.
   liveness_monitor(liveness_settings settings, nats::event_log& control, held_peers const& held,
-                   redis::presence_cache* cache, metrics& counters, std::shared_ptr<spdlog::logger> logger);
+                   presence_store* cache, metrics& counters, std::shared_ptr<spdlog::logger> logger);
   ~liveness_monitor();
   liveness_monitor(liveness_monitor const&) = delete;
   liveness_monitor& operator=(liveness_monitor const&) = delete;
@@ -72,7 +73,7 @@ class liveness_monitor {
   liveness_settings settings_;
   nats::event_log& control_;
   held_peers const& held_;
-  redis::presence_cache* cache_;
+  presence_store* cache_;
   metrics& counters_;
   std::shared_ptr<spdlog::logger> logger_;
   std::atomic<bool> stopping_{false};

@@ -12,9 +12,9 @@
 #include "service/event_store.hpp"
 #include "service/held_peers.hpp"
 #include "service/metrics.hpp"
+#include "service/presence_store.hpp"
 
 namespace spdlog { class logger; }
-namespace sig::redis { class presence_cache; }
 
 namespace sig::service {
 
@@ -26,7 +26,7 @@ struct room_context {
   // Blocking NATS work (flushes, replays, catch-ups): never on `io`.
   boost::asio::thread_pool& blocking;
   event_store& store;
-  redis::presence_cache* cache;  // null: running without Redis
+  presence_store* cache;  // null: running without Redis
   room_directory& directory;
   metrics& counters;
   std::shared_ptr<spdlog::logger> logger;

@@ -9,7 +9,7 @@
 
 #include "adapters/codec/event_codec.hpp"
 
-#include "adapters/redis/presence_cache.hpp"
+#include "service/presence_store.hpp"
 #include "domain/liveness.hpp"
 #include "service/room_directory.hpp"
 #include "service/room_holdings.hpp"
@@ -25,7 +25,7 @@ using protocol::error_code;
 // strand; then the room's membership, loaded from them.
 struct room::sync_result {
   int parts_left = 3;
-  std::optional<redis::cached_room> cached;
+  std::optional<cached_room> cached;
   std::optional<std::uint64_t> head;  // nullopt: the stream could not be read
   std::optional<loaded_room> loaded;  // nullopt: the stream could not be read
   bool held = false;                  // the room is recorded among this instance's holdings
@@ -65,7 +65,7 @@ void room::start_sync() {
   else
     part_done([](sync_result& r) { r.held = true; });
   if (ctx_.cache != nullptr)
-    ctx_.cache->load(token_, [part_done](std::optional<redis::cached_room> cached) {
+    ctx_.cache->load(token_, [part_done](std::optional<cached_room> cached) {
       part_done([cached = std::move(cached)](sync_result& r) mutable { r.cached = std::move(cached); });
     });
   else

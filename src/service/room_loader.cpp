@@ -3,15 +3,15 @@
 #include <future>
 
 #include "adapters/codec/event_codec.hpp"
-#include "adapters/redis/presence_cache.hpp"
+#include "service/presence_store.hpp"
 
 namespace sig::service {
 
-std::optional<loaded_room> load_room(event_reads& reads, redis::presence_cache* cache, std::string const& room_token,
+std::optional<loaded_room> load_room(event_reads& reads, presence_store* cache, std::string const& room_token,
                                      domain::room_subjects const& subjects) {
-  std::optional<redis::cached_room> cached;
+  std::optional<cached_room> cached;
   if (cache != nullptr) {
-    std::promise<std::optional<redis::cached_room>> promise;
+    std::promise<std::optional<cached_room>> promise;
     auto future = promise.get_future();
     cache->load(room_token, [&promise](auto value) { promise.set_value(std::move(value)); });
     cached = future.get();  // bounded by the cache's own timeout
@@ -21,7 +21,7 @@ std::optional<loaded_room> load_room(event_reads& reads, redis::presence_cache* 
   return finish_load(reads, begin_load(cached, *head), subjects);
 }
 
-loaded_room begin_load(std::optional<redis::cached_room> const& cached, std::uint64_t head) {
+loaded_room begin_load(std::optional<cached_room> const& cached, std::uint64_t head) {
   loaded_room out;
   out.head = head;
   // A snapshot newer than the stream comes from another stream (the log

@@ -10,11 +10,7 @@
 
 #include "domain/room_state.hpp"
 #include "service/event_store.hpp"
-
-namespace sig::redis {
-class presence_cache;
-struct cached_room;
-}  // namespace sig::redis
+#include "service/presence_store.hpp"
 
 namespace sig::service {
 
@@ -31,14 +27,14 @@ struct loaded_room {
 };
 
 // nullopt when the stream could not be read. `cache` may be null.
-std::optional<loaded_room> load_room(event_reads& reads, redis::presence_cache* cache, std::string const& room_token,
+std::optional<loaded_room> load_room(event_reads& reads, presence_store* cache, std::string const& room_token,
                                      domain::room_subjects const& subjects);
 
 // The two halves of load_room, for a caller that has the Redis snapshot and
 // the room's head already (read without blocking). begin_load settles what
 // they alone tell (pure); when needs_reads() is false the room is loaded,
 // else finish_load (blocking) reads the stream's snapshot and the events.
-loaded_room begin_load(std::optional<redis::cached_room> const& cached, std::uint64_t head);
+loaded_room begin_load(std::optional<cached_room> const& cached, std::uint64_t head);
 bool needs_reads(loaded_room const& room);
 std::optional<loaded_room> finish_load(event_reads& reads, loaded_room room, domain::room_subjects const& subjects);
 

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "adapters/codec/event_codec.hpp"
-#include "adapters/redis/presence_cache.hpp"
+#include "service/presence_store.hpp"
 #include "service/room_loader.hpp"
 
 using sig::service::begin_load;
@@ -32,7 +32,7 @@ struct scripted_reads final : sig::service::event_reads {
   }
 };
 
-sig::redis::cached_room cached_at(std::uint64_t seq) {
+sig::service::cached_room cached_at(std::uint64_t seq) {
   sig::domain::room_state state;
   state.last_seq = seq;
   return {seq, sig::codec::encode_snapshot(state, seq)};

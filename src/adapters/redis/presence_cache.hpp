@@ -14,6 +14,7 @@
 #include <string>
 
 #include "adapters/redis/connection.hpp"
+#include "service/presence_store.hpp"
 
 namespace spdlog { class logger; }
 
@@ -31,27 +32,24 @@ struct cache_settings {
   std::chrono::seconds entry_ttl{24 * 3600};  // an idle room's entry expires
 };
 
-struct cached_room {
-  std::uint64_t seq = 0;
-  std::string snapshot;  // RoomSnapshot bytes
-};
+using service::cached_room;
 
 struct cache_counters;
 
-class presence_cache {
+class presence_cache final : public service::presence_store {
  public:
   presence_cache(cache_settings settings, std::shared_ptr<spdlog::logger> log);
-  ~presence_cache();
+  ~presence_cache() override;
 
   // `done` runs on the cache thread. nullopt: nothing cached, or Redis unreachable.
-  void load(std::string room_token, std::function<void(std::optional<cached_room>)> done);
+  void load(std::string room_token, std::function<void(std::optional<cached_room>)> done) override;
   // Writes unless Redis already holds a snapshot at `seq` or newer: an update
   // that arrives late never overwrites a newer one. Queued stores are
   // coalesced (the newest per room) and written in pipelined batches.
-  void store(std::string room_token, std::uint64_t seq, std::string snapshot);
+  void store(std::string room_token, std::uint64_t seq, std::string snapshot) override;
   // Writes whatever is there: for an entry found *ahead* of the stream (the
   // stream was reset), which the compare-and-set would otherwise keep.
-  void replace(std::string room_token, std::uint64_t seq, std::string snapshot);
+  void replace(std::string room_token, std::uint64_t seq, std::string snapshot) override;
   // The last command Redis was asked got an answer (for /metrics).
   bool reachable() const;
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The layering of src/, checked on every #include (docs/architecture.md,
+# "Source layout"). CMake cannot enforce it alone: Boost's headers are
+# header-only and sit in /usr/include, reachable from any target. Each
+# folder has a list of what it must not include; a violation fails the
+# test. Known debts are listed below, file by file, and the test also
+# fails when one of them is paid but still listed, so the list only shrinks.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# folder|forbidden include pattern (extended regex on the #include line)
+RULES=(
+  'src/domain|"(protocol|history|auth|admission|service|adapters|cli)/|<(boost|nats|hiredis|google|spdlog|fmt|openssl)/'
+  'src/protocol|"(history|auth|admission|service|adapters|cli)/|<(boost|nats|hiredis|google|spdlog|fmt|openssl)/'
+  'src/history|"(auth|admission|service|adapters|cli)/|<(boost|nats|hiredis|google|spdlog|openssl)/'
+  'src/auth|"(history|admission|service|adapters|cli)/|<(boost|nats|hiredis|google|spdlog|fmt)/'
+  'src/admission|"(domain|protocol|history|auth|service|adapters|cli)/|<(boost|nats|hiredis|google|spdlog|fmt|openssl)/'
+  'src/service|"(adapters|cli)/|"sigstream/events/|<(nats|hiredis|google|openssl)/|<boost/beast'
+  'src/adapters/codec|"(protocol|history|auth|admission|service|cli|adapters/(nats|redis|ws))/|<(boost|nats|hiredis|spdlog|fmt|openssl)/'
+  'src/adapters/nats|"(cli|adapters/(redis|ws))/|<(hiredis|google)/|<boost/beast'
+  'src/adapters/redis|"(cli|adapters/(nats|ws|codec))/|<(nats|google)/|<boost/beast'
+  'src/adapters/ws|"(cli|adapters/(nats|redis|codec))/|<(nats|hiredis|google)/'
+)
+
+# Debts (issue 14): the service still reaches the storage format (the
+# Protobuf codec) and, in two places, NATS itself. file|included path
+KNOWN=(
+  'src/service/liveness_monitor.cpp|adapters/codec/event_codec.hpp'
+  'src/service/liveness_monitor.cpp|adapters/nats/event_log.hpp'
+  'src/service/liveness_monitor.cpp|adapters/nats/holdings_registry.hpp'
+  'src/service/liveness_monitor.cpp|adapters/nats/key_value.hpp'
+  'src/service/room.cpp|adapters/codec/event_codec.hpp'
+  'src/service/room_following.cpp|adapters/codec/event_codec.hpp'
+  'src/service/room_history.cpp|adapters/codec/event_codec.hpp'
+  'src/service/room_history.hpp|adapters/nats/event_log.hpp'
+  'src/service/room_loader.cpp|adapters/codec/event_codec.hpp'
+  'src/service/room_resume.cpp|adapters/codec/event_codec.hpp'
+  'src/service/stored_event.cpp|adapters/codec/event_codec.hpp'
+)
+
+found=()
+for rule in "${RULES[@]}"; do
+  folder=${rule%%|*}
+  pattern=${rule#*|}
+  [[ -d $folder ]] || { echo "no folder $folder: update tests/layers/check_layers.sh" >&2; exit 1; }
+  while IFS= read -r hit; do
+    [[ -z $hit ]] && continue
+    file=${hit%%:*}
+    included=$(sed -E 's/^[^:]*:[0-9]+:#include [<"]([^>"]+)[>"].*/\1/' <<<"$hit")
+    found+=("$file|$included")
+  done < <(grep -nE "^#include " "$folder"/*.hpp "$folder"/*.cpp 2>/dev/null | grep -E ":#include ($pattern)" || true)
+done
+
+status=0
+for entry in "${found[@]}"; do
+  known=0
+  for debt in "${KNOWN[@]}"; do [[ $entry == "$debt" ]] && known=1; done
+  if (( !known )); then
+    echo "layering: ${entry%%|*} includes ${entry#*|}, which its layer must not (see docs/architecture.md)" >&2
+    status=1
+  fi
+done
+for debt in "${KNOWN[@]}"; do
+  still=0
+  for entry in "${found[@]}"; do [[ $entry == "$debt" ]] && still=1; done
+  if (( !still )); then
+    echo "layering: ${debt%%|*} no longer includes ${debt#*|}: remove it from KNOWN in $0" >&2
+    status=1
+  fi
+done
+(( status == 0 )) && echo "layering: ${#found[@]} known debts, no new crossing"
+exit $status
