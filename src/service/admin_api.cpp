@@ -77,7 +77,7 @@ class chunked_lines : public std::streambuf {
 
 }  // namespace
 
-admin_api::admin_api(admin_settings settings, nats::event_log& log, room_index& index,
+admin_api::admin_api(admin_settings settings, history_source& log, room_index& index,
                      std::shared_ptr<spdlog::logger> logger)
     : settings_(std::move(settings)), log_(log), logger_(std::move(logger)), index_(index) {}
 
@@ -174,7 +174,7 @@ void admin_api::cluster(admin_reply& reply) {
                    protocol::json::parse(b.value, 8).ok() ? b.value : json_quote(b.value));
   }
   body += "],\"stream\":";
-  if (auto where = log_.stream_placement()) {
+  if (auto where = log_.placement()) {
     fmt::format_to(std::back_inserter(body), "{{\"name\":{},\"cluster\":{},\"replicas\":{},\"leader\":{},\"copies\":[",
                    json_quote(log_.stream_name()), json_quote(where->cluster), where->replicas, json_quote(where->leader));
     for (std::size_t i = 0; i < where->followers.size(); ++i) {

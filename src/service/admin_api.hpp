@@ -52,7 +52,7 @@ struct admin_request {
 class admin_api {
  public:
   // `index`: the instance's fold of every room, shared with the liveness monitor.
-  admin_api(admin_settings settings, nats::event_log& log, room_index& index, std::shared_ptr<spdlog::logger> logger);
+  admin_api(admin_settings settings, history_source& log, room_index& index, std::shared_ptr<spdlog::logger> logger);
 
   bool enabled() const { return !settings_.token.empty(); }
   // The API's own paths (/admin/rooms and below); the rest of /admin/ is the
@@ -79,7 +79,7 @@ class admin_api {
   void history(std::string const& room, std::string_view query, admin_reply& reply);
 
   admin_settings settings_;
-  nats::event_log& log_;
+  history_source& log_;
   std::shared_ptr<spdlog::logger> logger_;
   room_index& index_;
   std::atomic<std::size_t> in_flight_{0};

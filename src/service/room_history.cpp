@@ -38,11 +38,11 @@ class progress_ticker {
   clock::time_point last_ = clock::now();
 };
 
-read_outcome outcome_of(nats::scan_end end) {
+read_outcome outcome_of(scan_end end) {
   switch (end) {
-    case nats::scan_end::caught_up: return read_outcome::done;
-    case nats::scan_end::stopped: return read_outcome::stopped;
-    case nats::scan_end::failed: return read_outcome::failed;
+    case scan_end::caught_up: return read_outcome::done;
+    case scan_end::stopped: return read_outcome::stopped;
+    case scan_end::failed: return read_outcome::failed;
   }
   return read_outcome::failed;
 }
@@ -60,7 +60,7 @@ class message_pipe {
 
   // Hands a batch over (and leaves `batch` empty); false once the worker
   // wants nothing more.
-  bool give(std::vector<nats::stored_message>& batch) {
+  bool give(std::vector<stored_message>& batch) {
     std::unique_lock lock(mutex_);
     room_.wait(lock, [&] { return queue_.size() < max_batches || halted_; });
     if (halted_) return false;
@@ -70,7 +70,7 @@ class message_pipe {
     return true;
   }
   // The next batch; false when closed and drained, or halted.
-  bool take(std::vector<nats::stored_message>& batch) {
+  bool take(std::vector<stored_message>& batch) {
     std::unique_lock lock(mutex_);
     ready_.wait(lock, [&] { return !queue_.empty() || closed_ || halted_; });
     if (halted_ || queue_.empty()) return false;
@@ -99,13 +99,13 @@ class message_pipe {
   static constexpr std::size_t max_batches = 16;
   std::mutex mutex_;
   std::condition_variable ready_, room_;
-  std::deque<std::vector<nats::stored_message>> queue_;
+  std::deque<std::vector<stored_message>> queue_;
   bool closed_ = false, halted_ = false;
 };
 
 }  // namespace
 
-history_stats read_history(nats::event_log& log, history_query const& q, history::history_writer& out,
+history_stats read_history(history_source& log, history_query const& q, history::history_writer& out,
                            std::atomic<bool> const& stop, read_progress const& progress) {
   history_stats stats;
   std::string filter = log.subjects(domain::room_token(q.room)).events;
@@ -120,7 +120,7 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
   }
   auto const& sel = q.selection;
   bool from_start = q.needs_state || !sel.peer.empty() || !sel.as_peer.empty() || !sel.since;
-  nats::scan_start start;
+  scan_start start;
   if (!from_start) {
     if (sel.since->what == history::point::kind::sequence) start.seq = sel.since->seq;
     else start.time_ms = std::max<std::int64_t>(1, sel.since->time_ms - start_time_margin_ms);
@@ -130,7 +130,7 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
   std::atomic<bool> stopped_early{false};
   progress_ticker ticker(progress, q.follow ? 0 : *head);
   // Decodes, folds, selects and writes one message; false: nothing more wanted.
-  auto process = [&](nats::stored_message const& m) {
+  auto process = [&](stored_message const& m) {
     auto decoded = codec::decode_event(m.payload, m.seq);
     if (!decoded) {
       ++stats.unreadable;
@@ -158,7 +158,7 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
 
   if (q.follow) {
     // Live lines go out one by one, as they come.
-    nats::scan_end end = log.scan(filter, start, true, stop, [&](nats::stored_message&& m) {
+    scan_end end = log.scan(filter, start, true, stop, [&](stored_message&& m) {
       ++stats.read;
       ticker.tick(stats.read, m.seq);
       return process(m);
@@ -172,7 +172,7 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
   // docs/benchmarks.md), in batches so the hand-over costs little.
   message_pipe pipe;
   std::thread worker([&] {
-    std::vector<nats::stored_message> batch;
+    std::vector<stored_message> batch;
     while (pipe.take(batch)) {
       for (auto const& m : batch) {
         if (!process(m)) {
@@ -183,11 +183,11 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
       batch.clear();
     }
   });
-  std::vector<nats::stored_message> batch;
+  std::vector<stored_message> batch;
   // A batch also goes when it has waited a little: a room whose events are
   // far apart in the stream still shows its first lines at once.
   auto batch_started = clock::now();
-  nats::scan_end end = log.scan(filter, start, false, stop, [&](nats::stored_message&& m) {
+  scan_end end = log.scan(filter, start, false, stop, [&](stored_message&& m) {
     ++stats.read;
     ticker.tick(stats.read, m.seq);
     if (batch.empty()) batch_started = clock::now();
@@ -203,7 +203,7 @@ history_stats read_history(nats::event_log& log, history_query const& q, history
   return stats;
 }
 
-state_at read_state(nats::event_log& log, std::string const& room, std::optional<history::point> at,
+state_at read_state(history_source& log, std::string const& room, std::optional<history::point> at,
                     std::atomic<bool> const& stop, read_progress const& progress) {
   state_at result;
   std::string filter = log.subjects(domain::room_token(room)).events;
@@ -217,7 +217,7 @@ state_at read_state(nats::event_log& log, std::string const& room, std::optional
   bool past = false;
   std::uint64_t read = 0;
   progress_ticker ticker(progress, *head);
-  nats::scan_end end = log.scan(filter, {}, false, stop, [&](nats::stored_message&& m) {
+  scan_end end = log.scan(filter, {}, false, stop, [&](stored_message&& m) {
     ticker.tick(++read, m.seq);
     auto decoded = codec::decode_event(m.payload, m.seq);
     if (!decoded) return true;
@@ -259,12 +259,12 @@ std::string overview_json(room_overview const& r) {
                      protocol::json_quote(r.room), r.members, r.events, r.last_seq, history::rfc3339(r.last_time_ms));
 }
 
-bool room_index::catch_up(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress) {
+bool room_index::catch_up(history_source& log, std::atomic<bool> const& stop, read_progress const& progress) {
   std::lock_guard lock(mutex_);
   return catch_up_locked(log, stop, progress);
 }
 
-bool room_index::catch_up_locked(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress) {
+bool room_index::catch_up_locked(history_source& log, std::atomic<bool> const& stop, read_progress const& progress) {
   std::string filter = log.subjects("*").events;  // every room's events
   // The stream's own last sequence answers "anything new?" without a lookup
   // across every room's subject: the liveness monitor asks every heartbeat
@@ -280,7 +280,7 @@ bool room_index::catch_up_locked(nats::event_log& log, std::atomic<bool> const& 
   if (*head < next_seq_) return true;
   std::uint64_t read = 0;
   progress_ticker ticker(progress, *head);
-  nats::scan_end end = log.scan(filter, nats::scan_start{next_seq_, 0}, false, stop, [&](nats::stored_message&& m) {
+  scan_end end = log.scan(filter, scan_start{next_seq_, 0}, false, stop, [&](stored_message&& m) {
     ticker.tick(++read, m.seq);
     next_seq_ = m.seq + 1;
     auto decoded = codec::decode_event(m.payload, m.seq);
@@ -292,11 +292,11 @@ bool room_index::catch_up_locked(nats::event_log& log, std::atomic<bool> const& 
     return true;
   });
   // Everything up to the head is read (snapshots are not events).
-  if (end == nats::scan_end::caught_up) next_seq_ = std::max(next_seq_, *head + 1);
-  return end == nats::scan_end::caught_up;
+  if (end == scan_end::caught_up) next_seq_ = std::max(next_seq_, *head + 1);
+  return end == scan_end::caught_up;
 }
 
-std::optional<std::vector<room_overview>> room_index::rooms(nats::event_log& log, std::atomic<bool> const& stop,
+std::optional<std::vector<room_overview>> room_index::rooms(history_source& log, std::atomic<bool> const& stop,
                                                             read_progress const& progress) {
   std::lock_guard lock(mutex_);
   if (!catch_up_locked(log, stop, progress)) return std::nullopt;

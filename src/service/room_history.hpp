@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "adapters/nats/event_log.hpp"
+#include "service/history_source.hpp"
 #include "domain/room_state.hpp"
 #include "history/formats.hpp"
 #include "history/selection.hpp"
@@ -48,7 +48,7 @@ struct history_stats {
   std::uint64_t read = 0, shown = 0, unreadable = 0;
 };
 
-history_stats read_history(nats::event_log& log, history_query const& query, history::history_writer& out,
+history_stats read_history(history_source& log, history_query const& query, history::history_writer& out,
                            std::atomic<bool> const& stop, read_progress const& progress = {});
 
 // The room's state after the last event at or before `at` (all of it when
@@ -60,7 +60,7 @@ struct state_at {
   std::int64_t last_time_ms = 0;
   std::map<std::string, std::int64_t> join_times;  // of the members, Unix ms
 };
-state_at read_state(nats::event_log& log, std::string const& room, std::optional<history::point> at,
+state_at read_state(history_source& log, std::string const& room, std::optional<history::point> at,
                     std::atomic<bool> const& stop, read_progress const& progress = {});
 
 struct room_overview {
@@ -85,10 +85,10 @@ std::string overview_json(room_overview const& r);
 class room_index {
  public:
   // nullopt if the stream could not be read.
-  std::optional<std::vector<room_overview>> rooms(nats::event_log& log, std::atomic<bool> const& stop,
+  std::optional<std::vector<room_overview>> rooms(history_source& log, std::atomic<bool> const& stop,
                                                   read_progress const& progress = {});
   // Folds what was appended since the last call. False if the stream could not be read.
-  bool catch_up(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress = {});
+  bool catch_up(history_source& log, std::atomic<bool> const& stop, read_progress const& progress = {});
 
   struct placed_member {
     std::string room;
@@ -104,7 +104,7 @@ class room_index {
   bool stream_went_back() const { return went_back_; }
 
  private:
-  bool catch_up_locked(nats::event_log& log, std::atomic<bool> const& stop, read_progress const& progress);
+  bool catch_up_locked(history_source& log, std::atomic<bool> const& stop, read_progress const& progress);
 
   struct entry {
     domain::room_state state;

@@ -32,7 +32,6 @@ KNOWN=(
   'src/service/room.cpp|adapters/codec/event_codec.hpp'
   'src/service/room_following.cpp|adapters/codec/event_codec.hpp'
   'src/service/room_history.cpp|adapters/codec/event_codec.hpp'
-  'src/service/room_history.hpp|adapters/nats/event_log.hpp'
   'src/service/room_loader.cpp|adapters/codec/event_codec.hpp'
   'src/service/room_resume.cpp|adapters/codec/event_codec.hpp'
   'src/service/stored_event.cpp|adapters/codec/event_codec.hpp'

@@ -19,7 +19,7 @@
 #include "adapters/nats/connection.hpp"
 #include "adapters/nats/stream_reader.hpp"
 #include "domain/room_name.hpp"
-#include "service/event_store.hpp"
+#include "service/history_source.hpp"
 
 namespace spdlog { class logger; }
 
@@ -47,16 +47,9 @@ struct log_settings {
 using service::append_result;
 using service::stored_message;
 
-// One instance's heartbeat in the heartbeat bucket.
-struct heartbeat_entry {
-  std::string instance;
-  std::string value;          // what the instance wrote (JSON)
-  std::uint64_t revision = 0; // grows with every write to the bucket
-  bool removed = false;       // the instance deleted it: it stopped cleanly
-  std::int64_t written_ms = 0;  // when NATS stored it (Unix ms)
-};
+using service::heartbeat_entry;  // one instance's, in the heartbeat bucket
 
-class event_log final : public service::event_reads {
+class event_log final : public service::history_source {
  public:
   event_log(log_settings settings, std::shared_ptr<spdlog::logger> log);
   ~event_log() override;
@@ -77,8 +70,8 @@ class event_log final : public service::event_reads {
   // Closes the connection and fails every pending append. Idempotent.
   void close();
 
-  domain::room_subjects subjects(std::string const& room_token) const;
-  std::string const& stream_name() const { return settings_.stream; }
+  domain::room_subjects subjects(std::string const& room_token) const override;
+  std::string const& stream_name() const override { return settings_.stream; }
   int replicas() const { return settings_.replicas; }
   connection& conn() { return conn_; }
 
@@ -101,14 +94,15 @@ class event_log final : public service::event_reads {
   }
   scan_end scan(std::string const& filter, scan_start start, bool follow, std::atomic<bool> const& stop,
                 std::function<bool(stored_message&&)> const& on_message,
-                std::function<bool()> const& on_quiet = {}) {
+                std::function<bool()> const& on_quiet = {}) override {
     return reader_.scan(filter, start, follow, stop, on_message, on_quiet);
   }
-  std::optional<std::vector<subject_count>> subjects_matching(std::string const& filter) {
+  std::optional<std::vector<subject_count>> subjects_matching(std::string const& filter) override {
     return reader_.subjects_matching(filter);
   }
-  std::optional<std::uint64_t> stream_last_seq() { return reader_.stream_last_seq(); }
+  std::optional<std::uint64_t> stream_last_seq() override { return reader_.stream_last_seq(); }
   std::optional<stream_reader::placement> stream_placement() { return reader_.stream_placement(); }
+  std::optional<service::stream_placement> placement() override { return reader_.stream_placement(); }
   std::optional<stored_message> last_message(std::string const& subject) override {
     return reader_.last_message(subject);
   }
@@ -117,7 +111,7 @@ class event_log final : public service::event_reads {
   bool delete_stream();
 
   // Every instance heartbeat present now (bucket <stream>_INSTANCES).
-  std::optional<std::vector<heartbeat_entry>> heartbeats();
+  std::optional<std::vector<heartbeat_entry>> heartbeats() override;
   // A value every instance of the stream shares, in the bucket
   // <stream>_CLUSTER (created if absent): the stored value of `key`, or
   // `candidate` stored now if there was none. nullopt on error.

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "service/event_store.hpp"
+#include "service/history_source.hpp"
 
 namespace sig::nats {
 
@@ -17,24 +17,9 @@ class connection;
 
 using service::stored_message;
 
-// Where a scan starts: a stream sequence, or (time_ms > 0) the first message
-// stored at or after a time.
-struct scan_start {
-  std::uint64_t seq = 1;
-  std::int64_t time_ms = 0;
-};
-
-enum class scan_end {
-  caught_up,  // every message that existed when the scan began was delivered
-  stopped,    // the callback returned false, or `stop` was set
-  failed,     // NATS error, or silence where messages were due (logged)
-};
-
-// One subject of the stream and how many messages it holds.
-struct subject_count {
-  std::string subject;
-  std::uint64_t messages = 0;
-};
+using service::scan_end;
+using service::scan_start;
+using service::subject_count;
 
 class stream_reader {
  public:
@@ -72,18 +57,8 @@ class stream_reader {
 
   // Where a JetStream cluster keeps the stream: its leader and each
   // replica's state. `cluster` empty: a single server.
-  struct replica {
-    std::string name;
-    bool current = false;
-    bool offline = false;
-    std::uint64_t lag = 0;  // operations behind the leader
-  };
-  struct placement {
-    std::string cluster;
-    std::string leader;
-    int replicas = 1;  // configured
-    std::vector<replica> followers;
-  };
+  using replica = service::stream_replica;
+  using placement = service::stream_placement;
   std::optional<placement> stream_placement();
   // Stores `payload` on `subject` as a rollup (the stream keeps only the
   // newest message there), deduplicated by `msg_id`.
