@@ -122,4 +122,6 @@ room_subjects subjects_for_token(std::string_view prefix, std::string_view token
   return room_subjects{base + ".e", base + ".s", base + ".>", std::string(prefix) + ".live." + std::string(token) + ".e"};
 }
 
+std::string holdings_key_prefix(std::string_view instance_id) { return base64url(instance_id) + "."; }
+
 }  // namespace sig::domain

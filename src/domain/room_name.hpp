@@ -20,6 +20,9 @@ bool is_valid_room_name(std::string_view name);
 std::string base64url(std::string_view bytes);  // RFC 4648 section 5, no padding
 // The inverse; nullopt for any other text (padding, stray bits, other characters).
 std::optional<std::string> base64url_decode(std::string_view text);
+// Keys of the rooms an instance follows, in the holdings bucket, begin with
+// this: written by the instance, read by the survivors that expire it.
+std::string holdings_key_prefix(std::string_view instance_id);
 std::string room_token(std::string_view name);  // base64url of the name
 std::optional<std::string> room_name_from_token(std::string_view token);
 

@@ -12,9 +12,6 @@
 #include <vector>
 
 #include "adapters/codec/event_codec.hpp"
-#include "adapters/nats/event_log.hpp"
-#include "adapters/nats/holdings_registry.hpp"
-#include "adapters/nats/key_value.hpp"
 #include "service/presence_store.hpp"
 #include "domain/liveness.hpp"
 #include "domain/room_name.hpp"
@@ -45,8 +42,8 @@ struct liveness_monitor::state {
   domain::liveness instances;
   clock::time_point healthy_since;  // our own heartbeats have gone through since
   std::int64_t started_ms = now_ms();
-  std::unique_ptr<nats::kv_bucket> heartbeats;
-  std::unique_ptr<nats::kv_bucket> holdings;
+  std::unique_ptr<kv_store> heartbeats;
+  std::unique_ptr<kv_store> holdings;
   bool full_scan_done = false;
 
   // Expiries run on a thread of their own, so that reading a dead
@@ -64,7 +61,7 @@ struct liveness_monitor::state {
   std::thread expirer;
 };
 
-liveness_monitor::liveness_monitor(liveness_settings settings, nats::event_log& control, held_peers const& held,
+liveness_monitor::liveness_monitor(liveness_settings settings, cluster_store& control, held_peers const& held,
                                    presence_store* cache, metrics& counters,
                                    std::shared_ptr<spdlog::logger> logger)
     : settings_(std::move(settings)),
@@ -96,13 +93,8 @@ void liveness_monitor::run() {
   // liveness never waits for that (see domain::liveness).
   auto ttl = std::max(std::chrono::seconds(60),
                       std::chrono::duration_cast<std::chrono::seconds>(settings_.instance_timeout * 6));
-  std::string const stream = control_.stream_name();
-  while (!stopping_ && !(s.heartbeats = nats::kv_bucket::open(control_.conn(), nats::heartbeat_bucket(stream),
-                                                               "sigstream instance heartbeats", ttl, control_.replicas())))
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  while (!stopping_ && !(s.holdings = nats::kv_bucket::open(control_.conn(), nats::holdings_bucket(stream),
-                                                             "rooms each sigstream instance follows", holdings_ttl,
-                                                             control_.replicas())))
+  while (!stopping_ && !(s.heartbeats = control_.open_heartbeats(ttl))) std::this_thread::sleep_for(std::chrono::seconds(1));
+  while (!stopping_ && !(s.holdings = control_.open_holdings(holdings_ttl)))
     std::this_thread::sleep_for(std::chrono::seconds(1));
   if (stopping_) return;
 
@@ -155,13 +147,13 @@ void liveness_monitor::run() {
   // making one is a JetStream API request, which waits up to its timeout
   // (5 s) while a cluster elects a leader, and heartbeats must not stop
   // meanwhile, or the others take this instance for dead.
-  std::future<std::unique_ptr<nats::kv_watch>> watch_coming;
+  std::future<std::unique_ptr<kv_watch>> watch_coming;
   auto make_watch = [&] { watch_coming = std::async(std::launch::async, [&s] { return s.heartbeats->watch_all(); }); };
   // Watches replaced while stale. Not ended here (see below): nats.c may
   // still bring one back, so what they receive is read and dropped each
   // turn, and they end with this thread. A few at most: past that, the
   // stale watch is left to nats.c.
-  std::vector<std::unique_ptr<nats::kv_watch>> replaced;
+  std::vector<std::unique_ptr<kv_watch>> replaced;
   constexpr std::size_t max_replaced = 4;
   auto next_beat = clock::now();
   bool beating = false;
@@ -320,7 +312,7 @@ void liveness_monitor::run() {
   if (!goodbye_) return;
   s.heartbeats->remove(settings_.instance_id);
   // Every room's peers left during the drain: the records have served.
-  if (auto mine = s.holdings->entries(nats::holdings_registry::key_prefix(settings_.instance_id) + "*"))
+  if (auto mine = s.holdings->entries(domain::holdings_key_prefix(settings_.instance_id) + "*"))
     for (auto const& e : *mine) s.holdings->remove(e.key);
 }
 
@@ -354,7 +346,7 @@ void liveness_monitor::scan_all_holdings() {
 bool liveness_monitor::expire_instance(std::string const& instance, std::uint64_t before_seq) {
   auto& s = *state_;
   bool ours = instance == settings_.instance_id;
-  std::string prefix = nats::holdings_registry::key_prefix(instance);
+  std::string prefix = domain::holdings_key_prefix(instance);
   auto entries = s.holdings->entries(prefix + "*");
   if (!entries) return false;
   bool all_stored = true;

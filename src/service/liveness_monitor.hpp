@@ -25,10 +25,10 @@
 #include <string>
 #include <thread>
 
+#include "service/cluster_store.hpp"
 #include "service/presence_store.hpp"
 
 namespace spdlog { class logger; }
-namespace sig::nats { class event_log; }
 
 namespace sig::service {
 
@@ -47,7 +47,7 @@ class liveness_monitor {
   // `control`: a connection of the monitor's own (heartbeats, the holdings
   // bucket, the reads and leaves of an expiry). `held`: this instance's
   // connections, to tell an earlier run's members from this run's.
-  liveness_monitor(liveness_settings settings, nats::event_log& control, held_peers const& held,
+  liveness_monitor(liveness_settings settings, cluster_store& control, held_peers const& held,
                    presence_store* cache, metrics& counters, std::shared_ptr<spdlog::logger> logger);
   ~liveness_monitor();
   liveness_monitor(liveness_monitor const&) = delete;
@@ -71,7 +71,7 @@ class liveness_monitor {
   void scan_all_holdings();
 
   liveness_settings settings_;
-  nats::event_log& control_;
+  cluster_store& control_;
   held_peers const& held_;
   presence_store* cache_;
   metrics& counters_;

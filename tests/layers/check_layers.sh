@@ -23,12 +23,9 @@ RULES=(
 )
 
 # Debts (issue 14): the service still reaches the storage format (the
-# Protobuf codec) and, in two places, NATS itself. file|included path
+# Protobuf codec). file|included path
 KNOWN=(
   'src/service/liveness_monitor.cpp|adapters/codec/event_codec.hpp'
-  'src/service/liveness_monitor.cpp|adapters/nats/event_log.hpp'
-  'src/service/liveness_monitor.cpp|adapters/nats/holdings_registry.hpp'
-  'src/service/liveness_monitor.cpp|adapters/nats/key_value.hpp'
   'src/service/room.cpp|adapters/codec/event_codec.hpp'
   'src/service/room_following.cpp|adapters/codec/event_codec.hpp'
   'src/service/room_history.cpp|adapters/codec/event_codec.hpp'

@@ -105,6 +105,16 @@ bool event_log::delete_stream() {
   return gone;
 }
 
+std::unique_ptr<service::kv_store> event_log::open_heartbeats(std::chrono::seconds ttl) {
+  return kv_bucket::open(conn_, heartbeat_bucket(settings_.stream), "sigstream instance heartbeats", ttl,
+                         settings_.replicas);
+}
+
+std::unique_ptr<service::kv_store> event_log::open_holdings(std::chrono::seconds ttl) {
+  return kv_bucket::open(conn_, holdings_bucket(settings_.stream), "rooms each sigstream instance follows", ttl,
+                         settings_.replicas);
+}
+
 std::optional<std::vector<heartbeat_entry>> event_log::heartbeats() {
   auto bucket = kv_bucket::open(conn_, heartbeat_bucket(settings_.stream), "sigstream instance heartbeats",
                                 std::chrono::seconds(60), settings_.replicas);

@@ -19,7 +19,7 @@
 #include "adapters/nats/connection.hpp"
 #include "adapters/nats/stream_reader.hpp"
 #include "domain/room_name.hpp"
-#include "service/history_source.hpp"
+#include "service/cluster_store.hpp"
 
 namespace spdlog { class logger; }
 
@@ -49,7 +49,7 @@ using service::stored_message;
 
 using service::heartbeat_entry;  // one instance's, in the heartbeat bucket
 
-class event_log final : public service::history_source {
+class event_log final : public service::cluster_store {
  public:
   event_log(log_settings settings, std::shared_ptr<spdlog::logger> log);
   ~event_log() override;
@@ -62,7 +62,7 @@ class event_log final : public service::history_source {
   // cannot use, or if stopped.
   bool start(std::atomic<bool> const& stop);
   // Connected, and the stream is usable.
-  bool ready() const;
+  bool ready() const override;
   // The stream takes Nats-Rollup (room snapshots can be written).
   bool rollups_allowed() const { return rollup_allowed_; }
   // The stream allows direct gets (known once start() returned true).
@@ -79,7 +79,9 @@ class event_log final : public service::history_source {
   // work there). `msg_id` is JetStream's dedup key: a retry with the same id
   // inside the duplicate window is stored once.
   void append(std::string const& subject, std::string payload, std::string msg_id,
-              std::function<void(append_result)> done);
+              std::function<void(append_result)> done) override;
+  std::unique_ptr<service::kv_store> open_heartbeats(std::chrono::seconds ttl) override;
+  std::unique_ptr<service::kv_store> open_holdings(std::chrono::seconds ttl) override;
 
   // --- Blocking calls: run them on a worker, never on an io_context thread.
   // Stores a room snapshot on `subject` as a rollup (the stream keeps only

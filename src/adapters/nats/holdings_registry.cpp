@@ -11,7 +11,7 @@ constexpr std::chrono::seconds tick_interval{30};
 }  // namespace
 
 std::string holdings_registry::key_prefix(std::string const& instance_id) {
-  return domain::base64url(instance_id) + ".";
+  return domain::holdings_key_prefix(instance_id);
 }
 
 holdings_registry::holdings_registry(boost::asio::io_context& io, appender& appends, std::string bucket,

@@ -136,14 +136,14 @@ std::optional<std::vector<kv_entry>> kv_bucket::entries(std::string const& filte
   return out;
 }
 
-std::unique_ptr<kv_watch> kv_bucket::watch_all() {
+std::unique_ptr<service::kv_watch> kv_bucket::watch_all() {
   kvWatcher* w = nullptr;
   natsStatus s = kvStore_WatchAll(&w, kv_, nullptr);
   if (s != NATS_OK) {
     conn_.log().warn("cannot watch bucket {}: {}", name_, last_error(s));
     return nullptr;
   }
-  return std::unique_ptr<kv_watch>(new kv_watch(w));
+  return std::unique_ptr<service::kv_watch>(new kv_watch(w));
 }
 
 }  // namespace sig::nats

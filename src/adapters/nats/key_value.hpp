@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "service/cluster_store.hpp"
+
 struct __kvStore;
 struct __kvWatcher;
 
@@ -17,25 +19,19 @@ namespace sig::nats {
 
 class connection;
 
-struct kv_entry {
-  std::string key;
-  std::string value;
-  std::uint64_t revision = 0;  // grows with every write to the bucket
-  bool removed = false;        // deleted or purged
-  std::int64_t written_ms = 0; // when NATS stored this revision (Unix ms)
-};
+using service::kv_entry;
 
 class kv_bucket;
 
 // Follows a bucket's changes: the current values first, then every change.
-class kv_watch {
+class kv_watch final : public service::kv_watch {
  public:
-  ~kv_watch();
+  ~kv_watch() override;
   kv_watch(kv_watch const&) = delete;
   kv_watch& operator=(kv_watch const&) = delete;
   // The next entry, or nullopt when nothing came within `wait` (or on a
   // connection problem, which the caller sees elsewhere).
-  std::optional<kv_entry> next(std::chrono::milliseconds wait);
+  std::optional<kv_entry> next(std::chrono::milliseconds wait) override;
 
  private:
   friend class kv_bucket;
@@ -43,7 +39,7 @@ class kv_watch {
   __kvWatcher* watcher_;
 };
 
-class kv_bucket {
+class kv_bucket final : public service::kv_store {
  public:
   // Opens `name`, creating it if absent (file storage, one value per key;
   // ttl 0: values never expire, else each expires `ttl` after its write).
@@ -51,7 +47,7 @@ class kv_bucket {
   // `replicas`: copies kept by a JetStream cluster when the bucket is made.
   static std::unique_ptr<kv_bucket> open(connection& conn, std::string const& name, char const* description,
                                          std::chrono::seconds ttl, int replicas = 1);
-  ~kv_bucket();
+  ~kv_bucket() override;
   kv_bucket(kv_bucket const&) = delete;
   kv_bucket& operator=(kv_bucket const&) = delete;
 
@@ -59,15 +55,15 @@ class kv_bucket {
   // Waits at most `max_wait` for NATS's answer (kvStore_Put would wait the
   // JetStream context's 5 s): a heartbeat stuck behind a node that went
   // away must not outlast the other instances' patience.
-  bool put(std::string const& key, std::string const& value, std::chrono::milliseconds max_wait);
+  bool put(std::string const& key, std::string const& value, std::chrono::milliseconds max_wait) override;
   // Only if absent: of writers racing, one wins.
   bool create(std::string const& key, std::string const& value);
   std::optional<std::string> get(std::string const& key);
-  bool remove(std::string const& key);
+  bool remove(std::string const& key) override;
   // The current entries whose keys match `filter` (NATS wildcards; ">" for
   // all), deleted ones left out. nullopt on error.
-  std::optional<std::vector<kv_entry>> entries(std::string const& filter);
-  std::unique_ptr<kv_watch> watch_all();
+  std::optional<std::vector<kv_entry>> entries(std::string const& filter) override;
+  std::unique_ptr<service::kv_watch> watch_all() override;
 
  private:
   kv_bucket(connection& conn, __kvStore* kv, std::string name) : conn_(conn), kv_(kv), name_(std::move(name)) {}
