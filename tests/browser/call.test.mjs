@@ -8,8 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startCluster, waitFor, sleep } from '../integration/lib/cluster.mjs';
-import { roomHistory } from '../integration/lib/stream.mjs';
+import { startCluster, waitFor, sleep } from '../lib/cluster.mjs';
+import { roomHistory } from '../lib/stream.mjs';
 import { ROOT, WEB_ROOT, launch, watch, joinedPeers, join, dumpPage, screenshot } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };

@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { startCluster, connect, REPO_ROOT } from '../integration/lib/cluster.mjs';
-import { PACKAGE_DIR, packAndInstall } from '../integration/lib/client_package.mjs';
-import { snippets } from '../integration/lib/doc_snippets.mjs';
+import { startCluster, connect, REPO_ROOT } from '../lib/cluster.mjs';
+import { PACKAGE_DIR, packAndInstall } from '../lib/client_package.mjs';
+import { snippets } from '../lib/doc_snippets.mjs';
 import { WEB_ROOT, launch, watch } from './lib.mjs';
 
 let context;

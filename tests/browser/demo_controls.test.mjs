@@ -6,7 +6,7 @@
 // and labels that keep to a line on a phone. Screenshots to tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster } from '../integration/lib/cluster.mjs';
+import { startCluster } from '../lib/cluster.mjs';
 import { WEB_ROOT, launch, watch, dumpPage, screenshot } from './lib.mjs';
 
 const PHONE = { width: 390, height: 844 };

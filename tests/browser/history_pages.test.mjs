@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { startCluster, connect, waitFor } from '../integration/lib/cluster.mjs';
+import { startCluster, connect, waitFor } from '../lib/cluster.mjs';
 import { ROOT, WEB_ROOT, launch, watch, screenshot } from './lib.mjs';
 
 const TOKEN = `admin-${process.pid}-${Date.now()}`;

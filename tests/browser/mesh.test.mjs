@@ -11,7 +11,7 @@
 // of every page go to tests/artifacts/mesh-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, httpGet, waitFor } from '../integration/lib/cluster.mjs';
+import { startCluster, httpGet, waitFor } from '../lib/cluster.mjs';
 import { WEB_ROOT, launch, watch, joinedPeers, join, dumpPage, screenshot } from './lib.mjs';
 
 let cluster, context, dispose;

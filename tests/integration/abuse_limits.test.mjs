@@ -6,8 +6,8 @@
 // closed (1008) while the others in its room carry on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, httpGet, sleep, waitFor } from './lib/cluster.mjs';
-import { instanceMetric } from './lib/metrics.mjs';
+import { startCluster, connect, httpGet, sleep, waitFor } from '../lib/cluster.mjs';
+import { instanceMetric } from '../lib/metrics.mjs';
 
 const ORIGIN = 'https://app.example';
 const env = {

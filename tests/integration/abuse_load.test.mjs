@@ -66,8 +66,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { startCluster, connect, httpGet, sleep, waitFor } from './lib/cluster.mjs';
-import { instanceMetric } from './lib/metrics.mjs';
+import { startCluster, connect, httpGet, sleep, waitFor } from '../lib/cluster.mjs';
+import { instanceMetric } from '../lib/metrics.mjs';
 
 const require = createRequire(import.meta.url);
 

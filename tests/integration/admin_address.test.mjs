@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startCluster, connect, httpGet, freePort } from './lib/cluster.mjs';
+import { startCluster, connect, httpGet, freePort } from '../lib/cluster.mjs';
 
 const TOKEN = 'admin-address-test-token';
 let cluster;

@@ -13,8 +13,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startCluster, connect, httpGet, waitFor, freePort } from './lib/cluster.mjs';
-import { instanceMetric } from './lib/metrics.mjs';
+import { startCluster, connect, httpGet, waitFor, freePort } from '../lib/cluster.mjs';
+import { instanceMetric } from '../lib/metrics.mjs';
 
 const NATS_PASSWORD = 'nats-pw-5f1c9e';
 const REDIS_PASSWORD = 'redis-pw-a83d20';

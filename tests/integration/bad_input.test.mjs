@@ -9,8 +9,8 @@
 // events, and rooms touched only by rejected requests must hold none.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, httpGet, pidAlive, sleep } from './lib/cluster.mjs';
-import { roomHistory as history } from './lib/stream.mjs';
+import { startCluster, connect, httpGet, pidAlive, sleep } from '../lib/cluster.mjs';
+import { roomHistory as history } from '../lib/stream.mjs';
 
 const T = 10_000; // bound of every single wait for a reply or event (shared 2-core machine)
 const QUIET_MS = 1_500; // how long "nothing else arrives" is watched

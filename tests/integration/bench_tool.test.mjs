@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startCluster, REPO_ROOT } from './lib/cluster.mjs';
+import { startCluster, REPO_ROOT } from '../lib/cluster.mjs';
 
 const BENCH_BIN = process.env.SIGSTREAM_BENCH_BIN ?? path.join(REPO_ROOT, 'build', 'sigstream-bench');
 

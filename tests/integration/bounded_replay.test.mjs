@@ -6,9 +6,9 @@
 // must replay fewer than 2 × 100 events and still list the right peers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, httpGet } from './lib/cluster.mjs';
-import { instanceMetric } from './lib/metrics.mjs';
-import { roomHistory } from './lib/stream.mjs';
+import { startCluster, connect, httpGet } from '../lib/cluster.mjs';
+import { instanceMetric } from '../lib/metrics.mjs';
+import { roomHistory } from '../lib/stream.mjs';
 
 const EVERY = 100;
 let cluster;

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
-import { startCluster, httpGet } from './lib/cluster.mjs';
+import { startCluster, httpGet } from '../lib/cluster.mjs';
 import { SigstreamClient, SigstreamError, backoffDelay } from '../../web/sigstream.js';
 
 const WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');

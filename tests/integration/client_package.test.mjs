@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startCluster, connect, REPO_ROOT } from './lib/cluster.mjs';
-import { PACKAGE_DIR, PACKAGE_FILES, packAndInstall } from './lib/client_package.mjs';
-import { snippets } from './lib/doc_snippets.mjs';
+import { startCluster, connect, REPO_ROOT } from '../lib/cluster.mjs';
+import { PACKAGE_DIR, PACKAGE_FILES, packAndInstall } from '../lib/client_package.mjs';
+import { snippets } from '../lib/doc_snippets.mjs';
 
 let cluster;
 let install;

@@ -4,8 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startCluster, connect, httpGet, sleep } from './lib/cluster.mjs';
-import { instanceMetric } from './lib/metrics.mjs';
+import { startCluster, connect, httpGet, sleep } from '../lib/cluster.mjs';
+import { instanceMetric } from '../lib/metrics.mjs';
 
 let cluster;
 before(async () => {

@@ -4,8 +4,8 @@
 // what the stream holds for it, in the stream's order.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, sleep } from './lib/cluster.mjs';
-import { roomHistory, assertReceivedShare } from './lib/stream.mjs';
+import { startCluster, connect, sleep } from '../lib/cluster.mjs';
+import { roomHistory, assertReceivedShare } from '../lib/stream.mjs';
 let cluster;
 before(async () => { cluster = await startCluster({ instances: 3 }); });
 after(async () => { await cluster?.stop({ failed: process.exitCode !== undefined && process.exitCode !== 0 }); });

@@ -3,8 +3,8 @@
 // NATS JetStream, Redis, HAProxy and two instances.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, httpGet } from './lib/cluster.mjs';
-import { instanceMetric, metricValue, parseMetrics } from './lib/metrics.mjs';
+import { startCluster, connect, httpGet } from '../lib/cluster.mjs';
+import { instanceMetric, metricValue, parseMetrics } from '../lib/metrics.mjs';
 
 let cluster;
 before(async () => { cluster = await startCluster({ instances: 2 }); });

@@ -7,7 +7,7 @@
 // past a crowd is refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster } from './lib/cluster.mjs';
+import { startCluster } from '../lib/cluster.mjs';
 
 const CROWD = 1000;
 const FROM = '127.0.0.2';

@@ -9,8 +9,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { startCluster, connect, waitFor, sleep } from './lib/cluster.mjs';
-import { roomHistory } from './lib/stream.mjs';
+import { startCluster, connect, waitFor, sleep } from '../lib/cluster.mjs';
+import { roomHistory } from '../lib/stream.mjs';
 
 const TIMEOUT_MS = 3000;
 const env = { SIGSTREAM_HEARTBEAT_INTERVAL: '500ms', SIGSTREAM_INSTANCE_TIMEOUT: `${TIMEOUT_MS}ms` };

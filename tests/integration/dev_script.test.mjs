@@ -13,7 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
-import { REPO_ROOT, connect, waitFor } from './lib/cluster.mjs';
+import { REPO_ROOT, connect, waitFor } from '../lib/cluster.mjs';
 
 const DEV = path.join(REPO_ROOT, 'scripts', 'dev');
 const BIN = process.env.SIGSTREAM_BIN ? path.resolve(REPO_ROOT, process.env.SIGSTREAM_BIN) : path.join(REPO_ROOT, 'build', 'sigstream');

@@ -6,7 +6,7 @@
 // clients as before.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, httpGet, waitFor, sleep } from './lib/cluster.mjs';
+import { startCluster, connect, httpGet, waitFor, sleep } from '../lib/cluster.mjs';
 
 const env = { SIGSTREAM_HEARTBEAT_INTERVAL: '400ms', SIGSTREAM_INSTANCE_TIMEOUT: '2s' };
 let cluster;

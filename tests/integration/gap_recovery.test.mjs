@@ -4,9 +4,9 @@
 // peer exactly its share of the stream, in order.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, httpGet, sleep } from './lib/cluster.mjs';
-import { instanceMetric } from './lib/metrics.mjs';
-import { roomHistory, expectedSeqs, receivedSeqs, assertReceivedShare } from './lib/stream.mjs';
+import { startCluster, connect, httpGet, sleep } from '../lib/cluster.mjs';
+import { instanceMetric } from '../lib/metrics.mjs';
+import { roomHistory, expectedSeqs, receivedSeqs, assertReceivedShare } from '../lib/stream.mjs';
 
 let cluster;
 let lateCluster;

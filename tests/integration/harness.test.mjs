@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { startCluster, connect, httpGet, pidAlive, waitFor } from './lib/cluster.mjs';
+import { startCluster, connect, httpGet, pidAlive, waitFor } from '../lib/cluster.mjs';
 
 test('cluster of 2 instances behind HAProxy comes up and goes away cleanly', async (t) => {
   const cluster = await startCluster({ instances: 2, redis: true, haproxy: true });

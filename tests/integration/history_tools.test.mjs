@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import { startCluster, connect, httpGet, waitFor, sleep, freePort } from './lib/cluster.mjs';
+import { startCluster, connect, httpGet, waitFor, sleep, freePort } from '../lib/cluster.mjs';
 
 const TOKEN = `admin-${process.pid}-${Date.now()}`;
 const ROOM = 'debug/ü call.*>';     // '/', '.', '*', '>', a space and UTF-8: all legal

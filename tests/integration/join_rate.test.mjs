@@ -8,8 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startCluster, httpGet, sleep } from './lib/cluster.mjs';
-import { instanceMetric } from './lib/metrics.mjs';
+import { startCluster, httpGet, sleep } from '../lib/cluster.mjs';
+import { instanceMetric } from '../lib/metrics.mjs';
 
 const RATE = 2;
 const BURST = 5;

@@ -11,8 +11,8 @@ import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startCluster, REPO_ROOT } from './lib/cluster.mjs';
-import { snippets } from './lib/doc_snippets.mjs';
+import { startCluster, REPO_ROOT } from '../lib/cluster.mjs';
+import { snippets } from '../lib/doc_snippets.mjs';
 
 const KEYS = 'new:secret-new-0123456789,old:secret-old-0123456789';
 let cluster;

@@ -8,7 +8,7 @@
 // instance answers 503 for about 3 s.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect } from './lib/cluster.mjs';
+import { startCluster, connect } from '../lib/cluster.mjs';
 
 let cluster;
 const held = [];

@@ -6,7 +6,7 @@
 // and 127.0.0.3 are subject to it, as remote clients would be.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster } from './lib/cluster.mjs';
+import { startCluster } from '../lib/cluster.mjs';
 
 const LIMIT = 5;
 let cluster;

@@ -10,9 +10,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFile } from 'node:child_process';
-import { startCluster, connect, waitFor, sleep, httpGet } from './lib/cluster.mjs';
-import { metricValue } from './lib/metrics.mjs';
-import { roomHistory, assertReceivedShare } from './lib/stream.mjs';
+import { startCluster, connect, waitFor, sleep, httpGet } from '../lib/cluster.mjs';
+import { metricValue } from '../lib/metrics.mjs';
+import { roomHistory, assertReceivedShare } from '../lib/stream.mjs';
 
 const ROOMS = ['cluster-a', 'cluster-b', 'cluster-c', 'cluster-d'];
 let cluster;

@@ -6,8 +6,8 @@
 // acknowledged signal is stored once, and nobody was expired.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, httpGet, waitFor, sleep } from './lib/cluster.mjs';
-import { roomHistory, assertReceivedShare } from './lib/stream.mjs';
+import { startCluster, connect, httpGet, waitFor, sleep } from '../lib/cluster.mjs';
+import { roomHistory, assertReceivedShare } from '../lib/stream.mjs';
 
 const ROOMS = ['outage-a', 'outage-b', 'outage-c', 'outage-d'];
 let cluster;

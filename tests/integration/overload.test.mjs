@@ -9,8 +9,8 @@
 // dead; and a round of signals afterwards is acknowledged as fast as before.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, sleep, waitFor } from './lib/cluster.mjs';
-import { roomHistory, assertReceivedShare } from './lib/stream.mjs';
+import { startCluster, connect, sleep, waitFor } from '../lib/cluster.mjs';
+import { roomHistory, assertReceivedShare } from '../lib/stream.mjs';
 
 const ROOM = 'overload';
 const BOUND = 4;

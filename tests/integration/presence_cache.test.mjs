@@ -9,9 +9,9 @@
 // where a "new instance" is needed, one started for it (cluster.startInstance()).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, httpGet, waitFor, sleep } from './lib/cluster.mjs';
-import { metricValue } from './lib/metrics.mjs';
-import { roomHistory as history } from './lib/stream.mjs';
+import { startCluster, connect, httpGet, waitFor, sleep } from '../lib/cluster.mjs';
+import { metricValue } from '../lib/metrics.mjs';
+import { roomHistory as history } from '../lib/stream.mjs';
 
 const T = 10_000; // bound of every wait for a reply or an event
 const CACHE_WAIT_MS = 15_000; // bound of every wait for Redis to reflect something

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startCluster, connect, httpGet, REPO_ROOT } from './lib/cluster.mjs';
-import { parseMetrics } from './lib/metrics.mjs';
+import { startCluster, connect, httpGet, REPO_ROOT } from '../lib/cluster.mjs';
+import { parseMetrics } from '../lib/metrics.mjs';
 
 const ALERTS = path.join(REPO_ROOT, 'deploy', 'prometheus', 'alerts.yml');
 const SCRAPE = path.join(REPO_ROOT, 'deploy', 'prometheus', 'scrape.yml');

@@ -10,8 +10,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import WebSocket from 'ws';
-import { startCluster, connect, waitFor, sleep } from './lib/cluster.mjs';
-import { roomHistory } from './lib/stream.mjs';
+import { startCluster, connect, waitFor, sleep } from '../lib/cluster.mjs';
+import { roomHistory } from '../lib/stream.mjs';
 import { SigstreamClient } from '../../web/sigstream.js';
 
 const SECRET = 'resume-test-secret';

@@ -8,8 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { execFile } from 'node:child_process';
-import { startCluster, waitFor, sleep } from './lib/cluster.mjs';
-import { roomHistory } from './lib/stream.mjs';
+import { startCluster, waitFor, sleep } from '../lib/cluster.mjs';
+import { roomHistory } from '../lib/stream.mjs';
 import { SigstreamClient } from '../../web/sigstream.js';
 
 const ROOMS = ['roll-a', 'roll-b', 'roll-c'];

@@ -4,8 +4,8 @@
 // their join), and from then on each receives exactly its share of its room.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, connect, sleep } from './lib/cluster.mjs';
-import { roomHistory, assertReceivedShare } from './lib/stream.mjs';
+import { startCluster, connect, sleep } from '../lib/cluster.mjs';
+import { roomHistory, assertReceivedShare } from '../lib/stream.mjs';
 
 const ROOMS = ['scale-a', 'scale-b', 'scale-c', 'scale-d', 'scale-e'];
 let cluster;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startCluster } from './lib/cluster.mjs';
+import { startCluster } from '../lib/cluster.mjs';
 
 let cluster;
 let base;

@@ -10,8 +10,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
-import { startCluster, connect, httpGet, waitFor } from './lib/cluster.mjs';
-import { roomHistory as history } from './lib/stream.mjs';
+import { startCluster, connect, httpGet, waitFor } from '../lib/cluster.mjs';
+import { roomHistory as history } from '../lib/stream.mjs';
 
 const T = 10_000;
 const NS = 1_000_000_000;

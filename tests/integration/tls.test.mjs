@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import tls from 'node:tls';
-import { startCluster, connect, httpGet, freePort, waitFor, HAPROXY_TEMPLATE } from './lib/cluster.mjs';
+import { startCluster, connect, httpGet, freePort, waitFor, HAPROXY_TEMPLATE } from '../lib/cluster.mjs';
 
 const HSTS_MAX_AGE = '600';
 let cluster;

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import net from 'node:net';
-import { startCluster, sleep } from './lib/cluster.mjs';
+import { startCluster, sleep } from '../lib/cluster.mjs';
 
 const T = 5000;
 let cluster;

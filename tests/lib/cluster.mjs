@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import WebSocket from 'ws';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const HAPROXY_TEMPLATE = path.join(REPO_ROOT, 'haproxy', 'haproxy.cfg');
 const SERVERS_PLACEHOLDER = /^[ \t]*# @SIGSTREAM_SERVERS@[ \t]*$/m;
 const BACKEND = 'signaling';
