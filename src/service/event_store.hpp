@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "domain/room_name.hpp"
+#include "service/stored_format.hpp"
 
 namespace sig::service {
 
@@ -55,6 +56,8 @@ class live_follow {
 class event_reads {
  public:
   virtual ~event_reads() = default;
+  // How the bytes read here (and appended) are to be read and written.
+  virtual stored_format const& format() const = 0;
   // Newest sequence on `subject`; 0 if none; nullopt on error.
   virtual std::optional<std::uint64_t> last_seq(std::string const& subject) = 0;
   // Messages on `subject` with from <= seq <= to, in order; nullopt on error.

@@ -11,7 +11,6 @@
 #include <set>
 #include <vector>
 
-#include "adapters/codec/event_codec.hpp"
 #include "service/presence_store.hpp"
 #include "domain/liveness.hpp"
 #include "domain/room_name.hpp"
@@ -365,7 +364,7 @@ bool liveness_monitor::expire_instance(std::string const& instance, std::uint64_
       all_stored = false;
       continue;
     }
-    domain::room_state st = fold_loaded(*loaded, name);
+    domain::room_state st = fold_loaded(control_.format(), *loaded, name);
     std::vector<std::pair<std::uint64_t, std::future<append_result>>> appends;
     for (auto const& m : st.members) {
       if (m.instance != instance) continue;
@@ -376,7 +375,7 @@ bool liveness_monitor::expire_instance(std::string const& instance, std::uint64_
       domain::event e{0, now_ms(), settings_.instance_id, domain::leave_of(m, domain::leave_reason::expired)};
       auto done = std::make_shared<std::promise<append_result>>();
       appends.emplace_back(m.join_seq, done->get_future());
-      control_.append(subjects.events, codec::encode_event(name, e), domain::expiry_message_id(token, m.peer, m.join_seq),
+      control_.append(subjects.events, control_.format().encode_event(name, e), domain::expiry_message_id(token, m.peer, m.join_seq),
                       [done](append_result r) { done->set_value(std::move(r)); });
     }
     bool room_stored = true;
@@ -403,8 +402,8 @@ bool liveness_monitor::expire_instance(std::string const& instance, std::uint64_
     // the cache until someone replays them away.
     if (cache_ != nullptr && !appends.empty()) {
       if (auto after = load_room(control_, nullptr, token, subjects)) {
-        auto state = fold_loaded(*after, name);
-        cache_->store(token, after->head, codec::encode_snapshot(state, after->head));
+        auto state = fold_loaded(control_.format(), *after, name);
+        cache_->store(token, after->head, control_.format().encode_snapshot(state, after->head));
         ++counters_.cache_repairs;
       }
     }

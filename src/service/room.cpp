@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <random>
 
-#include "adapters/codec/event_codec.hpp"
 #include "domain/liveness.hpp"
 #include "domain/message_id.hpp"
 #include "domain/room_name.hpp"
@@ -309,7 +308,7 @@ void room::append(domain::event_body body, append_kind kind, std::function<void(
 
 void room::append_attempt(domain::event e, append_kind kind, std::function<void(append_result)> done, int attempt,
                           std::string msg_id) {
-  std::string payload = codec::encode_event(name_, e);
+  std::string payload = ctx_.store.format().encode_event(name_, e);
   ++ctx_.counters.appends_in_flight;
   ctx_.store.append(subject_, std::move(payload), msg_id, kind,
                     [self = shared_from_this(), e = std::move(e), kind, done = std::move(done), attempt,

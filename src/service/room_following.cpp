@@ -7,7 +7,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include "adapters/codec/event_codec.hpp"
 
 #include "service/presence_store.hpp"
 #include "domain/liveness.hpp"
@@ -89,7 +88,7 @@ void room::on_parts_read(std::shared_ptr<sync_result> sync) {
     on_synced(sync);
     return;
   }
-  auto loaded = begin_load(sync->cached, *sync->head);
+  auto loaded = begin_load(ctx_.store.format(), sync->cached, *sync->head);
   if (!needs_reads(loaded)) {
     sync->loaded = std::move(loaded);
     on_synced(sync);
@@ -133,7 +132,7 @@ void room::on_synced(std::shared_ptr<sync_result> sync) {
   if (result->cache_ahead && ctx_.cache != nullptr) {
     ctx_.logger->warn("room={} seq={} the presence cache is ahead of the stream (was the stream reset?); replacing it",
                       name_, applied_seq_);
-    ctx_.cache->replace(token_, applied_seq_, codec::encode_snapshot(state_, applied_seq_));
+    ctx_.cache->replace(token_, applied_seq_, ctx_.store.format().encode_snapshot(state_, applied_seq_));
     ++ctx_.counters.cache_repairs;
   } else if (result->cache_needs_repair) {
     store_snapshot();
@@ -255,7 +254,7 @@ void room::apply(std::uint64_t seq, std::string const& payload) {
 // A signal to a peer held elsewhere changes nothing here but the room's
 // position: it is not decoded at all. False: fold it in full.
 bool room::pass_over(std::uint64_t seq, std::string const& payload) {
-  auto outline = codec::outline_signal(payload);
+  auto outline = ctx_.store.format().outline_signal(payload);
   if (!outline || outline->to.empty() || outline->room != name_ || find_local(outline->to) != nullptr) return false;
   std::uint64_t ignored_before = state_.ignored_events;
   state_ = domain::evolve(std::move(state_), domain::event{seq, outline->time_ms, {}, domain::signal_sent{}});
@@ -266,7 +265,7 @@ bool room::pass_over(std::uint64_t seq, std::string const& payload) {
 }
 
 void room::fold_one(std::uint64_t seq, std::string const& payload) {
-  auto decoded = codec::decode_event(payload, seq);
+  auto decoded = ctx_.store.format().decode_event(payload, seq);
   if (!decoded || decoded->room != name_) {
     ++ctx_.counters.ignored_events;
     ctx_.logger->warn("room={} seq={} skipped an event this version cannot read", name_, seq);
@@ -388,12 +387,12 @@ void room::expect_echo(std::uint64_t seq) {
 
 void room::store_snapshot() {
   if (ctx_.cache == nullptr) return;
-  ctx_.cache->store(token_, applied_seq_, codec::encode_snapshot(state_, applied_seq_));
+  ctx_.cache->store(token_, applied_seq_, ctx_.store.format().encode_snapshot(state_, applied_seq_));
 }
 
 void room::write_stream_snapshot() {
   ++ctx_.counters.stream_snapshots;
-  asio::post(ctx_.blocking, [self = shared_from_this(), payload = codec::encode_snapshot(state_, applied_seq_, room_events_),
+  asio::post(ctx_.blocking, [self = shared_from_this(), payload = ctx_.store.format().encode_snapshot(state_, applied_seq_, room_events_),
                              id = "snap." + token_ + "." + std::to_string(applied_seq_)] {
     self->ctx_.store.put_snapshot(self->snapshot_subject_, payload, id);
   });

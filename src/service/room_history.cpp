@@ -8,7 +8,6 @@
 #include <deque>
 #include <thread>
 
-#include "adapters/codec/event_codec.hpp"
 #include "domain/room_name.hpp"
 #include "history/redact.hpp"
 #include "history/time_point.hpp"
@@ -131,7 +130,7 @@ history_stats read_history(history_source& log, history_query const& q, history:
   progress_ticker ticker(progress, q.follow ? 0 : *head);
   // Decodes, folds, selects and writes one message; false: nothing more wanted.
   auto process = [&](stored_message const& m) {
-    auto decoded = codec::decode_event(m.payload, m.seq);
+    auto decoded = log.format().decode_event(m.payload, m.seq);
     if (!decoded) {
       ++stats.unreadable;
       if (!sel.since || sel.since->what != history::point::kind::sequence || m.seq >= sel.since->seq)
@@ -219,7 +218,7 @@ state_at read_state(history_source& log, std::string const& room, std::optional<
   progress_ticker ticker(progress, *head);
   scan_end end = log.scan(filter, {}, false, stop, [&](stored_message&& m) {
     ticker.tick(++read, m.seq);
-    auto decoded = codec::decode_event(m.payload, m.seq);
+    auto decoded = log.format().decode_event(m.payload, m.seq);
     if (!decoded) return true;
     if (history::past_until(until, decoded->event)) {
       past = true;
@@ -283,7 +282,7 @@ bool room_index::catch_up_locked(history_source& log, std::atomic<bool> const& s
   scan_end end = log.scan(filter, scan_start{next_seq_, 0}, false, stop, [&](stored_message&& m) {
     ticker.tick(++read, m.seq);
     next_seq_ = m.seq + 1;
-    auto decoded = codec::decode_event(m.payload, m.seq);
+    auto decoded = log.format().decode_event(m.payload, m.seq);
     if (!decoded) return true;
     entry& room = rooms_[decoded->room];
     room.state = domain::evolve(std::move(room.state), decoded->event);

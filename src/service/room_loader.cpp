@@ -2,7 +2,6 @@
 
 #include <future>
 
-#include "adapters/codec/event_codec.hpp"
 #include "service/presence_store.hpp"
 
 namespace sig::service {
@@ -18,10 +17,10 @@ std::optional<loaded_room> load_room(event_reads& reads, presence_store* cache, 
   }
   auto head = reads.last_seq(subjects.events);
   if (!head) return std::nullopt;
-  return finish_load(reads, begin_load(cached, *head), subjects);
+  return finish_load(reads, begin_load(reads.format(), cached, *head), subjects);
 }
 
-loaded_room begin_load(std::optional<cached_room> const& cached, std::uint64_t head) {
+loaded_room begin_load(stored_format const& format, std::optional<cached_room> const& cached, std::uint64_t head) {
   loaded_room out;
   out.head = head;
   // A snapshot newer than the stream comes from another stream (the log
@@ -29,7 +28,7 @@ loaded_room begin_load(std::optional<cached_room> const& cached, std::uint64_t h
   out.cache_ahead = cached && cached->seq > head;
   if (cached) out.cached_seq = cached->seq;
   if (cached && cached->seq <= head) {
-    if (auto state = codec::decode_snapshot(cached->snapshot, &out.room_events);
+    if (auto state = format.decode_snapshot(cached->snapshot, &out.room_events);
         state && state->last_seq == cached->seq) {
       out.base = std::move(*state);
       out.from_cache = true;
@@ -62,7 +61,7 @@ std::optional<loaded_room> finish_load(event_reads& reads, loaded_room out, doma
   // newer (it is empty, stale or down).
   if (auto snap = reads.last_message(subjects.snapshot); snap && snap->seq > 0) {
     std::uint64_t events = 0;
-    auto state = codec::decode_snapshot(snap->payload, &events);
+    auto state = reads.format().decode_snapshot(snap->payload, &events);
     if (state && state->last_seq <= out.head && state->last_seq > out.base.last_seq) {
       out.base = std::move(*state);
       out.room_events = events;
@@ -75,10 +74,10 @@ std::optional<loaded_room> finish_load(event_reads& reads, loaded_room out, doma
   return out;
 }
 
-domain::room_state fold_loaded(loaded_room const& room, std::string const& room_name) {
+domain::room_state fold_loaded(stored_format const& format, loaded_room const& room, std::string const& room_name) {
   domain::room_state state = room.base;
   for (auto const& stored : room.events) {
-    auto decoded = codec::decode_event(stored.payload, stored.seq);
+    auto decoded = format.decode_event(stored.payload, stored.seq);
     if (!decoded || decoded->room != room_name) continue;
     state = domain::evolve(std::move(state), decoded->event);
   }

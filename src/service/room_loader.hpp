@@ -34,12 +34,12 @@ std::optional<loaded_room> load_room(event_reads& reads, presence_store* cache, 
 // the room's head already (read without blocking). begin_load settles what
 // they alone tell (pure); when needs_reads() is false the room is loaded,
 // else finish_load (blocking) reads the stream's snapshot and the events.
-loaded_room begin_load(std::optional<cached_room> const& cached, std::uint64_t head);
+loaded_room begin_load(stored_format const& format, std::optional<cached_room> const& cached, std::uint64_t head);
 bool needs_reads(loaded_room const& room);
 std::optional<loaded_room> finish_load(event_reads& reads, loaded_room room, domain::room_subjects const& subjects);
 
 // `base` with `events` folded in (events of another room or unreadable
 // ones are skipped): the room's state at `head`.
-domain::room_state fold_loaded(loaded_room const& room, std::string const& room_name);
+domain::room_state fold_loaded(stored_format const& format, loaded_room const& room, std::string const& room_name);
 
 }  // namespace sig::service

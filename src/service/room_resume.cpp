@@ -6,7 +6,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include "adapters/codec/event_codec.hpp"
 
 #include <algorithm>
 
@@ -176,7 +175,7 @@ void room::finish_replay(std::string const& peer, std::uint64_t last_seq, std::v
   std::vector<domain::event> window;
   window.reserve(missed->size());
   for (auto const& stored : *missed)
-    if (auto decoded = codec::decode_event(stored.payload, stored.seq); decoded && decoded->room == name_)
+    if (auto decoded = ctx_.store.format().decode_event(stored.payload, stored.seq); decoded && decoded->room == name_)
       window.push_back(std::move(decoded->event));
   std::vector<protocol::peer_entry> peers;
   for (auto const& m : domain::members_before(members_at_resume, last_seq, window))

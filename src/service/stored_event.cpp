@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "adapters/codec/event_codec.hpp"
 
 namespace sig::service {
 
@@ -25,7 +24,7 @@ stored_event_search find_stored_event(event_reads& reads, std::string const& sub
     return out;
   }
   for (auto const& stored : *events) {
-    auto decoded = codec::decode_event(stored.payload, stored.seq);
+    auto decoded = reads.format().decode_event(stored.payload, stored.seq);
     if (!decoded || decoded->room != room_name) continue;
     if (decoded->event.body == body) {
       out.seq = stored.seq;

@@ -16,22 +16,21 @@ RULES=(
   'src/auth|"(history|admission|service|adapters|cli)/|<(boost|nats|hiredis|google|spdlog|fmt)/'
   'src/admission|"(domain|protocol|history|auth|service|adapters|cli)/|<(boost|nats|hiredis|google|spdlog|fmt|openssl)/'
   'src/service|"(adapters|cli)/|"sigstream/events/|<(nats|hiredis|google|openssl)/|<boost/beast'
-  'src/adapters/codec|"(protocol|history|auth|admission|service|cli|adapters/(nats|redis|ws))/|<(boost|nats|hiredis|spdlog|fmt|openssl)/'
+  'src/adapters/codec|"(protocol|history|auth|admission|cli|adapters/(nats|redis|ws))/|"service/|<(boost|nats|hiredis|spdlog|fmt|openssl)/'
   'src/adapters/nats|"(cli|adapters/(redis|ws))/|<(hiredis|google)/|<boost/beast'
   'src/adapters/redis|"(cli|adapters/(nats|ws|codec))/|<(nats|google)/|<boost/beast'
   'src/adapters/ws|"(cli|adapters/(nats|redis|codec))/|<(nats|hiredis|google)/'
 )
 
-# Debts (issue 14): the service still reaches the storage format (the
-# Protobuf codec). file|included path
+# By design: the codec implements the service's stored_format port.
+# file|included path
+ALLOWED=(
+  'src/adapters/codec/event_codec.hpp|service/stored_format.hpp'
+)
+
+# Debts: none left. An entry is file|included path, with the reason in a
+# comment above it.
 KNOWN=(
-  'src/service/liveness_monitor.cpp|adapters/codec/event_codec.hpp'
-  'src/service/room.cpp|adapters/codec/event_codec.hpp'
-  'src/service/room_following.cpp|adapters/codec/event_codec.hpp'
-  'src/service/room_history.cpp|adapters/codec/event_codec.hpp'
-  'src/service/room_loader.cpp|adapters/codec/event_codec.hpp'
-  'src/service/room_resume.cpp|adapters/codec/event_codec.hpp'
-  'src/service/stored_event.cpp|adapters/codec/event_codec.hpp'
 )
 
 found=()
@@ -50,7 +49,7 @@ done
 status=0
 for entry in "${found[@]}"; do
   known=0
-  for debt in "${KNOWN[@]}"; do [[ $entry == "$debt" ]] && known=1; done
+  for debt in "${KNOWN[@]}" "${ALLOWED[@]}"; do [[ $entry == "$debt" ]] && known=1; done
   if (( !known )); then
     echo "layering: ${entry%%|*} includes ${entry#*|}, which its layer must not (see docs/architecture.md)" >&2
     status=1
@@ -64,5 +63,5 @@ for debt in "${KNOWN[@]}"; do
     status=1
   fi
 done
-(( status == 0 )) && echo "layering: ${#found[@]} known debts, no new crossing"
+(( status == 0 )) && echo "layering: ${#KNOWN[@]} known debts, no crossing beyond them"
 exit $status

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/codec/event_codec.hpp"
 #include "domain/room_name.hpp"
 #include "service/event_store.hpp"
 
@@ -122,6 +123,7 @@ class memory_event_store final : public service::event_store {
       if (s.subject == subject && s.seq >= from && s.seq <= to) out.push_back({s.seq, s.payload});
     return out;
   }
+  service::stored_format const& format() const override { return format_; }
   std::optional<service::stored_message> last_message(std::string const& subject) override {
     std::lock_guard lock(mutex_);
     if (!connected) return std::nullopt;
@@ -197,6 +199,7 @@ class memory_event_store final : public service::event_store {
   std::map<std::uint64_t, follower> followers_;
   std::uint64_t next_follower_ = 0;
   std::vector<std::pair<std::string, service::live_message>> held_;
+  sig::codec::protobuf_format format_;
 };
 
 }  // namespace sig::test

@@ -30,7 +30,11 @@ struct scripted_reads final : sig::service::event_reads {
   std::optional<sig::service::stored_message> last_message(std::string const&) override {
     return sig::service::stored_message{};
   }
+  sig::service::stored_format const& format() const override { return protobuf; }
+  sig::codec::protobuf_format protobuf;
 };
+
+sig::codec::protobuf_format const protobuf;
 
 sig::service::cached_room cached_at(std::uint64_t seq) {
   sig::domain::room_state state;
@@ -41,7 +45,7 @@ sig::service::cached_room cached_at(std::uint64_t seq) {
 }  // namespace
 
 TEST_CASE("room_loader: a snapshot at the head needs no read of the stream", "[room_loader]") {
-  auto loaded = begin_load(cached_at(7), 7);
+  auto loaded = begin_load(protobuf, cached_at(7), 7);
   CHECK(loaded.from_cache);
   CHECK_FALSE(loaded.cache_ahead);
   CHECK_FALSE(loaded.cache_needs_repair);
@@ -54,7 +58,7 @@ TEST_CASE("room_loader: a snapshot written after the head was read is not taken 
   // instance appended 4 and 5: the stream has them by the second look.
   scripted_reads reads;
   reads.heads = {5};
-  auto begun = begin_load(cached_at(5), 3);
+  auto begun = begin_load(protobuf, cached_at(5), 3);
   REQUIRE(begun.cache_ahead);
   auto loaded = finish_load(reads, begun, sig::domain::subjects_for_token("t", "room"));
   REQUIRE(loaded);
@@ -68,7 +72,7 @@ TEST_CASE("room_loader: a snapshot written after the head was read is not taken 
 TEST_CASE("room_loader: a snapshot a new room's stream never reached is also rechecked", "[room_loader]") {
   scripted_reads reads;
   reads.heads = {2};
-  auto begun = begin_load(cached_at(2), 0);
+  auto begun = begin_load(protobuf, cached_at(2), 0);
   REQUIRE(begun.cache_ahead);
   CHECK(needs_reads(begun));  // looked at again on a worker, though the room has no event
   auto loaded = finish_load(reads, begun, sig::domain::subjects_for_token("t", "room"));
@@ -82,7 +86,7 @@ TEST_CASE("room_loader: a snapshot still ahead of the stream on the second look 
           "[room_loader]") {
   scripted_reads reads;
   reads.heads = {3};
-  auto loaded = finish_load(reads, begin_load(cached_at(40), 3), sig::domain::subjects_for_token("t", "room"));
+  auto loaded = finish_load(reads, begin_load(protobuf, cached_at(40), 3), sig::domain::subjects_for_token("t", "room"));
   REQUIRE(loaded);
   CHECK(loaded->cache_ahead);
   CHECK_FALSE(loaded->from_cache);

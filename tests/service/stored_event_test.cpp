@@ -26,6 +26,8 @@ struct room_stream final : sig::service::event_reads {
     return out;
   }
   std::optional<sig::service::stored_message> last_message(std::string const&) override { return std::nullopt; }
+  sig::service::stored_format const& format() const override { return protobuf; }
+  sig::codec::protobuf_format protobuf;
   void put(std::uint64_t seq, std::string const& room, sig::domain::event_body body) {
     events[seq] = sig::codec::encode_event(room, sig::domain::event{seq, 0, "i1", std::move(body)});
   }

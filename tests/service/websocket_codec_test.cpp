@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "adapters/ws/websocket_codec.hpp"
+#include "domain/room_name.hpp"
 
 using namespace sig::ws;
 
@@ -130,22 +131,22 @@ TEST_CASE("the opening handshake's accept key is RFC 6455's example") {
 }
 
 TEST_CASE("UTF-8: valid text passes; truncated, overlong, surrogate and out-of-range sequences do not") {
-  CHECK(valid_utf8(""));
-  CHECK(valid_utf8("plain ascii, longer than eight bytes"));
-  CHECK(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"));  // é € 😀 U+10FFFF
-  CHECK(valid_utf8("\xed\x9f\xbf"));                                            // U+D7FF, below the surrogates
-  CHECK_FALSE(valid_utf8("\xe2\x82"));                   // truncated
-  CHECK_FALSE(valid_utf8("abcdefghij\xe2\x82"));         // truncated after an ASCII run
-  CHECK_FALSE(valid_utf8("\xc0\xaf"));                   // overlong '/'
-  CHECK_FALSE(valid_utf8("\xe0\x80\xaf"));               // overlong, three bytes
-  CHECK_FALSE(valid_utf8("\xf0\x80\x80\xaf"));           // overlong, four bytes
-  CHECK_FALSE(valid_utf8("\xed\xa0\x80"));               // UTF-16 surrogate
-  CHECK_FALSE(valid_utf8("\xf4\x90\x80\x80"));           // past U+10FFFF
-  CHECK_FALSE(valid_utf8("\xf5\x80\x80\x80"));
-  CHECK_FALSE(valid_utf8("\x80"));                       // a continuation byte first
-  CHECK_FALSE(valid_utf8("\xc3\x28"));                   // a lead byte without its continuation
-  CHECK_FALSE(valid_utf8("\xff\xfe"));
-  CHECK_FALSE(valid_utf8("0123456789abcdef\xe2\x28\xa1"));
+  CHECK(sig::domain::is_valid_utf8(""));
+  CHECK(sig::domain::is_valid_utf8("plain ascii, longer than eight bytes"));
+  CHECK(sig::domain::is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"));  // é € 😀 U+10FFFF
+  CHECK(sig::domain::is_valid_utf8("\xed\x9f\xbf"));                                            // U+D7FF, below the surrogates
+  CHECK_FALSE(sig::domain::is_valid_utf8("\xe2\x82"));                   // truncated
+  CHECK_FALSE(sig::domain::is_valid_utf8("abcdefghij\xe2\x82"));         // truncated after an ASCII run
+  CHECK_FALSE(sig::domain::is_valid_utf8("\xc0\xaf"));                   // overlong '/'
+  CHECK_FALSE(sig::domain::is_valid_utf8("\xe0\x80\xaf"));               // overlong, three bytes
+  CHECK_FALSE(sig::domain::is_valid_utf8("\xf0\x80\x80\xaf"));           // overlong, four bytes
+  CHECK_FALSE(sig::domain::is_valid_utf8("\xed\xa0\x80"));               // UTF-16 surrogate
+  CHECK_FALSE(sig::domain::is_valid_utf8("\xf4\x90\x80\x80"));           // past U+10FFFF
+  CHECK_FALSE(sig::domain::is_valid_utf8("\xf5\x80\x80\x80"));
+  CHECK_FALSE(sig::domain::is_valid_utf8("\x80"));                       // a continuation byte first
+  CHECK_FALSE(sig::domain::is_valid_utf8("\xc3\x28"));                   // a lead byte without its continuation
+  CHECK_FALSE(sig::domain::is_valid_utf8("\xff\xfe"));
+  CHECK_FALSE(sig::domain::is_valid_utf8("0123456789abcdef\xe2\x28\xa1"));
 }
 
 TEST_CASE("close codes a client may send") {
@@ -187,7 +188,7 @@ TEST_CASE("server close frames: the code, a reason cut at a character, or no pay
   for (int i = 0; i < 62; ++i) accents += "\xc3\xa9";
   auto cut = server_close_frame({close_code::going_away, accents});
   CHECK(cut.size() == 2 + 2 + 122);
-  CHECK(valid_utf8(cut.substr(4)));
+  CHECK(sig::domain::is_valid_utf8(cut.substr(4)));
 
   auto empty = server_close_frame({close_code::no_status, "ignored"});
   CHECK(empty == std::string("\x88\x00", 2));

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/codec/event_codec.hpp"
 #include "adapters/nats/connection.hpp"
 #include "adapters/nats/stream_reader.hpp"
 #include "domain/room_name.hpp"
@@ -74,6 +75,8 @@ class event_log final : public service::cluster_store {
   std::string const& stream_name() const override { return settings_.stream; }
   int replicas() const { return settings_.replicas; }
   connection& conn() { return conn_; }
+  // The stream holds RoomEvent and RoomSnapshot messages (Protobuf).
+  service::stored_format const& format() const override { return format_; }
 
   // Non-blocking: `done` runs later on a NATS thread (hand it off, do not
   // work there). `msg_id` is JetStream's dedup key: a retry with the same id
@@ -120,6 +123,7 @@ class event_log final : public service::cluster_store {
   std::optional<std::string> shared_secret(std::string const& key, std::string const& candidate);
 
  private:
+  codec::protobuf_format format_;
   void expire_acks();
 
   log_settings settings_;

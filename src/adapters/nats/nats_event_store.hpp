@@ -31,6 +31,7 @@ class nats_event_store final : public service::event_store {
     return true;
   }
   bool settle_follows() override { return data_.flush(); }
+  service::stored_format const& format() const override { return reads_.format(); }
   std::optional<std::uint64_t> last_seq(std::string const& subject) override { return reads_.last_seq(subject); }
   std::optional<std::vector<service::stored_message>> read(std::string const& subject, std::uint64_t from,
                                                            std::uint64_t to) override {

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "domain/room_name.hpp"
+
 namespace sig::ws {
 
 namespace {
@@ -33,47 +35,6 @@ bool valid_websocket_key(std::string_view client_key) {
   // 16 bytes in base64: 22 characters and "==".
   if (client_key.size() != 24 || client_key.substr(22) != "==") return false;
   return std::all_of(client_key.begin(), client_key.begin() + 22, is_base64_char);
-}
-
-bool valid_utf8(std::string_view text) {
-  auto const* p = reinterpret_cast<unsigned char const*>(text.data());
-  auto const* end = p + text.size();
-  while (p < end) {
-    // ASCII runs are most of every message: eight bytes at a time.
-    while (end - p >= 8) {
-      std::uint64_t word;
-      std::memcpy(&word, p, 8);
-      if (word & 0x8080808080808080ull) break;
-      p += 8;
-    }
-    if (p == end) break;
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t length;
-    unsigned char low = 0x80, high = 0xBF;  // the second byte's range
-    if (c >= 0xC2 && c <= 0xDF) {
-      length = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      length = 3;
-      if (c == 0xE0) low = 0xA0;   // overlong
-      if (c == 0xED) high = 0x9F;  // UTF-16 surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      length = 4;
-      if (c == 0xF0) low = 0x90;   // overlong
-      if (c == 0xF4) high = 0x8F;  // past U+10FFFF
-    } else {
-      return false;  // a continuation byte first, an overlong lead (C0, C1) or past F4
-    }
-    if (static_cast<std::size_t>(end - p) < length) return false;
-    if (p[1] < low || p[1] > high) return false;
-    for (std::size_t i = 2; i < length; ++i)
-      if (p[i] < 0x80 || p[i] > 0xBF) return false;
-    p += length;
-  }
-  return true;
 }
 
 bool valid_close_code(std::uint16_t code) {
@@ -112,7 +73,7 @@ std::string server_close_frame(close_reason const& reason) {
   std::string_view text = reason.reason;
   if (text.size() > max_control_payload - 2) {
     text = text.substr(0, max_control_payload - 2);
-    while (!text.empty() && !valid_utf8(text)) text.remove_suffix(1);
+    while (!text.empty() && !domain::is_valid_utf8(text)) text.remove_suffix(1);
   }
   auto header = server_frame_header(opcode::close, 2 + text.size());
   std::string frame(reinterpret_cast<char const*>(header.bytes.data()), header.size);
@@ -224,7 +185,7 @@ frame_reader::step frame_reader::next(char* data, std::size_t size) {
                                              static_cast<unsigned char>(view[1]));
       if (!valid_close_code(code)) return fail(close_code::protocol_error, "invalid close code");
       auto reason = view.substr(2);
-      if (!valid_utf8(reason)) return fail(close_code::bad_payload, "close reason not UTF-8");
+      if (!domain::is_valid_utf8(reason)) return fail(close_code::bad_payload, "close reason not UTF-8");
       return {consumed, close{code, reason}};
     }
     default: break;
@@ -247,7 +208,7 @@ frame_reader::step frame_reader::next(char* data, std::size_t size) {
 }
 
 frame_reader::step frame_reader::end_of_message(std::size_t consumed, std::string_view payload, bool binary) {
-  if (!binary && !valid_utf8(payload)) {
+  if (!binary && !domain::is_valid_utf8(payload)) {
     failed_ = true;
     return {consumed, read_event::violation{close_code::bad_payload, "text message not UTF-8"}};
   }

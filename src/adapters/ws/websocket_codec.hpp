@@ -42,7 +42,6 @@ std::string websocket_accept_key(std::string_view client_key);
 // A Sec-WebSocket-Key must be the base64 of 16 bytes.
 bool valid_websocket_key(std::string_view client_key);
 
-bool valid_utf8(std::string_view text);
 // Codes a peer may send in a close frame (1004-1006, 1015 and 1016-2999
 // are reserved).
 bool valid_close_code(std::uint16_t code);
