@@ -64,8 +64,9 @@ room_state evolve(room_state state, event const& e) {
   return state;
 }
 
-decision decide_join(room_state const& state, std::string peer, std::string meta_json) {
+decision decide_join(room_state const& state, std::string peer, std::string meta_json, join_limits limits) {
   if (state.has(peer)) return std::vector<event_body>{};
+  if (state.members.size() + limits.joins_in_flight >= limits.max_peers) return rejection::room_full;
   return std::vector<event_body>{peer_joined{std::move(peer), std::move(meta_json)}};
 }
 
@@ -79,8 +80,10 @@ peer_left leave_of(member const& m, leave_reason reason) {
   return peer_left{m.peer, reason, m.instance, m.meta_json, m.join_seq};
 }
 
-decision decide_resume(room_state const& state, std::string peer) {
-  if (!state.has(peer)) return rejection::not_in_room;
+decision decide_resume(room_state const& state, std::string peer, std::uint64_t join_seq, bool resume_in_flight) {
+  auto const* m = state.find(peer);
+  if (m == nullptr || m->join_seq != join_seq) return rejection::not_in_room;
+  if (resume_in_flight) return rejection::resume_in_progress;
   return std::vector<event_body>{peer_resumed{std::move(peer)}};
 }
 

@@ -43,16 +43,33 @@ room_state fold(room_state state, Range const& events) {
 
 // Decisions: what a command appends, given the current state. An already
 // satisfied command appends nothing, so retrying a command is always safe.
-enum class rejection { not_in_room, unknown_peer };
+enum class rejection {
+  not_in_room,         // the peer is not (or no longer) a member
+  unknown_peer,        // a signal's target is not another member
+  room_full,           // members and joins on their way reach the cap
+  resume_in_progress,  // the peer is resuming on another connection already
+};
 
 using decision = std::variant<std::vector<event_body>, rejection>;
 
-decision decide_join(room_state const& state, std::string peer, std::string meta_json);
+// The room's cap counts the members and the joins this instance has on
+// their way (appended, not yet folded). Other instances may admit joins at
+// the same moment: the cap holds per instance's view, so a room can
+// overshoot it by a few at once.
+struct join_limits {
+  std::size_t max_peers = static_cast<std::size_t>(-1);
+  std::size_t joins_in_flight = 0;
+};
+decision decide_join(room_state const& state, std::string peer, std::string meta_json, join_limits limits = {});
 decision decide_leave(room_state const& state, std::string peer, leave_reason reason);
 decision decide_signal(room_state const& state, std::string from,
                        std::optional<std::string> to, std::string data_json);
-// A member's connection moved to the instance that appends the result.
-decision decide_resume(room_state const& state, std::string peer);
+// A member's connection moved to the instance that appends the result. The
+// resume names the join it continues (`join_seq`, from its signed token): a
+// peer that left and is gone, or a join other than that one, is refused,
+// as is a second resume while one is on its way.
+decision decide_resume(room_state const& state, std::string peer, std::uint64_t join_seq,
+                       bool resume_in_flight = false);
 // The leave of member `m`, carrying what members_before needs.
 peer_left leave_of(member const& m, leave_reason reason);
 

@@ -185,15 +185,14 @@ void room::admit_waiting() {
   waiting_.clear();
   for (auto& request : joins) {
     if (request.endpoint.expired()) continue;  // gone before anything was appended
-    if (state_.members.size() + pending_.size() >= ctx_.max_room_peers) {
-      // Other instances may admit joins at the same moment: the cap holds
-      // per instance's view, so a room can overshoot it by a few at once.
+    std::string peer = request.peer;
+    auto decision = domain::decide_join(state_, peer, request.meta_json,
+                                        domain::join_limits{ctx_.max_room_peers, pending_.size()});
+    if (std::holds_alternative<domain::rejection>(decision)) {  // room_full
       if (auto endpoint = request.endpoint.lock())
         reply_join_error(endpoint, request.id, error_code::room_full, "this room is full");
       continue;
     }
-    std::string peer = request.peer;
-    auto decision = domain::decide_join(state_, peer, request.meta_json);
     auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
     if (events == nullptr || events->empty()) continue;  // ids are fresh: cannot happen
     pending_.emplace(peer, std::move(request));

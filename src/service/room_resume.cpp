@@ -41,13 +41,13 @@ void room::admit_resumes() {
   for (auto& request : resumes) {
     auto endpoint = request.endpoint.lock();
     if (!endpoint) continue;
-    auto const* m = state_.find(request.peer);
-    std::string_view refusal;
-    if (m == nullptr || m->join_seq != request.join_seq)
-      refusal = "this peer has left the room (it did not resume within the grace period); join afresh";
-    else if (pending_resumes_.count(request.peer) != 0)
-      refusal = "this peer is resuming on another connection already";
-    if (!refusal.empty()) {
+    auto decision =
+        domain::decide_resume(state_, request.peer, request.join_seq, pending_resumes_.count(request.peer) != 0);
+    if (auto const* rejected = std::get_if<domain::rejection>(&decision)) {
+      std::string_view refusal =
+          *rejected == domain::rejection::resume_in_progress
+              ? "this peer is resuming on another connection already"
+              : "this peer has left the room (it did not resume within the grace period); join afresh";
       ++ctx_.counters.resumes_refused;
       ctx_.logger->info("room={} peer={} resume refused: {}", name_, request.peer, refusal);
       ctx_.counters.count_error(static_cast<int>(error_code::unauthorized));
@@ -56,7 +56,8 @@ void room::admit_resumes() {
     }
     std::string peer = request.peer;
     pending_resumes_.emplace(peer, std::move(request));
-    append(domain::peer_resumed{peer}, append_kind::membership, [self = shared_from_this(), peer](append_result result) {
+    auto& events = std::get<std::vector<domain::event_body>>(decision);
+    append(std::move(events.front()), append_kind::membership, [self = shared_from_this(), peer](append_result result) {
       if (result.ok) {
         self->expect_echo(result.seq);
         return;

@@ -185,6 +185,18 @@ TEST_CASE("domain: join appends a join, once", "[domain]") {
   CHECK(events_of(decide_join(state, "a", "{}")).empty());
 }
 
+TEST_CASE("domain: the room cap counts members and the joins on their way", "[domain]") {
+  auto state = given({at(1, joins("a")), at(2, joins("b"))});
+  CHECK(events_of(decide_join(state, "c", "{}", join_limits{3, 0})).size() == 1);
+  CHECK(rejection_of(decide_join(state, "c", "{}", join_limits{3, 1})) == rejection::room_full);
+  CHECK(rejection_of(decide_join(state, "c", "{}", join_limits{2, 0})) == rejection::room_full);
+  // A member's join again is a no-op, not a refusal, whatever the cap.
+  CHECK(events_of(decide_join(state, "a", "{}", join_limits{2, 5})).empty());
+  // Room again after a leave.
+  auto after_leave = given({at(1, joins("a")), at(2, joins("b")), at(3, leaves("b"))});
+  CHECK(events_of(decide_join(after_leave, "c", "{}", join_limits{2, 0})).size() == 1);
+}
+
 TEST_CASE("domain: leave appends a leave of a member only", "[domain]") {
   auto state = given({at(1, joins("a"))});
   auto events = events_of(decide_leave(state, "a", leave_reason::disconnect));
@@ -305,10 +317,16 @@ TEST_CASE("domain: a leave decided while another instance held the peer is ignor
   CHECK(given({joined, at(2, resume, "i2"), at(3, leaves("a"), "i1")}).members.empty());
 }
 
-TEST_CASE("domain: decide_resume needs a member", "[domain][resume]") {
+TEST_CASE("domain: decide_resume needs the member of that join, and one resume at a time", "[domain][resume]") {
   auto state = given({at(1, joins("a"))});
-  CHECK(events_of(decide_resume(state, "a")) == std::vector<event_body>{peer_resumed{"a"}});
-  CHECK(rejection_of(decide_resume(state, "gone")) == rejection::not_in_room);
+  CHECK(events_of(decide_resume(state, "a", 1)) == std::vector<event_body>{peer_resumed{"a"}});
+  CHECK(rejection_of(decide_resume(state, "gone", 1)) == rejection::not_in_room);
+  // Its token names another join: it left meanwhile (and the same id came back).
+  CHECK(rejection_of(decide_resume(state, "a", 7)) == rejection::not_in_room);
+  CHECK(rejection_of(decide_resume(state, "a", 1, true)) == rejection::resume_in_progress);
+  // Left: refused, even with the right join.
+  auto left = given({at(1, joins("a")), at(2, leaves("a"))});
+  CHECK(rejection_of(decide_resume(left, "a", 1)) == rejection::not_in_room);
 }
 
 TEST_CASE("domain: nobody is told of a resume", "[domain][resume]") {
