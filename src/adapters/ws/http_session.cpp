@@ -7,6 +7,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "adapters/ws/admin_bridge.hpp"
+#include "adapters/ws/socket_errors.hpp"
 #include "adapters/ws/static_files.hpp"
 #include "adapters/ws/ws_session.hpp"
 #include "protocol/static_path.hpp"
@@ -34,9 +35,7 @@ void http_session::do_read() {
 
 void http_session::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
-    if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::operation_aborted &&
-        ec != asio::error::connection_reset)
-      ctx_.logger->debug("http request failed: {}", ec.message());
+    if (!expected_disconnect(ec)) ctx_.logger->debug("http request failed: {}", ec.message());
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     return;

@@ -1,6 +1,7 @@
 #include "adapters/ws/ws_session.hpp"
 
 #include "adapters/ws/session_registry.hpp"
+#include "adapters/ws/socket_errors.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -26,12 +27,6 @@ namespace {
 // 128 random bits: unique across the cluster without coordination, never
 // reused, and not guessable, so nobody can address a peer it was not told of.
 std::string new_peer_id() { return "p" + auth::random_token(16); }
-
-// Ends of a connection that need no log line.
-bool expected_close(boost::system::error_code ec) {
-  return ec == boost::asio::error::operation_aborted || ec == boost::asio::error::eof ||
-         ec == boost::asio::error::connection_reset || ec == boost::asio::error::broken_pipe;
-}
 
 // After a full read buffer, the rest is read in pieces this large, on the
 // stack of the read handler: only messages that need it use it.
@@ -131,11 +126,7 @@ void ws_session::refuse_upgrade(std::string response) {
 }
 
 void ws_session::on_accept(boost::system::error_code ec) {
-  if (ec) {
-    ctx_.logger->debug("conn={} websocket handshake failed: {}", remote_, ec.message());
-    tear_down();
-    return;
-  }
+  if (ec) return fail(ec, "websocket handshake");
   if (closing_ || gone_) return;  // the handshake timed out meanwhile
   close_deadline_ = std::chrono::steady_clock::time_point::max();
   ctx_.logger->debug("conn={} connected", remote_);
@@ -159,7 +150,7 @@ void ws_session::do_read() {
 
 void ws_session::on_read(boost::system::error_code ec, std::size_t bytes) {
   reading_ = false;
-  if (ec) return on_read_failed(ec);
+  if (ec) return fail(ec, "read");
   if (!take_bytes(read_buffer_.data(), bytes)) return;
   if (bytes == read_buffer_.size()) {
     // A full buffer: a large message, or several. The rest is read now, in
@@ -168,7 +159,7 @@ void ws_session::on_read(boost::system::error_code ec, std::size_t bytes) {
     for (int i = 0; i < reads_per_wake_up; ++i) {
       std::size_t n = socket_.read_some(boost::asio::buffer(chunk), ec);
       if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) break;
-      if (ec) return on_read_failed(ec);
+      if (ec) return fail(ec, "read");
       if (!take_bytes(chunk, n)) return;
       if (n < read_chunk) break;
     }
@@ -293,8 +284,10 @@ bool ws_session::on_frame_event(frame_event const& event) {
       event);
 }
 
-void ws_session::on_read_failed(boost::system::error_code ec) {
-  if (!expected_close(ec)) ctx_.logger->info("conn={} peer={} closed: {}", remote_, peer_, ec.message());
+// The connection failed under an operation: logged unless it is the
+// connection's normal end, then closed.
+void ws_session::fail(boost::system::error_code ec, std::string_view what) {
+  if (!expected_disconnect(ec)) ctx_.logger->info("conn={} peer={} closed: {} failed: {}", remote_, peer_, what, ec.message());
   tear_down();
 }
 
@@ -560,8 +553,7 @@ void ws_session::on_write(boost::system::error_code ec, std::size_t) {
     queue_.clear();
     queued_bytes_ = 0;
     batch_.reset();
-    if (!expected_close(ec)) ctx_.logger->debug("conn={} write failed: {}", remote_, ec.message());
-    tear_down();
+    fail(ec, "write");
     return;
   }
   if (carried_close) {

@@ -56,7 +56,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   bool socket_closed() const;
   // One frame's event; false if reading must stop.
   bool on_frame_event(frame_event const& event);
-  void on_read_failed(boost::system::error_code ec);
+  void fail(boost::system::error_code ec, std::string_view what);
   void handle(std::string_view frame);
   void handle_join(protocol::join_request request);
   void handle_resume(protocol::join_request request);
