@@ -142,6 +142,19 @@ async function upgraded(headers) {
 
 const send = (client, obj, options) => client.write(frame(OP.text, JSON.stringify(obj), options));
 
+// Alice and Bob in `room`, each told of the other; Alice's peer id.
+async function pair(room) {
+  const alice = await upgraded();
+  const bob = await upgraded();
+  send(alice, { type: 'join', room, id: 1 });
+  const aliceJoined = await alice.message();
+  assert.equal(aliceJoined.type, 'joined');
+  send(bob, { type: 'join', room, id: 1 });
+  assert.equal((await bob.message()).type, 'joined');
+  assert.equal((await alice.message()).type, 'peer-joined');
+  return { alice, bob, alicePeer: aliceJoined.peer };
+}
+
 test('the opening handshake: the accept key, no extension taken, and the refusals', async () => {
   const client = await rawConnect({ 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' });
   await client.until(() => client.head, 'the upgrade response');
@@ -181,17 +194,10 @@ test('a message written one byte at a time is read as one message', async () => 
 });
 
 test('fragments with a ping between them: a pong with the same payload, then the whole message delivered', async () => {
-  const alice = await upgraded();
-  const bob = await upgraded();
-  send(alice, { type: 'join', room: 'fragments', id: 1 });
-  const aliceJoined = await alice.message();
-  send(bob, { type: 'join', room: 'fragments', id: 1 });
-  const bobJoined = await bob.message();
-  assert.equal(bobJoined.type, 'joined');
-  assert.equal((await alice.message()).type, 'peer-joined');
+  const { alice, bob, alicePeer } = await pair('fragments');
 
   const data = `candidate:${'é'.repeat(300)}`;  // two-byte characters, split across fragments below
-  const text = Buffer.from(JSON.stringify({ type: 'signal', to: aliceJoined.peer, data, id: 2 }));
+  const text = Buffer.from(JSON.stringify({ type: 'signal', to: alicePeer, data, id: 2 }));
   const cut1 = 20, cut2 = 201;  // 201 falls inside a two-byte character
   bob.write(Buffer.concat([
     frame(OP.text, text.subarray(0, cut1), { fin: false }),
@@ -213,16 +219,10 @@ test('fragments with a ping between them: a pong with the same payload, then the
 });
 
 test('a hundred signals in one TCP write: a hundred acks in order, a hundred deliveries', async () => {
-  const alice = await upgraded();
-  const bob = await upgraded();
-  send(alice, { type: 'join', room: 'pipelined', id: 1 });
-  const aliceJoined = await alice.message();
-  send(bob, { type: 'join', room: 'pipelined', id: 1 });
-  await bob.message();
-  await alice.message();  // peer-joined
+  const { alice, bob, alicePeer } = await pair('pipelined');
   const N = 100;
   const burst = [];
-  for (let i = 0; i < N; i++) burst.push(frame(OP.text, JSON.stringify({ type: 'signal', to: aliceJoined.peer, data: { n: i }, id: 100 + i })));
+  for (let i = 0; i < N; i++) burst.push(frame(OP.text, JSON.stringify({ type: 'signal', to: alicePeer, data: { n: i }, id: 100 + i })));
   bob.write(Buffer.concat(burst));
   const acks = [];
   while (acks.length < N) acks.push(await bob.message());
