@@ -28,6 +28,7 @@
 #include "auth/hmac.hpp"
 #include "auth/join_token.hpp"
 #include "cli/commands.hpp"
+#include "cli/drain.hpp"
 #include "auth/url_credentials.hpp"
 #include "cli/logging.hpp"
 #include "cli/nats_security_options.hpp"
@@ -319,7 +320,6 @@ int serve_command(int argc, char** argv) {
   liveness.start();
 
   auto signals = std::make_unique<asio::signal_set>(io, SIGINT, SIGTERM);
-  auto shutdown_timer = std::make_unique<asio::steady_timer>(io);
   signals->async_wait([&](boost::system::error_code ec, int signal) {
     if (ec) return;
     main_log->info("{}: draining; asking {} clients to reconnect elsewhere (1012); {} local peers",
@@ -336,35 +336,21 @@ int serve_command(int argc, char** argv) {
     admin.shutdown();
     sessions.move_all_elsewhere();
     if (!s.resume) directory.disconnect_all();
-    auto deadline = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now() +
-                                                                             s.shutdown_grace);
-    auto wait_for_moves = std::make_shared<std::function<void()>>();
-    auto left_behind = std::make_shared<bool>(false);
-    *wait_for_moves = [&, deadline, left_behind, weak = std::weak_ptr<std::function<void()>>(wait_for_moves)] {
-      bool moved = counters.joined_peers == 0 && counters.detached_peers == 0 && counters.connections == 0;
-      bool late = std::chrono::steady_clock::now() >= *deadline;
-      if (!moved && late && !*left_behind) {
-        *left_behind = true;
-        main_log->warn("drain: {} peers did not resume elsewhere within {} ms; recording their leave",
-                       counters.joined_peers.load() + counters.detached_peers.load(), s.shutdown_grace.count());
-        directory.disconnect_all();
-        *deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);  // for those appends
-      }
-      // Once the rooms have taken the leaves in hand, the peers counts are 0
-      // and their appends are in flight.
-      bool recorded = counters.joined_peers == 0 && counters.detached_peers == 0 && counters.appends_in_flight == 0;
-      if ((moved && counters.appends_in_flight == 0) ||
-          (*left_behind && (recorded || std::chrono::steady_clock::now() >= *deadline))) {
-        main_log->info("drain done: {} peers moved", moved ? "all" : "not all");
-        listener->stop();
-        if (admin_listener) admin_listener->stop();
-        io.stop();
-        return;
-      }
-      shutdown_timer->expires_after(std::chrono::milliseconds(20));
-      shutdown_timer->async_wait([next = weak.lock()](boost::system::error_code) { (*next)(); });
-    };
-    (*wait_for_moves)();
+    std::make_shared<drain>(drain::parts{.io = io,
+                                         .sessions = sessions,
+                                         .held = held,
+                                         .appends = data.appends(),
+                                         .directory = directory,
+                                         .counters = counters,
+                                         .log = main_log,
+                                         .grace = s.shutdown_grace,
+                                         .done =
+                                             [&] {
+                                               listener->stop();
+                                               if (admin_listener) admin_listener->stop();
+                                               io.stop();
+                                             }})
+        ->start();
   });
 
   std::vector<std::thread> workers;
@@ -382,7 +368,6 @@ int serve_command(int argc, char** argv) {
   // the completions it holds, then the rooms, then the io_context (and with
   // it every session), all while the contexts they refer to still exist.
   signals.reset();
-  shutdown_timer.reset();
   listener.reset();
   admin_listener.reset();
   log.close();

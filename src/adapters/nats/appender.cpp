@@ -129,6 +129,7 @@ bool appender::take(natsMsg* msg) {
 
 void appender::settle(std::uint64_t token, service::append_result result, std::string const& stream) {
   std::function<void(service::append_result)> done;
+  std::vector<std::function<void()>> idle;
   bool went_back = false;
   {
     std::lock_guard lock(mutex_);
@@ -144,16 +145,19 @@ void appender::settle(std::uint64_t token, service::append_result result, std::s
     done = std::move(it->second.done);
     if (it->second.request) --requests_in_flight_;
     pending_.erase(it);
+    if (pending_.empty()) idle.swap(when_idle_);
   }
   if (went_back)
     conn_.log().error("the stream's sequences went back (it was deleted and made again, or restored from an older "
                       "backup): rooms followed here may miss events. Restart every instance (docs/operations.md, "
                       "'NATS is down')");
   done(std::move(result));
+  for (auto& callback : idle) callback();
 }
 
 void appender::expire_overdue(std::chrono::steady_clock::time_point now) {
   std::vector<std::function<void(service::append_result)>> overdue;
+  std::vector<std::function<void()>> idle;
   {
     std::lock_guard lock(mutex_);
     while (!deadlines_.empty() && deadlines_.front().first <= now) {
@@ -166,19 +170,35 @@ void appender::expire_overdue(std::chrono::steady_clock::time_point now) {
       deadlines_.pop_front();
     }
     timed_out_ += overdue.size();
+    if (!overdue.empty() && pending_.empty()) idle.swap(when_idle_);
   }
   for (auto& done : overdue) done(service::append_result{false, 0, false, false, "Timeout", true});
+  for (auto& callback : idle) callback();
 }
 
 void appender::fail_all(std::string const& why) {
   std::unordered_map<std::uint64_t, pending_append> dropped;
+  std::vector<std::function<void()>> idle;
   {
     std::lock_guard lock(mutex_);
     dropped.swap(pending_);
     deadlines_.clear();
     requests_in_flight_ = 0;
+    idle.swap(when_idle_);
   }
   for (auto& [token, p] : dropped) p.done(service::append_result{false, 0, false, false, why});
+  for (auto& callback : idle) callback();
+}
+
+void appender::when_idle(std::function<void()> callback) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!pending_.empty()) {
+      when_idle_.push_back(std::move(callback));
+      return;
+    }
+  }
+  callback();
 }
 
 std::size_t appender::in_flight() const {

@@ -78,6 +78,9 @@ class appender {
   void fail_all(std::string const& why);
 
   std::size_t in_flight() const;
+  // Runs `callback` once nothing is in flight: at once (on this thread) if
+  // nothing is, else on the thread that settles the last one.
+  void when_idle(std::function<void()> callback);
   std::uint64_t refused_for_load() const { return refused_for_load_; }
   std::uint64_t refused_for_delay() const { return refused_for_delay_; }
   std::uint64_t timed_out() const { return timed_out_; }
@@ -102,6 +105,7 @@ class appender {
   std::uint64_t next_token_ = 0;
   std::unordered_map<std::uint64_t, pending_append> pending_;
   std::size_t requests_in_flight_ = 0;
+  std::vector<std::function<void()>> when_idle_;
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> deadlines_;  // in time order
   std::uint64_t refused_for_load_ = 0;
   std::uint64_t refused_for_delay_ = 0;

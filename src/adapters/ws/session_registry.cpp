@@ -12,8 +12,22 @@ void session_registry::add(std::shared_ptr<ws_session> const& session) {
 }
 
 void session_registry::remove(ws_session const* session) {
+  std::function<void()> emptied;
+  {
+    std::lock_guard lock(mutex_);
+    if (sessions_.erase(session) != 0 && sessions_.empty()) emptied = on_empty_;
+  }
+  if (emptied) emptied();
+}
+
+bool session_registry::empty() {
   std::lock_guard lock(mutex_);
-  sessions_.erase(session);
+  return sessions_.empty();
+}
+
+void session_registry::on_empty(std::function<void()> callback) {
+  std::lock_guard lock(mutex_);
+  on_empty_ = std::move(callback);
 }
 
 void session_registry::move_all_elsewhere() {

@@ -127,7 +127,7 @@ void ws_session::refuse_upgrade(std::string response) {
 
 void ws_session::on_accept(boost::system::error_code ec) {
   if (ec) return fail(ec, "websocket handshake");
-  if (closing_ || gone_) return;  // the handshake timed out meanwhile
+  if (socket_closed()) return;  // the handshake timed out meanwhile
   close_deadline_ = std::chrono::steady_clock::time_point::max();
   ctx_.logger->debug("conn={} connected", remote_);
   if (ctx_.sessions) ctx_.sessions->add(shared_from_this());
@@ -135,6 +135,9 @@ void ws_session::on_accept(boost::system::error_code ec) {
   // Reads are tried when epoll says there is something: never blocks.
   socket_.non_blocking(true, ignored);
   do_read();
+  // Upgraded while the instance began to drain, after its clients were
+  // told to move: told now.
+  if (ctx_.is_draining()) close_with(close_reason{close_code::service_restart, "instance draining: reconnect"});
 }
 
 // Asio's read tries the socket at once only if the last read did not
