@@ -261,6 +261,9 @@ test('SIGTERM: the drained instance\'s client resumes elsewhere by itself; no si
   assert.notEqual(detail.instance, target, 'resumed on another instance');
   await traffic;
   assert.equal((await stopped).code, 0, 'the drained instance exits 0');
+  // It stopped because its one peer had moved, not at the grace deadline.
+  assert.match(cluster.logTail(target, 50), /drain done: all peers moved/);
+  assert.doesNotMatch(cluster.logTail(target, 50), /did not resume elsewhere/);
 
   await waitFor(() => frames.filter((m) => m.type === 'signal').length >= sent.length, { what: 'every signal' });
   await sleep(200);
