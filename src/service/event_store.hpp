@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "domain/room_name.hpp"
@@ -15,13 +16,37 @@
 
 namespace sig::service {
 
+// Why an append failed: one code the service acts on (answer `unavailable`
+// at once, retry, tell the client to send it again with the same id);
+// `detail` carries the store's own words, for logs.
+enum class append_error {
+  not_connected = 1,  // the store is unreachable right now
+  overloaded,         // refused at once: too many appends in flight, or the oldest waited too long
+  timed_out,          // no acknowledgement within the timeout: it may be stored all the same
+  unconfirmed,        // answered "a duplicate", and the stream could not show the stored copy
+  refused,            // the store answered no (JetStream's error, no stream for the subject)
+  failed,             // the store's client could not send it
+  closing,            // the store is closing
+};
+std::error_category const& append_category();
+inline std::error_code make_error_code(append_error e) { return {static_cast<int>(e), append_category()}; }
+
+}  // namespace sig::service
+
+template <>
+struct std::is_error_code_enum<sig::service::append_error> : std::true_type {};
+
+namespace sig::service {
+
 struct append_result {
   bool ok = false;
   std::uint64_t seq = 0;
   bool duplicate = false;   // the log had it already (same message id): a retry of a stored event
-  bool overloaded = false;  // refused at once: too many appends in flight; not worth a retry
-  std::string error;
-  bool timed_out = false;   // no acknowledgement within the timeout: the client has waited that long already
+  std::error_code error;    // set when !ok
+  std::string detail;       // the store's words about the error
+  // Stored or not is unknown: the client should send it again, with the
+  // same id, and hear then.
+  bool outcome_unknown() const { return error == append_error::timed_out || error == append_error::unconfirmed; }
 };
 
 // A stored event as the live feed delivers it: its sequence, and the

@@ -21,6 +21,15 @@ namespace sig::service {
 namespace asio = boost::asio;
 using protocol::error_code;
 
+namespace {
+
+// An append's failure for a log line: the code's words, and the store's.
+std::string failure(append_result const& result) {
+  return result.detail.empty() ? result.error.message() : result.error.message() + ": " + result.detail;
+}
+
+}  // namespace
+
 room::room(room_context& ctx, std::string name)
     : ctx_(ctx),
       name_(std::move(name)),
@@ -206,7 +215,7 @@ void room::admit_waiting() {
       std::vector<join_request> failed{std::move(it->second)};
       self->pending_.erase(it);
       self->fail_joins(failed, error_code::unavailable,
-                       result.overloaded ? "the service is overloaded; try again shortly"
+                       result.error == append_error::overloaded ? "the service is overloaded; try again shortly"
                                          : "the event log did not take the join; try again");
       self->maybe_linger();
     });
@@ -239,8 +248,8 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
   append(std::move(events.front()), append_kind::request, [self = shared_from_this(), endpoint, id](append_result result) {
     if (!result.ok) {
       self->reply_error(endpoint, id, error_code::unavailable,
-                        result.overloaded ? "the service is overloaded; try again shortly"
-                        : result.timed_out && id
+                        result.error == append_error::overloaded ? "the service is overloaded; try again shortly"
+                        : result.outcome_unknown() && id
                             ? "the event log did not confirm the signal in time; it may still be delivered: send it "
                               "again with the same id, which stores it at most once"
                             : "the event log did not take the signal; try again");
@@ -331,7 +340,7 @@ void room::on_appended(domain::event e, append_kind kind, std::function<void(app
     on_stored(std::move(done), std::move(result));
     return;
   }
-  if (result.overloaded) {
+  if (result.error == append_error::overloaded) {
     ++ctx_.counters.appends_refused_for_load;
     if (done) done(std::move(result));
     return;
@@ -342,19 +351,19 @@ void room::on_appended(domain::event e, append_kind kind, std::function<void(app
   // Nor after a timeout: the client has waited a whole acknowledgement
   // timeout already (a cluster without quorum takes appends and never
   // answers), and three of them would outlast any client's patience.
-  if (!background && (attempt + 1 >= attempts_before_answer || !ctx_.store.ready() || result.timed_out)) {
+  if (!background && (attempt + 1 >= attempts_before_answer || !ctx_.store.ready() || result.outcome_unknown())) {
     ++ctx_.counters.append_failures;
     done(result);
     if (kind != append_kind::membership) return;
     // A record of membership is kept trying, quietly, until stored.
     ++unrecorded_;
     ctx_.logger->warn("room={} a {} was not recorded ({}); retrying in the background", name_,
-                      std::holds_alternative<domain::peer_left>(e.body) ? "leave" : "resume", result.error);
+                      std::holds_alternative<domain::peer_left>(e.body) ? "leave" : "resume", failure(result));
     done = nullptr;
     background = true;
   }
   ++ctx_.counters.append_retries;
-  ctx_.logger->debug("room={} append failed ({}); retrying", name_, result.error);
+  ctx_.logger->debug("room={} append failed ({}); retrying", name_, failure(result));
   // 50 ms, 100 ms, 200 ms ... up to 5 s, each with up to half again at
   // random, so that instances retrying after one outage do not do it in step.
   auto base = std::chrono::milliseconds(50) * (1 << std::min(attempt, 7));
@@ -366,7 +375,7 @@ void room::on_appended(domain::event e, append_kind kind, std::function<void(app
     if (!self->ctx_.store.ready()) {
       // NATS is away: a background record waits for it; a request is answered.
       self->on_appended(std::move(e), kind, std::move(done), attempt + 1, std::move(msg_id),
-                        append_result{false, 0, false, false, "not connected to NATS"});
+                        append_result{false, 0, false, append_error::not_connected, "not connected to NATS"});
       return;
     }
     self->append_attempt(std::move(e), kind, std::move(done), attempt + 1, std::move(msg_id));
@@ -403,10 +412,10 @@ void room::confirm_duplicate(domain::event e, append_kind kind, std::function<vo
           self->ctx_.logger->warn("room={} NATS answered an event sent again (message id {}) with seq {}, but it is "
                                   "stored at {}: answered with {}",
                                   self->name_, msg_id, claimed, *found.seq, *found.seq);
-        self->on_stored(std::move(done), append_result{true, *found.seq, true, false, {}});
+        self->on_stored(std::move(done), append_result{true, *found.seq, true, {}, {}});
       } else if (found.read_failed) {
         self->on_appended(std::move(e), kind, std::move(done), attempt, std::move(msg_id),
-                          append_result{false, 0, false, false, "could not confirm a duplicate in the stream", true});
+                          append_result{false, 0, false, append_error::unconfirmed, "could not confirm a duplicate in the stream"});
       } else {
         self->ctx_.logger->warn("room={} NATS answered an event sent again (message id {}) as stored at seq {}, "
                                 "where it is not: storing it again under a new message id",

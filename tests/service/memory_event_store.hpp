@@ -63,29 +63,28 @@ class memory_event_store final : public service::event_store {
       std::lock_guard lock(mutex_);
       ++appends_;
       if (!connected) {
-        result.error = "not connected";
+        result.error = service::append_error::not_connected;
       } else if (overloaded && kind == service::append_kind::request) {
-        result.overloaded = true;
-        result.error = "too many appends in flight";
+        result.error = service::append_error::overloaded;
       } else if (fail_next > 0) {
         --fail_next;
-        result.error = "Timeout";
+        result.error = service::append_error::timed_out;
       } else if (phantom_duplicate_next > 0 && !msg_id.empty()) {
         --phantom_duplicate_next;
-        result = {true, head_, true, false, {}};
+        result = {true, head_, true, {}, {}};
       } else if (auto dup = ids_.find(msg_id); !msg_id.empty() && dup != ids_.end()) {
         result = {true, static_cast<std::uint64_t>(static_cast<std::int64_t>(dup->second) + duplicate_seq_shift), true,
-                  false, {}};
+                  {}, {}};
       } else {
         std::uint64_t seq = ++head_;
         std::uint64_t previous = last_of_subject_[subject];
         last_of_subject_[subject] = seq;
         log_.push_back(stored{seq, subject, payload});
         if (!msg_id.empty()) ids_[msg_id] = seq;
-        result = {true, seq, false, false, {}};
+        result = {true, seq, false, {}, {}};
         if (lose_ack_next > 0) {
           --lose_ack_next;
-          result = {false, 0, false, false, "Timeout", true};
+          result = {false, 0, false, service::append_error::timed_out, "Timeout"};
         }
         collect_live(subject, service::live_message{seq, previous, std::move(payload)}, deliveries);
       }

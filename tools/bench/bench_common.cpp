@@ -227,7 +227,7 @@ void publish_window::done(nats::append_result const& r) {
     ++acked_;
   } else {
     ++failed_;
-    if (first_error_.empty()) first_error_ = r.ok ? "stored as a duplicate" : r.error;
+    if (first_error_.empty()) first_error_ = r.ok ? "stored as a duplicate" : r.error.message() + (r.detail.empty() ? "" : ": " + r.detail);
   }
   changed_.notify_all();
 }

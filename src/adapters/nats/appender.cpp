@@ -50,7 +50,7 @@ void appender::append(std::string const& subject, std::string_view payload, std:
                       service::append_kind kind, std::function<void(service::append_result)> done,
                       char const* kv_operation) {
   if (!conn_.connected() || inbox_sub_ == nullptr) {
-    done(service::append_result{false, 0, false, false, "not connected to NATS"});
+    done(service::append_result{false, 0, false, service::append_error::not_connected, "not connected to NATS"});
     return;
   }
   bool request = kind == service::append_kind::request;
@@ -75,7 +75,7 @@ void appender::append(std::string const& subject, std::string_view payload, std:
     }
   }
   if (token == 0) {
-    done(service::append_result{false, 0, false, true, refusal});
+    done(service::append_result{false, 0, false, service::append_error::overloaded, refusal});
     return;
   }
   char reply[96];
@@ -91,7 +91,8 @@ void appender::append(std::string const& subject, std::string_view payload, std:
   // Copied into the connection's buffer: written by the loop (or nats.c) later.
   if (s == NATS_OK) s = natsConnection_PublishMsg(conn_.handle(), msg);
   if (msg != nullptr) spent_(msg);
-  if (s != NATS_OK) settle(token, service::append_result{false, 0, false, false, natsStatus_GetText(s)});
+  if (s != NATS_OK)
+    settle(token, service::append_result{false, 0, false, service::append_error::failed, natsStatus_GetText(s)});
 }
 
 // Under mutex_. Entries of settled appends stay in `deadlines_` until they
@@ -113,13 +114,15 @@ bool appender::take(natsMsg* msg) {
   std::string stream;
   if (body.empty()) {
     // A status without a body: 503 "no responders" when no stream takes the subject.
-    result.error = "no stream answered (is JetStream up, and the stream there?)";
+    result.error = service::append_error::refused;
+    result.detail = "no stream answered (is JetStream up, and the stream there?)";
   } else {
     pub_ack ack = parse_pub_ack(body);
     result.ok = ack.ok;
     result.seq = ack.seq;
     result.duplicate = ack.duplicate;
-    result.error = std::move(ack.error);
+    if (!ack.ok) result.error = service::append_error::refused;
+    result.detail = std::move(ack.error);
     stream = std::move(ack.stream);
   }
   spent_(msg);
@@ -172,7 +175,7 @@ void appender::expire_overdue(std::chrono::steady_clock::time_point now) {
     timed_out_ += overdue.size();
     if (!overdue.empty() && pending_.empty()) idle.swap(when_idle_);
   }
-  for (auto& done : overdue) done(service::append_result{false, 0, false, false, "Timeout", true});
+  for (auto& done : overdue) done(service::append_result{false, 0, false, service::append_error::timed_out, "Timeout"});
   for (auto& callback : idle) callback();
 }
 
@@ -186,7 +189,7 @@ void appender::fail_all(std::string const& why) {
     requests_in_flight_ = 0;
     idle.swap(when_idle_);
   }
-  for (auto& [token, p] : dropped) p.done(service::append_result{false, 0, false, false, why});
+  for (auto& [token, p] : dropped) p.done(service::append_result{false, 0, false, service::append_error::closing, why});
   for (auto& callback : idle) callback();
 }
 
