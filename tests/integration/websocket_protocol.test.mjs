@@ -67,6 +67,18 @@ class RawClient {
       if (end < 0) return;
       this.head = this.buffer.subarray(0, end).toString();
       this.buffer = this.buffer.subarray(end + 4);
+      if (!/^HTTP\/1\.1 101 /.test(this.head)) {
+        // A refusal: the rest is its body, not frames.
+        this.body = this.buffer;
+        this.buffer = Buffer.alloc(0);
+        this.#wake();
+        return;
+      }
+    }
+    if (this.body !== undefined) {
+      this.body = Buffer.concat([this.body, this.buffer]);
+      this.buffer = Buffer.alloc(0);
+      return;
     }
     for (;;) {
       if (this.buffer.length < 2) break;
@@ -140,6 +152,13 @@ async function upgraded(headers) {
   return client;
 }
 
+// A refusal's body is exactly as long as its Content-Length says.
+function assertWholeBody(client) {
+  const declared = Number(/\r\nContent-Length: (\d+)/i.exec(client.head)?.[1]);
+  assert.ok(declared > 0, `a Content-Length in ${JSON.stringify(client.head)}`);
+  assert.equal(client.body.length, declared, `body ${JSON.stringify(client.body.toString())}`);
+}
+
 const send = (client, obj, options) => client.write(frame(OP.text, JSON.stringify(obj), options));
 
 // Alice and Bob in `room`, each told of the other; Alice's peer id.
@@ -171,12 +190,14 @@ test('the opening handshake: the accept key, no extension taken, and the refusal
   assert.match(oldVersion.head, /^HTTP\/1\.1 426 /);
   assert.match(oldVersion.head, /\r\nSec-WebSocket-Version: 13/);
   await oldVersion.ended_();
+  assertWholeBody(oldVersion);
 
   for (const key of [null, 'too-short', 'dGhlIHNhbXBsZSBub25jZQ']) {
     const bad = await rawConnect({ 'Sec-WebSocket-Key': key });
     await bad.until(() => bad.head, 'a response');
     assert.match(bad.head, /^HTTP\/1\.1 400 /, `key ${key}`);
     await bad.ended_();
+    assertWholeBody(bad);
   }
 });
 

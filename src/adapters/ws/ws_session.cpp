@@ -3,6 +3,7 @@
 #include "adapters/ws/session_registry.hpp"
 #include "adapters/ws/socket_errors.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -90,16 +91,11 @@ void ws_session::run(http::request<http::string_body> upgrade) {
   // section 4.2.1 is checked here.
   auto version = upgrade[http::field::sec_websocket_version];
   if (version != "13") {
-    return refuse_upgrade(
-        "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nServer: sigstream\r\n"
-        "Content-Type: text/plain\r\nContent-Length: 32\r\nConnection: close\r\n\r\n"
-        "Sec-WebSocket-Version must be 13\n");
+    return refuse_upgrade("426 Upgrade Required", "Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Version must be 13\n");
   }
   auto key = upgrade[http::field::sec_websocket_key];
   if (!valid_websocket_key(std::string_view(key.data(), key.size()))) {
-    return refuse_upgrade(
-        "HTTP/1.1 400 Bad Request\r\nServer: sigstream\r\nContent-Type: text/plain\r\nContent-Length: 37\r\n"
-        "Connection: close\r\n\r\nSec-WebSocket-Key missing or invalid\n");
+    return refuse_upgrade("400 Bad Request", "", "Sec-WebSocket-Key missing or invalid\n");
   }
   // No extension and no subprotocol is offered back: permessage-deflate
   // would cost a compressor per connection for frames of a few hundred bytes.
@@ -115,10 +111,15 @@ void ws_session::run(http::request<http::string_body> upgrade) {
                            });
 }
 
-void ws_session::refuse_upgrade(std::string response) {
-  ctx_.logger->debug("conn={} websocket handshake refused: {}", remote_, response.substr(0, response.find('\r')));
+// A plain-text refusal of the upgrade, then the connection ends.
+// `headers`: extra header lines, each ending in CRLF.
+void ws_session::refuse_upgrade(std::string_view status, std::string_view headers, std::string_view body) {
+  ctx_.logger->debug("conn={} websocket handshake refused: {}", remote_, status);
   closing_ = true;
-  auto text = std::make_shared<std::string>(std::move(response));
+  auto text = std::make_shared<std::string>(
+      fmt::format("HTTP/1.1 {}\r\n{}Server: sigstream\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+                  "Connection: close\r\n\r\n{}",
+                  status, headers, body.size(), body));
   boost::asio::async_write(socket_, boost::asio::buffer(*text),
                            [self = shared_from_this(), text](boost::system::error_code, std::size_t) {
                              self->tear_down();

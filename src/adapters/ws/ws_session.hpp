@@ -44,7 +44,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   enum class room_state { none, joining, joined };
 
   void on_accept(boost::system::error_code ec);
-  void refuse_upgrade(std::string response);
+  void refuse_upgrade(std::string_view status, std::string_view headers, std::string_view body);
   // Reading: one read at a time into read_buffer_, the frames in it taken
   // where they lie.
   void do_read();
