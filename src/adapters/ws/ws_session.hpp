@@ -50,6 +50,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   void do_read();
   void on_read(boost::system::error_code ec, std::size_t bytes);
   bool take_bytes(char* data, std::size_t size);
+  std::size_t take_from(char* data, std::size_t size);
   // Takes the frames in inbox_; false if reading must stop (paused, closed).
   bool take_frames();
   bool wants_input() const;
