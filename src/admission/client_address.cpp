@@ -59,13 +59,20 @@ std::string to_text(std::array<std::uint8_t, 16> const& a) {
 
 }  // namespace
 
-std::optional<std::vector<network>> parse_networks(std::string_view text, std::string* error) {
-  std::vector<network> out;
+std::vector<std::string_view> comma_list(std::string_view text) {
+  std::vector<std::string_view> items;
   while (!text.empty()) {
     auto comma = text.find(',');
     auto item = trim(text.substr(0, comma));
     text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-    if (item.empty()) continue;
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+std::optional<std::vector<network>> parse_networks(std::string_view text, std::string* error) {
+  std::vector<network> out;
+  for (auto item : comma_list(text)) {
     auto slash = item.find('/');
     auto address = parse_address(item.substr(0, slash));
     if (!address) {

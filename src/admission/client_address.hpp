@@ -21,6 +21,10 @@ struct network {
   int prefix_bits = 128;
 };
 
+// "a, b ,,c" -> {"a", "b", "c"}: a comma-separated setting's items, trimmed
+// of spaces and tabs, empty ones dropped. Views into `text`.
+std::vector<std::string_view> comma_list(std::string_view text);
+
 // "127.0.0.0/8, ::1, 10.1.2.3": a bare address is a /32 (/128). Empty
 // text: no networks. Nullopt (and *error set) on anything malformed.
 std::optional<std::vector<network>> parse_networks(std::string_view text, std::string* error = nullptr);

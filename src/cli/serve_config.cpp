@@ -161,19 +161,6 @@ void declare_serve_options(options& opts, serve_settings& s) {
                "Testing only: hold every Nth live message for 3 ms, so the feed arrives out of order (0: off).");
 }
 
-std::vector<std::string> split_list(std::string_view text) {
-  std::vector<std::string> items;
-  while (!text.empty()) {
-    auto comma = text.find(',');
-    auto item = text.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) items.emplace_back(item);
-    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-  }
-  return items;
-}
-
 std::variant<serve_config, std::string> check_serve_settings(serve_settings s) {
   std::ostringstream why;
   auto refuse = [&why] { return std::variant<serve_config, std::string>(why.str()); };
@@ -237,7 +224,7 @@ std::variant<serve_config, std::string> check_serve_settings(serve_settings s) {
   config.admin_listen = admin_where;
   config.join_keys = std::move(join_keys);
   config.trusted_proxies = std::move(*trusted_proxies);
-  config.allowed_origins = split_list(s.allowed_origins);
+  for (auto origin : admission::comma_list(s.allowed_origins)) config.allowed_origins.emplace_back(origin);
   config.settings = std::move(s);
   return config;
 }

@@ -95,7 +95,4 @@ struct serve_config {
 // The settings checked and parsed, or why not (for "sigstream serve: ...").
 std::variant<serve_config, std::string> check_serve_settings(serve_settings s);
 
-// A comma-separated list, items trimmed of spaces, empty ones dropped.
-std::vector<std::string> split_list(std::string_view text);
-
 }  // namespace sig::cli

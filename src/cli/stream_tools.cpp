@@ -418,7 +418,7 @@ int cluster_command(int argc, char** argv) {
                              "entry expires)\n", beats->size(), beats->size() == 1 ? "" : "s");
     // Where NATS keeps the stream: in a JetStream cluster, which node leads
     // it and whether each other copy is current.
-    if (auto where = log->stream_placement()) {
+    if (auto where = log->placement()) {
       if (where->cluster.empty()) {
         std::cout << fmt::format("\nstream {}: one NATS server, {} replica{}\n", s.stream, where->replicas,
                                  where->replicas == 1 ? "" : "s");

@@ -123,3 +123,13 @@ TEST_CASE("canonical addresses") {
   CHECK_FALSE(canonical_address("10.0.0.256"));
   CHECK_FALSE(canonical_address(std::string(100, '1')));
 }
+
+TEST_CASE("comma_list: items trimmed, empty ones dropped", "[admission]") {
+  using sig::admission::comma_list;
+  using list = std::vector<std::string_view>;
+  CHECK(comma_list("https://a.example, https://b.example ,,\thttps://c.example\t") ==
+        list{"https://a.example", "https://b.example", "https://c.example"});
+  CHECK(comma_list("").empty());
+  CHECK(comma_list(" , ,\t").empty());
+  CHECK(comma_list("one") == list{"one"});
+}

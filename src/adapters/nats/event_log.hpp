@@ -106,7 +106,6 @@ class event_log final : public service::cluster_store {
     return reader_.subjects_matching(filter);
   }
   std::optional<std::uint64_t> stream_last_seq() override { return reader_.stream_last_seq(); }
-  std::optional<stream_reader::placement> stream_placement() { return reader_.stream_placement(); }
   std::optional<service::stream_placement> placement() override { return reader_.stream_placement(); }
   std::optional<stored_message> last_message(std::string const& subject) override {
     return reader_.last_message(subject);

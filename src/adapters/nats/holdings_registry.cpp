@@ -10,15 +10,11 @@ namespace {
 constexpr std::chrono::seconds tick_interval{30};
 }  // namespace
 
-std::string holdings_registry::key_prefix(std::string const& instance_id) {
-  return domain::holdings_key_prefix(instance_id);
-}
-
 holdings_registry::holdings_registry(boost::asio::io_context& io, appender& appends, std::string bucket,
                                      std::string instance_id, std::chrono::milliseconds keep,
                                      std::chrono::milliseconds refresh)
     : appends_(appends),
-      subject_prefix_("$KV." + bucket + "." + key_prefix(instance_id)),
+      subject_prefix_("$KV." + bucket + "." + domain::holdings_key_prefix(instance_id)),
       timer_(io),
       keep_(keep),
       refresh_(refresh) {}

@@ -37,9 +37,6 @@ class holdings_registry final : public service::room_holdings {
   void release(std::string const& room_token) override;
   void start();
 
-  // "<base64url instance id>." : the keys of one instance start with it.
-  static std::string key_prefix(std::string const& instance_id);
-
  private:
   using clock = std::chrono::steady_clock;
   struct record {
