@@ -5,10 +5,10 @@
 #include <boost/asio/post.hpp>
 
 #include "adapters/nats/appender.hpp"
-#include "adapters/ws/session_registry.hpp"
-#include "service/held_peers.hpp"
+#include "server/session_registry.hpp"
+#include "service/room/held_peers.hpp"
 #include "service/metrics.hpp"
-#include "service/room_directory.hpp"
+#include "service/room/room_directory.hpp"
 
 namespace sig::cli {
 

@@ -14,7 +14,7 @@
 #include <memory>
 
 namespace spdlog { class logger; }
-namespace sig::ws { class session_registry; }
+namespace sig::server { class session_registry; }
 namespace sig::nats { class appender; }
 namespace sig::service {
 class held_peers;
@@ -28,7 +28,7 @@ class drain : public std::enable_shared_from_this<drain> {
  public:
   struct parts {
     boost::asio::io_context& io;
-    ws::session_registry& sessions;
+    server::session_registry& sessions;
     service::held_peers& held;
     nats::appender& appends;
     service::room_directory& directory;

@@ -20,9 +20,9 @@
 #include "adapters/nats/holdings_registry.hpp"
 #include "adapters/nats/nats_event_store.hpp"
 #include "adapters/redis/presence_cache.hpp"
-#include "adapters/ws/listener.hpp"
-#include "adapters/ws/session_registry.hpp"
-#include "adapters/ws/static_files.hpp"
+#include "server/listener.hpp"
+#include "server/session_registry.hpp"
+#include "server/static_files.hpp"
 #include "admission/address_limiter.hpp"
 #include "admission/client_address.hpp"
 #include "auth/hmac.hpp"
@@ -36,10 +36,10 @@
 #include "cli/process_metrics.hpp"
 #include "cli/serve_config.hpp"
 #include "domain/room_name.hpp"
-#include "service/admin_api.hpp"
-#include "service/liveness_monitor.hpp"
-#include "service/room_context.hpp"
-#include "service/room_directory.hpp"
+#include "service/history/admin_api.hpp"
+#include "service/cluster/liveness_monitor.hpp"
+#include "service/room/room_context.hpp"
+#include "service/room/room_directory.hpp"
 
 namespace sig::cli {
 
@@ -169,7 +169,7 @@ int serve_command(int argc, char** argv) {
   room_ctx.message_id_prefix = s.instance_id + "." + random_nonce() + ".";
   directory.attach(room_ctx);
 
-  ws::connection_limits limits;
+  server::connection_limits limits;
   limits.max_frame_bytes = static_cast<std::size_t>(s.max_frame_bytes);
   limits.write_queue_frames = static_cast<std::size_t>(std::max<std::int64_t>(s.write_queue_frames, 4));
   limits.write_queue_bytes = static_cast<std::size_t>(std::max<std::int64_t>(s.write_queue_bytes, 64 << 10));
@@ -184,7 +184,7 @@ int serve_command(int argc, char** argv) {
   std::optional<admission::address_limiter> join_limiter;
   if (s.join_rate > 0)
     join_limiter.emplace(static_cast<double>(s.join_rate), static_cast<double>(s.join_burst));
-  ws::session_registry sessions;
+  server::session_registry sessions;
   std::atomic<bool> draining{false};
   // Set once the resume secret is known (given, or read from NATS): joins
   // wait for it, since every `joined` carries a token signed with it.
@@ -195,7 +195,7 @@ int serve_command(int argc, char** argv) {
       held, cache.get(), counters, logs.make("liveness"));
   // Ready: NATS usable, the resume secret known, and the peers an earlier
   // run under this id left behind expired (before any join of this run).
-  ws::connection_context conn_ctx{directory, counters, logs.make("ws"), s.instance_id, limits,
+  server::connection_context conn_ctx{directory, counters, logs.make("ws"), s.instance_id, limits,
                                   [&store, &secret_known, &liveness] {
                                     return store.ready() && secret_known.load() && liveness.settled();
                                   },
@@ -210,11 +210,11 @@ int serve_command(int argc, char** argv) {
   bool web_root_given = !s.web_root.empty();
   if (!web_root_given) s.web_root = default_web_root();
   if (!s.web_root.empty()) {
-    auto web = ws::static_files::load(s.web_root, *main_log);
+    auto web = server::static_files::load(s.web_root, *main_log);
     if (!web && web_root_given) return 1;
     if (web) {
       main_log->info("serving {} static files ({} bytes) from {}", web->size(), web->bytes(), s.web_root);
-      conn_ctx.web = std::make_shared<ws::static_files const>(std::move(*web));
+      conn_ctx.web = std::make_shared<server::static_files const>(std::move(*web));
     }
   }
 
@@ -253,23 +253,23 @@ int serve_command(int argc, char** argv) {
 
   // With --admin-listen, the operators' endpoints get their own address and
   // context (a copy: the same shared parts, another role).
-  std::optional<ws::connection_context> admin_ctx;
+  std::optional<server::connection_context> admin_ctx;
   if (config.admin_listen) {
-    conn_ctx.role = ws::endpoint_role::clients;
+    conn_ctx.role = server::endpoint_role::clients;
     admin_ctx.emplace(conn_ctx);
-    admin_ctx->role = ws::endpoint_role::operators;
+    admin_ctx->role = server::endpoint_role::operators;
   }
-  std::unique_ptr<ws::listener> listener;
-  std::unique_ptr<ws::listener> admin_listener;
+  std::unique_ptr<server::listener> listener;
+  std::unique_ptr<server::listener> admin_listener;
   try {
-    listener = std::make_unique<ws::listener>(io, config.listen, conn_ctx);
+    listener = std::make_unique<server::listener>(io, config.listen, conn_ctx);
   } catch (std::exception const& e) {
     main_log->error("cannot listen on {}: {}", s.listen, e.what());
     return 1;
   }
   if (config.admin_listen) {
     try {
-      admin_listener = std::make_unique<ws::listener>(io, *config.admin_listen, *admin_ctx);
+      admin_listener = std::make_unique<server::listener>(io, *config.admin_listen, *admin_ctx);
     } catch (std::exception const& e) {
       main_log->error("cannot listen on {} (--admin-listen): {}", s.admin_listen, e.what());
       return 1;

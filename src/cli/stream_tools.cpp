@@ -26,7 +26,7 @@
 #include "history/time_point.hpp"
 #include "protocol/json.hpp"
 #include "protocol/messages.hpp"
-#include "service/room_history.hpp"
+#include "service/history/room_history.hpp"
 
 namespace sig::cli {
 

@@ -1,5 +1,5 @@
 // Fuzz target: a client's bytes into the server's WebSocket frame reader
-// (src/adapters/ws/websocket_codec.hpp), fed in pieces the way ws_session
+// (src/server/websocket_codec.hpp), fed in pieces the way ws_session
 // feeds it: whatever a read did not consume is kept and the next piece is
 // appended. The first input byte picks the piece size (1 to 64).
 //
@@ -14,11 +14,11 @@
 #include <string>
 #include <variant>
 
-#include "adapters/ws/websocket_codec.hpp"
+#include "server/websocket_codec.hpp"
 #include "domain/room_name.hpp"
 #include "fuzz_check.hpp"
 
-using namespace sig::ws;
+using namespace sig::server;
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
   if (size < 1) return 0;

@@ -1,5 +1,5 @@
 // The WebSocket layer (RFC 6455, sigstream's own framing in
-// src/adapters/ws/websocket_codec) seen from a raw TCP client, byte by
+// src/server/websocket_codec) seen from a raw TCP client, byte by
 // byte: the opening handshake and its refusals, a message cut into one-byte
 // writes, fragments with a ping between them, many messages in one TCP
 // write, the close handshake from the client's side, and protocol

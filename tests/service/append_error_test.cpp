@@ -2,7 +2,7 @@
 // port; the room acts on the code, never on the text.
 #include <catch2/catch.hpp>
 
-#include "service/event_store.hpp"
+#include "ports/event_store.hpp"
 
 using sig::service::append_error;
 using sig::service::append_result;

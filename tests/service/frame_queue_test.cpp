@@ -4,9 +4,9 @@
 #include <random>
 #include <string>
 
-#include "adapters/ws/frame_queue.hpp"
+#include "server/frame_queue.hpp"
 
-using sig::ws::frame_queue;
+using sig::server::frame_queue;
 
 namespace {
 sig::service::frame_ptr frame(int n) { return std::make_shared<std::string const>(std::to_string(n)); }

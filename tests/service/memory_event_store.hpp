@@ -16,7 +16,7 @@
 
 #include "adapters/codec/event_codec.hpp"
 #include "domain/room_name.hpp"
-#include "service/event_store.hpp"
+#include "ports/event_store.hpp"
 
 namespace sig::test {
 

@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include "service/ordered_feed.hpp"
+#include "service/room/ordered_feed.hpp"
 
 using sig::service::live_message;
 using sig::service::ordered_feed;

@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include "adapters/codec/event_codec.hpp"
-#include "service/presence_store.hpp"
-#include "service/room_loader.hpp"
+#include "ports/presence_store.hpp"
+#include "service/room/room_loader.hpp"
 
 using sig::service::begin_load;
 using sig::service::finish_load;

@@ -19,9 +19,9 @@
 #include "memory_event_store.hpp"
 #include "protocol/json.hpp"
 #include "service/metrics.hpp"
-#include "service/room.hpp"
-#include "service/room_context.hpp"
-#include "service/room_directory.hpp"
+#include "service/room/room.hpp"
+#include "service/room/room_context.hpp"
+#include "service/room/room_directory.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <map>
 
 #include "adapters/codec/event_codec.hpp"
-#include "service/stored_event.hpp"
+#include "service/room/stored_event.hpp"
 
 using sig::service::find_stored_event;
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "adapters/ws/websocket_codec.hpp"
+#include "server/websocket_codec.hpp"
 #include "domain/room_name.hpp"
 
-using namespace sig::ws;
+using namespace sig::server;
 
 namespace {
 

@@ -12,7 +12,7 @@
 // touches only `publish_window` and the fill's per-event sequence slots.
 //
 // Snapshots: instances that follow a room write its membership snapshot to
-// the room's `.s` subject every --snapshot-every events (service/room.cpp).
+// the room's `.s` subject every --snapshot-every events (service/room/room.cpp).
 // The fill involves no instance, so it writes them itself, exactly as such
 // instances would have: the same fold, count, payload, subject and message
 // id. `--snapshot-every 0` leaves the room without any (a stream filled by a
@@ -218,7 +218,7 @@ constexpr std::uint64_t seq_failed = UINT64_MAX;
 // The room as the instances following it see it while it fills: folds each
 // event once its seq is known (in publish order, which is seq order: one
 // connection, one stream) and stores a snapshot whenever the room's count of
-// events reaches a multiple of `every`, as service/room.cpp `apply` does.
+// events reaches a multiple of `every`, as service/room/room.cpp `apply` does.
 class fill_follower {
  public:
   fill_follower(nats::event_log& log, room_plan const& room, std::uint64_t total, std::uint64_t every)

@@ -6,7 +6,7 @@
 
 #include "domain/event.hpp"
 #include "domain/room_state.hpp"
-#include "service/stored_format.hpp"
+#include "ports/stored_format.hpp"
 
 namespace sig::codec {
 

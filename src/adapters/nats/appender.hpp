@@ -27,7 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "service/event_store.hpp"
+#include "ports/event_store.hpp"
 
 struct __natsConnection;
 struct __natsMsg;

@@ -20,7 +20,7 @@
 #include "adapters/nats/connection.hpp"
 #include "adapters/nats/stream_reader.hpp"
 #include "domain/room_name.hpp"
-#include "service/cluster_store.hpp"
+#include "ports/cluster_store.hpp"
 
 namespace spdlog { class logger; }
 

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "service/room_holdings.hpp"
+#include "ports/room_holdings.hpp"
 
 namespace sig::nats {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "service/cluster_store.hpp"
+#include "ports/cluster_store.hpp"
 
 struct __kvStore;
 struct __kvWatcher;

@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "service/event_store.hpp"
+#include "ports/event_store.hpp"
 
 struct __natsMsg;
 struct __natsSubscription;

@@ -5,7 +5,7 @@
 // live traffic, nor the live traffic behind a rebuild.
 #include "adapters/nats/data_connection.hpp"
 #include "adapters/nats/event_log.hpp"
-#include "service/event_store.hpp"
+#include "ports/event_store.hpp"
 
 namespace sig::nats {
 

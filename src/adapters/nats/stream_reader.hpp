@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "service/history_source.hpp"
+#include "ports/history_source.hpp"
 
 namespace sig::nats {
 

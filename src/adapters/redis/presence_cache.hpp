@@ -14,7 +14,7 @@
 #include <string>
 
 #include "adapters/redis/connection.hpp"
-#include "service/presence_store.hpp"
+#include "ports/presence_store.hpp"
 
 namespace spdlog { class logger; }
 
