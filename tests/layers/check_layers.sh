@@ -24,6 +24,7 @@ RULES=(
   'src/adapters/nats|"(service|server|app|cli|adapters/redis)/|<(hiredis|google)/|<boost/beast'
   'src/adapters/redis|"(service|server|app|cli|adapters/(nats|codec))/|<(nats|google)/|<boost/beast'
   'src/server|"(adapters|app|cli)/|"sigstream/events/|<(nats|hiredis|google)/'
+  'src/app|"cli/|"sigstream/events/'
 )
 
 # Crossings allowed by design, file|included path. None: the codec

@@ -1,4 +1,4 @@
-#include "cli/process_metrics.hpp"
+#include "app/process_metrics.hpp"
 
 #include <dirent.h>
 #include <sys/resource.h>
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <vector>
 
-namespace sig::cli {
+namespace sig::app {
 
 namespace {
 
@@ -71,4 +71,4 @@ void append_process_metrics(std::string& out) {
   put("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge", start);
 }
 
-}  // namespace sig::cli
+}  // namespace sig::app

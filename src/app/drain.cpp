@@ -1,4 +1,4 @@
-#include "cli/drain.hpp"
+#include "app/drain.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -10,7 +10,7 @@
 #include "service/metrics.hpp"
 #include "service/room/room_directory.hpp"
 
-namespace sig::cli {
+namespace sig::app {
 
 namespace asio = boost::asio;
 
@@ -77,4 +77,4 @@ void drain::finish(bool moved) {
   p_.done();
 }
 
-}  // namespace sig::cli
+}  // namespace sig::app

@@ -1,14 +1,15 @@
 #pragma once
-// `sigstream serve`'s options, and what they become once checked: the
-// settings as given (with their SIGSTREAM_* variables and --help), then a
-// serve_config whose addresses, keys, networks and origin list are parsed.
+// What one instance is made of, as given (every option of `sigstream serve`
+// has a field here, with its default), and once checked: an
+// instance_config whose addresses, keys, networks and origin list are
+// parsed. The command line fills it (cli/serve_options); nothing here reads
+// argv or the environment.
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -16,12 +17,10 @@
 #include "adapters/redis/connection.hpp"
 #include "admission/client_address.hpp"
 #include "auth/join_token.hpp"
-#include "cli/nats_security_options.hpp"
-#include "cli/options.hpp"
 
-namespace sig::cli {
+namespace sig::app {
 
-struct serve_settings {
+struct instance_settings {
   std::string listen = "127.0.0.1:8081";
   std::string nats_url = "nats://127.0.0.1:4222";
   std::string redis_url = "redis://127.0.0.1:6379";
@@ -79,12 +78,8 @@ struct serve_settings {
   std::chrono::milliseconds instance_timeout{3'000};
 };
 
-// Declares every option of `sigstream serve` into `s`, in the groups
-// --help shows.
-void declare_serve_options(options& opts, serve_settings& s);
-
-struct serve_config {
-  serve_settings settings;  // instance_id filled in when not given
+struct instance_config {
+  instance_settings settings;  // instance_id filled in when not given
   boost::asio::ip::tcp::endpoint listen;
   std::optional<boost::asio::ip::tcp::endpoint> admin_listen;
   std::vector<auth::signing_key> join_keys;
@@ -93,6 +88,6 @@ struct serve_config {
 };
 
 // The settings checked and parsed, or why not (for "sigstream serve: ...").
-std::variant<serve_config, std::string> check_serve_settings(serve_settings s);
+std::variant<instance_config, std::string> check_instance_settings(instance_settings s);
 
-}  // namespace sig::cli
+}  // namespace sig::app

@@ -22,7 +22,7 @@ class room_directory;
 struct metrics;
 }  // namespace sig::service
 
-namespace sig::cli {
+namespace sig::app {
 
 class drain : public std::enable_shared_from_this<drain> {
  public:
@@ -57,4 +57,4 @@ class drain : public std::enable_shared_from_this<drain> {
   bool done_ = false;
 };
 
-}  // namespace sig::cli
+}  // namespace sig::app

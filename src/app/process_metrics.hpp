@@ -4,9 +4,9 @@
 // descriptors, start time), read from /proc at scrape time.
 #include <string>
 
-namespace sig::cli {
+namespace sig::app {
 
 // Appends them to `out`; on a system without /proc, appends nothing.
 void append_process_metrics(std::string& out);
 
-}  // namespace sig::cli
+}  // namespace sig::app
