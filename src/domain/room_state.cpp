@@ -1,7 +1,5 @@
 #include "domain/room_state.hpp"
 
-#include <algorithm>
-
 namespace sig::domain {
 
 std::string_view to_string(leave_reason reason) {
@@ -78,6 +76,20 @@ decision decide_leave(room_state const& state, std::string peer, leave_reason re
 
 peer_left leave_of(member const& m, leave_reason reason) {
   return peer_left{m.peer, reason, m.instance, m.meta_json, m.join_seq};
+}
+
+std::vector<peer_left> decide_expiry(room_state const& state, expiry_scope const& scope) {
+  std::vector<peer_left> leaves;
+  bool earlier_run = scope.this_run_from > 0;
+  for (auto const& m : state.members) {
+    if (m.instance != scope.instance) continue;
+    if (earlier_run) {
+      if (m.join_seq >= scope.this_run_from) continue;
+      if (scope.held_here && scope.held_here(m.peer)) continue;
+    }
+    leaves.push_back(leave_of(m, leave_reason::expired));
+  }
+  return leaves;
 }
 
 decision decide_resume(room_state const& state, std::string peer, std::uint64_t join_seq, bool resume_in_flight) {

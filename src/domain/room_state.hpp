@@ -2,6 +2,7 @@
 // Room membership as a pure fold of events. No I/O, no clocks, no threads:
 // every instance folds the same log and so reaches the same state.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,18 @@ decision decide_signal(room_state const& state, std::string from,
 // as is a second resume while one is on its way.
 decision decide_resume(room_state const& state, std::string peer, std::uint64_t join_seq,
                        bool resume_in_flight = false);
+// The ghosts a dead instance left in a room: the `expired` leaves of the
+// members it held. When the "dead" instance is this one's own id (an
+// earlier run that crashed), only that run's members go: those joined
+// before this run's first event (`this_run_from`, 0: not our id) and held
+// by no connection of this run (`held_here`). Every survivor decides the
+// same leaves, and expiry_message_id makes them one in the stream.
+struct expiry_scope {
+  std::string_view instance;
+  std::uint64_t this_run_from = 0;
+  std::function<bool(std::string const& peer)> held_here;  // may be empty: nobody
+};
+std::vector<peer_left> decide_expiry(room_state const& state, expiry_scope const& scope);
 // The leave of member `m`, carrying what members_before needs.
 peer_left leave_of(member const& m, leave_reason reason);
 

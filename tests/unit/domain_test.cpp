@@ -530,3 +530,31 @@ TEST_CASE("signal message ids: the same request of the same member gives the sam
   // reach another instance, or a newer version).
   CHECK(signal_message_id("r", "p", 1, "1", std::nullopt, "0") == "req.r.p.1.41b63e6d89f6e551721f284207c218f2");
 }
+
+TEST_CASE("domain: decide_expiry leaves every member the dead instance held, and no other", "[domain][expiry]") {
+  auto state = given({at(1, joins("a"), "i1"), at(2, joins("b"), "i2"), at(3, joins("c"), "i1")});
+  auto leaves = decide_expiry(state, expiry_scope{.instance = "i1"});
+  REQUIRE(leaves.size() == 2);
+  CHECK(leaves[0] == leave_of(*state.find("a"), leave_reason::expired));
+  CHECK(leaves[1] == leave_of(*state.find("c"), leave_reason::expired));
+  CHECK(decide_expiry(state, expiry_scope{.instance = "i3"}).empty());
+  // A member that resumed on i2 is i2's now: i1's death leaves it alone.
+  auto moved = given({at(1, joins("a"), "i1"), at(2, peer_resumed{"a"}, "i2")});
+  CHECK(decide_expiry(moved, expiry_scope{.instance = "i1"}).empty());
+  CHECK(decide_expiry(moved, expiry_scope{.instance = "i2"}).size() == 1);
+}
+
+TEST_CASE("domain: decide_expiry under this instance's own id takes only an earlier run's members", "[domain][expiry]") {
+  // i1 crashed and came back under the same id; this run's first event is seq 4.
+  auto state = given({at(1, joins("old"), "i1"), at(2, joins("resumed-here"), "i1"), at(4, joins("new"), "i1"),
+                      at(5, joins("other"), "i2")});
+  expiry_scope scope{.instance = "i1", .this_run_from = 4,
+                     .held_here = [](std::string const& peer) { return peer == "resumed-here"; }};
+  auto leaves = decide_expiry(state, scope);
+  REQUIRE(leaves.size() == 1);
+  CHECK(leaves[0].peer == "old");
+  CHECK(leaves[0].reason == leave_reason::expired);
+  CHECK(leaves[0].join_seq == 1);
+  // Without a held_here, only the join position counts.
+  CHECK(decide_expiry(state, expiry_scope{.instance = "i1", .this_run_from = 4}).size() == 2);
+}

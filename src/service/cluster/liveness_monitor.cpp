@@ -366,16 +366,19 @@ bool liveness_monitor::expire_instance(std::string const& instance, std::uint64_
     }
     domain::room_state st = fold_loaded(control_.format(), *loaded, name);
     std::vector<std::pair<std::uint64_t, std::future<append_result>>> appends;
-    for (auto const& m : st.members) {
-      if (m.instance != instance) continue;
-      // Under our own id, only an earlier run's members: joined before this
-      // run's first event, and held by no connection here.
-      if (ours && (m.join_seq >= before_seq || held_.holds(m.peer))) continue;
+    domain::expiry_scope scope{.instance = instance};
+    if (ours) {
+      scope.this_run_from = before_seq;
+      scope.held_here = [this](std::string const& peer) { return held_.holds(peer); };
+    }
+    for (auto& leave : domain::decide_expiry(st, scope)) {
       ++peers;
-      domain::event e{0, now_ms(), settings_.instance_id, domain::leave_of(m, domain::leave_reason::expired)};
+      auto id = domain::expiry_message_id(token, leave.peer, leave.join_seq);
+      auto join_seq = leave.join_seq;
+      domain::event e{0, now_ms(), settings_.instance_id, std::move(leave)};
       auto done = std::make_shared<std::promise<append_result>>();
-      appends.emplace_back(m.join_seq, done->get_future());
-      control_.append(subjects.events, control_.format().encode_event(name, e), domain::expiry_message_id(token, m.peer, m.join_seq),
+      appends.emplace_back(join_seq, done->get_future());
+      control_.append(subjects.events, control_.format().encode_event(name, e), std::move(id),
                       [done](append_result r) { done->set_value(std::move(r)); });
     }
     bool room_stored = true;
