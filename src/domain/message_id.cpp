@@ -52,4 +52,12 @@ std::string signal_message_id(std::string_view room_token, std::string_view peer
   return id;
 }
 
+std::string snapshot_message_id(std::string_view room_token, std::uint64_t seq) {
+  std::string id = "snap.";
+  id.append(room_token);
+  id += '.';
+  id += std::to_string(seq);
+  return id;
+}
+
 }  // namespace sig::domain

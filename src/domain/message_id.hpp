@@ -20,4 +20,8 @@ std::string signal_message_id(std::string_view room_token, std::string_view peer
                               std::string_view request_id, std::optional<std::string> const& to,
                               std::string_view data_json);
 
+// A room's snapshot at stream position `seq`: every instance that writes
+// the snapshot of that position writes the same id, so the stream keeps one.
+std::string snapshot_message_id(std::string_view room_token, std::uint64_t seq);
+
 }  // namespace sig::domain

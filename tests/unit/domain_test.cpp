@@ -558,3 +558,9 @@ TEST_CASE("domain: decide_expiry under this instance's own id takes only an earl
   // Without a held_here, only the join position counts.
   CHECK(decide_expiry(state, expiry_scope{.instance = "i1", .this_run_from = 4}).size() == 2);
 }
+
+TEST_CASE("snapshot message ids: one per room and position", "[domain]") {
+  CHECK(snapshot_message_id("cm9vbQ", 42) == "snap.cm9vbQ.42");
+  CHECK(snapshot_message_id("cm9vbQ", 42) != snapshot_message_id("cm9vbQ", 43));
+  CHECK(snapshot_message_id("cm9vbQ", 42) != snapshot_message_id("b3RoZXI", 42));
+}

@@ -3,6 +3,8 @@
 // into the room's state and the frames its local peers are sent.
 #include "service/room/room.hpp"
 
+#include "domain/message_id.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -393,7 +395,7 @@ void room::store_snapshot() {
 void room::write_stream_snapshot() {
   ++ctx_.counters.stream_snapshots;
   asio::post(ctx_.blocking, [self = shared_from_this(), payload = ctx_.store.format().encode_snapshot(state_, applied_seq_, room_events_),
-                             id = "snap." + token_ + "." + std::to_string(applied_seq_)] {
+                             id = domain::snapshot_message_id(token_, applied_seq_)] {
     self->ctx_.store.put_snapshot(self->snapshot_subject_, payload, id);
   });
 }
