@@ -5,6 +5,11 @@
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bench/bench_placement.hpp"
 #include "bench/bench_protocol.hpp"
 #include "bench/bench_stats.hpp"
 
@@ -130,4 +135,41 @@ TEST_CASE("parse_prometheus: a family's labelled series are summed under its nam
   CHECK(sig::bench::metric(values, "sigstream_peers_expired_total") == 7);
   CHECK(sig::bench::metric(values, R"(sigstream_peers_expired_total{reason="instance_dead"})") == 2);
   CHECK(sig::bench::metric(values, "sigstream_missing") == 0);
+}
+
+TEST_CASE("rooms spread: each room's peers on distinct instances while they last", "[bench][placement]") {
+  std::vector<std::string> on = {"i1", "i1", "i1", "i1", "i2", "i2", "i2", "i2", "i3", "i3", "i3", "i3"};
+  auto chosen = assign_rooms(on, 3, 4, {"i1", "i2", "i3"});
+  REQUIRE(chosen.rooms.size() == 3);
+  CHECK(chosen.fully_spread == 3);
+  for (auto const& room : chosen.rooms) {
+    std::set<std::string> instances;
+    for (auto i : room) instances.insert(on[i]);
+    CHECK(instances.size() == 3);
+  }
+}
+
+TEST_CASE("rooms together: each room's peers on one instance, rooms balanced over the instances", "[bench][placement]") {
+  std::vector<std::string> on = {"i1", "i2", "i3", "i1", "i2", "i3", "i1", "i2", "i3", "i1", "i2", "i3", "i1", "i2"};
+  auto chosen = assign_rooms(on, 3, 4, {"i1", "i2", "i3"}, true);
+  REQUIRE(chosen.rooms.size() == 3);
+  CHECK(chosen.fully_spread == 3);
+  std::set<std::string> hosts;
+  std::set<std::size_t> taken;
+  for (auto const& room : chosen.rooms) {
+    REQUIRE(room.size() == 4);
+    std::set<std::string> instances;
+    for (auto i : room) {
+      instances.insert(on[i]);
+      CHECK(taken.insert(i).second);  // no connection in two rooms
+    }
+    CHECK(instances.size() == 1);
+    hosts.insert(*instances.begin());
+  }
+  CHECK(hosts.size() == 3);
+  // Not enough on any one instance for a fourth room.
+  CHECK(assign_rooms(on, 4, 4, {"i1", "i2", "i3"}, true).rooms.size() == 3);
+  // Connections on instances outside `allowed` are never used.
+  CHECK(assign_rooms(on, 1, 4, {"i3"}, true).rooms.size() == 1);
+  CHECK(assign_rooms(on, 2, 4, {"i3"}, true).rooms.size() == 1);
 }

@@ -31,6 +31,7 @@ std::string check(bench::bench_settings const& s) {
   auto in = [](std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; };
   using std::chrono::milliseconds;
   if (s.placement != "haproxy" && s.placement != "direct") return "--placement must be haproxy or direct";
+  if (s.room_spread != "spread" && s.room_spread != "together") return "--room-spread must be spread or together";
   for (auto const& phase : bench::split_list(s.phases))
     if (phase != "memory" && phase != "join" && phase != "signal" && phase != "isolation")
       return fmt::format("--phases: unknown phase '{}' (memory, join, signal, isolation)", phase);
@@ -115,6 +116,10 @@ int cluster_bench_command(int argc, char** argv) {
   opts.add_string("phases", &s.phases, "Which phases to run, in this order: memory, join, signal, isolation.");
   opts.add_int("rooms", &s.rooms, "Rooms for the join and signal phases.");
   opts.add_int("room-size", &s.room_size, "Peers per room (spread over as many instances as there are).");
+  opts.add_string("room-spread", &s.room_spread,
+                  "spread: each room's peers on as many instances as there are; together: all peers of a room on one "
+                  "instance (rooms balanced over the instances), so that only one instance follows each room: what "
+                  "delivering a signal only to its target's instance could gain at most.");
   opts.add_string("rates", &s.rates, "Fixed signal rates to run, per second, comma-separated.");
   opts.add_duration("duration", &s.duration, "How long each rate runs (500ms..60s).");
   opts.add_int("max-rate", &s.max_rate, "Past the last fixed rate, step up by --rate-step until a rate fails, at most this.");

@@ -316,9 +316,10 @@ std::string render_text(bench_results const& r) {
 
   if (r.placement) {
     auto const& p = *r.placement;
-    add(out, "== Placement\n  {} rooms of {}: {} with peers on as many distinct instances as possible; connections opened {} "
-        "({}), used {} ({})\n\n",
-        p.rooms, r.settings.room_size, p.rooms_fully_spread, p.connections_opened, join_counts(p.opened_per_instance),
+    add(out, "== Placement\n  {} rooms of {}: {} with peers {}; connections opened {} ({}), used {} ({})\n\n", p.rooms,
+        r.settings.room_size, p.rooms_fully_spread,
+        r.settings.room_spread == "together" ? "all on one instance" : "on as many distinct instances as possible",
+        p.connections_opened, join_counts(p.opened_per_instance),
         p.connections_used, join_counts(p.used_per_instance));
   }
 
@@ -337,7 +338,8 @@ std::string render_text(bench_results const& r) {
 
   std::vector<rate_step> steps = r.steps;
   if (!steps.empty()) {
-    add(out, "== End-to-end signal latency: targeted signals to a peer on another instance, {}-byte padding, {:.0f} s per step\n",
+    add(out, "== End-to-end signal latency: targeted signals to a peer on {}, {}-byte padding, {:.0f} s per step\n",
+        r.settings.room_spread == "together" ? "the same instance (--room-spread together)" : "another instance",
         r.settings.payload_bytes, std::chrono::duration<double>(r.settings.duration).count());
     text_steps(out, steps);
     if (r.max_lossless_rate)
@@ -546,6 +548,7 @@ std::string render_json(bench_results const& r) {
   j.key("settings").open('{');
   j.key("url").str(r.settings.url);
   j.key("placement").str(r.settings.placement);
+  j.key("room_spread").str(r.settings.room_spread);
   j.key("phases").str(r.settings.phases);
   j.key("rooms").num(static_cast<double>(r.settings.rooms));
   j.key("room_size").num(static_cast<double>(r.settings.room_size));

@@ -18,6 +18,11 @@ struct bench_settings {
   std::string url = "ws://127.0.0.1:8080/ws";
   std::string instance_urls;
   std::string placement = "haproxy";
+  // spread: each room's peers on as many instances as there are (the
+  // benchmark's figures); together: all on one instance, so that one
+  // instance follows each room: the upper bound of delivering a signal
+  // only where its target is (docs/benchmarks.md).
+  std::string room_spread = "spread";
   std::string phases = "memory,join,signal,isolation";
   std::int64_t rooms = 100;
   std::int64_t room_size = 4;

@@ -380,7 +380,7 @@ std::optional<room_list> runner::build_rooms(std::size_t room_count, std::set<st
     if (allowed.empty()) allowed = known_instances();
     std::vector<std::string> instance_of;
     for (auto const& p : pool) instance_of.push_back(p->instance);
-    chosen = assign_rooms(instance_of, room_count, room_size, allowed);
+    chosen = assign_rooms(instance_of, room_count, room_size, allowed, s_.room_spread == "together");
     if (chosen.rooms.size() == room_count && chosen.fully_spread == room_count) break;
     if (round == 3) break;
     std::size_t usable = 0;
@@ -389,8 +389,9 @@ std::optional<room_list> runner::build_rooms(std::size_t room_count, std::set<st
     // Through HAProxy only about allowed/known of new connections land where wanted.
     std::size_t known = std::max<std::size_t>(1, known_instances().size());
     std::size_t extra = std::min<std::size_t>(need, missing * known / std::max<std::size_t>(1, allowed.size()) + room_size);
-    progress("{}: {} of {} rooms spread over distinct instances with {} usable connections; connecting {} more", what,
-             chosen.fully_spread, room_count, usable, extra);
+    progress("{}: {} of {} rooms placed ({}) with {} usable connections; connecting {} more", what,
+             chosen.fully_spread, room_count, s_.room_spread == "together" ? "each on one instance" : "over distinct instances",
+             usable, extra);
     auto more = connect_peers(extra, targets, what);
     figures.connections_opened += more.size();
     pool.insert(pool.end(), more.begin(), more.end());
@@ -414,7 +415,9 @@ std::optional<room_list> runner::build_rooms(std::size_t room_count, std::set<st
   figures.connections_used = rooms.size() * room_size;
   figures.rooms = rooms.size();
   figures.rooms_fully_spread = chosen.fully_spread;
-  std::size_t spread_over = std::min(room_size, allowed_in.empty() ? known_instances().size() : allowed_in.size());
+  std::size_t spread_over = s_.room_spread == "together"
+                                ? 1
+                                : std::min(room_size, allowed_in.empty() ? known_instances().size() : allowed_in.size());
   progress("{}: {} rooms of {} ({} with peers on {} distinct instances); peers per instance: {}", what, rooms.size(),
            room_size, chosen.fully_spread, spread_over, join_map(figures.used_per_instance));
   if (rooms.empty()) return std::nullopt;
