@@ -112,6 +112,8 @@ std::unique_ptr<connection> connection::open(std::string const& host, int port, 
     *failure = c->failure_ ? c->failure_ : redis_failure{redis_error::other, "no address for " + host};
     return nullptr;
   }
+  // An address tried before the one that answered leaves its failure behind.
+  c->failure_ = {};
   if (c->tls_) {
     SSL* ssl = SSL_new(static_cast<SSL_CTX*>(c->tls_->native()));
     c->ssl_ = ssl;
