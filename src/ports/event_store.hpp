@@ -30,6 +30,10 @@ enum class append_error {
 };
 std::error_category const& append_category();
 inline std::error_code make_error_code(append_error e) { return {static_cast<int>(e), append_category()}; }
+// The same code as a condition: a store's own codes (a nats.c timeout) can
+// be equivalent to it, which an error_code of this category cannot show:
+// `ec == append_condition(append_error::timed_out)`.
+inline std::error_condition append_condition(append_error e) { return {static_cast<int>(e), append_category()}; }
 
 }  // namespace sig::service
 

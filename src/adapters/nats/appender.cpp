@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "adapters/nats/connection.hpp"
+#include "adapters/nats/nats_errors.hpp"
 #include "adapters/nats/pub_ack.hpp"
 
 namespace sig::nats {
@@ -22,9 +23,18 @@ appender::~appender() {
   if (inbox_sub_ != nullptr) natsSubscription_Destroy(inbox_sub_);
 }
 
+// Only starting can fail here, and the instance cannot append without the
+// inbox; once closing, the connection's end explains it.
+void appender::fail(std::error_code ec, std::string_view what) const {
+  conn_.log().log(conn_.closing() ? spdlog::level::debug : spdlog::level::err, "{}: {}", what, with_nats_trace(ec));
+}
+
 bool appender::start(bool queued) {
   natsInbox* inbox = nullptr;
-  if (natsInbox_Create(&inbox) != NATS_OK) return false;
+  if (natsStatus s = natsInbox_Create(&inbox); s != NATS_OK) {
+    fail(nats_error(s), "cannot make the acknowledgement inbox");
+    return false;
+  }
   inbox_ = std::string(inbox) + ".";
   natsInbox_Destroy(inbox);
   std::string subject = inbox_ + "*";
@@ -32,7 +42,7 @@ bool appender::start(bool queued) {
                                                    &appender::on_queued_message, this)
                         : natsConnection_SubscribeSync(&inbox_sub_, conn_.handle(), subject.c_str());
   if (s != NATS_OK) {
-    conn_.log().error("cannot subscribe to the acknowledgement inbox: {}", last_error(s));
+    fail(nats_error(s), "cannot subscribe to the acknowledgement inbox");
     return false;
   }
   // Never drop an acknowledgement for want of room: the bound above keeps
@@ -91,8 +101,10 @@ void appender::append(std::string const& subject, std::string_view payload, std:
   // Copied into the connection's buffer: written by the loop (or nats.c) later.
   if (s == NATS_OK) s = natsConnection_PublishMsg(conn_.handle(), msg);
   if (msg != nullptr) spent_(msg);
+  // The result's code is the port's; nats.c's words go beside it, for the
+  // room's log.
   if (s != NATS_OK)
-    settle(token, service::append_result{false, 0, false, service::append_error::failed, natsStatus_GetText(s)});
+    settle(token, service::append_result{false, 0, false, service::append_error::failed, nats_error(s).message()});
 }
 
 // Under mutex_. Entries of settled appends stay in `deadlines_` until they

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <unordered_map>
 #include <vector>
 
@@ -93,6 +94,7 @@ class appender {
   };
   void settle(std::uint64_t token, service::append_result result, std::string const& stream = {});
   std::chrono::steady_clock::duration oldest_wait(std::chrono::steady_clock::time_point now);
+  void fail(std::error_code ec, std::string_view what) const;
   static void on_queued_message(__natsConnection*, __natsSubscription*, __natsMsg* msg, void* closure);
 
   connection& conn_;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "adapters/nats/event_loop.hpp"
+#include "adapters/nats/nats_errors.hpp"
 #include "auth/url_credentials.hpp"
 
 namespace sig::nats {
@@ -30,17 +31,6 @@ std::vector<std::string> server_urls(std::string_view list) {
 }
 
 
-std::string last_error(int status) {
-  char stack[512] = {0};
-  nats_GetLastErrorStack(stack, sizeof stack);
-  std::string text = natsStatus_GetText(static_cast<natsStatus>(status));
-  std::string frames;
-  for (char c : std::string_view(stack)) frames += (c == '\n' || c == '\r') ? ' ' : c;
-  while (!frames.empty() && frames.back() == ' ') frames.pop_back();
-  if (!frames.empty()) text += " (" + frames + ")";
-  return text;
-}
-
 connection::connection(connection_settings settings, std::shared_ptr<spdlog::logger> log)
     : settings_(std::move(settings)), log_(std::move(log)) {}
 
@@ -61,7 +51,7 @@ bool connection::uses_tls() const {
 bool connection::apply_security() {
   auto const& sec = settings_.security;
   auto check = [&](natsStatus s, char const* what) {
-    if (s != NATS_OK) log_->error("NATS {}: {}", what, last_error(s));
+    if (s != NATS_OK) fail(nats_error(s), std::string("NATS ") + what);
     return s == NATS_OK;
   };
   if (!sec.user.empty() || !sec.password.empty()) {
@@ -81,6 +71,14 @@ bool connection::apply_security() {
       return false;
   }
   return true;
+}
+
+// Our own close explains any failure after it. NATS being away is retried
+// (connecting with backoff, and nats.c reconnects), so it is a warning;
+// anything else (credentials, TLS, a file) waits for an operator.
+void connection::fail(std::error_code ec, std::string_view what) const {
+  auto level = closing_ ? spdlog::level::debug : nats_outage(ec) ? spdlog::level::warn : spdlog::level::err;
+  log_->log(level, "{}: {}", what, with_nats_trace(ec));
 }
 
 void connection::on_disconnected(natsConnection*, void* closure) {
@@ -103,7 +101,7 @@ void connection::on_closed(natsConnection*, void* closure) {
 bool connection::connect_once() {
   natsStatus s = natsConnection_Connect(&nc_, opts_);
   if (s != NATS_OK) {
-    log_->warn("cannot connect to NATS at {}: {}", auth::url_without_credentials(settings_.url), last_error(s));
+    fail(nats_error(s), "cannot connect to NATS at " + auth::url_without_credentials(settings_.url));
     nc_ = nullptr;
     return false;
   }
@@ -112,7 +110,7 @@ bool connection::connect_once() {
   jo.Wait = 5000;
   s = natsConnection_JetStream(&js_, nc_, &jo);
   if (s != NATS_OK) {
-    log_->error("cannot create a JetStream context: {}", last_error(s));
+    fail(nats_error(s), "cannot create a JetStream context");
     return false;
   }
   return true;

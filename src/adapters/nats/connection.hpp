@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 struct __natsConnection;
@@ -87,6 +88,7 @@ class connection {
  private:
   bool apply_security();
   bool connect_once();
+  void fail(std::error_code ec, std::string_view what) const;
   static void on_disconnected(__natsConnection*, void* closure);
   static void on_reconnected(__natsConnection*, void* closure);
   static void on_closed(__natsConnection*, void* closure);
@@ -104,9 +106,5 @@ class connection {
   std::condition_variable closed_signal_;
   bool closed_ = false;
 };
-
-// nats.c's error stack as one line: a log line that breaks loses its
-// timestamp and instance id.
-std::string last_error(int status);
 
 }  // namespace sig::nats

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "adapters/nats/connection.hpp"
+#include "adapters/nats/nats_errors.hpp"
 
 namespace sig::nats {
 
@@ -18,15 +19,29 @@ head_reader::~head_reader() {
   if (inbox_sub_ != nullptr) natsSubscription_Destroy(inbox_sub_);
 }
 
+// A connection closed or lost under the call has been told of once, by the
+// connection itself (or is our own close): quiet. Without the inbox the
+// instance cannot start: an error. A failed read costs the room's waiting
+// joins an `unavailable`: a warning.
+void head_reader::fail(std::error_code ec, std::string_view what) const {
+  auto level = connection_gone(ec) ? spdlog::level::debug
+               : inbox_sub_ == nullptr ? spdlog::level::err
+                                       : spdlog::level::warn;
+  conn_.log().log(level, "{}: {}", what, with_nats_trace(ec));
+}
+
 bool head_reader::start() {
   natsInbox* inbox = nullptr;
-  if (natsInbox_Create(&inbox) != NATS_OK) return false;
+  if (natsStatus s = natsInbox_Create(&inbox); s != NATS_OK) {
+    fail(nats_error(s), "cannot make the direct-get inbox");
+    return false;
+  }
   inbox_ = std::string(inbox) + ".";
   natsInbox_Destroy(inbox);
   std::string subject = inbox_ + "*";
   natsStatus s = natsConnection_SubscribeSync(&inbox_sub_, conn_.handle(), subject.c_str());
   if (s != NATS_OK) {
-    conn_.log().error("cannot subscribe to the direct-get inbox: {}", last_error(s));
+    fail(nats_error(s), "cannot subscribe to the direct-get inbox");
     return false;
   }
   natsSubscription_SetPendingLimits(inbox_sub_, -1, -1);
@@ -54,7 +69,7 @@ void head_reader::read(std::string const& stream, std::string const& subject, ca
   std::string request = "$JS.API.DIRECT.GET." + stream + "." + subject;
   natsStatus s = natsConnection_PublishRequest(conn_.handle(), request.c_str(), reply.c_str(), nullptr, 0);
   if (s != NATS_OK) {
-    conn_.log().warn("cannot read the head of {}: {}", subject, natsStatus_GetText(s));
+    fail(nats_error(s), "cannot read the head of " + subject);
     settle(token, std::nullopt);
   }
 }

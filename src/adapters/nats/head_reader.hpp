@@ -20,6 +20,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <unordered_map>
 
 struct __natsMsg;
@@ -54,6 +56,7 @@ class head_reader {
 
  private:
   void settle(std::uint64_t token, std::optional<std::uint64_t> head);
+  void fail(std::error_code ec, std::string_view what) const;
 
   connection& conn_;
   std::chrono::milliseconds timeout_;

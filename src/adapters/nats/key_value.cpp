@@ -1,17 +1,29 @@
 #include "adapters/nats/key_value.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
 #include "adapters/nats/connection.hpp"
+#include "adapters/nats/nats_errors.hpp"
 
 namespace sig::nats {
 
 namespace {
 
 constexpr std::int64_t nanos_per_second = 1'000'000'000;
+
+// Every caller copes with a failed call and says what it means (a missed
+// heartbeat, a listing to retry): NATS being away or slow, or our own
+// close, is worth no more than a debug line here. An absent key is an
+// answer, not a failure.
+void fail(connection& conn, std::error_code ec, std::string_view what) {
+  if (ec == nats_error(NATS_NOT_FOUND)) return;
+  conn.log().log(conn.closing() || nats_outage(ec) ? spdlog::level::debug : spdlog::level::warn, "{}: {}", what,
+                 with_nats_trace(ec));
+}
 
 kv_entry entry_of(kvEntry* e) {
   kv_entry out;
@@ -63,7 +75,7 @@ std::unique_ptr<kv_bucket> kv_bucket::open(connection& conn, std::string const& 
                                       cfg.Replicas == 1 ? "" : "s");
   }
   if (s != NATS_OK) {
-    conn.log().warn("cannot open bucket {}: {}", name, last_error(s));
+    fail(conn, nats_error(s), "cannot open bucket " + name);
     return nullptr;
   }
   return std::unique_ptr<kv_bucket>(new kv_bucket(conn, kv, name));
@@ -82,7 +94,8 @@ bool kv_bucket::put(std::string const& key, std::string const& value, std::chron
   natsStatus s = js_Publish(&ack, conn_.jetstream(), subject.c_str(), value.data(), static_cast<int>(value.size()),
                             &options, nullptr);
   if (ack != nullptr) jsPubAck_Destroy(ack);
-  if (s != NATS_OK) conn_.log().debug("{}: {} not written within {} ms: {}", name_, key, max_wait.count(), natsStatus_GetText(s));
+  if (s != NATS_OK)
+    fail(conn_, nats_error(s), name_ + ": " + key + " not written within " + std::to_string(max_wait.count()) + " ms");
   return s == NATS_OK;
 }
 
@@ -95,7 +108,7 @@ std::optional<std::string> kv_bucket::get(std::string const& key) {
   kvEntry* entry = nullptr;
   natsStatus s = kvStore_Get(&entry, kv_, key.c_str());
   if (s != NATS_OK) {
-    if (s != NATS_NOT_FOUND) conn_.log().warn("cannot read {} from bucket {}: {}", key, name_, last_error(s));
+    fail(conn_, nats_error(s), "cannot read " + key + " from bucket " + name_);
     return std::nullopt;
   }
   std::optional<std::string> out;
@@ -114,7 +127,7 @@ std::optional<std::vector<kv_entry>> kv_bucket::entries(std::string const& filte
   kvWatcher* w = nullptr;
   natsStatus s = kvStore_Watch(&w, kv_, filter.c_str(), &o);
   if (s != NATS_OK) {
-    conn_.log().warn("cannot list bucket {} ({}): {}", name_, filter, last_error(s));
+    fail(conn_, nats_error(s), "cannot list bucket " + name_ + " (" + filter + ")");
     return std::nullopt;
   }
   std::vector<kv_entry> out;
@@ -123,7 +136,7 @@ std::optional<std::vector<kv_entry>> kv_bucket::entries(std::string const& filte
     kvEntry* e = nullptr;
     s = kvWatcher_Next(&e, w, 5000);
     if (s != NATS_OK) {
-      conn_.log().warn("listing bucket {} ({}) stopped: {}", name_, filter, natsStatus_GetText(s));
+      fail(conn_, nats_error(s), "listing bucket " + name_ + " (" + filter + ") stopped");
       kvWatcher_Destroy(w);
       return std::nullopt;
     }
@@ -140,7 +153,7 @@ std::unique_ptr<service::kv_watch> kv_bucket::watch_all() {
   kvWatcher* w = nullptr;
   natsStatus s = kvStore_WatchAll(&w, kv_, nullptr);
   if (s != NATS_OK) {
-    conn_.log().warn("cannot watch bucket {}: {}", name_, last_error(s));
+    fail(conn_, nats_error(s), "cannot watch bucket " + name_);
     return nullptr;
   }
   return std::unique_ptr<service::kv_watch>(new kv_watch(w));

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "adapters/nats/connection.hpp"
+#include "adapters/nats/nats_errors.hpp"
 
 namespace sig::nats {
 
@@ -134,7 +135,7 @@ std::unique_ptr<service::live_follow> live_feed::follow(std::string const& room_
   natsSubscription* sub = nullptr;
   natsStatus s = natsConnection_SubscribeSync(&sub, conn_.handle(), f->subject.c_str());
   if (s != NATS_OK) {
-    conn_.log().warn("cannot subscribe to {}: {}", f->subject, natsStatus_GetText(s));
+    fail(nats_error(s), "cannot subscribe to " + f->subject);
     registry_->remove(f);
     return nullptr;
   }
@@ -146,6 +147,14 @@ std::unique_ptr<service::live_follow> live_feed::follow(std::string const& room_
     f->sub = sub;
   }
   return std::make_unique<handle>(registry_, std::move(f));
+}
+
+// A connection closed or lost under the call has been told of once, by the
+// connection itself (or is our own close): quiet. Anything else is worth a
+// look.
+void live_feed::fail(std::error_code ec, std::string_view what) const {
+  conn_.log().log(connection_gone(ec) ? spdlog::level::debug : spdlog::level::warn, "{}: {}", what,
+                  with_nats_trace(ec));
 }
 
 void live_feed::deliver(follower& f, natsMsg* msg) {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <unordered_map>
 #include <vector>
 
@@ -51,6 +52,7 @@ class live_feed {
   struct registry;
   class handle;
   void deliver(follower& f, __natsMsg* msg);
+  void fail(std::error_code ec, std::string_view what) const;
 
   connection& conn_;
   std::string prefix_;  // "<prefix>.live."

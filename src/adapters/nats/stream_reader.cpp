@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "adapters/nats/connection.hpp"
+#include "adapters/nats/nats_errors.hpp"
 
 namespace sig::nats {
 
@@ -19,6 +22,15 @@ struct msg_deleter {
   void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
 };
 using msg_ptr = std::unique_ptr<natsMsg, msg_deleter>;
+
+// Every read here is retried by its caller (a room rebuild, a history
+// request). A connection closed or lost under it has been told of once, by
+// the connection itself (or is our own close): quiet. Anything else is
+// worth a look.
+void fail(connection& conn, std::error_code ec, std::string_view what) {
+  auto level = conn.closing() || connection_gone(ec) ? spdlog::level::debug : spdlog::level::warn;
+  conn.log().log(level, "{}: {}", what, with_nats_trace(ec));
+}
 
 }  // namespace
 
@@ -34,7 +46,7 @@ bool stream_reader::put_rollup(std::string const& subject, std::string const& pa
   if (s == NATS_OK) s = js_PublishMsg(&ack, conn_.jetstream(), raw, nullptr, &jerr);
   natsMsg_Destroy(raw);
   jsPubAck_Destroy(ack);
-  if (s != NATS_OK) conn_.log().debug("snapshot on {} not stored: {}", subject, last_error(s));
+  if (s != NATS_OK) fail(conn_, nats_error(s, jerr), "snapshot on " + subject + " not stored");
   return s == NATS_OK;
 }
 
@@ -46,18 +58,18 @@ std::optional<stored_message> stream_reader::last_message(std::string const& sub
   if (conn_.jetstream() == nullptr) return std::nullopt;
   natsMsg* raw = nullptr;
   natsStatus s;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
   if (direct_) {
     jsDirectGetMsgOptions o;
     jsDirectGetMsgOptions_Init(&o);
     o.LastBySubject = subject.c_str();
     s = js_DirectGetMsg(&raw, conn_.jetstream(), stream_.c_str(), nullptr, &o);
   } else {
-    jsErrCode jerr = static_cast<jsErrCode>(0);
     s = js_GetLastMsg(&raw, conn_.jetstream(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
   }
   if (s == NATS_NOT_FOUND) return stored_message{};
   if (s != NATS_OK) {
-    conn_.log().warn("cannot read the last message of {}: {}", subject, last_error(s));
+    fail(conn_, nats_error(s, jerr), "cannot read the last message of " + subject);
     return std::nullopt;
   }
   msg_ptr msg(raw);
@@ -113,7 +125,7 @@ scan_end stream_reader::scan(std::string const& filter, scan_start start, bool f
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_SubscribeSync(&sub, conn_.jetstream(), filter.c_str(), nullptr, &so, &jerr);
   if (s != NATS_OK) {
-    conn_.log().warn("cannot read {}: {}", filter, last_error(s));
+    fail(conn_, nats_error(s, jerr), "cannot read " + filter);
     return scan_end::failed;
   }
   std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(sub, [](natsSubscription* p) {
@@ -157,7 +169,7 @@ scan_end stream_reader::scan(std::string const& filter, scan_start start, bool f
       continue;
     }
     if (s != NATS_OK) {
-      conn_.log().warn("reading {} stopped after seq {}: {}", filter, last, natsStatus_GetText(s));
+      fail(conn_, nats_error(s), "reading " + filter + " stopped after seq " + std::to_string(last));
       return scan_end::failed;
     }
     silent_ms = 0;
@@ -184,8 +196,7 @@ bool stream_reader::delete_stream() {
   natsStatus s = js_DeleteStream(conn_.jetstream(), stream_.c_str(), nullptr, &jerr);
   if (s == NATS_NOT_FOUND) return true;
   if (s != NATS_OK) {
-    conn_.log().warn("cannot delete stream {}: {} (jetstream error {})", stream_, last_error(s),
-                static_cast<int>(jerr));
+    fail(conn_, nats_error(s, jerr), "cannot delete stream " + stream_);
     return false;
   }
   conn_.log().info("deleted stream {}", stream_);
@@ -205,7 +216,7 @@ stream_info_ptr read_stream_info(connection& conn, std::string const& stream) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetStreamInfo(&si, conn.jetstream(), stream.c_str(), nullptr, &jerr);
   if (s != NATS_OK) {
-    conn.log().warn("cannot read the state of stream {}: {}", stream, last_error(s));
+    fail(conn, nats_error(s, jerr), "cannot read the state of stream " + stream);
     return nullptr;
   }
   return stream_info_ptr(si);
@@ -243,7 +254,7 @@ std::optional<std::vector<subject_count>> stream_reader::subjects_matching(std::
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_GetStreamInfo(&si, conn_.jetstream(), stream_.c_str(), &o, &jerr);
   if (s != NATS_OK) {
-    conn_.log().warn("cannot list the subjects of stream {}: {}", stream_, last_error(s));
+    fail(conn_, nats_error(s, jerr), "cannot list the subjects of stream " + stream_);
     return std::nullopt;
   }
   std::vector<subject_count> out;

@@ -2,18 +2,26 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
+#include <string_view>
 
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
 #include "adapters/nats/connection.hpp"
+#include "adapters/nats/nats_errors.hpp"
 #include "auth/url_credentials.hpp"
 
 namespace sig::nats {
 
 namespace {
 constexpr std::int64_t nanos_per_second = 1'000'000'000;
-constexpr int jetstream_subject_overlap = 10065;
+
+// What fails here is tried again (stream_check::retry), unless the
+// connection is closing under it (the instance is stopping).
+void fail(connection& conn, std::error_code ec, std::string_view what) {
+  conn.log().log(conn.closing() ? spdlog::level::debug : spdlog::level::warn, "{}: {}", what, with_nats_trace(ec));
+}
 
 // The NATS servers the connection knows of: those it was given, and those
 // the cluster announced since (INFO connect_urls). 0 if unknown.
@@ -81,7 +89,7 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
     return stream_check::usable;
   }
   if (s != NATS_NOT_FOUND) {
-    log->warn("cannot read stream {}: {}", settings.stream, last_error(s));
+    fail(conn, nats_error(s, jerr), "cannot read stream " + settings.stream);
     return stream_check::retry;
   }
   if (!settings.create) {
@@ -105,7 +113,8 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
   cfg.AllowRollup = true;
   cfg.RePublish = &republish;
   s = js_AddStream(&info, js, &cfg, nullptr, &jerr);
-  if (s != NATS_OK && static_cast<int>(jerr) == jetstream_subject_overlap) {
+  std::error_code const not_created = nats_error(s, jerr);
+  if (not_created == jetstream_error(JSStreamSubjectOverlapErr)) {
     // Instances started together race to create the stream: the loser's
     // create can be refused for overlapping the winner's. Then the stream
     // by this name is there now, and is checked as an existing one.
@@ -118,13 +127,12 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
     log->error(
         "cannot create stream {}: its subjects '{}' overlap with an existing stream (JetStream error {}). "
         "Use that stream's name with --stream, or another --subject-prefix",
-        settings.stream, subjects, static_cast<int>(jerr));
+        settings.stream, subjects, not_created.value());
     return stream_check::unusable;
   }
-  if (s != NATS_OK) {
+  if (not_created) {
     // Another instance may have created it a moment ago: look again.
-    log->warn("cannot create stream {}: {} (jetstream error {})", settings.stream, last_error(s),
-              static_cast<int>(jerr));
+    fail(conn, not_created, "cannot create stream " + settings.stream);
     return stream_check::retry;
   }
   jsStreamInfo_Destroy(info);

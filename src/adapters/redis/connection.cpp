@@ -19,17 +19,21 @@ void reply_deleter::operator()(redisReply* r) const { freeReplyObject(r); }
 
 namespace {
 
+std::error_code errno_code(int e) { return {e, std::system_category()}; }
+
 // After a failed SSL_read/SSL_write: the queued OpenSSL reason, or what
 // the socket said.
-std::string tls_failure(char const* what, int ssl_error) {
-  if (ssl_error == SSL_ERROR_ZERO_RETURN) return "TLS connection closed by Redis";
+redis_failure tls_failure(char const* what, int ssl_error) {
+  if (ssl_error == SSL_ERROR_ZERO_RETURN) return {redis_error::eof, "TLS connection closed by Redis"};
   unsigned long code = ERR_peek_error();
-  if (ssl_error == SSL_ERROR_SYSCALL && code == 0)
-    return std::string(what) + ": " + (errno != 0 ? std::strerror(errno) : "connection closed by Redis");
+  if (ssl_error == SSL_ERROR_SYSCALL && code == 0) {
+    if (errno == 0) return {redis_error::eof, std::string(what) + ": connection closed by Redis"};
+    return {errno_code(errno), std::string(what) + ": " + std::strerror(errno)};
+  }
   char text[256] = {0};
   ERR_error_string_n(code, text, sizeof text);
   ERR_clear_error();
-  return std::string(what) + ": " + text;
+  return {redis_error::io, std::string(what) + ": " + text};
 }
 
 std::string openssl_error(char const* what) {
@@ -74,7 +78,7 @@ tls_client::~tls_client() {
 }
 
 std::unique_ptr<connection> connection::open(std::string const& host, int port, std::shared_ptr<tls_client> tls,
-                                             std::chrono::milliseconds timeout, std::string* error) {
+                                             std::chrono::milliseconds timeout, redis_failure* failure) {
   std::unique_ptr<connection> c(new connection());
   c->timeout_ = timeout;
   c->tls_ = std::move(tls);
@@ -84,7 +88,7 @@ std::unique_ptr<connection> connection::open(std::string const& host, int port, 
   addrinfo* found = nullptr;
   std::string service = std::to_string(port);
   if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    *error = std::string("cannot resolve ") + host + ": " + gai_strerror(rc);
+    *failure = {redis_error::other, std::string("cannot resolve ") + host + ": " + gai_strerror(rc)};
     return nullptr;
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, &freeaddrinfo);
@@ -99,14 +103,17 @@ std::unique_ptr<connection> connection::open(std::string const& host, int port, 
       getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
       if (so_error == 0) break;
     }
-    c->error_ = std::strerror(so_error == EINPROGRESS ? ETIMEDOUT : so_error);
+    // Still in progress: wait_for said why (no answer in time, or poll's errno).
+    if (so_error != EINPROGRESS) c->failure_ = {errno_code(so_error), {}};
     ::close(fd);
     c->fd_ = -1;
   }
   if (c->fd_ < 0) {
-    *error = "cannot connect: " + (c->error_.empty() ? std::string("no address") : c->error_);
+    *failure = c->failure_ ? c->failure_ : redis_failure{redis_error::other, "no address for " + host};
     return nullptr;
   }
+  // An address tried before the one that answered leaves its failure behind.
+  c->failure_ = {};
   if (c->tls_) {
     SSL* ssl = SSL_new(static_cast<SSL_CTX*>(c->tls_->native()));
     c->ssl_ = ssl;
@@ -122,8 +129,8 @@ std::unique_ptr<connection> connection::open(std::string const& host, int port, 
       if ((why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) && c->wait_for(why == SSL_ERROR_WANT_WRITE))
         continue;
       long verify = SSL_get_verify_result(ssl);
-      *error = verify != X509_V_OK ? std::string("TLS: ") + X509_verify_cert_error_string(verify)
-                                   : openssl_error("TLS handshake failed");
+      *failure = {redis_error::io, verify != X509_V_OK ? std::string("TLS: ") + X509_verify_cert_error_string(verify)
+                                                       : openssl_error("TLS handshake failed")};
       return nullptr;
     }
   }
@@ -145,8 +152,8 @@ bool connection::wait_for(bool writable) {
   int rc;
   do rc = ::poll(&p, 1, static_cast<int>(timeout_.count()));
   while (rc < 0 && errno == EINTR);
-  if (rc == 0) error_ = "timed out";
-  else if (rc < 0) error_ = std::strerror(errno);
+  if (rc == 0) failure_ = {redis_error::timeout, {}};
+  else if (rc < 0) failure_ = {errno_code(errno), {}};
   return rc > 0;
 }
 
@@ -161,7 +168,7 @@ bool connection::write_all(std::string_view bytes) {
       }
       int why = SSL_get_error(ssl, n);
       if ((why == SSL_ERROR_WANT_WRITE || why == SSL_ERROR_WANT_READ) && wait_for(why == SSL_ERROR_WANT_WRITE)) continue;
-      if (error_.empty()) error_ = tls_failure("TLS write failed", why);
+      if (!failure_) failure_ = tls_failure("TLS write failed", why);
       return false;
     }
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -170,7 +177,7 @@ bool connection::write_all(std::string_view bytes) {
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
       if (errno == EAGAIN && !wait_for(true)) return false;
     } else {
-      error_ = std::strerror(errno);
+      failure_ = {errno_code(errno), {}};
       return false;
     }
   }
@@ -186,18 +193,18 @@ bool connection::read_some() {
       if (n > 0) return redisReaderFeed(static_cast<redisReader*>(reader_), buffer, static_cast<std::size_t>(n)) == REDIS_OK;
       int why = SSL_get_error(ssl, n);
       if ((why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) && wait_for(why == SSL_ERROR_WANT_WRITE)) continue;
-      if (error_.empty()) error_ = tls_failure("TLS read failed", why);
+      if (!failure_) failure_ = tls_failure("TLS read failed", why);
       return false;
     }
     ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
     if (n > 0) return redisReaderFeed(static_cast<redisReader*>(reader_), buffer, static_cast<std::size_t>(n)) == REDIS_OK;
     if (n == 0) {
-      error_ = "closed by Redis";
+      failure_ = {redis_error::eof, {}};
       return false;
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) {
-      error_ = std::strerror(errno);
+      failure_ = {errno_code(errno), {}};
       return false;
     }
     if (!wait_for(false)) return false;
@@ -212,7 +219,7 @@ reply_ptr connection::command(std::vector<std::string_view> const& args) {
 
 std::vector<reply_ptr> connection::pipeline(std::vector<std::vector<std::string_view>> const& commands) {
   std::vector<reply_ptr> replies;
-  if (!error_.empty() || commands.empty()) return replies;
+  if (failure_ || commands.empty()) return replies;
   std::string out;
   std::vector<char const*> argv;
   std::vector<std::size_t> lengths;
@@ -225,8 +232,8 @@ std::vector<reply_ptr> connection::pipeline(std::vector<std::vector<std::string_
     }
     char* formatted = nullptr;
     int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
-    if (length < 0) {
-      error_ = "cannot format the command";
+    if (length < 0) {  // hiredis could not allocate it
+      failure_ = {redis_error::oom, "cannot format the command"};
       return replies;
     }
     out.append(formatted, static_cast<std::size_t>(length));
@@ -238,7 +245,7 @@ std::vector<reply_ptr> connection::pipeline(std::vector<std::vector<std::string_
   while (replies.size() < commands.size()) {
     void* reply = nullptr;
     if (redisReaderGetReply(reader, &reply) != REDIS_OK) {
-      error_ = std::string("bad reply: ") + reader->errstr;
+      failure_ = {hiredis_error(reader->err), std::string("bad reply: ") + reader->errstr};
       replies.clear();
       return replies;
     }

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/redis/redis_errors.hpp"
+
 struct redisReply;
 
 namespace sig::redis {
@@ -43,19 +45,20 @@ class tls_client {
 
 class connection {
  public:
-  // Connects (and handshakes, with `tls`). Nullptr and *error on failure.
+  // Connects (and handshakes, with `tls`). Nullptr and *failure on failure.
   static std::unique_ptr<connection> open(std::string const& host, int port, std::shared_ptr<tls_client> tls,
-                                          std::chrono::milliseconds timeout, std::string* error);
+                                          std::chrono::milliseconds timeout, redis_failure* failure);
   ~connection();
 
   // Sends one command (binary-safe arguments) and waits for its reply.
-  // Nullptr and error() set when the connection failed: it is then unusable.
+  // Nullptr and failure() set when the connection failed: it is then unusable.
   reply_ptr command(std::vector<std::string_view> const& args);
   // Sends every command in one write, then reads their replies in order:
-  // one round trip for the lot. Empty (and error() set) when the
+  // one round trip for the lot. Empty (and failure() set) when the
   // connection failed.
   std::vector<reply_ptr> pipeline(std::vector<std::vector<std::string_view>> const& commands);
-  std::string const& error() const { return error_; }
+  // An errno code of the socket, or a hiredis one (redis_errors.hpp).
+  redis_failure const& failure() const { return failure_; }
 
  private:
   connection() = default;
@@ -69,7 +72,7 @@ class connection {
   void* reader_ = nullptr;  // redisReader*
   std::shared_ptr<tls_client> tls_;
   std::chrono::milliseconds timeout_{500};
-  std::string error_;
+  redis_failure failure_;
 };
 
 }  // namespace sig::redis

@@ -1,6 +1,7 @@
 #include "adapters/redis/presence_cache.hpp"
 
 #include "adapters/redis/connection.hpp"
+#include "adapters/redis/redis_errors.hpp"
 #include "auth/url_credentials.hpp"
 
 #include <hiredis/hiredis.h>
@@ -156,11 +157,25 @@ struct presence_cache::impl {
 
   std::string key(std::string const& token) const { return settings.key_prefix + ":room:" + token; }
 
-  void failed(char const* what, std::string const& why) {
+  // Every failure is counted. An error reply leaves the connection usable,
+  // and is told each time. Any other failure drops the connection, and is
+  // told once per outage, since Redis is only a cache: joins go on by
+  // replay meanwhile. Quiet: Redis dropping a connection that was working
+  // (its idle timeout, a restart), when `retrying` on a new one at once;
+  // a reconnect that fails is told.
+  void fail(redis_failure const& failure, char const* what, bool retrying = false) {
     ++error_count;
-    if (!was_down) log->warn("presence cache: {} failed ({}); serving joins by replay until Redis answers", what,
-                             why.empty() ? "no reply" : why);
-    was_down = true;
+    if (failure.code == redis_error::error_reply) {
+      log->warn("presence cache: {} refused: {}", what, failure.text());
+      return;
+    }
+    if (retrying && connection_dropped(failure.code)) {
+      log->debug("presence cache: {} failed ({}); reconnecting", what, failure.text());
+    } else {
+      if (!was_down) log->warn("presence cache: {} failed ({}); serving joins by replay until Redis answers", what,
+                               failure.text());
+      was_down = true;
+    }
     conn.reset();
   }
 
@@ -170,13 +185,13 @@ struct presence_cache::impl {
   bool authenticate() {
     auto refused = [&](char const* what, redisReply* reply) {
       if (reply == nullptr) {  // no answer at all: the connection failed, nothing was refused
-        failed("connect", conn->error());
+        fail(conn->failure(), "connect");
         return false;
       }
       ++error_count;
       if (!auth_refused)
         log->error("presence cache: Redis refused {} ({}); serving joins by replay until it accepts", what,
-                   reply->type == REDIS_REPLY_ERROR ? std::string(reply->str, reply->len) : std::string("no error text"));
+                   error_reply(*reply).text());
       auth_refused = true;
       was_down = true;
       conn.reset();
@@ -204,10 +219,10 @@ struct presence_cache::impl {
     auto now = std::chrono::steady_clock::now();
     if (now < next_attempt) return false;
     next_attempt = now + std::chrono::seconds(1);
-    std::string why;
-    conn = connection::open(where->host, where->port, tls, settings.timeout, &why);
+    redis_failure failure;
+    conn = connection::open(where->host, where->port, tls, settings.timeout, &failure);
     if (!conn) {
-      failed("connect", why);
+      fail(failure, "connect");
       return false;
     }
     if (!authenticate()) return false;
@@ -311,13 +326,12 @@ struct presence_cache::impl {
       bool missing_script = false;
       for (auto const& reply : replies) {
         if (reply->type != REDIS_REPLY_ERROR) continue;
-        std::string_view text(reply->str, reply->len);
-        if (text.starts_with("NOSCRIPT")) {
+        auto refusal = error_reply(*reply);
+        if (refusal.detail.starts_with("NOSCRIPT")) {
           missing_script = true;
           continue;
         }
-        ++error_count;
-        log->warn("presence cache: store refused: {}", text);
+        fail(refusal, "store");
       }
       if (!missing_script || with_script) return;
       with_script = true;  // the compare-and-set makes sending them all again harmless
@@ -334,7 +348,7 @@ struct presence_cache::impl {
       auto replies = conn->pipeline(commands);
       reachable = !replies.empty();
       if (!replies.empty()) return replies;
-      failed(what, conn->error());
+      fail(conn->failure(), what, was_connected);
       if (!was_connected) return {};
       next_attempt = {};
     }
