@@ -9,6 +9,7 @@
 #include "server/admin_bridge.hpp"
 #include "server/socket_errors.hpp"
 #include "server/static_files.hpp"
+#include "server/tcp_byte_stream.hpp"
 #include "server/ws_session.hpp"
 #include "protocol/static_path.hpp"
 #include "service/history/admin_api.hpp"
@@ -64,7 +65,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
                           ctx_.counters.connections.load());
         return respond(request, http::status::service_unavailable, "text/plain", "too many connections\n");
       }
-      std::make_shared<ws_session>(stream_.release_socket(), ctx_)->run(std::move(request));
+      std::make_shared<ws_session>(std::make_unique<tcp_byte_stream>(stream_.release_socket()), ctx_)
+          ->run(std::move(request));
       return;
     }
     return respond(request, http::status::not_found, "text/plain", "WebSocket endpoint is /ws\n");

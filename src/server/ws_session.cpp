@@ -179,7 +179,7 @@ bool ws_session::allow_signal() {
 }
 
 void ws_session::join_settled(bool joined, service::frame_ptr frame) {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), joined, frame = std::move(frame)] {
+  boost::asio::post(stream_->get_executor(), [self = shared_from_this(), joined, frame = std::move(frame)] {
     if (self->room_state_ == room_state::joining) {
       if (joined) {
         self->room_state_ = room_state::joined;
@@ -199,7 +199,7 @@ void ws_session::join_settled(bool joined, service::frame_ptr frame) {
 // Closed as "going away": clients reconnect and join afresh, as the
 // library does by itself, instead of staying in a room they are not in.
 void ws_session::evicted(std::string const& why) {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), why] {
+  boost::asio::post(stream_->get_executor(), [self = shared_from_this(), why] {
     if (self->closing_ || self->gone_) return;
     self->ctx_.logger->warn("conn={} peer={} {}: closing with 1001", self->remote_, self->peer_, why);
     self->room_state_ = room_state::none;
@@ -209,14 +209,14 @@ void ws_session::evicted(std::string const& why) {
 }
 
 void ws_session::move_elsewhere() {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  boost::asio::post(stream_->get_executor(), [self = shared_from_this()] {
     if (self->closing_ || self->gone_) return;
     self->close_with(close_reason{close_code::service_restart, "instance draining: reconnect"});
   });
 }
 
 void ws_session::deliver(service::frame_ptr frame) {
-  boost::asio::post(socket_.get_executor(),
+  boost::asio::post(stream_->get_executor(),
                     [self = shared_from_this(), frame = std::move(frame)] { self->enqueue(frame); });
 }
 

@@ -1,8 +1,7 @@
 #pragma once
 // One client's WebSocket. Everything here runs on the connection's strand
-// (the socket's executor); rooms reach it only through peer_endpoint, whose
+// (the stream's executor); rooms reach it only through peer_endpoint, whose
 // calls post to that strand.
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -14,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "server/byte_stream.hpp"
 #include "server/connection_context.hpp"
 #include "server/frame_queue.hpp"
 #include "server/websocket_codec.hpp"
@@ -27,8 +27,8 @@ namespace sig::server {
 
 class ws_session : public service::peer_endpoint, public std::enable_shared_from_this<ws_session> {
  public:
-  // The socket's executor is the connection's strand.
-  ws_session(boost::asio::ip::tcp::socket&& socket, connection_context& ctx);
+  // The stream's executor is the connection's strand.
+  ws_session(std::unique_ptr<byte_stream> stream, connection_context& ctx);
   ~ws_session() override;
 
   void run(boost::beast::http::request<boost::beast::http::string_body> upgrade);
@@ -43,8 +43,12 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
  private:
   enum class room_state { none, joining, joined };
 
-  void on_accept(boost::system::error_code ec);
+  // The opening handshake's answer (the 101, or a refusal), written from
+  // the write batch.
+  void write_handshake_answer(std::string answer, io_completion done);
+  void on_accept(boost::system::error_code ec, std::size_t bytes);
   void refuse_upgrade(std::string_view status, std::string_view headers, std::string_view body);
+  void on_refused(boost::system::error_code ec, std::size_t bytes);
   // Reading: one read at a time into read_buffer_, the frames in it taken
   // where they lie.
   void do_read();
@@ -54,7 +58,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   // Takes the frames in inbox_; false if reading must stop (paused, closed).
   bool take_frames();
   bool wants_input() const;
-  bool socket_closed() const;
+  bool connection_closed() const;
   // One frame's event; false if reading must stop.
   bool on_frame_event(frame_event const& event);
   void fail(boost::system::error_code ec, std::string_view what);
@@ -79,7 +83,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   // Ends the TCP connection after the close handshake: FIN, then reads
   // until the client's.
   void finish();
-  // Closes the socket now; the session ends when its handlers return.
+  // Closes the connection now; the session ends when its handlers return.
   void tear_down();
   void on_gone();
   // One timer for the join deadline, keep-alive pings and the close deadline.
@@ -87,7 +91,7 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   void on_timer(boost::system::error_code ec);
   bool queue_high() const;
 
-  boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<byte_stream> stream_;
   connection_context& ctx_;
   frame_reader reader_;
   // Most client messages fit (a signal with an ICE candidate is 200-400
@@ -98,7 +102,8 @@ class ws_session : public service::peer_endpoint, public std::enable_shared_from
   frame_queue queue_;
   std::size_t queued_bytes_ = 0;
   // The write in flight: its first `frames_in_flight_` frames of queue_,
-  // after any control frames. Made for a write, freed when all is written.
+  // after any control frames (or the handshake's answer). Made for a write,
+  // freed when all is written.
   struct write_batch;
   std::unique_ptr<write_batch> batch_;
   std::size_t frames_in_flight_ = 0;

@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/write.hpp>
 #include <boost/range/iterator_range.hpp>
 
 #include "server/session_registry.hpp"
@@ -18,7 +17,6 @@
 namespace sig::server {
 
 namespace http = boost::beast::http;
-using boost::asio::ip::tcp;
 using protocol::error_code;  // the protocol's codes; boost's is spelled in full below
 
 namespace {
@@ -35,19 +33,19 @@ constexpr std::size_t frames_per_write = 64;
 }  // namespace
 
 struct ws_session::write_batch {
-  std::string control;  // pongs, pings and the close frame, in that order
+  std::string control;  // pongs and pings (or the opening handshake's answer)
   std::array<frame_header, frames_per_write> headers;
   std::vector<boost::asio::const_buffer> buffers;
   bool carries_close = false;
 };
 
-ws_session::ws_session(tcp::socket&& socket, connection_context& ctx)
-    : socket_(std::move(socket)),
+ws_session::ws_session(std::unique_ptr<byte_stream> stream, connection_context& ctx)
+    : stream_(std::move(stream)),
       ctx_(ctx),
       reader_(ctx.limits.max_frame_bytes, ctx.limits.max_frame_bytes * 4),
-      timer_(socket_.get_executor()) {
+      timer_(stream_->get_executor()) {
   boost::system::error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
+  auto remote = stream_->remote_endpoint(ec);
   if (!ec) {
     remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
     client_address_ = remote.address().to_string();
@@ -94,16 +92,19 @@ void ws_session::run(http::request<http::string_body> upgrade) {
   }
   // No extension and no subprotocol is offered back: permessage-deflate
   // would cost a compressor per connection for frames of a few hundred bytes.
-  auto response = std::make_shared<std::string>(
+  write_handshake_answer(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-      websocket_accept_key(std::string_view(key.data(), key.size())) +
-      "\r\nServer: sigstream\r\nX-Sigstream-Instance: " + ctx_.instance_id + "\r\n\r\n");
+          websocket_accept_key(std::string_view(key.data(), key.size())) +
+          "\r\nServer: sigstream\r\nX-Sigstream-Instance: " + ctx_.instance_id + "\r\n\r\n",
+      io_completion::to<&ws_session::on_accept>(shared_from_this()));
+}
+
+void ws_session::write_handshake_answer(std::string answer, io_completion done) {
+  batch_ = std::make_unique<write_batch>();
+  batch_->control = std::move(answer);
+  batch_->buffers.emplace_back(boost::asio::buffer(batch_->control));
   writing_ = true;
-  boost::asio::async_write(socket_, boost::asio::buffer(*response),
-                           [self = shared_from_this(), response](boost::system::error_code ec, std::size_t) {
-                             self->writing_ = false;
-                             self->on_accept(ec);
-                           });
+  stream_->async_write(batch_->buffers, std::move(done));
 }
 
 // A plain-text refusal of the upgrade, then the connection ends.
@@ -111,25 +112,27 @@ void ws_session::run(http::request<http::string_body> upgrade) {
 void ws_session::refuse_upgrade(std::string_view status, std::string_view headers, std::string_view body) {
   ctx_.logger->debug("conn={} websocket handshake refused: {}", remote_, status);
   closing_ = true;
-  auto text = std::make_shared<std::string>(
+  write_handshake_answer(
       fmt::format("HTTP/1.1 {}\r\n{}Server: sigstream\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
                   "Connection: close\r\n\r\n{}",
-                  status, headers, body.size(), body));
-  boost::asio::async_write(socket_, boost::asio::buffer(*text),
-                           [self = shared_from_this(), text](boost::system::error_code, std::size_t) {
-                             self->tear_down();
-                           });
+                  status, headers, body.size(), body),
+      io_completion::to<&ws_session::on_refused>(shared_from_this()));
 }
 
-void ws_session::on_accept(boost::system::error_code ec) {
+void ws_session::on_refused(boost::system::error_code, std::size_t) {
+  writing_ = false;
+  batch_.reset();
+  tear_down();
+}
+
+void ws_session::on_accept(boost::system::error_code ec, std::size_t) {
+  writing_ = false;
+  batch_.reset();
   if (ec) return fail(ec, "websocket handshake");
-  if (socket_closed()) return;  // the handshake timed out meanwhile
+  if (connection_closed()) return;  // the handshake timed out meanwhile
   close_deadline_ = std::chrono::steady_clock::time_point::max();
   ctx_.logger->debug("conn={} connected", remote_);
   if (ctx_.sessions) ctx_.sessions->add(shared_from_this());
-  boost::system::error_code ignored;
-  // Reads are tried when epoll says there is something: never blocks.
-  socket_.non_blocking(true, ignored);
   do_read();
   // Upgraded while the instance began to drain, after its clients were
   // told to move: told now.
@@ -139,12 +142,10 @@ void ws_session::on_accept(boost::system::error_code ec) {
 // Asio's read tries the socket at once only if the last read did not
 // drain it, and otherwise waits for epoll: one system call per wake-up.
 void ws_session::do_read() {
-  if (reading_ || socket_closed()) return;
+  if (reading_ || connection_closed()) return;
   reading_ = true;
-  socket_.async_read_some(boost::asio::buffer(read_buffer_),
-                          [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
-                            self->on_read(ec, bytes);
-                          });
+  stream_->async_read_some(boost::asio::buffer(read_buffer_),
+                           io_completion::to<&ws_session::on_read>(shared_from_this()));
 }
 
 void ws_session::on_read(boost::system::error_code ec, std::size_t bytes) {
@@ -153,10 +154,10 @@ void ws_session::on_read(boost::system::error_code ec, std::size_t bytes) {
   if (!take_bytes(read_buffer_.data(), bytes)) return;
   if (bytes == read_buffer_.size()) {
     // A full buffer: a large message, or several. The rest is read now, in
-    // larger pieces, until the socket has no more.
+    // larger pieces, until the connection has no more.
     char chunk[read_chunk];
     for (int i = 0; i < reads_per_wake_up; ++i) {
-      std::size_t n = socket_.read_some(boost::asio::buffer(chunk), ec);
+      std::size_t n = stream_->read_available(boost::asio::buffer(chunk), ec);
       if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) break;
       if (ec) return fail(ec, "read");
       if (!take_bytes(chunk, n)) return;
@@ -197,7 +198,7 @@ std::size_t ws_session::take_from(char* data, std::size_t size) {
   return used;
 }
 
-bool ws_session::wants_input() const { return !socket_closed() && !reading_paused_; }
+bool ws_session::wants_input() const { return !connection_closed() && !reading_paused_; }
 
 bool ws_session::take_frames() {
   std::size_t used = take_from(inbox_.data(), inbox_.size());
@@ -213,7 +214,7 @@ bool ws_session::take_frames() {
 }
 
 bool ws_session::on_frame_event(frame_event const& event) {
-  if (discard_input_ || socket_closed()) return false;
+  if (discard_input_ || connection_closed()) return false;
   return std::visit(
       [this](auto const& found) -> bool {
         using found_type = std::decay_t<decltype(found)>;
@@ -226,7 +227,7 @@ bool ws_session::on_frame_event(frame_event const& event) {
           } else {
             handle(found.payload);
           }
-          if (closing_ || gone_) return !socket_closed();
+          if (closing_ || gone_) return !connection_closed();
           // A client whose replies pile up stops being read until they
           // drain, so it cannot grow its own queue.
           if (queue_high()) {
@@ -314,7 +315,7 @@ void ws_session::queue_control(opcode op, std::string_view payload) {
 // Everything waiting goes in one write: control frames first, then the
 // queued frames (at most frames_per_write), then our close frame, if any.
 void ws_session::do_write() {
-  if (writing_ || socket_closed()) return;
+  if (writing_ || connection_closed()) return;
   bool send_close = closing_ && !close_sent_ && !close_frame_.empty();
   std::size_t frames = closing_ ? 0 : std::min(queue_.size(), frames_per_write);
   if (control_out_.empty() && frames == 0 && !send_close) return;
@@ -334,10 +335,7 @@ void ws_session::do_write() {
   if (send_close) batch.buffers.emplace_back(boost::asio::buffer(close_frame_));
   frames_in_flight_ = frames;
   writing_ = true;
-  boost::asio::async_write(socket_, batch.buffers,
-                           [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
-                             self->on_write(ec, bytes);
-                           });
+  stream_->async_write(batch.buffers, io_completion::to<&ws_session::on_write>(shared_from_this()));
 }
 
 void ws_session::on_write(boost::system::error_code ec, std::size_t) {
@@ -396,7 +394,7 @@ void ws_session::close_slow_consumer() {
 // it sent is left unread and it sees our close code. Frames queued and not
 // yet in a write are dropped; the close frame follows the write in flight.
 void ws_session::close_with(close_reason reason) {
-  if (closing_ || socket_closed()) return;
+  if (closing_ || connection_closed()) return;
   closing_ = true;
   while (queue_.size() > frames_in_flight_) {
     queued_bytes_ -= queue_.back()->size();
@@ -415,16 +413,15 @@ void ws_session::close_with(close_reason reason) {
   }
 }
 
-bool ws_session::socket_closed() const { return !socket_.is_open(); }
+bool ws_session::connection_closed() const { return !stream_->is_open(); }
 
 // The server ends the TCP connection (RFC 6455 section 7.1.1), gracefully:
 // its FIN now, then whatever the client still sends is read and dropped
 // until it closes too (or the close deadline), so that nothing unread turns
 // the close into a reset that could destroy the close frame at the client.
 void ws_session::finish() {
-  boost::system::error_code ignored;
   discard_input_ = true;
-  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  stream_->shutdown_send();
   if (reading_paused_) {
     reading_paused_ = false;
     do_read();
@@ -432,11 +429,7 @@ void ws_session::finish() {
 }
 
 void ws_session::tear_down() {
-  boost::system::error_code ignored;
-  if (socket_.is_open()) {
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-  }
+  stream_->close();
   timer_.cancel();
   on_gone();
 }
@@ -444,7 +437,7 @@ void ws_session::tear_down() {
 // The earliest of: the close (or opening handshake) deadline, the join
 // deadline of a connection that never joined, the next keep-alive check.
 void ws_session::arm_timer() {
-  if (socket_closed()) return;
+  if (connection_closed()) return;
   auto at = std::min(close_deadline_, next_keep_alive_);
   auto join_deadline = connected_at_ + ctx_.limits.join_timeout;
   // A deadline passed while a join was on its way is checked at each tick.
@@ -456,7 +449,7 @@ void ws_session::arm_timer() {
 }
 
 void ws_session::on_timer(boost::system::error_code ec) {
-  if (ec || socket_closed()) return;  // cancelled: by a re-arm, or the end
+  if (ec || connection_closed()) return;  // cancelled: by a re-arm, or the end
   auto now = std::chrono::steady_clock::now();
   if (now < timer_.expiry()) return;  // re-armed after this wait had fired; that wait is pending
   timer_armed_ = false;

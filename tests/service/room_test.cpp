@@ -2,12 +2,9 @@
 // with the I/O loop run by the test. No socket, no NATS.
 #include <catch2/catch.hpp>
 
-#include <spdlog/sinks/null_sink.h>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
 #include <functional>
@@ -16,12 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "memory_event_store.hpp"
 #include "protocol/json.hpp"
-#include "service/metrics.hpp"
-#include "service/room/room.hpp"
-#include "service/room/room_context.hpp"
-#include "service/room/room_directory.hpp"
+#include "room_instance.hpp"
 
 namespace {
 
@@ -77,42 +70,8 @@ std::string field(std::string const& frame, std::string const& name) {
   return frame.substr(at, frame.find('"', at) - at);
 }
 
-// One instance: its I/O loop, its worker pool, its rooms, over a shared store.
-// Tests declare the store before the io_context, so that it outlives the
-// loop: handlers still queued when the loop is destroyed hold rooms, and a
-// room's follow ends in the store.
-struct instance {
-  instance(asio::io_context& io, sig::test::memory_event_store& store, std::string id)
-      : ctx{io, blocking, store, nullptr, directory, counters,
-            std::make_shared<spdlog::logger>("room-test", std::make_shared<spdlog::sinks::null_sink_mt>()), id} {
-    ctx.reorder_window = 5ms;
-    ctx.echo_timeout = 100ms;
-    ctx.linger = 50ms;
-    ctx.message_id_prefix = id + ".test.";
-    directory.attach(ctx);
-  }
-  ~instance() {
-    blocking.join();
-    directory.clear();
-  }
-  std::shared_ptr<sig::service::room> room(std::string const& name) { return directory.get_or_create(name); }
-
-  asio::thread_pool blocking{1};
-  sig::service::room_directory directory;
-  sig::service::metrics counters;
-  sig::service::room_context ctx;
-};
-
-// Runs the loop until `done` holds (or 5 s pass).
-bool run_until(asio::io_context& io, std::function<bool()> const& done) {
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    io.restart();
-    io.run_for(2ms);
-  }
-  return true;
-}
+using instance = sig::test::room_instance;
+using sig::test::run_until;
 
 // Peers pa and pb, joined to room "r" of `in`, one after the other.
 std::pair<std::shared_ptr<recorded_peer>, std::shared_ptr<recorded_peer>> two_peers(asio::io_context& io, instance& in) {
