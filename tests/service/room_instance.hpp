@@ -61,4 +61,14 @@ inline bool run_until(boost::asio::io_context& io, std::function<bool()> const& 
   return true;
 }
 
+// The value of a string field of a JSON frame (enough for the frames of
+// these tests: no escapes inside the value).
+inline std::string field(std::string const& frame, std::string const& name) {
+  auto key = "\"" + name + "\":\"";
+  auto at = frame.find(key);
+  if (at == std::string::npos) return {};
+  at += key.size();
+  return frame.substr(at, frame.find('"', at) - at);
+}
+
 }  // namespace sig::test

@@ -18,6 +18,8 @@
 
 namespace {
 
+using sig::test::field;
+
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 using sig::service::frame_ptr;
@@ -60,15 +62,6 @@ class recorded_peer final : public sig::service::peer_endpoint {
   bool joined_ = false;
   std::string evicted_;
 };
-
-// The value of a string field of a frame (enough for these frames).
-std::string field(std::string const& frame, std::string const& name) {
-  auto key = "\"" + name + "\":\"";
-  auto at = frame.find(key);
-  if (at == std::string::npos) return {};
-  at += key.size();
-  return frame.substr(at, frame.find('"', at) - at);
-}
 
 using instance = sig::test::room_instance;
 using sig::test::run_until;

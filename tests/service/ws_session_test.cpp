@@ -32,6 +32,8 @@
 
 namespace {
 
+using sig::test::field;
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -52,15 +54,6 @@ struct server_frame {
     return static_cast<std::uint16_t>(byte(0) << 8 | byte(1));
   }
 };
-
-// The value of a string field of a JSON frame (enough for these frames).
-std::string field(std::string const& frame, std::string const& name) {
-  auto key = "\"" + name + "\":\"";
-  auto at = frame.find(key);
-  if (at == std::string::npos) return {};
-  at += key.size();
-  return frame.substr(at, frame.find('"', at) - at);
-}
 
 // The client's end of a connection, as a browser would use it: masked
 // frames out; in, the server's bytes kept whole, read as they come.
