@@ -287,6 +287,22 @@ class DevProc {
     return exit;
   }
 
+  /** Resolves true once it ended, false if still running after timeoutMs. */
+  async waitGone(timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    while (this.alive) {
+      if (Date.now() >= deadline) return false;
+      await sleep(10);
+    }
+    return true;
+  }
+
+  /** Its exit once its waiter wrote it (a few ms after it ended; 2 s at most), else null. */
+  async waitExit() {
+    for (let i = 0; i < 200 && !this.alive && !this.exit; i++) await sleep(10);
+    return this.exit;
+  }
+
   describeExit() {
     if (this.alive) return 'running';
     const e = this.exit;
@@ -578,22 +594,27 @@ export class Cluster {
     }
   }
 
-  /** Stop process `name` with `signal` (SIGKILL after timeoutMs); resolves {code, signal}. */
+  /**
+   * Stop process `name` with `signal` (SIGKILL after timeoutMs); resolves
+   * {code, signal}. The signal goes straight to the pid scripts/dev
+   * recorded, and the exit status is the one its waiter wrote: a test's
+   * kill -9 must land at once, not after a bash start (`scripts/dev stop`
+   * does the same for people).
+   */
   async #stopProc(name, signal = 'SIGTERM', timeoutMs = DEFAULT_STOP_TIMEOUT_MS) {
     const proc = this.procs.get(name);
     if (!proc) return undefined;
-    if (!proc.alive) return proc.exit;
-    proc.stopRequested = signal;
-    try {
-      const { stderr } = await this.#dev(['stop', name, '--signal', signal.replace(/^SIG/, '')], {
-        overrides: { SIGSTREAM_STOP_TIMEOUT: Math.max(1, Math.ceil(timeoutMs / 1000)) },
-        timeoutMs: timeoutMs + 30_000,
-      });
-      if (/did not stop within/.test(stderr)) proc.killedAfterTimeout = true;
-    } catch (err) {
-      if (proc.alive) throw err; // it ended on its own meanwhile otherwise
+    if (proc.alive) {
+      proc.stopRequested = signal;
+      try { process.kill(proc.pid, signal); } catch { /* ended meanwhile */ }
+      if (!(await proc.waitGone(timeoutMs))) {
+        fs.appendFileSync(proc.logFile, `--- harness: no exit ${timeoutMs} ms after ${signal}, sending SIGKILL\n`);
+        try { process.kill(proc.pid, 'SIGKILL'); } catch { /* ended meanwhile */ }
+        proc.killedAfterTimeout = true;
+        await proc.waitGone(5000);
+      }
     }
-    return proc.exit ?? { code: null, signal: null };
+    return (await proc.waitExit()) ?? { code: null, signal: null };
   }
 
   /** Start process `name` again (`scripts/dev start`), on its port and data. */
