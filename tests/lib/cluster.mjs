@@ -343,6 +343,11 @@ class DevProc {
  *   redisArgs      extra redis-server arguments (no white space in one)
  *   redisPassword  start redis-server with --requirepass (the readiness
  *                  check authenticates); instances need it too
+ *   natsGomaxprocs nats-server's Go threads (SIGSTREAM_NATS_GOMAXPROCS; default:
+ *                  one per core, Go's own default, as the tests always had;
+ *                  scripts/dev's 1 is for the benchmark host: with it,
+ *                  nats_cluster's rolling restart met nats-server 2.9.10's
+ *                  renumbering in 2 runs of 3)
  *   instanceRedisUrl  the Redis URL instances get instead of redisUrl (e.g.
  *                  rediss:// to a --tls-port given in redisArgs; the
  *                  readiness check keeps using the plain port)
@@ -381,12 +386,13 @@ export class Cluster {
     redisArgs = [],
     redisPassword = null,
     instanceRedisUrl = null,
+    natsGomaxprocs = os.availableParallelism?.() ?? os.cpus().length,
   } = {}) {
     if (natsNodes > 1) env = { SIGSTREAM_STREAM_REPLICAS: String(Math.min(3, natsNodes)), ...env };
     for (const arg of [...natsArgs, ...redisArgs, ...(redisPassword ? [redisPassword] : [])]) {
       if (/\s/.test(String(arg)) || String(arg) === '') throw new Error(`natsArgs, redisArgs, redisPassword: '${arg}' is empty or holds white space (scripts/dev splits them on it)`);
     }
-    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv, natsArgs, natsNodes, natsScheme, redisArgs, redisPassword, instanceRedisUrl };
+    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv, natsArgs, natsNodes, natsScheme, redisArgs, redisPassword, instanceRedisUrl, natsGomaxprocs };
     this.bin = sigstreamBinary();
     // Tools tests run themselves (redisCli(), a HAProxy of their own).
     this.redisCliBin = redis ? resolveBinary('redis-cli', 'REDIS_CLI_BIN') : null;
@@ -503,6 +509,7 @@ export class Cluster {
     setting('SIGSTREAM_NATS_MONITOR_PORT', this.natsMonitorPort);
     setting('SIGSTREAM_NATS_NODES', o.natsNodes);
     setting('SIGSTREAM_NATS_CLUSTER_PORT', this.natsClusterPort);
+    setting('SIGSTREAM_NATS_GOMAXPROCS', o.natsGomaxprocs);
     setting('SIGSTREAM_REDIS_PORT', this.redisPort);
     setting('SIGSTREAM_FIRST_INSTANCE_PORT', this.firstInstancePort);
     setting('SIGSTREAM_READY_TIMEOUT', Math.ceil(o.readyTimeoutMs / 1000));
