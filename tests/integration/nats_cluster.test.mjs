@@ -42,7 +42,7 @@ const clusterTable = () => new Promise((resolve, reject) => execFile(cluster.bin
 test('the stream and the buckets keep three replicas; `sigstream cluster` shows the leader and the copies', async () => {
   const table = await clusterTable();
   const leader = await cluster.streamLeader('SIGSTREAM');
-  assert.match(table, new RegExp(`stream SIGSTREAM: NATS cluster sigstream-test, 3 replicas, leader ${leader}`), table);
+  assert.match(table, new RegExp(`stream SIGSTREAM: NATS cluster sigstream, 3 replicas, leader ${leader}`), table);
   const copies = cluster.natsNodeNames.filter((n) => n !== leader);
   for (const name of copies) assert.match(table, new RegExp(`^${name}\\s+(current|lagging)`, 'm'), table);
   for (const id of ['i1', 'i2', 'i3']) assert.match(table, new RegExp(`^${id}\\s`, 'm'), table);

@@ -4,13 +4,19 @@
 //   const alice = await connect(cluster.url);
 //   ...
 //
-// Starts nats-server (JetStream), redis-server, N sigstream instances and
-// HAProxy (rendered from haproxy/haproxy.cfg, the same template scripts/dev
-// uses), each on a free 127.0.0.1 port, with data and logs in a fresh temp
-// dir. Every wait is bounded; a timeout names the process and prints the tail
-// of its log. See README.md beside this file.
+// The cluster is the one `scripts/dev up` brings up, and scripts/dev does
+// the bring-up: nats-server (JetStream; or a cluster of N nodes), redis-server,
+// N sigstream instances and HAProxy rendered from haproxy/haproxy.cfg, their
+// arguments, environment, data folders, readiness checks and pid files. This
+// file gives it a run folder of its own (a fresh temp dir: pids/, logs/,
+// data/) and free 127.0.0.1 ports, runs `scripts/dev up`, `stop`, `start`,
+// `add` and `down` in it, and reads pids, ports and exit statuses back from
+// its files. What is the tests' own stays here: the instances' test settings
+// (rate limits lifted, a short drain), port choice, the JavaScript API, the
+// WebSocket test client. Every wait is bounded; a timeout names the process
+// and prints the tail of its log. See README.md beside this file.
 
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
@@ -23,8 +29,9 @@ import { isDeepStrictEqual } from 'node:util';
 import WebSocket from 'ws';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const DEV_SCRIPT = path.join(REPO_ROOT, 'scripts', 'dev');
+/** The HAProxy template scripts/dev renders (for tests that run a HAProxy of their own). */
 export const HAPROXY_TEMPLATE = path.join(REPO_ROOT, 'haproxy', 'haproxy.cfg');
-const SERVERS_PLACEHOLDER = /^[ \t]*# @SIGSTREAM_SERVERS@[ \t]*$/m;
 const BACKEND = 'signaling';
 const HOST = '127.0.0.1';
 
@@ -38,6 +45,15 @@ const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const portsHandedOut = new Set();
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, HOST, () => srv.close(() => resolve(true)));
+  });
+}
 
 /** A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
 export async function freePort() {
@@ -57,6 +73,21 @@ export async function freePort() {
     }
   }
   throw new Error('could not find a free port on 127.0.0.1');
+}
+
+/** The first of `count` consecutive free ports (scripts/dev numbers instances and NATS nodes from one port up). */
+export async function freePortRange(count) {
+  if (count <= 1) return freePort();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = await freePort();
+    let ok = first + count - 1 < 65536;
+    for (let p = first + 1; ok && p < first + count; p++) ok = !portsHandedOut.has(p) && await portFree(p);
+    if (ok) {
+      for (let p = first + 1; p < first + count; p++) portsHandedOut.add(p);
+      return first;
+    }
+  }
+  throw new Error(`could not find ${count} consecutive free ports on 127.0.0.1`);
 }
 
 /**
@@ -106,7 +137,8 @@ function tailFile(file, lines = 40) {
   }
 }
 
-// nats-server and haproxy live in /usr/sbin, which is not always on PATH.
+// redis-cli and haproxy (tests run them themselves) live in /usr/bin and
+// /usr/sbin, which is not always on PATH.
 function resolveBinary(name, envOverride) {
   const override = envOverride && process.env[envOverride];
   const candidates = override
@@ -138,17 +170,14 @@ function sigstreamBinary() {
   return bin;
 }
 
-// With setpriv (util-linux), children get SIGKILL when this process dies,
-// even by SIGKILL, so no test run leaves servers behind.
-let setprivPath;
-function setpriv() {
-  if (setprivPath === undefined) {
-    setprivPath = null;
-    for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
-      try { fs.accessSync(candidate, fs.constants.X_OK); setprivPath = candidate; break; } catch { /* next */ }
-    }
+/** Fields of /proc/PID/stat after "pid (comm)": [state, ppid, ...], or null. */
+function procStat(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
   }
-  return setprivPath;
 }
 
 function pidAlive(pid) {
@@ -158,19 +187,36 @@ function pidAlive(pid) {
     return err.code === 'EPERM';
   }
   // A zombie has exited even though kill(0) succeeds.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  const stat = procStat(pid);
+  return stat !== null && stat[0] !== 'Z';
 }
 export { pidAlive };
 
 // Signals that mean a process crashed, rather than was stopped.
 const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE']);
 
+// Signal number -> name (the first name of each number: SIGABRT, not SIGIOT).
+const SIGNAL_NAMES = new Map();
+for (const [name, number] of Object.entries(os.constants.signals)) if (!SIGNAL_NAMES.has(number)) SIGNAL_NAMES.set(number, name);
+
+const looksLikePortClash = (text) => /already in use|EADDRINUSE|cannot bind socket/i.test(text);
+
+/** Run `scripts/dev ARGS...` with `env`; resolves {stdout, stderr}; rejects with what it said. */
+function runDev(args, env, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [DEV_SCRIPT, ...args], { env, cwd: REPO_ROOT, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        if (!err) { resolve({ stdout, stderr }); return; }
+        const how = err.killed ? `no end within ${timeoutMs} ms` : `exit ${err.code}`;
+        reject(Object.assign(new Error(`scripts/dev ${args.join(' ')} failed (${how}):\n${(stderr || stdout).trimEnd()}`),
+          { stdout, stderr }));
+      });
+  });
+}
+
 // Every process started by any cluster in this test process: killed on exit.
+// (If this process is killed outright, the guard scripts/dev runs for it,
+// SIGSTREAM_DEV_OWNER_PID, kills them.)
 const liveProcesses = new Set();
 let exitHookInstalled = false;
 function installExitHook() {
@@ -178,117 +224,93 @@ function installExitHook() {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const proc of liveProcesses) {
-      try { process.kill(proc.pid, 'SIGKILL'); } catch { /* gone */ }
+      if (proc.alive) {
+        try { process.kill(proc.pid, 'SIGKILL'); } catch { /* gone */ }
+      }
     }
   });
 }
 
 // ---------------------------------------------------------------------------
-// One child process with its log file
+// One process of the cluster, as scripts/dev keeps it: pids/NAME.pid (the
+// process), NAME.start (its kernel start time: a reused pid is not it),
+// NAME.exit (written when it ends: the exit code, or 128+N for signal N).
 // ---------------------------------------------------------------------------
 
-class Proc {
-  constructor({ name, command, args, env, logFile }) {
-    Object.assign(this, { name, command, args, env, logFile });
-    this.child = null;
-    this.exit = null; // {code, signal} once exited
-    this.exited = null; // promise of the above
+class DevProc {
+  constructor(cluster, name) {
+    this.cluster = cluster;
+    this.name = name;
+    this.pid = null;
+    this.startTime = null;
+    this.stopRequested = null; // the signal the harness sent, if any
+    this.killedAfterTimeout = false;
   }
 
-  get pid() { return this.child?.pid; }
+  #file(ext) { return path.join(this.cluster.pidDir, `${this.name}.${ext}`); }
 
-  get alive() { return this.child !== null && this.exit === null; }
+  get logFile() { return path.join(this.cluster.logDir, `${this.name}.log`); }
 
-  start() {
-    installExitHook();
-    const header = `--- ${new Date().toISOString()} starting: ${this.command} ${this.args.join(' ')}\n`;
-    fs.appendFileSync(this.logFile, header);
-    const fd = fs.openSync(this.logFile, 'a');
-    const sp = setpriv();
-    const [command, args] = sp
-      ? [sp, ['--pdeathsig', 'KILL', '--', this.command, ...this.args]]
-      : [this.command, this.args];
+  /** Take the pid of the current start from the pid files; true if it is a new one. */
+  refresh() {
+    let pid;
+    let startTime;
     try {
-      this.child = spawn(command, args, { env: this.env, stdio: ['ignore', fd, fd] });
-    } finally {
-      fs.closeSync(fd);
+      pid = Number(fs.readFileSync(this.#file('pid'), 'utf8').trim());
+      startTime = fs.readFileSync(this.#file('start'), 'utf8').trim();
+    } catch {
+      return false; // forgotten by scripts/dev (after down): keep the last one
     }
-    this.exit = null;
-    this.stopRequested = null;
-    const child = this.child;
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        liveProcesses.delete(this);
-        this.exit = { code, signal };
-        resolve(this.exit);
-      });
-      child.once('error', (err) => {
-        liveProcesses.delete(this);
-        fs.appendFileSync(this.logFile, `--- could not start ${this.command}: ${err.message}\n`);
-        this.exit = { code: null, signal: null, error: err };
-        resolve(this.exit);
-      });
-    });
+    if (!pid || (pid === this.pid && startTime === this.startTime)) return false;
+    Object.assign(this, { pid, startTime, stopRequested: null, killedAfterTimeout: false });
     liveProcesses.add(this);
-    return this;
+    return true;
   }
 
-  /** Send `signal`; if still running after timeoutMs, SIGKILL. Resolves the exit info. */
-  async stop(signal = 'SIGTERM', timeoutMs = DEFAULT_STOP_TIMEOUT_MS) {
-    if (!this.alive) return this.exit;
-    this.stopRequested = signal;
-    try { this.child.kill(signal); } catch { /* already gone */ }
-    let timer;
-    const timedOut = await Promise.race([
-      this.exited.then(() => false),
-      new Promise((resolve) => { timer = setTimeout(() => resolve(true), timeoutMs); }),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
-      fs.appendFileSync(this.logFile,
-        `--- harness: no exit ${timeoutMs} ms after ${signal}, sending SIGKILL\n`);
-      try { this.child.kill('SIGKILL'); } catch { /* gone */ }
-      await Promise.race([this.exited, sleep(5000)]);
-      if (this.exit) this.exit.killedAfterTimeout = true;
+  get alive() {
+    if (!this.pid) return false;
+    const stat = procStat(this.pid);
+    return stat !== null && stat[0] !== 'Z' && stat[19] === this.startTime;
+  }
+
+  /** {code, signal} once it ended (from NAME.exit), else null. */
+  get exit() {
+    if (this.alive) return null;
+    let text;
+    try { text = fs.readFileSync(this.#file('exit'), 'utf8').trim(); } catch { return null; }
+    const status = Number(text);
+    if (text === '' || !Number.isInteger(status)) return null;
+    const exit = status > 128 && status <= 128 + 64
+      ? { code: null, signal: SIGNAL_NAMES.get(status - 128) ?? `signal ${status - 128}` }
+      : { code: status, signal: null };
+    if (this.killedAfterTimeout) exit.killedAfterTimeout = true;
+    return exit;
+  }
+
+  /** Resolves true once it ended, false if still running after timeoutMs. */
+  async waitGone(timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    while (this.alive) {
+      if (Date.now() >= deadline) return false;
+      await sleep(10);
     }
+    return true;
+  }
+
+  /** Its exit once its waiter wrote it (a few ms after it ended; 2 s at most), else null. */
+  async waitExit() {
+    for (let i = 0; i < 200 && !this.alive && !this.exit; i++) await sleep(10);
     return this.exit;
   }
 
-  tail(lines = 40) { return tailFile(this.logFile, lines); }
-
   describeExit() {
+    if (this.alive) return 'running';
     const e = this.exit;
-    if (!e) return 'running';
-    if (e.error) return `failed to start (${e.error.message})`;
+    if (!e) return 'gone (no exit status)';
     return e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`;
   }
 
-  /** Poll `probe` until truthy; fail early if the process exits, with its log tail. */
-  async waitReady(probe, { timeoutMs = DEFAULT_READY_TIMEOUT_MS, what } = {}) {
-    const deadline = Date.now() + timeoutMs;
-    let lastError;
-    for (;;) {
-      if (!this.alive) {
-        throw new Error(`${this.name} ${this.describeExit()} before becoming ready`
-          + ` (${what}). Last lines of ${this.logFile}:\n${this.tail()}`);
-      }
-      try {
-        if (await probe()) return;
-      } catch (err) {
-        lastError = err;
-      }
-      if (Date.now() >= deadline) {
-        throw new Error(`${this.name} not ready after ${timeoutMs} ms (${what})`
-          + `${lastError ? `; last error: ${lastError.message}` : ''}.`
-          + ` Last lines of ${this.logFile}:\n${this.tail()}`);
-      }
-      await sleep(100);
-    }
-  }
-}
-
-function looksLikePortClash(proc) {
-  return /address already in use|EADDRINUSE|cannot bind socket/i.test(proc.tail(20));
+  tail(lines = 40) { return tailFile(this.logFile, lines); }
 }
 
 // ---------------------------------------------------------------------------
@@ -296,32 +318,39 @@ function looksLikePortClash(proc) {
 // ---------------------------------------------------------------------------
 
 /**
- * Start a cluster and wait until it is ready.
+ * Start a cluster (`scripts/dev up` in a temp dir) and wait until it is ready.
  *
  * options:
  *   instances      number of sigstream instances (default 2), ids i1..iN
  *   redis          start redis-server (default true); when false, instances
  *                  get a Redis URL that nothing listens on
  *   haproxy        start HAProxy in front (default true)
- *   env            extra environment for every instance (SIGSTREAM_* etc.)
+ *   env            extra environment for every instance (SIGSTREAM_* etc.;
+ *                  a SIGSTREAM_* set to undefined is unset for the instances)
  *   lbCheckInter   HAProxy health check interval (default '1s'; fall 3, rise 2)
- *   readyTimeoutMs bound for each readiness wait (default 30000)
+ *   readyTimeoutMs bound for each readiness wait (default 30000; whole seconds)
  *   tls            also terminate TLS in HAProxy (default false): a
  *                  self-signed certificate for 127.0.0.1/localhost is made
  *                  in the cluster dir; see tlsUrl, httpsUrl, tlsCa
- *   lbEnv          extra environment for HAProxy (e.g. SIGSTREAM_LB_HSTS)
- *   natsArgs       extra nats-server arguments (e.g. --user/--pass, --tls...)
+ *   lbEnv          extra environment for HAProxy (e.g. SIGSTREAM_LB_HSTS;
+ *                  undefined: the template's default)
+ *   natsArgs       extra nats-server arguments (e.g. --user/--pass, --tls...; no white space in one)
  *   natsNodes      nats-server processes (default 1); 3 or more run a JetStream
  *                  cluster (nats1..natsN, routes between them), instances get
  *                  every node's URL and SIGSTREAM_STREAM_REPLICAS=3; see
  *                  natsNodeNames, stopNatsNode, startNatsNode, streamLeader
  *   natsScheme     scheme of the NATS URL given to instances (default 'nats'; 'tls')
- *   redisArgs      extra redis-server arguments
- *   redisPassword  start redis-server with --requirepass (the harness's
- *                  readiness check authenticates); instances need it too
+ *   redisArgs      extra redis-server arguments (no white space in one)
+ *   redisPassword  start redis-server with --requirepass (the readiness
+ *                  check authenticates); instances need it too
+ *   natsGomaxprocs nats-server's Go threads (SIGSTREAM_NATS_GOMAXPROCS; default:
+ *                  one per core, Go's own default, as the tests always had;
+ *                  scripts/dev's 1 is for the benchmark host: with it,
+ *                  nats_cluster's rolling restart met nats-server 2.9.10's
+ *                  renumbering in 2 runs of 3)
  *   instanceRedisUrl  the Redis URL instances get instead of redisUrl (e.g.
- *                  rediss:// to a --tls-port given in redisArgs; the harness
- *                  itself keeps using the plain port)
+ *                  rediss:// to a --tls-port given in redisArgs; the
+ *                  readiness check keeps using the plain port)
  *   t              a node:test context: stop() is registered with t.after()
  *                  and keeps the logs when that test failed
  */
@@ -357,33 +386,37 @@ export class Cluster {
     redisArgs = [],
     redisPassword = null,
     instanceRedisUrl = null,
+    natsGomaxprocs = os.availableParallelism?.() ?? os.cpus().length,
   } = {}) {
     if (natsNodes > 1) env = { SIGSTREAM_STREAM_REPLICAS: String(Math.min(3, natsNodes)), ...env };
-    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv, natsArgs, natsNodes, natsScheme, redisArgs, redisPassword, instanceRedisUrl };
-    this.natsNodes = new Map(); // with natsNodes > 1: name -> {name, port, monitorPort, routePort, proc}
+    for (const arg of [...natsArgs, ...redisArgs, ...(redisPassword ? [redisPassword] : [])]) {
+      if (/\s/.test(String(arg)) || String(arg) === '') throw new Error(`natsArgs, redisArgs, redisPassword: '${arg}' is empty or holds white space (scripts/dev splits them on it)`);
+    }
+    this.options = { instances, redis, haproxy, env, lbCheckInter, readyTimeoutMs, tls, lbEnv, natsArgs, natsNodes, natsScheme, redisArgs, redisPassword, instanceRedisUrl, natsGomaxprocs };
     this.bin = sigstreamBinary();
-    this.natsServerBin = resolveBinary('nats-server', 'NATS_SERVER_BIN');
-    this.redisServerBin = redis ? resolveBinary('redis-server', 'REDIS_SERVER_BIN') : null;
+    // Tools tests run themselves (redisCli(), a HAProxy of their own).
     this.redisCliBin = redis ? resolveBinary('redis-cli', 'REDIS_CLI_BIN') : null;
     this.haproxyBin = haproxy ? resolveBinary('haproxy', 'HAPROXY_BIN') : null;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigstream-test-'));
     this.logDir = path.join(this.dir, 'logs');
-    fs.mkdirSync(this.logDir);
+    this.pidDir = path.join(this.dir, 'pids');
     this.haproxySocket = path.join(this.dir, 'haproxy.sock');
-    this.nats = null;
-    this.redis = null;
-    this.lb = null;
     this.natsPort = null;
     this.natsMonitorPort = null;
+    this.natsClusterPort = null;
     this.redisPort = null;
     this.lbPort = null;
+    this.firstInstancePort = null;
     this.tlsPort = null; // with tls: HAProxy's TLS port
     this.tlsCa = null; // with tls: the self-signed certificate (PEM) to trust
     this.tlsCertFile = null; // with tls: the same, as a file
-    this.instanceMap = new Map(); // id -> {id, port, proc, env}
-    this.allPids = [];
+    this.natsNodes = new Map(); // with natsNodes > 1: name -> {name, port, monitorPort, routePort}
+    this.procs = new Map(); // name (nats, natsK, redis, haproxy, iN) -> DevProc
+    this.instanceMap = new Map(); // id -> {id, port, env}
+    this.allPids = new Set();
     this.stopping = null;
     this.clients = new Set(); // from this.connect(): terminated by stop()
+    installExitHook();
   }
 
   // --- addresses --------------------------------------------------------
@@ -408,94 +441,208 @@ export class Cluster {
   /** [{id, port, url, httpUrl, pid, alive, logFile}] in start order. */
   get instances() { return [...this.instanceMap.keys()].map((id) => this.instance(id)); }
 
+  /** The single nats-server, Redis and HAProxy: {name, pid, alive, logFile, exit} (null when there is none). */
+  get nats() { return this.procs.get('nats') ?? null; }
+  get redis() { return this.procs.get('redis') ?? null; }
+  get lb() { return this.procs.get('haproxy') ?? null; }
+
   instance(id) {
     const rec = this.instanceMap.get(id);
     if (!rec) throw new Error(`no instance ${id} (have: ${[...this.instanceMap.keys()].join(', ')})`);
+    const proc = this.procs.get(id);
     return {
       id,
       port: rec.port,
       url: `ws://${HOST}:${rec.port}/ws`,
       httpUrl: `http://${HOST}:${rec.port}`,
-      pid: rec.proc.pid,
-      alive: rec.proc.alive,
-      logFile: rec.proc.logFile,
+      pid: proc?.pid,
+      alive: proc?.alive ?? false,
+      logFile: path.join(this.logDir, `${id}.log`),
     };
   }
 
   /** Every pid this cluster ever started (to check that none survive stop()). */
   pids() { return [...this.allPids]; }
 
-  // --- startup ----------------------------------------------------------
+  // --- scripts/dev --------------------------------------------------------
 
-  async start() {
-    const { instances, redis, haproxy } = this.options;
-    this.natsPort = await freePort();
-    this.natsMonitorPort = await freePort();
-    this.redisPort = await freePort(); // with redis: false, nothing listens there
-    if (this.options.natsNodes > 1) {
-      for (let k = 1; k <= this.options.natsNodes; k++) {
-        const name = `nats${k}`;
-        this.natsNodes.set(name, { name, port: await freePort(), monitorPort: await freePort(), routePort: await freePort(), proc: null });
+  /**
+   * The environment of a scripts/dev command: where the cluster lives, its
+   * ports and settings, HAProxy's, and the instances' (the test settings,
+   * the cluster's env, then `extra`). The caller's own SIGSTREAM_* stay out,
+   * but SIGSTREAM_LOG_LEVEL (handy when debugging).
+   */
+  #devEnv(extra = {}, overrides = {}) {
+    const o = this.options;
+    const env = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (!k.startsWith('SIGSTREAM_') || k === 'SIGSTREAM_LOG_LEVEL') env[k] = v;
+    }
+    // A drain waits --shutdown-grace (10 s) for clients to resume elsewhere;
+    // most tests' clients never do, and teardown allows 10 s per process.
+    // Load tests send faster than one browser would, and every test client
+    // comes from 127.0.0.1: the per-connection signal limit and the
+    // per-address join limit are tested on their own (abuse_limits.test.mjs).
+    // No admin API unless a test gives a token (scripts/dev would make one).
+    const instanceEnv = {
+      SIGSTREAM_SHUTDOWN_GRACE: '2s', SIGSTREAM_SIGNAL_RATE: '1000000', SIGSTREAM_SIGNAL_BURST: '1000000',
+      SIGSTREAM_JOIN_RATE: '1000000', SIGSTREAM_JOIN_BURST: '1000000', SIGSTREAM_ADMIN_TOKEN: '',
+      ...o.env, ...extra,
+    };
+    for (const [k, v] of Object.entries(instanceEnv)) {
+      // An empty SIGSTREAM_* is unset for sigstream; it also overrides what
+      // `up` was given, which a missing variable would not.
+      if (v === undefined || v === null) {
+        if (k.startsWith('SIGSTREAM_')) env[k] = '';
+        else delete env[k];
+      } else {
+        env[k] = String(v);
       }
     }
-    await Promise.all([this.natsNodes.size > 0 ? this.startNatsCluster() : this.startNats(), redis ? this.startRedis() : null]);
-    const ids = Array.from({ length: instances }, (_, i) => `i${i + 1}`);
-    await Promise.all(ids.map((id) => this.startInstance(id)));
-    if (haproxy) await this.startHaproxy();
+    const setting = (k, v) => { if (v !== null && v !== undefined) env[k] = String(v); };
+    setting('SIGSTREAM_RUN_DIR', this.dir);
+    setting('SIGSTREAM_BIN', this.bin);
+    setting('SIGSTREAM_INSTANCES', o.instances);
+    setting('SIGSTREAM_PORT', this.lbPort);
+    setting('SIGSTREAM_TLS_PORT', this.tlsPort);
+    setting('SIGSTREAM_NATS_PORT', this.natsPort);
+    setting('SIGSTREAM_NATS_MONITOR_PORT', this.natsMonitorPort);
+    setting('SIGSTREAM_NATS_NODES', o.natsNodes);
+    setting('SIGSTREAM_NATS_CLUSTER_PORT', this.natsClusterPort);
+    setting('SIGSTREAM_NATS_GOMAXPROCS', o.natsGomaxprocs);
+    setting('SIGSTREAM_REDIS_PORT', this.redisPort);
+    setting('SIGSTREAM_FIRST_INSTANCE_PORT', this.firstInstancePort);
+    setting('SIGSTREAM_READY_TIMEOUT', Math.ceil(o.readyTimeoutMs / 1000));
+    setting('SIGSTREAM_STOP_TIMEOUT', Math.ceil(DEFAULT_STOP_TIMEOUT_MS / 1000));
+    env.SIGSTREAM_NATS_ARGS = o.natsArgs.join(' ');
+    env.SIGSTREAM_REDIS_ARGS = [...o.redisArgs, ...(o.redisPassword ? ['--requirepass', o.redisPassword] : [])].join(' ');
+    setting('SIGSTREAM_DEV_NATS_SCHEME', o.natsScheme);
+    setting('SIGSTREAM_DEV_REDIS_URL', o.instanceRedisUrl);
+    setting('SIGSTREAM_DEV_OWNER_PID', process.pid);
+    // HAProxy: the test settings, then the test's; TLS only when asked for.
+    setting('SIGSTREAM_LB_MAXCONN', '1024');
+    setting('SIGSTREAM_LB_CHECK_INTER', o.lbCheckInter);
+    for (const [k, v] of Object.entries(o.lbEnv)) {
+      if (v === undefined || v === null) delete env[k];
+      else env[k] = String(v);
+    }
+    for (const [k, v] of Object.entries(overrides)) env[k] = String(v);
+    return env;
   }
 
-  #newProc(name, command, args, env = {}) {
-    return new Proc({
-      name,
-      command,
-      args,
-      env: { ...process.env, ...env },
-      logFile: path.join(this.logDir, `${name}.log`),
-    });
+  /** Run scripts/dev in this cluster's folder, then take the pids of what it started. */
+  async #dev(args, { extra, overrides, timeoutMs } = {}) {
+    const bound = timeoutMs ?? (this.options.readyTimeoutMs * 4 + 60_000);
+    try {
+      return await runDev(args, this.#devEnv(extra, overrides), bound);
+    } finally {
+      this.#collect();
+    }
   }
 
-  #track(proc) {
-    proc.start();
-    if (proc.pid) this.allPids.push(proc.pid);
-    return proc;
+  /** Every pid file of the run folder: new starts are recorded. */
+  #collect() {
+    let files;
+    try { files = fs.readdirSync(this.pidDir); } catch { return; }
+    for (const file of files) {
+      if (!file.endsWith('.pid')) continue;
+      const name = file.slice(0, -4);
+      let proc = this.procs.get(name);
+      if (!proc) {
+        proc = new DevProc(this, name);
+        this.procs.set(name, proc);
+      }
+      if (proc.refresh()) this.allPids.add(proc.pid);
+    }
+  }
+
+  // --- startup ----------------------------------------------------------
+
+  async #choosePorts() {
+    const { instances, haproxy, tls, natsNodes } = this.options;
+    // Ports stay handed out: a retry takes new ones.
+    this.natsPort = await freePortRange(natsNodes);
+    this.natsMonitorPort = await freePortRange(natsNodes);
+    this.natsClusterPort = natsNodes > 1 ? await freePortRange(natsNodes) : null;
+    this.redisPort = await freePort(); // with redis: false, nothing listens there
+    this.lbPort = haproxy ? await freePort() : null;
+    this.tlsPort = haproxy && tls ? await freePort() : null;
+    this.firstInstancePort = await freePortRange(instances);
+    this.natsNodes.clear();
+    if (natsNodes > 1) {
+      for (let k = 1; k <= natsNodes; k++) {
+        const name = `nats${k}`;
+        this.natsNodes.set(name, { name, port: this.natsPort + k - 1, monitorPort: this.natsMonitorPort + k - 1, routePort: this.natsClusterPort + k - 1 });
+      }
+    }
+  }
+
+  async start() {
+    const { instances, redis, haproxy, tls } = this.options;
+    const args = ['up', '--no-build', ...(tls ? ['--tls'] : []), ...(redis ? [] : ['--no-redis']), ...(haproxy ? [] : ['--no-haproxy'])];
+    for (let attempt = 1; ; attempt++) {
+      await this.#choosePorts();
+      try {
+        await this.#dev(args);
+        break;
+      } catch (err) {
+        // Another process took a port between the choice and the bind: `up`
+        // stopped what it started; again on other ports.
+        if (attempt < 3 && looksLikePortClash(err.message)) continue;
+        throw err;
+      }
+    }
+    for (let i = 1; i <= instances; i++) {
+      this.instanceMap.set(`i${i}`, { id: `i${i}`, port: this.firstInstancePort + i - 1, env: {} });
+    }
+    if (tls) {
+      this.tlsCertFile = path.join(this.dir, 'tls', 'cert.pem');
+      this.tlsCa = fs.readFileSync(this.tlsCertFile, 'utf8');
+    }
+  }
+
+  /**
+   * Stop process `name` with `signal` (SIGKILL after timeoutMs); resolves
+   * {code, signal}. The signal goes straight to the pid scripts/dev
+   * recorded, and the exit status is the one its waiter wrote: a test's
+   * kill -9 must land at once, not after a bash start (`scripts/dev stop`
+   * does the same for people).
+   */
+  async #stopProc(name, signal = 'SIGTERM', timeoutMs = DEFAULT_STOP_TIMEOUT_MS) {
+    const proc = this.procs.get(name);
+    if (!proc) return undefined;
+    if (proc.alive) {
+      proc.stopRequested = signal;
+      try { process.kill(proc.pid, signal); } catch { /* ended meanwhile */ }
+      if (!(await proc.waitGone(timeoutMs))) {
+        fs.appendFileSync(proc.logFile, `--- harness: no exit ${timeoutMs} ms after ${signal}, sending SIGKILL\n`);
+        try { process.kill(proc.pid, 'SIGKILL'); } catch { /* ended meanwhile */ }
+        proc.killedAfterTimeout = true;
+        await proc.waitGone(5000);
+      }
+    }
+    return (await proc.waitExit()) ?? { code: null, signal: null };
+  }
+
+  /** Start process `name` again (`scripts/dev start`), on its port and data. */
+  async #startProc(name, { extra, wait } = {}) {
+    if (this.procs.get(name)?.alive) throw new Error(`${name} is already running (pid ${this.procs.get(name).pid})`);
+    await this.#dev(['start', name, ...(wait ? ['--wait', wait] : [])], { extra });
+    return this.procs.get(name);
   }
 
   /** (Re)start nats-server on the same ports and store dir. */
-  async startNats() {
-    if (this.nats?.alive) throw new Error('nats-server is already running');
-    const proc = this.#newProc('nats', this.natsServerBin, [
-      '-js', '-sd', path.join(this.dir, 'nats'), '-a', HOST, '-p', String(this.natsPort),
-      '-m', String(this.natsMonitorPort), '--server_name', 'sigstream-test', ...this.options.natsArgs,
-    ]);
-    this.nats = this.#track(proc);
-    await proc.waitReady(
-      async () => (await httpGet(`http://${HOST}:${this.natsMonitorPort}/healthz?js-enabled-only=true`)).status === 200,
-      { timeoutMs: this.options.readyTimeoutMs, what: `JetStream healthz on port ${this.natsMonitorPort}` });
-  }
+  async startNats() { await this.#startProc('nats'); }
 
-  async stopNats(signal = 'SIGTERM') { return this.nats?.stop(signal); }
-
-  async startNatsCluster() {
-    await Promise.all(this.natsNodeNames.map((name) => this.startNatsNode(name)));
-  }
+  async stopNats(signal = 'SIGTERM') { return this.#stopProc('nats', signal); }
 
   /** (Re)start one node of the NATS cluster, on its ports and store dir. */
   async startNatsNode(name) {
-    const node = this.natsNodes.get(name);
-    if (!node) throw new Error(`no NATS node ${name}`);
-    if (node.proc?.alive) throw new Error(`${name} is already running`);
-    const routes = [...this.natsNodes.values()].map((n) => `nats://${HOST}:${n.routePort}`).join(',');
-    node.proc = this.#track(this.#newProc(name, this.natsServerBin, [
-      '-js', '-sd', path.join(this.dir, name), '-a', HOST, '-p', String(node.port), '-m', String(node.monitorPort),
-      '--server_name', name, '--cluster_name', 'sigstream-test', '--cluster', `nats://${HOST}:${node.routePort}`,
-      '--routes', routes, ...this.options.natsArgs,
-    ]));
-    await node.proc.waitReady(
-      async () => (await httpGet(`http://${HOST}:${node.monitorPort}/healthz?js-enabled-only=true`)).status === 200,
-      { timeoutMs: this.options.readyTimeoutMs, what: `JetStream healthz of ${name} on port ${node.monitorPort}` });
+    if (!this.natsNodes.has(name)) throw new Error(`no NATS node ${name}`);
+    await this.#startProc(name);
   }
 
-  async stopNatsNode(name, signal = 'SIGTERM') { return this.natsNodes.get(name)?.proc?.stop(signal); }
+  async stopNatsNode(name, signal = 'SIGTERM') { return this.#stopProc(name, signal); }
 
   /** The node leading `stream` (a JetStream stream or a bucket's KV_<name>), asked of a live node. */
   async streamLeader(stream = 'SIGSTREAM') { return (await this.streamPlacement(stream))?.leader ?? null; }
@@ -503,7 +650,7 @@ export class Cluster {
   /** {leader, copies: [names of the other replicas]} of `stream`, asked of a live node. */
   async streamPlacement(stream = 'SIGSTREAM') {
     for (const node of this.natsNodes.values()) {
-      if (!node.proc?.alive) continue;
+      if (!this.procs.get(node.name)?.alive) continue;
       const res = await httpGet(`http://${HOST}:${node.monitorPort}/jsz?streams=true`).catch(() => null);
       if (!res || res.status !== 200) continue;
       for (const account of JSON.parse(res.body).account_details ?? [])
@@ -516,78 +663,51 @@ export class Cluster {
 
   /** (Re)start redis-server on the same port. */
   async startRedis() {
-    if (this.redis?.alive) throw new Error('redis-server is already running');
-    const redisDir = path.join(this.dir, 'redis');
-    fs.mkdirSync(redisDir, { recursive: true });
-    const proc = this.#newProc('redis', this.redisServerBin, [
-      '--port', String(this.redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no',
-      '--dir', redisDir, ...this.options.redisArgs,
-      ...(this.options.redisPassword ? ['--requirepass', this.options.redisPassword] : []),
-    ]);
-    this.redis = this.#track(proc);
-    await proc.waitReady(() => redisPing(this.redisPort, this.options.redisPassword),
-      { timeoutMs: this.options.readyTimeoutMs, what: `PING on port ${this.redisPort}` });
+    if (!this.options.redis) throw new Error('this cluster has no Redis (redis: false)');
+    await this.#startProc('redis');
   }
 
-  async stopRedis(signal = 'SIGTERM') { return this.redis?.stop(signal); }
+  async stopRedis(signal = 'SIGTERM') { return this.#stopProc('redis', signal); }
 
   /**
    * Start instance `id` (default: the next unused iN). A stopped instance is
-   * restarted on its old port. A new one joins a running HAProxy through
-   * the runtime API. options: env (extra, this instance only; a restart
-   * reuses the previous start's unless given), wait:
-   * 'ready' (default: /readyz 200, and UP in HAProxy), 'healthy' (/healthz
-   * 200) or false.
+   * restarted on its old port (`scripts/dev start`). A new one (`scripts/dev
+   * add`) joins a running HAProxy through the runtime API. options: env
+   * (extra, this instance only; a restart reuses the previous start's unless
+   * given), wait: 'ready' (default: /readyz 200, and UP in HAProxy),
+   * 'healthy' (/healthz 200) or false.
    */
   async startInstance(id, { env, wait = 'ready' } = {}) {
     id ??= this.#nextInstanceId();
+    const waitArg = wait === 'ready' || wait === 'healthy' ? wait : 'none';
     let rec = this.instanceMap.get(id);
-    if (rec?.proc.alive) throw new Error(`instance ${id} is already running (pid ${rec.proc.pid})`);
-    const isNew = !rec;
-    const extraEnv = env ?? rec?.env ?? {};
+    if (rec) {
+      if (this.procs.get(id)?.alive) throw new Error(`instance ${id} is already running (pid ${this.procs.get(id).pid})`);
+      if (env !== undefined) rec.env = env;
+      await this.#startProc(id, { extra: rec.env, wait: waitArg });
+      return this.instance(id);
+    }
+    rec = { id, port: null, env: env ?? {} };
+    this.instanceMap.set(id, rec); // taken now: a concurrent call picks another id
     for (let attempt = 1; ; attempt++) {
-      if (!rec) {
-        rec = { id, port: await freePort(), proc: null };
-        this.instanceMap.set(id, rec);
-      }
-      rec.env = extraEnv;
-      rec.proc = this.#track(this.#newProc(id, this.bin, [
-        'serve',
-        '--listen', `${HOST}:${rec.port}`,
-        '--instance-id', id,
-        '--nats-url', this.natsUrl,
-        '--redis-url', this.options.instanceRedisUrl ?? this.redisUrl,
-      ], this.#instanceEnv(extraEnv)));
-      if (!wait) break;
+      rec.port = await freePort();
       try {
-        const endpoint = wait === 'healthy' ? '/healthz' : '/readyz';
-        await rec.proc.waitReady(
-          async () => (await httpGet(`http://${HOST}:${rec.port}${endpoint}`)).status === 200,
-          { timeoutMs: this.options.readyTimeoutMs, what: `GET ${endpoint} on port ${rec.port} answering 200` });
+        await this.#dev(['add', id, '--port', String(rec.port), '--wait', waitArg], { extra: rec.env });
         break;
       } catch (err) {
         // Another process may have taken the port between freePort() and
-        // the bind: retry a brand-new instance on another port.
-        if (isNew && !this.lb && attempt < 3 && !rec.proc.alive && looksLikePortClash(rec.proc)) {
-          this.instanceMap.delete(id);
-          rec = null;
-          continue;
-        }
+        // the bind: again on another port (`add` stopped the first try).
+        if (attempt < 3 && looksLikePortClash(err.message)) continue;
         throw err;
       }
-    }
-    if (this.lb?.alive) {
-      if (isNew) await this.#registerWithLb(id);
-      if (wait === 'ready') await this.waitForLbStatus(id, 'UP', { timeoutMs: this.options.readyTimeoutMs });
     }
     return this.instance(id);
   }
 
-  /** Send `signal` to instance `id` (SIGKILL: no goodbye). Resolves {code, signal}. */
+  /** Send `signal` to instance `id` (SIGKILL: no goodbye); SIGKILL after timeoutMs. Resolves {code, signal}. */
   async stopInstance(id, signal = 'SIGTERM', { timeoutMs = DEFAULT_STOP_TIMEOUT_MS } = {}) {
-    const rec = this.instanceMap.get(id);
-    if (!rec) throw new Error(`no instance ${id}`);
-    return rec.proc.stop(signal, timeoutMs);
+    if (!this.instanceMap.has(id)) throw new Error(`no instance ${id}`);
+    return this.#stopProc(id, signal, timeoutMs);
   }
 
   #nextInstanceId() {
@@ -596,104 +716,15 @@ export class Cluster {
     return `i${n}`;
   }
 
-  #instanceEnv(extra) {
-    // The caller's SIGSTREAM_* would make runs depend on the shell they were
-    // started from; keep only SIGSTREAM_LOG_LEVEL (handy when debugging).
-    const env = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (!k.startsWith('SIGSTREAM_') || k === 'SIGSTREAM_LOG_LEVEL') env[k] = v;
-    }
-    // A drain waits --shutdown-grace (10 s) for clients to resume elsewhere;
-    // most tests' clients never do, and teardown allows 10 s per process.
-    // Load tests send faster than one browser would, and every test client
-    // comes from 127.0.0.1: the per-connection signal limit and the
-    // per-address join limit are tested on their own (abuse_limits.test.mjs).
-    return { SIGSTREAM_SHUTDOWN_GRACE: '2s', SIGSTREAM_SIGNAL_RATE: '1000000', SIGSTREAM_SIGNAL_BURST: '1000000',
-      SIGSTREAM_JOIN_RATE: '1000000', SIGSTREAM_JOIN_BURST: '1000000', ...env, ...this.options.env, ...extra };
-  }
-
   // --- HAProxy ----------------------------------------------------------
 
-  /** The template with one `server` line per instance. */
-  renderHaproxyConfig() {
-    const template = fs.readFileSync(HAPROXY_TEMPLATE, 'utf8');
-    const matches = template.match(new RegExp(SERVERS_PLACEHOLDER.source, 'gm')) ?? [];
-    if (matches.length !== 1) {
-      throw new Error(`${HAPROXY_TEMPLATE} must contain exactly one '# @SIGSTREAM_SERVERS@' line`);
-    }
-    const servers = [...this.instanceMap.values()]
-      .map((rec) => `    server ${rec.id} ${HOST}:${rec.port} check`)
-      .join('\n');
-    return template.replace(SERVERS_PLACEHOLDER, servers);
-  }
-
+  /** (Re)start HAProxy: the config rendered anew with every instance. */
   async startHaproxy() {
-    if (this.lb?.alive) throw new Error('haproxy is already running');
-    this.lbPort ??= await freePort();
-    const cfg = path.join(this.dir, 'haproxy.cfg');
-    fs.writeFileSync(cfg, this.renderHaproxyConfig());
-    fs.rmSync(this.haproxySocket, { force: true });
-    const proc = this.#newProc('haproxy', this.haproxyBin, ['-db', '-f', cfg], {
-      SIGSTREAM_LB_BIND: `${HOST}:${this.lbPort}`,
-      SIGSTREAM_LB_SOCKET: this.haproxySocket,
-      SIGSTREAM_LB_MAXCONN: '1024',
-      SIGSTREAM_LB_CHECK_INTER: this.options.lbCheckInter,
-      // TLS only when asked for, whatever the caller's environment holds.
-      SIGSTREAM_LB_TLS_CERT: undefined,
-      SIGSTREAM_LB_TLS_BIND: undefined,
-      SIGSTREAM_LB_TLS_REDIRECT: undefined,
-      SIGSTREAM_LB_HSTS: undefined,
-      ...(this.options.tls ? {
-        SIGSTREAM_LB_TLS_CERT: await this.#tlsCert(),
-        SIGSTREAM_LB_TLS_BIND: `${HOST}:${this.tlsPort ??= await freePort()}`,
-      } : {}),
-      ...this.options.lbEnv,
-    });
-    this.lb = this.#track(proc);
-    const timeoutMs = this.options.readyTimeoutMs;
-    await proc.waitReady(async () => fs.existsSync(this.haproxySocket)
-      && (await this.haproxyCommand('show info')).includes('Name: HAProxy'),
-    { timeoutMs, what: `admin socket ${this.haproxySocket}` });
-    const expected = [...this.instanceMap.values()].filter((r) => r.proc.alive).map((r) => r.id);
-    if (expected.length > 0) {
-      await proc.waitReady(async () => {
-        const servers = await this.lbServers();
-        return expected.every((id) => servers[id]?.status === 'UP');
-      }, { timeoutMs, what: `servers ${expected.join(', ')} UP in backend ${BACKEND}` });
-      await proc.waitReady(async () => (await httpGet(`${this.httpUrl}/readyz`)).status === 200,
-        { timeoutMs, what: `GET /readyz through HAProxy on port ${this.lbPort}` });
-      if (this.tlsPort) {
-        await proc.waitReady(async () => (await httpGet(`${this.httpsUrl}/readyz`, { ca: this.tlsCa })).status === 200,
-          { timeoutMs, what: `GET /readyz through HAProxy's TLS bind on port ${this.tlsPort}` });
-      }
-    }
+    if (!this.options.haproxy) throw new Error('this cluster has no HAProxy (haproxy: false)');
+    await this.#startProc('haproxy');
   }
 
-  async stopHaproxy(signal = 'SIGTERM') { return this.lb?.stop(signal); }
-
-  /** With tls: a self-signed certificate in <dir>/tls (made once); resolves HAProxy's PEM bundle. */
-  async #tlsCert() {
-    const tlsDir = path.join(this.dir, 'tls');
-    const bundle = path.join(tlsDir, 'sigstream.pem');
-    if (this.tlsCa) return bundle;
-    fs.mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
-    const cert = path.join(tlsDir, 'cert.pem');
-    const key = path.join(tlsDir, 'key.pem');
-    await new Promise((resolve, reject) => {
-      execFile(resolveBinary('openssl', 'OPENSSL_BIN'), [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout', key, '-out', cert,
-      ], { timeout: 30_000 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`openssl could not make the test certificate: ${err.message}\n${stderr}`));
-        else resolve();
-      });
-    });
-    this.tlsCa = fs.readFileSync(cert, 'utf8');
-    this.tlsCertFile = cert;
-    fs.writeFileSync(bundle, this.tlsCa + fs.readFileSync(key, 'utf8'), { mode: 0o600 });
-    return bundle;
-  }
+  async stopHaproxy(signal = 'SIGTERM') { return this.#stopProc('haproxy', signal); }
 
   /** Send one command to HAProxy's runtime API; resolves its answer. */
   haproxyCommand(command, { timeoutMs = 3000 } = {}) {
@@ -743,17 +774,6 @@ export class Cluster {
     }
   }
 
-  async #registerWithLb(id) {
-    const { port } = this.instanceMap.get(id);
-    const added = await this.haproxyCommand(
-      `add server ${BACKEND}/${id} ${HOST}:${port} check inter ${this.options.lbCheckInter} fall 3 rise 2 weight 100 observe layer4 error-limit 1 on-error mark-down`);
-    if (!added.includes('New server registered')) {
-      throw new Error(`HAProxy refused to add ${BACKEND}/${id}: ${added.trim()}`);
-    }
-    await this.haproxyCommand(`enable health ${BACKEND}/${id}`);
-    await this.haproxyCommand(`enable server ${BACKEND}/${id}`);
-  }
-
   // --- Redis ------------------------------------------------------------
 
   /** connect(), and the client is terminated when the cluster stops. */
@@ -781,11 +801,11 @@ export class Cluster {
   logTail(name, lines = 40) { return tailFile(path.join(this.logDir, `${name}.log`), lines); }
 
   /**
-   * Stop everything by pid (SIGTERM, then SIGKILL after a bounded wait):
-   * HAProxy, the instances, Redis, NATS. Removes the temp dir, unless the
-   * test failed (`failed`, default: process.exitCode is set, as node:test
-   * does after a failure) or SIGSTREAM_KEEP_TEST_DIR=1: then the dir is
-   * kept and the tail of every log is printed. Safe to call twice.
+   * Stop everything (`scripts/dev down`: SIGTERM, then SIGKILL after a
+   * bounded wait): HAProxy, the instances, Redis, NATS. Removes the temp
+   * dir, unless the test failed (`failed`, default: process.exitCode is set,
+   * as node:test does after a failure) or SIGSTREAM_KEEP_TEST_DIR=1: then
+   * the dir is kept and the tail of every log is printed. Safe to call twice.
    */
   stop({ failed = Boolean(process.exitCode), quiet = false } = {}) {
     this.stopping ??= this.#stop(failed, quiet);
@@ -795,38 +815,48 @@ export class Cluster {
   async #stop(failed, quiet) {
     const problems = [];
     for (const client of this.clients) client.ws.terminate();
-    // Only what is still running is stopped (and judged) here: a process a
-    // test stopped or killed on purpose is not a teardown problem.
-    const stopAll = async (procs, judgeExit = false) => {
-      const running = procs.filter((proc) => proc?.alive);
-      await Promise.all(running.map((proc) => proc.stop('SIGTERM', DEFAULT_STOP_TIMEOUT_MS)));
-      for (const proc of running) {
-        const exit = proc.exit;
-        if (proc.alive) problems.push(`${proc.name} (pid ${proc.pid}) survived SIGKILL`);
-        else if (exit.killedAfterTimeout) problems.push(`${proc.name} ignored SIGTERM for ${DEFAULT_STOP_TIMEOUT_MS} ms and was killed`);
-        else if (judgeExit && ((exit.signal && exit.signal !== 'SIGTERM') || (exit.code !== null && exit.code !== 0))) {
-          problems.push(`${proc.name} ${proc.describeExit()} on SIGTERM (see ${proc.logFile})`);
-        }
-      }
-    };
     // An instance that crashed during a test (a signal nobody sent it: a
     // segfault, or an abort from a sanitizer report or a corrupted heap)
     // fails the run, even if the test itself did not notice.
-    for (const rec of this.instanceMap.values()) {
-      const proc = rec.proc;
-      if (proc && !proc.alive && proc.exit?.signal && CRASH_SIGNALS.has(proc.exit.signal) && proc.stopRequested !== proc.exit.signal) {
+    for (const id of this.instanceMap.keys()) {
+      const proc = this.procs.get(id);
+      const exit = proc && !proc.alive ? proc.exit : null;
+      if (exit?.signal && CRASH_SIGNALS.has(exit.signal) && proc.stopRequested !== exit.signal) {
         problems.push(`${proc.name} crashed (${proc.describeExit()}; see ${proc.logFile})`);
       }
     }
-    await stopAll([this.lb]);
-    // sigstream must exit 0 on SIGTERM (nats-server exits 1 by design).
-    await stopAll([...this.instanceMap.values()].map((rec) => rec.proc), true);
-    await stopAll([this.redis, this.nats, ...[...this.natsNodes.values()].map((n) => n.proc)]);
+    // Only what is still running is stopped (and judged) here: a process a
+    // test stopped or killed on purpose is not a teardown problem.
+    const running = [...this.procs.values()].filter((proc) => proc.alive);
+    let said = '';
+    try {
+      const { stdout, stderr } = await this.#dev(['down'], { timeoutMs: 4 * DEFAULT_STOP_TIMEOUT_MS + 30_000 });
+      said = `${stdout}\n${stderr}`;
+    } catch (err) {
+      said = err.message;
+      if (!running.some((proc) => proc.alive)) problems.push(`scripts/dev down: ${err.message}`);
+    }
+    for (const proc of running) {
+      if (proc.alive) {
+        problems.push(`${proc.name} (pid ${proc.pid}) survived SIGKILL`);
+        continue;
+      }
+      liveProcesses.delete(proc);
+      const exit = proc.exit;
+      if (said.includes(`${proc.name} (pid ${proc.pid}) did not stop within`)) {
+        problems.push(`${proc.name} ignored SIGTERM for ${DEFAULT_STOP_TIMEOUT_MS} ms and was killed`);
+      } else if (this.instanceMap.has(proc.name) && exit
+        && ((exit.signal && exit.signal !== 'SIGTERM') || (exit.code !== null && exit.code !== 0))) {
+        // sigstream must exit 0 on SIGTERM (nats-server exits 1 by design).
+        problems.push(`${proc.name} ${proc.describeExit()} on SIGTERM (see ${proc.logFile})`);
+      }
+    }
 
     const keep = failed || problems.length > 0 || process.env.SIGSTREAM_KEEP_TEST_DIR === '1';
     if (keep) {
       if (!quiet) {
-        const names = fs.readdirSync(this.logDir).filter((f) => f.endsWith('.log')).sort();
+        let names = [];
+        try { names = fs.readdirSync(this.logDir).filter((f) => f.endsWith('.log')).sort(); } catch { /* none */ }
         const tails = names.map((f) => `----- ${f} (last 30 lines) -----\n${tailFile(path.join(this.logDir, f), 30)}`);
         process.stderr.write(`\nsigstream test cluster kept in ${this.dir}\n${tails.join('\n')}\n`);
       }
@@ -840,19 +870,6 @@ export class Cluster {
     }
     return { dir: this.dir, kept: keep, problems };
   }
-}
-
-function redisPing(port, password = null) {
-  return new Promise((resolve) => {
-    const sock = net.createConnection(port, HOST);
-    let data = '';
-    const done = (ok) => { sock.destroy(); resolve(ok); };
-    sock.setTimeout(1000, () => done(false));
-    // With a password: AUTH first (its +OK), then PING's +PONG.
-    sock.on('connect', () => sock.write(password ? `AUTH ${password}\r\nPING\r\n` : 'PING\r\n'));
-    sock.on('data', (d) => { data += d; if (data.includes('+PONG') || data.startsWith('-')) done(data.includes('+PONG')); });
-    sock.on('error', () => done(false));
-  });
 }
 
 // ---------------------------------------------------------------------------
