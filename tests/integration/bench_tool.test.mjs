@@ -135,7 +135,11 @@ test('sigstream-bench runs the Socket.IO baseline after sigstream and reports bo
     }
     const recovery = report.steps.find((s) => s.kind === 'recovery');
     assert.deepEqual(recovery.windows.map((w) => w.sent), [50, 50], `${who}: the recovery's seconds`);
-    assert.equal(report.overload.rate, 300, `${who}: 3 x the highest lossless rate (100/s)`);
+    // 3 x the highest lossless rate: 100/s on a quiet machine; 50/s when the
+    // 100/s step's p99 passed 50 ms because other tests were using the CPU
+    // (the rate is measured, not asserted: the step's lossless verdict is).
+    assert.ok([50, 100].includes(report.max_lossless_rate), `${who}: a lossless rate of the schedule (${report.max_lossless_rate})`);
+    assert.equal(report.overload.rate, 3 * report.max_lossless_rate, `${who}: 3 x the highest lossless rate`);
     assert.deepEqual(report.overload.processes_gone, [], `${who}: every server process lived`);
   }
   const [sigstream, socketio] = systems;
