@@ -232,7 +232,10 @@ bool baseline_cluster::start_all(std::string& error) {
 
   // HAProxy, rendered from the template; ready once it has sent requests to
   // every instance (leastconn spreads fresh connections over idle servers).
-  lb_port_ = ports.back();
+  // Its port is picked now, not with the others: while Redis and the
+  // instances started, a port found free back then can be taken (an
+  // outgoing connection's ephemeral port; seen in the suite).
+  lb_port_ = free_port().value_or(ports.back());
   std::string config = read_file(lb_template);
   auto put = [&](std::string const& placeholder, std::string const& value) {
     auto at = config.find(placeholder);

@@ -533,13 +533,15 @@ void runner::leave_rooms(room_list const& rooms) {
 }
 
 std::vector<send_pair> runner::make_pairs(room_list const& rooms) {
-  // Per room, every ordered (sender, target) on different instances; then
+  // Per room, every ordered (sender, target) on different instances (with
+  // --room-spread together, on the same one: there is no other); then
   // interleaved across rooms so consecutive signals hit different rooms.
+  bool together = s_.room_spread == "together";
   std::vector<std::vector<send_pair>> per_room(rooms.size());
   for (std::size_t r = 0; r < rooms.size(); ++r)
     for (auto const& a : rooms[r])
       for (auto const& b : rooms[r])
-        if (a != b && a->instance != b->instance && !a->peer_id.empty() && !b->peer_id.empty())
+        if (a != b && (together || a->instance != b->instance) && !a->peer_id.empty() && !b->peer_id.empty())
           per_room[r].push_back(send_pair{a, b->peer_id, r, b->instance});
   std::vector<send_pair> out;
   for (std::size_t k = 0;; ++k) {
@@ -950,7 +952,8 @@ void runner::join_and_signal_phases(bool joins_wanted, bool signals_wanted) {
   if (pairs.empty()) {
     results_.notes.push_back("no cross-instance pair of joined peers: signal phase skipped (one instance only?)");
   } else {
-    progress("signals: {} cross-instance (sender, target) pairs in {} rooms", pairs.size(), rooms->size());
+    progress("signals: {} {} (sender, target) pairs in {} rooms", pairs.size(),
+             s_.room_spread == "together" ? "same-instance" : "cross-instance", rooms->size());
     std::vector<double> rates;
     for (auto const& text : split_list(s_.rates)) rates.push_back(static_cast<double>(parse_i64(text)));
     std::sort(rates.begin(), rates.end());
