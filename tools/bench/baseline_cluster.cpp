@@ -189,8 +189,9 @@ bool baseline_cluster::start_all(std::string& error) {
   if (!dir) return false;
   dir_ = *dir;
   members_.reserve(static_cast<std::size_t>(settings_.instances) + 2);  // spawn() hands out references
+  // Redis's and the instances'; HAProxy's is picked when it starts.
   std::vector<std::uint16_t> ports;
-  for (int i = 0; i < settings_.instances + 2; ++i) {
+  for (int i = 0; i < settings_.instances + 1; ++i) {
     auto port = free_port();
     if (!port) {
       error = "no free loopback port";
@@ -235,7 +236,9 @@ bool baseline_cluster::start_all(std::string& error) {
   // Its port is picked now, not with the others: while Redis and the
   // instances started, a port found free back then can be taken (an
   // outgoing connection's ephemeral port; seen in the suite).
-  lb_port_ = free_port().value_or(ports.back());
+  auto lb_port = free_port();
+  if (!lb_port) return error = "no free loopback port", false;
+  lb_port_ = *lb_port;
   std::string config = read_file(lb_template);
   auto put = [&](std::string const& placeholder, std::string const& value) {
     auto at = config.find(placeholder);
