@@ -93,6 +93,25 @@ test('with user, password, TLS and client certificates for NATS and for Redis (a
   a.close(); b.close();
 });
 
+// nats.c waits for the rest of a TLS record with an untimed poll() on the
+// thread that reads; from the instance's one I/O thread that froze the
+// whole instance (seen after 13 to 27 joins here, before the event loop
+// waited for whole records). Many short rooms make many small reads.
+test('over TLS to NATS an instance keeps answering: 150 joins in new rooms, each with a signal', async () => {
+  const a = await connect(cluster.instance('i1').url);
+  const b = await connect(cluster.instance('i1').url);
+  for (let n = 0; n < 150; n++) {
+    const room = `tls-busy-${n}`;
+    const ja = await a.request({ type: 'join', room });
+    await b.request({ type: 'join', room });
+    const ack = await b.request({ type: 'signal', to: ja.peer, data: `s${n}` });
+    assert.equal((await a.next({ type: 'signal', seq: ack.seq })).data, `s${n}`);
+    await a.request({ type: 'leave' });
+    await b.request({ type: 'leave' });
+  }
+  a.close(); b.close();
+});
+
 test('a wrong NATS password is refused and said so; the instance does not become ready', async () => {
   const bad = await cluster.startInstance('i3', { env: { ...secureEnv(), SIGSTREAM_NATS_PASSWORD: 'wrong-password' }, wait: false });
   await waitFor(() => /cannot connect to NATS at .*: Auth(entication|orization) Violation/.test(cluster.logTail('i3', 50)),

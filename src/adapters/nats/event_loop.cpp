@@ -1,6 +1,6 @@
 #include "adapters/nats/event_loop.hpp"
 
-#include <sys/ioctl.h>
+#include "adapters/nats/socket_readiness.hpp"
 
 #include <nats/nats.h>
 
@@ -23,15 +23,6 @@ namespace sig::nats {
 namespace asio = boost::asio;
 
 namespace {
-
-// Bytes waiting in the socket: Asio registers descriptors edge-triggered
-// and nats.c reads at most one buffer per call, so the loop reads until
-// this is 0 rather than waiting for an edge that already came.
-int bytes_waiting(int fd) {
-  int n = 0;
-  if (ioctl(fd, FIONREAD, &n) != 0) return 0;
-  return n;
-}
 
 // Socket reads per handler before other handlers (sessions, rooms) get a
 // turn: 16 × nats.c's 32 KiB buffer.
@@ -76,7 +67,8 @@ event_loop::event_loop(asio::io_context& io) : io_(io), strand_(asio::make_stran
 
 event_loop::~event_loop() { stop_polling(); }
 
-void event_loop::install(natsOptions* opts) {
+void event_loop::install(natsOptions* opts, bool tls) {
+  tls_ = tls;
   natsOptions_SetEventLoop(opts, this, &loop_callbacks::attach, &loop_callbacks::read, &loop_callbacks::write,
                            &loop_callbacks::detach);
 }
@@ -180,6 +172,12 @@ void event_loop::do_write(std::uint64_t generation) {
                           }));
 }
 
+// Asio registers descriptors edge-triggered and nats.c reads at most one
+// buffer per call, so the loop reads until nothing is left rather than
+// waiting for an edge that already came. Over TLS, "something" must be a
+// whole record (socket_readiness.hpp says why).
+read_readiness event_loop::readiness(int fd) const { return tls_ ? tls_readiness(fd) : plain_readiness(fd); }
+
 // On the strand: reads until the socket is drained (or this turn's share is
 // used), hands the pass to the after-read hook, then waits for more.
 void event_loop::do_read(std::uint64_t generation) {
@@ -190,8 +188,16 @@ void event_loop::do_read(std::uint64_t generation) {
     fd = descriptor_->native_handle();
   }
   ++read_passes_;
+  // A plain socket is read on any readiness (a read of nothing returns at
+  // once); a TLS one only when the read cannot wait. A hang-up gets one
+  // read per pass, for nats.c to see it and reconnect.
+  auto now = tls_ ? readiness(fd) : read_readiness::readable;
+  bool hang_up_read = false;
   bool more = false;
   for (int reads = 0; reads < reads_per_turn; ++reads) {
+    bool read_it = now == read_readiness::readable || (now == read_readiness::closed && !hang_up_read);
+    if (!read_it) break;
+    hang_up_read = hang_up_read || now == read_readiness::closed;
     // On a broken socket nats.c stops polling (a newer generation) and
     // reconnects from a thread of its own.
     natsConnection_ProcessReadEvent(nc_);
@@ -199,8 +205,8 @@ void event_loop::do_read(std::uint64_t generation) {
       std::lock_guard lock(mutex_);
       if (generation != generation_) break;
     }
-    more = bytes_waiting(fd) > 0;
-    if (!more) break;
+    now = readiness(fd);
+    more = now == read_readiness::readable;
   }
   if (after_read_) after_read_();
   if (more) {
@@ -231,7 +237,7 @@ void event_loop::arm_read(std::uint64_t generation) {
   }
   // Bytes that arrived after the last read but before the wait began raised
   // an edge nobody was waiting for: read them now.
-  if (bytes_waiting(fd) > 0) asio::post(strand_, [this, generation] { do_read(generation); });
+  if (readiness(fd) == read_readiness::readable) asio::post(strand_, [this, generation] { do_read(generation); });
 }
 
 }  // namespace sig::nats

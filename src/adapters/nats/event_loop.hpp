@@ -34,6 +34,8 @@ struct __natsMsg;
 
 namespace sig::nats {
 
+enum class read_readiness;
+
 class event_loop {
  public:
   using executor_type = boost::asio::strand<boost::asio::io_context::executor_type>;
@@ -50,8 +52,9 @@ class event_loop {
 
   executor_type const& executor() const { return strand_; }
 
-  // Before connecting: hands nats.c the loop's callbacks.
-  void install(__natsOptions* opts);
+  // Before connecting: hands nats.c the loop's callbacks. `tls`: the
+  // connection will use TLS, so reads wait for whole records.
+  void install(__natsOptions* opts, bool tls);
   // After connecting: messages go to `handler`, and `after_read` runs once
   // per read pass (after the messages of one or more socket reads), on the
   // strand, so that work can be batched per pass.
@@ -72,6 +75,7 @@ class event_loop {
   void request_write();
   void do_read(std::uint64_t generation);
   void arm_read(std::uint64_t generation);
+  read_readiness readiness(int fd) const;
   void do_write(std::uint64_t generation);
 
   boost::asio::io_context& io_;
@@ -79,6 +83,7 @@ class event_loop {
   message_handler handler_;
   std::function<void()> after_read_;
   bool inline_delivery_ = false;
+  bool tls_ = false;  // set by install, before the first read
   std::uint64_t read_passes_ = 0;
 
   // Shared with nats.c's threads (attach, read/write interest, detach).

@@ -1,0 +1,53 @@
+#include "adapters/nats/socket_readiness.hpp"
+
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstddef>
+
+namespace sig::nats {
+
+namespace {
+
+constexpr std::size_t tls_record_header = 5;  // type, version (2), length (2)
+
+// A hang-up or error that a read would report without waiting, even with
+// part of a record still queued before it.
+bool hung_up(int fd) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  int rc;
+  do rc = ::poll(&p, 1, 0);
+  while (rc < 0 && errno == EINTR);
+  return rc > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+}  // namespace
+
+int bytes_waiting(int fd) {
+  int n = 0;
+  if (::ioctl(fd, FIONREAD, &n) != 0) return 0;
+  return n;
+}
+
+read_readiness plain_readiness(int fd) {
+  if (bytes_waiting(fd) > 0) return read_readiness::readable;
+  return hung_up(fd) ? read_readiness::closed : read_readiness::nothing;
+}
+
+read_readiness tls_readiness(int fd) {
+  unsigned char header[tls_record_header];
+  ssize_t n;
+  do n = ::recv(fd, header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n == 0) return read_readiness::closed;
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? read_readiness::nothing : read_readiness::closed;
+  if (static_cast<std::size_t>(n) == tls_record_header) {
+    std::size_t record = tls_record_header + (std::size_t{header[3]} << 8 | header[4]);
+    if (static_cast<std::size_t>(bytes_waiting(fd)) >= record) return read_readiness::readable;
+  }
+  return hung_up(fd) ? read_readiness::closed : read_readiness::partial_record;
+}
+
+}  // namespace sig::nats
