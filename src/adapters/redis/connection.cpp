@@ -79,9 +79,6 @@ tls_client::~tls_client() {
 
 std::unique_ptr<connection> connection::open(std::string const& host, int port, std::shared_ptr<tls_client> tls,
                                              std::chrono::milliseconds timeout, redis_failure* failure) {
-  std::unique_ptr<connection> c(new connection());
-  c->timeout_ = timeout;
-  c->tls_ = std::move(tls);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -91,12 +88,30 @@ std::unique_ptr<connection> connection::open(std::string const& host, int port, 
     *failure = {redis_error::other, std::string("cannot resolve ") + host + ": " + gai_strerror(rc)};
     return nullptr;
   }
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, &freeaddrinfo);
-  for (addrinfo* a = found; a != nullptr && c->fd_ < 0; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+  std::vector<socket_address> addresses;
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    socket_address address;
+    std::memcpy(&address.storage, a->ai_addr, a->ai_addrlen);
+    address.length = a->ai_addrlen;
+    addresses.push_back(address);
+  }
+  freeaddrinfo(found);
+  return open(addresses, host, std::move(tls), timeout, failure);
+}
+
+std::unique_ptr<connection> connection::open(std::vector<socket_address> const& addresses, std::string const& host,
+                                             std::shared_ptr<tls_client> tls, std::chrono::milliseconds timeout,
+                                             redis_failure* failure) {
+  std::unique_ptr<connection> c(new connection());
+  c->timeout_ = timeout;
+  c->tls_ = std::move(tls);
+  for (auto const& a : addresses) {
+    auto const* where = reinterpret_cast<sockaddr const*>(&a.storage);
+    int fd = ::socket(where->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) continue;
     c->fd_ = fd;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+    if (::connect(fd, where, a.length) == 0) break;
     int so_error = errno;
     if (so_error == EINPROGRESS && c->wait_for(true)) {
       socklen_t len = sizeof so_error;

@@ -5,6 +5,8 @@
 // of our own, through OpenSSL when TLS is on. Every step is bounded by the
 // timeout: a Redis that stops answering costs a join a skipped lookup, never
 // a stuck thread.
+#include <sys/socket.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -43,11 +45,24 @@ class tls_client {
   void* ctx_ = nullptr;
 };
 
+// One address a host name resolved to.
+struct socket_address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+};
+
 class connection {
  public:
-  // Connects (and handshakes, with `tls`). Nullptr and *failure on failure.
+  // Resolves `host`, then connects to its addresses in turn (and
+  // handshakes, with `tls`). Nullptr and *failure on failure.
   static std::unique_ptr<connection> open(std::string const& host, int port, std::shared_ptr<tls_client> tls,
                                           std::chrono::milliseconds timeout, redis_failure* failure);
+  // The same over addresses already resolved: the first that answers is
+  // used, and an earlier one's refusal is forgotten. `host` names the
+  // server for TLS (SNI and the certificate check).
+  static std::unique_ptr<connection> open(std::vector<socket_address> const& addresses, std::string const& host,
+                                          std::shared_ptr<tls_client> tls, std::chrono::milliseconds timeout,
+                                          redis_failure* failure);
   ~connection();
 
   // Sends one command (binary-safe arguments) and waits for its reply.
