@@ -621,7 +621,14 @@ export class Cluster {
         await proc.waitGone(5000);
       }
     }
-    return (await proc.waitExit()) ?? { code: null, signal: null };
+    const exit = await proc.waitExit();
+    if (exit) return exit;
+    // No exit status: say what the harness saw, for the test's message (seen
+    // once in a full run, 2026-12-04: an instance's stop came back with no
+    // status in under a second, and it did not happen again).
+    let exitFile;
+    try { exitFile = fs.readFileSync(path.join(this.pidDir, `${name}.exit`), 'utf8'); } catch (err) { exitFile = err.code; }
+    return { code: null, signal: null, pid: proc.pid, startTime: proc.startTime, alive: proc.alive, exitFile };
   }
 
   /** Start process `name` again (`scripts/dev start`), on its port and data. */
