@@ -45,9 +45,13 @@ function clusterPids(cluster) {
 
 // A workload that ends in seconds: 4 rooms of 2 (one peer on each
 // instance), two 1 s steps at 50/s and 100/s, no search for the highest rate.
+// A step passes on losing nothing and a p99 under 2 s, not 50 ms: these
+// tests check the tool, and beside other tests on two cores the Node
+// baseline's p99 passed 50 ms even at 50/s (then no rate passed, and its
+// overload step was skipped).
 const TINY_WORKLOAD = [
   '--rooms', '4', '--room-size', '2', '--rates', '50,100', '--duration', '1s', '--rate-step', '0',
-  '--search-steps', '0', '--drain', '3s', '--settle', '200ms', '--join-pace', '0',
+  '--search-steps', '0', '--drain', '3s', '--settle', '200ms', '--join-pace', '0', '--lossless-p99', '2s',
 ];
 
 test('sigstream-bench drives a cluster through HAProxy and loses nothing', async (t) => {
@@ -61,7 +65,6 @@ test('sigstream-bench drives a cluster through HAProxy and loses nothing', async
   ]);
   assert.equal(r.code, 0, `sigstream-bench exited ${r.code}:\n${r.stderr}`);
   assert.match(r.stdout, /== End-to-end signal latency/);
-  assert.match(r.stdout, /highest rate with nothing lost and p99 < 50 ms: /);
 
   const report = JSON.parse(fs.readFileSync(json, 'utf8'));
   assert.equal(report.label, 'integration');
@@ -86,6 +89,8 @@ test('sigstream-bench drives a cluster through HAProxy and loses nothing', async
     for (const traffic of step.traffic) assert.equal(traffic.frames_sent, traffic.frames_expected, `${what}: ${traffic.instance} frames`);
   }
   assert.equal(report.max_lossless_rate, 100);
+  assert.match(r.stdout, /highest rate with nothing lost and p99 < 2000 ms: 100\/s/);
+  assert.equal(report.settings.lossless_p99_ms, 2000);
 });
 
 test('sigstream-bench runs the Socket.IO baseline after sigstream and reports both side by side', async (t) => {
@@ -135,11 +140,8 @@ test('sigstream-bench runs the Socket.IO baseline after sigstream and reports bo
     }
     const recovery = report.steps.find((s) => s.kind === 'recovery');
     assert.deepEqual(recovery.windows.map((w) => w.sent), [50, 50], `${who}: the recovery's seconds`);
-    // 3 x the highest lossless rate: 100/s on a quiet machine; 50/s when the
-    // 100/s step's p99 passed 50 ms because other tests were using the CPU
-    // (the rate is measured, not asserted: the step's lossless verdict is).
-    assert.ok([50, 100].includes(report.max_lossless_rate), `${who}: a lossless rate of the schedule (${report.max_lossless_rate})`);
-    assert.equal(report.overload.rate, 3 * report.max_lossless_rate, `${who}: 3 x the highest lossless rate`);
+    assert.equal(report.max_lossless_rate, 100, `${who}: both rates lost nothing`);
+    assert.equal(report.overload.rate, 300, `${who}: 3 x the highest lossless rate`);
     assert.deepEqual(report.overload.processes_gone, [], `${who}: every server process lived`);
   }
   const [sigstream, socketio] = systems;

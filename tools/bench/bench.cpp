@@ -75,6 +75,8 @@ std::string check(bench::bench_settings const& s) {
   if (baseline && s.placement == "direct") return "--placement direct is for sigstream only: the baseline has no instance URLs";
   if (!in(s.baseline_instances, 1, 8)) return "--baseline-instances must be 1..8";
   if (!in(s.overload_rate, 0, 200'000)) return "--overload-rate must be 0..200000";
+  if (s.lossless_p99 < milliseconds(1) || s.lossless_p99 > milliseconds(60'000))
+    return "--lossless-p99 must be 1ms..60s";
   if (s.overload_duration < milliseconds(1000) || s.overload_duration > milliseconds(120'000))
     return "--overload-duration must be 1s..2m";
   if (!in(s.recovery_rate, 1, 200'000)) return "--recovery-rate must be 1..200000";
@@ -125,6 +127,9 @@ int cluster_bench_command(int argc, char** argv) {
   opts.add_int("max-rate", &s.max_rate, "Past the last fixed rate, step up by --rate-step until a rate fails, at most this.");
   opts.add_int("rate-step", &s.rate_step, "Step for the search past the fixed rates (0: no search).");
   opts.add_int("search-steps", &s.search_steps, "Bisection steps between the best passing and the first failing rate.");
+  opts.add_duration("lossless-p99", &s.lossless_p99,
+                    "A rate passes when nothing is lost and its p99 is under this (the figures use 50ms; a test of "
+                    "the tool on a busy machine may give more).");
   opts.add_duration("drain", &s.drain, "After each rate, how long to wait for signals still on their way.");
   opts.add_duration("settle", &s.settle, "Pause between rate steps.");
   opts.add_int("payload-bytes", &s.payload_bytes, "Padding inside each signal's data, besides its timestamp.");

@@ -342,10 +342,11 @@ std::string render_text(bench_results const& r) {
         r.settings.room_spread == "together" ? "the same instance (--room-spread together)" : "another instance",
         r.settings.payload_bytes, std::chrono::duration<double>(r.settings.duration).count());
     text_steps(out, steps);
+    auto limit = r.settings.lossless_p99.count();
     if (r.max_lossless_rate)
-      add(out, "  highest rate with nothing lost and p99 < 50 ms: {}/s", rate_text(*r.max_lossless_rate));
+      add(out, "  highest rate with nothing lost and p99 < {} ms: {}/s", limit, rate_text(*r.max_lossless_rate));
     else
-      add(out, "  highest rate with nothing lost and p99 < 50 ms: none of the rates tried");
+      add(out, "  highest rate with nothing lost and p99 < {} ms: none of the rates tried", limit);
     if (r.first_failed_rate) add(out, " (lowest failing rate: {}/s)", rate_text(*r.first_failed_rate));
     else add(out, " (no rate up to the last one tried failed)");
     add(out, "\n\n== What became of each signal, once the run's last wait was over ({})\n",
@@ -490,7 +491,8 @@ std::string render_side_by_side(std::vector<bench_results> const& systems) {
           return s.cpu.empty() ? std::string("n/a") : fmt::format("{:.0f}", instances);
         }));
   }
-  row("highest rate, nothing lost, p99 < 50 ms", [](bench_results const& r) {
+  row(fmt::format("highest rate, nothing lost, p99 < {} ms", systems.front().settings.lossless_p99.count()),
+      [](bench_results const& r) {
     return r.max_lossless_rate ? rate_text(*r.max_lossless_rate) + "/s" : std::string("none");
   });
   row("lowest failing rate", [](bench_results const& r) {
@@ -556,6 +558,7 @@ std::string render_json(bench_results const& r) {
   j.key("duration_s").num(std::chrono::duration<double>(r.settings.duration).count());
   j.key("max_rate").num(static_cast<double>(r.settings.max_rate));
   j.key("rate_step").num(static_cast<double>(r.settings.rate_step));
+  j.key("lossless_p99_ms").num(static_cast<double>(r.settings.lossless_p99.count()));
   j.key("payload_bytes").num(static_cast<double>(r.settings.payload_bytes));
   j.key("idle_peers").num(static_cast<double>(r.settings.idle_peers));
   j.key("client_threads").num(static_cast<double>(r.settings.client_threads));

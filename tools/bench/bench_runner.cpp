@@ -29,7 +29,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr double pass_p99_ms = 50.0;
 constexpr int max_rate_steps = 40;  // fixed + search + refinement, all together
 
 // "bench [socketio]: " while that system runs: progress lines of several
@@ -918,6 +917,7 @@ rate_step runner::run_step(std::string kind, double rate, std::chrono::milliseco
   if (out.lost > 0) why.push_back(fmt::format("{} not received within the drain", out.lost));
   if (out.errors > 0) why.push_back(fmt::format("{} errors", out.errors));
   if (out.connections_lost > 0) why.push_back(fmt::format("{} connections closed by the server", out.connections_lost));
+  double pass_p99_ms = std::chrono::duration<double, std::milli>(s_.lossless_p99).count();
   if (out.latency.count == 0 || out.latency.p99_ms >= pass_p99_ms)
     why.push_back(fmt::format("p99 {:.1f} ms >= {:.0f} ms", out.latency.p99_ms, pass_p99_ms));
   out.pass = why.empty();
