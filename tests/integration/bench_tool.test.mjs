@@ -157,3 +157,19 @@ test('sigstream-bench says what the baseline lacks and exits 1', async () => {
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /cannot start the Socket\.IO baseline: no \/nonexistent\/baseline\/server\.mjs/);
 });
+
+test('sigstream-bench floor measures a woken process per message, read and read-answered', async () => {
+  const r = await runBench(['floor', '--rates', '200', '--duration', '1s'], { timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const rows = r.stdout.split('\n').filter((line) => /^\s+200\s/.test(line)).map((line) => line.trim().split(/\s{2,}/));
+  assert.deepEqual(rows.map((row) => row[1]), ['read', 'read, answer'], r.stdout);
+  for (const [, mode, messages, cpu, wakeUps] of rows) {
+    assert.equal(Number(messages), 200, `${mode}: every message read`);
+    assert.ok(Number(cpu) > 0, `${mode}: some CPU per message (${cpu})`);
+    // One at a time, 5 ms apart: the process sleeps between most of them.
+    assert.ok(Number(wakeUps) > 0.5 && Number(wakeUps) <= 1.05, `${mode}: wake-ups per message (${wakeUps})`);
+  }
+  const bad = await runBench(['floor', '--rates', '0'], { timeoutMs: 10_000 });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--rates must be numbers of 1\.\.50000/);
+});

@@ -10,5 +10,7 @@ int cluster_bench_command(int argc, char** argv);
 int history_bench_command(int argc, char** argv);
 // `sigstream-bench join`: first-join latency on a fresh instance against a room's history length.
 int join_bench_command(int argc, char** argv);
+// `sigstream-bench floor`: what this machine charges a process per message it is woken for.
+int floor_bench_command(int argc, char** argv);
 
 }  // namespace sig::bench

@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
   sig::codec::silence_protobuf_log();
   if (argc > 1 && std::string_view(argv[1]) == "history") return sig::bench::history_bench_command(argc - 2, argv + 2);
   if (argc > 1 && std::string_view(argv[1]) == "join") return sig::bench::join_bench_command(argc - 2, argv + 2);
+  if (argc > 1 && std::string_view(argv[1]) == "floor") return sig::bench::floor_bench_command(argc - 2, argv + 2);
   return sig::bench::cluster_bench_command(argc - 1, argv + 1);
 }
