@@ -63,7 +63,7 @@ struct loop_callbacks {
   }
 };
 
-event_loop::event_loop(asio::io_context& io) : io_(io), strand_(asio::make_strand(io)) {}
+event_loop::event_loop(asio::io_context& io) : io_(io), strand_(asio::make_strand(io)), partial_timer_(strand_) {}
 
 event_loop::~event_loop() { stop_polling(); }
 
@@ -193,7 +193,6 @@ void event_loop::do_read(std::uint64_t generation) {
   // read per pass, for nats.c to see it and reconnect.
   auto now = tls_ ? readiness(fd) : read_readiness::readable;
   bool hang_up_read = false;
-  bool more = false;
   for (int reads = 0; reads < reads_per_turn; ++reads) {
     bool read_it = now == read_readiness::readable || (now == read_readiness::closed && !hang_up_read);
     if (!read_it) break;
@@ -203,41 +202,45 @@ void event_loop::do_read(std::uint64_t generation) {
     natsConnection_ProcessReadEvent(nc_);
     {
       std::lock_guard lock(mutex_);
-      if (generation != generation_) break;
+      if (generation != generation_) {
+        now = read_readiness::nothing;
+        break;
+      }
     }
     now = readiness(fd);
-    more = now == read_readiness::readable;
   }
   if (after_read_) after_read_();
-  if (more) {
+  if (now == read_readiness::readable) {
     asio::post(strand_, [this, generation] { do_read(generation); });
-    return;
+  } else if (now == read_readiness::partial_record) {
+    // The rest of a TLS record is on its way. A wait for the socket would
+    // fire at once (the part already there makes it readable): look again
+    // shortly instead of spinning.
+    partial_timer_.expires_after(std::chrono::milliseconds(1));
+    partial_timer_.async_wait(asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
+      if (!ec) do_read(generation);
+    }));
+  } else {
+    arm_read(generation);
   }
-  arm_read(generation);
 }
 
+// Asio's wait re-arms the descriptor (epoll_ctl MOD), and the kernel then
+// reports bytes already waiting at once: no edge that came before the wait
+// is missed, so no second look at the socket is needed here.
 void event_loop::arm_read(std::uint64_t generation) {
-  int fd;
-  {
-    std::lock_guard lock(mutex_);
-    if (generation != generation_ || !descriptor_) return;
-    fd = descriptor_->native_handle();
-    if (!read_armed_) {
-      read_armed_ = true;
-      descriptor_->async_wait(asio::posix::stream_descriptor::wait_read,
-                              asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
-                                {
-                                  std::lock_guard lock(mutex_);
-                                  if (generation != generation_) return;
-                                  read_armed_ = false;
-                                }
-                                if (!ec) do_read(generation);
-                              }));
-    }
-  }
-  // Bytes that arrived after the last read but before the wait began raised
-  // an edge nobody was waiting for: read them now.
-  if (readiness(fd) == read_readiness::readable) asio::post(strand_, [this, generation] { do_read(generation); });
+  std::lock_guard lock(mutex_);
+  if (generation != generation_ || !descriptor_ || read_armed_) return;
+  read_armed_ = true;
+  descriptor_->async_wait(asio::posix::stream_descriptor::wait_read,
+                          asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
+                            {
+                              std::lock_guard lock(mutex_);
+                              if (generation != generation_) return;
+                              read_armed_ = false;
+                            }
+                            if (!ec) do_read(generation);
+                          }));
 }
 
 }  // namespace sig::nats

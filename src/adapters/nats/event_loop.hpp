@@ -20,6 +20,7 @@
 // "stop" releases the descriptor from Asio synchronously, never closes it.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <cstdint>
@@ -80,6 +81,7 @@ class event_loop {
 
   boost::asio::io_context& io_;
   executor_type strand_;
+  boost::asio::steady_timer partial_timer_;  // TLS: the rest of a record, looked for again
   message_handler handler_;
   std::function<void()> after_read_;
   bool inline_delivery_ = false;

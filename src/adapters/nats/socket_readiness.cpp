@@ -31,9 +31,15 @@ int bytes_waiting(int fd) {
   return n;
 }
 
+// One system call answers both questions: a byte waiting, or the peer gone.
 read_readiness plain_readiness(int fd) {
-  if (bytes_waiting(fd) > 0) return read_readiness::readable;
-  return hung_up(fd) ? read_readiness::closed : read_readiness::nothing;
+  char byte;
+  ssize_t n;
+  do n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n > 0) return read_readiness::readable;
+  if (n == 0) return read_readiness::closed;
+  return errno == EAGAIN || errno == EWOULDBLOCK ? read_readiness::nothing : read_readiness::closed;
 }
 
 read_readiness tls_readiness(int fd) {

@@ -23,7 +23,8 @@ enum class read_readiness {
 // Bytes in the socket's receive queue (FIONREAD).
 int bytes_waiting(int fd);
 
-// A plain socket: readable when it holds any byte.
+// A plain socket: readable when it holds any byte. One system call (a
+// peek), as the FIONREAD it replaces, and it also sees a hang-up.
 read_readiness plain_readiness(int fd);
 
 // A TLS socket: readable when a whole record (5-byte header, then the
