@@ -225,22 +225,33 @@ void event_loop::do_read(std::uint64_t generation) {
   }
 }
 
-// Asio's wait re-arms the descriptor (epoll_ctl MOD), and the kernel then
-// reports bytes already waiting at once: no edge that came before the wait
-// is missed, so no second look at the socket is needed here.
+// Bytes that arrived after the last look but before the wait began raised
+// an edge nobody was waiting for. Asio's wait re-arms the descriptor
+// (epoll_ctl MOD), so the kernel would report them, but only through the
+// reactor's next epoll_wait and then the strand; a look right after arming
+// reads them one pass of the handler queue sooner. (Without it, one run of
+// two at 10,000/s stalled for seconds; with it, none of eight did: not a
+// proof, and the look costs one system call per pass.)
 void event_loop::arm_read(std::uint64_t generation) {
-  std::lock_guard lock(mutex_);
-  if (generation != generation_ || !descriptor_ || read_armed_) return;
-  read_armed_ = true;
-  descriptor_->async_wait(asio::posix::stream_descriptor::wait_read,
-                          asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
-                            {
-                              std::lock_guard lock(mutex_);
-                              if (generation != generation_) return;
-                              read_armed_ = false;
-                            }
-                            if (!ec) do_read(generation);
-                          }));
+  int fd;
+  {
+    std::lock_guard lock(mutex_);
+    if (generation != generation_ || !descriptor_) return;
+    fd = descriptor_->native_handle();
+    if (!read_armed_) {
+      read_armed_ = true;
+      descriptor_->async_wait(asio::posix::stream_descriptor::wait_read,
+                              asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
+                                {
+                                  std::lock_guard lock(mutex_);
+                                  if (generation != generation_) return;
+                                  read_armed_ = false;
+                                }
+                                if (!ec) do_read(generation);
+                              }));
+    }
+  }
+  if (readiness(fd) == read_readiness::readable) asio::post(strand_, [this, generation] { do_read(generation); });
 }
 
 }  // namespace sig::nats
