@@ -47,6 +47,13 @@ TEST_CASE("sigstream: the bench's frames and the server's answers") {
   auto refused = p->read(R"({"type":"error","id":)" + std::to_string(id) + R"(,"code":"unavailable","message":"m"})");
   REQUIRE(refused.what == kind::signal_refused);
   REQUIRE(refused.text == "unavailable");
+  // An append the instance could not confirm in time: counted apart, since
+  // it may still be delivered (the ledger must not call that a violation).
+  auto unconfirmed = p->read(R"({"type":"error","id":)" + std::to_string(id) +
+                             R"(,"code":"unavailable","message":"the event log did not confirm the signal in time; it may )"
+                             R"(still be delivered: send it again with the same id, which stores it at most once"})");
+  REQUIRE(unconfirmed.what == kind::signal_refused);
+  REQUIRE(unconfirmed.text == sig::bench::unconfirmed_code);
   REQUIRE(p->read(R"({"type":"error","id":1,"code":"room-full"})").what == kind::join_refused);
   auto unnamed = p->read(R"({"type":"error","code":"rate-limited"})");
   REQUIRE(unnamed.what == kind::error);

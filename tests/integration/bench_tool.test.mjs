@@ -133,6 +133,7 @@ test('sigstream-bench runs the Socket.IO baseline after sigstream and reports bo
       assert.equal(step.ledger.acked, step.sent, `${what}: everything was acknowledged`);
       assert.equal(step.ledger.lost_acknowledged, 0, `${what}: nothing acknowledged was lost`);
       assert.equal(step.ledger.duplicates, 0, `${what}: nothing delivered twice`);
+      assert.equal(step.ledger.unconfirmed, 0, `${what}: no append left unconfirmed`);
       if (step.kind === 'fixed') {
         assert.equal(step.received, step.sent, `${what}: delivered = sent within the step`);
         assert.equal(step.lost, 0, `${what}: nothing lost`);

@@ -69,7 +69,8 @@ using room_list = std::vector<std::vector<peer_ptr>>;
 // wait, it tells apart what was lost after an acknowledgement (which must
 // never happen) from what was refused or never answered.
 struct signal_ledger {
-  static constexpr std::uint8_t acked = 1, refused = 2, delivered = 4;
+  // unconfirmed: answered `unavailable` with "may still be delivered".
+  static constexpr std::uint8_t acked = 1, refused = 2, delivered = 4, unconfirmed = 8;
   std::vector<std::uint8_t> state;  // index n; 0 unused
   std::uint64_t duplicates = 0;     // deliveries of a signal already delivered
 
@@ -159,7 +160,8 @@ struct hub {
     std::lock_guard lock(mutex);
     auto signal_step = request_step(request);
     if (auto it = ledgers.find(signal_step); it != ledgers.end())
-      it->second.mark(request_number(request), signal_ledger::refused);
+      it->second.mark(request_number(request),
+                      code == unconfirmed_code ? signal_ledger::unconfirmed : signal_ledger::refused);
     if (signal_step == step) {
       ++errors;
       ++error_codes[code];

@@ -79,6 +79,11 @@ class sigstream_protocol final : public wire_protocol {
       in = answer_to(request, {}, {});
     } else if (type->text == "error") {
       std::string code = string_member(doc.object, "code");
+      // An append whose outcome the instance could not learn: the message
+      // says the signal may still be delivered (docs/protocol.md), so it is
+      // counted apart from a refusal, which must never be delivered.
+      if (code == "unavailable" && string_member(doc.object, "message").find("may still be delivered") != std::string::npos)
+        code = unconfirmed_code;
       in = answer_to(request, code.empty() ? "?" : std::move(code), {});
     }
     // peer-joined and peer-left need nothing.

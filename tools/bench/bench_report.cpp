@@ -48,13 +48,15 @@ void text_steps(std::string& out, std::vector<rate_step> const& steps) {
 // What the ledger knows of each step: acknowledged, refused, delivered in
 // the end (late ones included), and what must stay 0.
 void text_ledger(std::string& out, std::vector<rate_step> const& steps) {
-  fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10} {:>6}\n", "kind",
-                 "rate/s", "sent", "acked", "refused", "delivered", "acked+lost", "refused+dl", "unanswered", "dups");
+  fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10} {:>6} {:>7} {:>9}\n",
+                 "kind", "rate/s", "sent", "acked", "refused", "delivered", "acked+lost", "refused+dl", "unanswered",
+                 "dups", "unconf", "unconf+dl");
   for (auto const& s : steps) {
     if (!s.ledger) continue;
-    fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10} {:>6}\n", s.kind,
-                   rate_text(s.rate), s.sent, s.acked, s.refused, s.delivered, s.lost_acknowledged,
-                   s.refused_but_delivered, s.unanswered_undelivered, s.duplicates);
+    fmt::format_to(std::back_inserter(out), "  {:<9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>10} {:>6} {:>7} {:>9}\n",
+                   s.kind, rate_text(s.rate), s.sent, s.acked, s.refused, s.delivered, s.lost_acknowledged,
+                   s.refused_but_delivered, s.unanswered_undelivered, s.duplicates, s.unconfirmed,
+                   s.unconfirmed_delivered);
   }
 }
 
@@ -213,6 +215,8 @@ void json_step(json_out& j, rate_step const& s) {
     j.key("delivered").num(static_cast<double>(s.delivered));
     j.key("lost_acknowledged").num(static_cast<double>(s.lost_acknowledged));
     j.key("refused_but_delivered").num(static_cast<double>(s.refused_but_delivered));
+    j.key("unconfirmed").num(static_cast<double>(s.unconfirmed));
+    j.key("unconfirmed_delivered").num(static_cast<double>(s.unconfirmed_delivered));
     j.key("unanswered_undelivered").num(static_cast<double>(s.unanswered_undelivered));
     j.key("duplicates").num(static_cast<double>(s.duplicates));
     j.close('}');
@@ -353,7 +357,9 @@ std::string render_text(bench_results const& r) {
         r.settings.signal_acks ? "signals asked for acknowledgements"
                                : "--signal-acks=false: nothing is acknowledged, so nothing is told apart");
     add(out, "  acked+lost: acknowledged, never delivered (must be 0); refused+dl: refused, yet delivered (must be 0);\n"
-             "  unanswered: neither answered nor delivered; dups: delivered more than once\n");
+             "  unanswered: neither answered nor delivered; dups: delivered more than once;\n"
+             "  unconf: answered unavailable with \"may still be delivered\" (an append not confirmed in time);\n"
+             "  unconf+dl: of those, delivered after all (allowed: the client sends again with the same id)\n");
     text_ledger(out, steps);
     add(out, "\n== CPU time per delivered signal (us), by process\n");
     text_cpu(out, steps);

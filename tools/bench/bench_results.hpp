@@ -122,6 +122,9 @@ struct rate_step {
   std::uint64_t acked = 0, refused = 0, delivered = 0;
   std::uint64_t lost_acknowledged = 0;       // acknowledged, never delivered: must be 0
   std::uint64_t refused_but_delivered = 0;   // must be 0
+  // Answered "may still be delivered" (an append not confirmed in time),
+  // and how many of those were delivered after all: allowed.
+  std::uint64_t unconfirmed = 0, unconfirmed_delivered = 0;
   std::uint64_t unanswered_undelivered = 0;  // neither answered nor delivered (or never sent: queue_full)
   std::uint64_t duplicates = 0;              // delivered more than once
   std::vector<step_window> windows;          // recovery steps only

@@ -637,13 +637,15 @@ void runner::account_ledger(rate_step& step) {
   for (std::size_t n = 1; n < ledger.state.size(); ++n) {
     auto state = ledger.state[n];
     bool acked = (state & signal_ledger::acked) != 0, refused = (state & signal_ledger::refused) != 0,
-         delivered = (state & signal_ledger::delivered) != 0;
+         delivered = (state & signal_ledger::delivered) != 0, unconfirmed = (state & signal_ledger::unconfirmed) != 0;
     step.acked += acked;
     step.refused += refused;
+    step.unconfirmed += unconfirmed;
     step.delivered += delivered;
     step.lost_acknowledged += acked && !delivered;
     step.refused_but_delivered += refused && delivered;
-    step.unanswered_undelivered += !acked && !refused && !delivered;
+    step.unconfirmed_delivered += unconfirmed && delivered;
+    step.unanswered_undelivered += !acked && !refused && !unconfirmed && !delivered;
   }
 }
 
