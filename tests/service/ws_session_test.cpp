@@ -206,6 +206,24 @@ class test_server {
     REQUIRE(run_until([&] { return !c.client.of_type("joined").empty(); }));
     return field(c.client.of_type("joined").front(), "peer");
   }
+  // Two connections started, then joined to room "r" in turn. `before_start`
+  // may set up their streams first (read or write sizes).
+  struct joined_pair {
+    connection& a;
+    connection& b;
+    std::string a_peer;
+    std::string b_peer;
+  };
+  joined_pair two_joined(std::function<void(connection& a, connection& b)> const& before_start = {}) {
+    auto& a = connect();
+    auto& b = connect();
+    if (before_start) before_start(a, b);
+    start(a);
+    start(b);
+    auto a_peer = join(a);
+    auto b_peer = join(b);
+    return {a, b, std::move(a_peer), std::move(b_peer)};
+  }
   bool run_until(std::function<bool()> const& done) { return sig::test::run_until(io, done); }
   // Runs the loop for a while: for what must not happen.
   void run_for(std::chrono::milliseconds how_long) {
@@ -279,20 +297,16 @@ TEST_CASE("ws_session: an upgrade of another WebSocket version is refused with 4
 
 TEST_CASE("ws_session: a message arriving one byte at a time is read whole", "[ws_session]") {
   test_server server;
-  auto& a = server.connect();
-  auto& b = server.connect();
   // Each of the server's reads gets one byte; or the client writes one
   // byte at a time (the server may read them together).
   bool server_reads_bytes = GENERATE(true, false);
-  if (server_reads_bytes) {
-    a.server_end.read_size(1);
-  } else {
-    a.client.stream.write_size(1);
-  }
-  server.start(a);
-  server.start(b);
-  auto a_peer = server.join(a);
-  auto b_peer = server.join(b);
+  auto [a, b, a_peer, b_peer] = server.two_joined([&](connection& a, connection&) {
+    if (server_reads_bytes) {
+      a.server_end.read_size(1);
+    } else {
+      a.client.stream.write_size(1);
+    }
+  });
   a.client.send(client_frame(ping_op, "hb"));
   a.client.send_text(signal_to(b_peer, 1));
   REQUIRE(server.run_until([&] { return !b.client.of_type("signal").empty(); }));
@@ -305,12 +319,7 @@ TEST_CASE("ws_session: a message arriving one byte at a time is read whole", "[w
 
 TEST_CASE("ws_session: a message larger than the read buffer is read on at once", "[ws_session]") {
   test_server server;
-  auto& a = server.connect();
-  auto& b = server.connect();
-  server.start(a);
-  server.start(b);
-  server.join(a);
-  auto b_peer = server.join(b);
+  auto [a, b, a_peer, b_peer] = server.two_joined();
   // Past the session's 512-byte buffer: the rest is read without waiting.
   std::string large(20'000, 'x');
   a.client.send_text(R"({"type":"signal","to":")" + b_peer + R"(","data":")" + large + R"(","id":5})");
@@ -320,13 +329,8 @@ TEST_CASE("ws_session: a message larger than the read buffer is read on at once"
 
 TEST_CASE("ws_session: a slow reader gets every frame whole and in order", "[ws_session]") {
   test_server server;
-  auto& a = server.connect();
-  auto& b = server.connect();
-  b.server_end.write_size(1);  // every write the server makes to b moves one byte
-  server.start(a);
-  server.start(b);
-  server.join(a);
-  auto b_peer = server.join(b);
+  // Every write the server makes to b moves one byte.
+  auto [a, b, a_peer, b_peer] = server.two_joined([](connection&, connection& b) { b.server_end.write_size(1); });
   constexpr int signals = 30;
   for (int n = 0; n < signals; ++n) a.client.send_text(signal_to(b_peer, n));
   REQUIRE(server.run_until([&] { return b.client.of_type("signal").size() == signals; }));
@@ -341,12 +345,7 @@ TEST_CASE("ws_session: a slow reader gets every frame whole and in order", "[ws_
 
 TEST_CASE("ws_session: the client's close is echoed, then the server ends the connection", "[ws_session]") {
   test_server server;
-  auto& a = server.connect();
-  auto& b = server.connect();
-  server.start(a);
-  server.start(b);
-  auto a_peer = server.join(a);
-  server.join(b);
+  auto [a, b, a_peer, b_peer] = server.two_joined();
   a.client.send(client_frame(close_op, close_payload(1000, "bye")));
   // The echo, then the server's FIN.
   REQUIRE(server.run_until([&] { return a.client.ended(); }));
@@ -402,12 +401,7 @@ TEST_CASE("ws_session: a connection that never joins is closed with 1008 when it
 
 TEST_CASE("ws_session: a connection lost without a close keeps the peer for a resume", "[ws_session]") {
   test_server server;
-  auto& a = server.connect();
-  auto& b = server.connect();
-  server.start(a);
-  server.start(b);
-  server.join(a);
-  server.join(b);
+  auto [a, b, a_peer, b_peer] = server.two_joined();
   a.client.stream.close();
   REQUIRE(server.run_until([&] { return a.session_ended(); }));
   REQUIRE(server.run_until([&] { return server.rooms.counters.detached_peers.load() == 1; }));
