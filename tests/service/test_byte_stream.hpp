@@ -5,10 +5,14 @@
 // ends, the server's (this refers to it) and the client's, so that it can
 // count the server's operations after the session has ended.
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/_experimental/test/stream.hpp>
 
 #include "server/byte_stream.hpp"
+
+#include <optional>
+#include <vector>
 
 namespace sig::test {
 
@@ -36,8 +40,16 @@ class test_byte_stream final : public server::byte_stream {
     return server_end_.read_some(buffer, ec);
   }
   void async_write(std::span<boost::asio::const_buffer const> buffers, server::io_completion done) override {
+    if (hold_writes_) {
+      held_.emplace(held_write{{buffers.begin(), buffers.end()}, std::move(done)});
+      return;
+    }
     boost::asio::async_write(server_end_, buffers, std::move(done));
   }
+  // A client that stops reading: the server's writes stay in flight, as on
+  // a socket whose buffers are full, until released (or the stream closed).
+  void hold_writes() { hold_writes_ = true; }
+  bool write_held() const { return held_.has_value(); }
   // The test stream has no half-close: the client's end is told that no
   // more is coming (its reads end after what was written), and the
   // server's end reads on, as after a TCP FIN.
@@ -48,6 +60,13 @@ class test_byte_stream final : public server::byte_stream {
     if (!open_) return;
     open_ = false;
     server_end_.close();
+    // A write stuck in flight ends as on a socket: aborted.
+    if (held_) {
+      boost::asio::post(server_end_.get_executor(), [done = std::move(held_->done)]() mutable {
+        done(boost::asio::error::operation_aborted, 0);
+      });
+      held_.reset();
+    }
   }
   bool is_open() const override { return open_; }
   boost::asio::ip::tcp::endpoint remote_endpoint(boost::system::error_code& ec) const override {
@@ -60,6 +79,12 @@ class test_byte_stream final : public server::byte_stream {
   boost::beast::test::stream& client_end_;
   boost::asio::ip::tcp::endpoint remote_;
   bool open_ = true;
+  struct held_write {
+    std::vector<boost::asio::const_buffer> buffers;
+    server::io_completion done;
+  };
+  bool hold_writes_ = false;
+  std::optional<held_write> held_;
 };
 
 }  // namespace sig::test

@@ -148,6 +148,7 @@ struct connection {
   beast::test::stream server_end;
   ws_client client;
   std::weak_ptr<sig::server::ws_session> session;
+  sig::test::test_byte_stream* stream = nullptr;  // the session's, while it lives
 };
 
 http::request<http::string_body> upgrade_request() {
@@ -194,8 +195,9 @@ class test_server {
   void start(connection& c, http::request<http::string_body> upgrade = upgrade_request()) {
     auto remote = asio::ip::tcp::endpoint(asio::ip::make_address_v4("192.0.2.1"),
                                           static_cast<unsigned short>(40000 + connections_.size()));
-    auto session = std::make_shared<sig::server::ws_session>(
-        std::make_unique<sig::test::test_byte_stream>(c.server_end, c.client.stream, remote), ctx);
+    auto stream = std::make_unique<sig::test::test_byte_stream>(c.server_end, c.client.stream, remote);
+    c.stream = stream.get();
+    auto session = std::make_shared<sig::server::ws_session>(std::move(stream), ctx);
     c.session = session;
     session->run(std::move(upgrade));
   }
@@ -407,6 +409,31 @@ TEST_CASE("ws_session: a connection lost without a close keeps the peer for a re
   REQUIRE(server.run_until([&] { return server.rooms.counters.detached_peers.load() == 1; }));
   server.run_for(std::chrono::milliseconds(50));
   CHECK(b.client.of_type("peer-left").empty());
+}
+
+TEST_CASE("ws_session: a client that stops reading is closed as a slow consumer; its room carries on",
+          "[ws_session]") {
+  sig::server::connection_limits limits;
+  limits.write_queue_frames = 8;
+  test_server server(limits);
+  auto [a, b, a_peer, b_peer] = server.two_joined();
+  b.stream->hold_writes();
+  // The first frame to b goes into a write that never finishes; the next
+  // ones queue behind it until the queue is full. One signal at a time, so
+  // that a's own acknowledgements never pile up in a's queue.
+  constexpr std::size_t signals = 20;
+  for (std::size_t n = 0; n < signals; ++n) {
+    a.client.send_text(signal_to(b_peer, static_cast<int>(n)));
+    // The sender hears back about every signal: the room is not held up.
+    REQUIRE(server.run_until([&] { return a.client.of_type("ack").size() == n + 1; }));
+  }
+  REQUIRE(server.run_until([&] { return b.session_ended(); }));
+  CHECK(server.rooms.counters.slow_consumers.load() == 1);
+  CHECK(b.client.of_type("signal").empty());  // nothing got through
+  // With a write in flight there is no close handshake to have: the
+  // connection is simply gone, and b's peer is kept for a resume.
+  REQUIRE(server.run_until([&] { return server.rooms.counters.detached_peers.load() == 1; }));
+  CHECK(a.client.of_type("peer-left").empty());
 }
 
 // How a fail_count run cuts the server's I/O, and how its exchange ends.
