@@ -385,6 +385,26 @@ TEST_CASE("ws_session: a frame over the size limit is answered with close 1009",
   CHECK(server.rooms.counters.joined_peers.load() == 0);
 }
 
+TEST_CASE("ws_session: a client that never answers the server's close is cut off at the close deadline",
+          "[ws_session]") {
+  sig::server::connection_limits limits;
+  limits.max_frame_bytes = 1024;
+  limits.handshake_timeout = std::chrono::seconds(1);
+  test_server server(limits);
+  auto& a = server.connect();
+  server.start(a);
+  server.join(a);
+  a.client.send_text(std::string(2000, ' '));
+  REQUIRE(server.run_until([&] { return a.client.close_frame().has_value(); }));
+  CHECK(a.client.close_frame()->close_code() == 1009);
+  auto close_seen = std::chrono::steady_clock::now();
+  // The client never answers: the session waits for the deadline, then ends.
+  REQUIRE(server.run_until([&] { return a.session_ended(); }));
+  CHECK(std::chrono::steady_clock::now() - close_seen >= std::chrono::milliseconds(900));
+  CHECK(server.rooms.counters.detached_peers.load() == 0);  // closed on purpose: its leave is recorded
+  CHECK(server.rooms.counters.joined_peers.load() == 0);
+}
+
 TEST_CASE("ws_session: a connection that never joins is closed with 1008 when its join deadline passes",
           "[ws_session]") {
   sig::server::connection_limits limits;
