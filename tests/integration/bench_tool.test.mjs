@@ -170,6 +170,9 @@ test('sigstream-bench floor measures a woken process per message, read and read-
     // One at a time, 5 ms apart: the process sleeps between most of them.
     assert.ok(Number(wakeUps) > 0.5 && Number(wakeUps) <= 1.05, `${mode}: wake-ups per message (${wakeUps})`);
   }
+  const badLimit = await runBench(['--lossless-p99', '0ms'], { timeoutMs: 10_000 });
+  assert.equal(badLimit.code, 2);
+  assert.match(badLimit.stderr, /--lossless-p99 must be 1ms\.\.60s/);
   const bad = await runBench(['floor', '--rates', '0'], { timeoutMs: 10_000 });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--rates must be numbers of 1\.\.50000/);

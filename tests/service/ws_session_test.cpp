@@ -369,26 +369,6 @@ TEST_CASE("ws_session: the client's close is echoed, then the server ends the co
 TEST_CASE("ws_session: a frame over the size limit is answered with close 1009", "[ws_session]") {
   sig::server::connection_limits limits;
   limits.max_frame_bytes = 1024;
-  test_server server(limits);
-  auto& a = server.connect();
-  server.start(a);
-  server.join(a);
-  a.client.send_text(std::string(2000, ' '));
-  REQUIRE(server.run_until([&] { return a.client.close_frame().has_value(); }));
-  CHECK(a.client.close_frame()->close_code() == 1009);
-  // The client answers; the server ends the connection, then the client.
-  a.client.send(client_frame(close_op, close_payload(1009)));
-  REQUIRE(server.run_until([&] { return a.client.ended(); }));
-  a.client.stream.close();
-  REQUIRE(server.run_until([&] { return a.session_ended(); }));
-  CHECK(server.rooms.counters.detached_peers.load() == 0);  // its leave is recorded, not kept for a resume
-  CHECK(server.rooms.counters.joined_peers.load() == 0);
-}
-
-TEST_CASE("ws_session: a client that never answers the server's close is cut off at the close deadline",
-          "[ws_session]") {
-  sig::server::connection_limits limits;
-  limits.max_frame_bytes = 1024;
   limits.handshake_timeout = std::chrono::seconds(1);
   test_server server(limits);
   auto& a = server.connect();
@@ -397,10 +377,17 @@ TEST_CASE("ws_session: a client that never answers the server's close is cut off
   a.client.send_text(std::string(2000, ' '));
   REQUIRE(server.run_until([&] { return a.client.close_frame().has_value(); }));
   CHECK(a.client.close_frame()->close_code() == 1009);
-  auto close_seen = std::chrono::steady_clock::now();
-  // The client never answers: the session waits for the deadline, then ends.
-  REQUIRE(server.run_until([&] { return a.session_ended(); }));
-  CHECK(std::chrono::steady_clock::now() - close_seen >= std::chrono::milliseconds(900));
+  SECTION("the client answers: the server ends the connection, then the client") {
+    a.client.send(client_frame(close_op, close_payload(1009)));
+    REQUIRE(server.run_until([&] { return a.client.ended(); }));
+    a.client.stream.close();
+    REQUIRE(server.run_until([&] { return a.session_ended(); }));
+  }
+  SECTION("the client never answers: the session waits for the close deadline, then ends") {
+    auto close_seen = std::chrono::steady_clock::now();
+    REQUIRE(server.run_until([&] { return a.session_ended(); }));
+    CHECK(std::chrono::steady_clock::now() - close_seen >= std::chrono::milliseconds(900));
+  }
   CHECK(server.rooms.counters.detached_peers.load() == 0);  // closed on purpose: its leave is recorded
   CHECK(server.rooms.counters.joined_peers.load() == 0);
 }
