@@ -13,8 +13,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startCluster, connect, httpGet, waitFor, freePort } from '../lib/cluster.mjs';
+import { startCluster, connect, httpGet, waitFor, freePort, sleep } from '../lib/cluster.mjs';
 import { instanceMetric } from '../lib/metrics.mjs';
+import { roomHistory } from '../lib/stream.mjs';
 
 const NATS_PASSWORD = 'nats-pw-5f1c9e';
 const REDIS_PASSWORD = 'redis-pw-a83d20';
@@ -69,6 +70,12 @@ after(async () => {
   if (certDir) fs.rmSync(certDir, { recursive: true, force: true });
 });
 
+// `sigstream history` flags reaching this cluster's NATS (the tool is run
+// without the instances' environment).
+const natsCredentialArgs = () => ['--nats-user', 'sigstream', '--nats-password', NATS_PASSWORD,
+  '--nats-tls-ca', path.join(certDir, 'ca.pem'), '--nats-tls-cert', path.join(certDir, 'client.pem'),
+  '--nats-tls-key', path.join(certDir, 'client.key')];
+
 async function metric(id, name) {
   return instanceMetric(cluster.instance(id).httpUrl, name);
 }
@@ -110,6 +117,74 @@ test('over TLS to NATS an instance keeps answering: 150 joins in new rooms, each
     await b.request({ type: 'leave' });
   }
   a.close(); b.close();
+});
+
+// nats.c's TLS write (SSL_write) waits with an untimed poll() when the
+// socket cannot take the whole buffer, on the thread that writes: the
+// instance's one I/O thread. With nats-server not reading (paused here,
+// as a stalled or overloaded server would be), 300 signals of 60 KB fill
+// the socket, and the instance froze until NATS read again (this test's
+// /healthz went unanswered). Now the loop lets nats.c write only what the
+// socket can take at once: the instance keeps answering, refuses what it
+// cannot store, says in its log that NATS is not reading, and stores every
+// acknowledged signal once NATS is back. (The target's connection is
+// dropped first, so that 18 MB of deliveries do not make it a slow
+// consumer: it stays a member, detached, for the resume grace.)
+test('over TLS, an instance whose NATS stops reading keeps answering, and loses no acknowledged signal', async () => {
+  const room = 'tls-stalled';
+  const a = await connect(cluster.instance('i1').url);
+  const b = await connect(cluster.instance('i1').url);
+  const ja = await a.request({ type: 'join', room });
+  await b.request({ type: 'join', room });
+  a.ws.terminate();
+  await a.closed;
+  const padding = 'x'.repeat(60_000);
+  const logBefore = cluster.logTail('i1', 100_000).length;
+  process.kill(cluster.nats.pid, 'SIGSTOP');
+  let resumed = false;
+  const resume = () => {
+    if (!resumed) process.kill(cluster.nats.pid, 'SIGCONT');
+    resumed = true;
+  };
+  try {
+    const answers = [];
+    for (let n = 0; n < 300; n++) {
+      const answer = b.request({ type: 'signal', to: ja.peer, data: { n, padding } }, 30_000);
+      answer.catch(() => {});  // awaited below, unless an assertion failed first
+      answers.push(answer);
+    }
+    await sleep(500);
+    const health = await httpGet(`${cluster.instance('i1').httpUrl}/healthz`, { timeoutMs: 1500 }).catch((e) => e);
+    assert.equal(health.status, 200, `/healthz while NATS does not read: ${health.message ?? health.status}`);
+    // Acknowledgements are late by now (over --max-append-delay): refused at once.
+    const started = performance.now();
+    const late = await b.request({ type: 'signal', to: ja.peer, data: 'late' }, 1500);
+    assert.equal(late.code, 'unavailable', JSON.stringify(late));
+    assert.ok(performance.now() - started < 1000);
+    await waitFor(() => /NATS has not taken this instance's writes for 1 s/.test(cluster.logTail('i1', 100_000).slice(logBefore)),
+      { timeoutMs: 3000, intervalMs: 50, what: 'the log saying NATS does not read' });
+    resume();
+    const replies = await Promise.all(answers);
+    const acked = replies.map((r, n) => (r.type === 'ack' ? `${n}@${r.seq}` : null)).filter(Boolean);
+    const refused = replies.filter((r) => r.type !== 'ack');
+    assert.ok(acked.length > 0, 'signals taken before NATS was found not reading are acknowledged');
+    assert.ok(refused.every((r) => r.code === 'unavailable'), JSON.stringify(refused[0]));
+    await waitFor(() => /NATS takes this instance's writes again/.test(cluster.logTail('i1', 100_000).slice(logBefore)),
+      { timeoutMs: 3000, intervalMs: 50, what: 'the log saying NATS reads again' });
+    // Stored: exactly the acknowledged signals, each once, at its seq.
+    const events = await roomHistory(cluster, room, natsCredentialArgs());
+    const stored = events.filter((e) => e.kind === 'signal' && typeof e.data === 'object').map((e) => `${e.data.n}@${e.seq}`);
+    assert.deepEqual(stored.sort(), acked.sort());
+    // And the room carries on.
+    const c = await connect(cluster.instance('i1').url);
+    const jc = await c.request({ type: 'join', room });
+    const after = await b.request({ type: 'signal', to: jc.peer, data: 'after' });
+    assert.equal((await c.next({ type: 'signal', seq: after.seq })).data, 'after');
+    c.close();
+  } finally {
+    resume();
+    b.close();
+  }
 });
 
 test('a wrong NATS password is refused and said so; the instance does not become ready', async () => {

@@ -1,12 +1,18 @@
-// What the NATS event loop asks before letting nats.c read a socket: over
-// TLS only a whole record (or a hang-up) may be read, since nats.c waits
-// without a timeout for the rest of one (socket_readiness.hpp).
+// What the NATS event loop asks before letting nats.c read or write a
+// socket: over TLS only a whole record (or a hang-up) may be read, and only
+// a buffer the socket can take whole written, since nats.c waits without a
+// timeout otherwise (socket_readiness.hpp).
 #include <catch2/catch.hpp>
 
 #include "adapters/nats/socket_readiness.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdint>
 #include <string>
@@ -116,4 +122,80 @@ TEST_CASE("socket_readiness: a hang-up is told, with or without part of a record
     s.hang_up();
     CHECK(tls_readiness(s.ours) == read_readiness::readable);
   }
+}
+
+// Writes: over TLS the loop lets nats.c write only a buffer the socket can
+// take whole (SSL_write would wait for room, untimed, inside nats.c).
+
+TEST_CASE("socket_readiness: a TLS write fits by what is queued and what the buffer holds", "[socket_readiness]") {
+  using sig::nats::send_queue;
+  using sig::nats::tls_write_fits;
+  // An empty queue takes anything: the peer acknowledged everything, and a
+  // buffer larger than the socket's cannot be split.
+  CHECK(tls_write_fits(10'000'000, send_queue{0, 16384}));
+  // Queued bytes count twice (the kernel's overhead); records add framing.
+  CHECK(tls_write_fits(100'000, send_queue{100'000, 400'000}));
+  CHECK_FALSE(tls_write_fits(100'000, send_queue{150'000, 400'000}));
+  CHECK_FALSE(tls_write_fits(200'000, send_queue{100'000, 400'000}));  // 200,000 plus framing is over the 200,000 left
+  CHECK_FALSE(tls_write_fits(1, send_queue{300'000, 400'000}));       // charged beyond what the buffer holds
+  CHECK_FALSE(tls_write_fits(1, send_queue{1, 0}));                    // no buffer known, something queued
+}
+
+namespace {
+
+// A connected loopback TCP pair whose receiving end never reads, so the
+// sender's queue fills as a stalled NATS server's would.
+struct tcp_pair {
+  int sender = -1;
+  int receiver = -1;
+  tcp_pair() {
+    int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    sender = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    REQUIRE(sender >= 0);
+    int rc = ::connect(sender, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    REQUIRE((rc == 0 || errno == EINPROGRESS));
+    receiver = ::accept(listener, nullptr, nullptr);
+    REQUIRE(receiver >= 0);
+    ::close(listener);
+    pollfd writable{sender, POLLOUT, 0};
+    REQUIRE(::poll(&writable, 1, 5000) == 1);
+  }
+  ~tcp_pair() {
+    ::close(sender);
+    ::close(receiver);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("socket_readiness: whatever it says fits is sent whole without waiting, until the queue is full",
+          "[socket_readiness]") {
+  using sig::nats::send_queue_of;
+  using sig::nats::tls_write_fits;
+  tcp_pair pair;
+  std::string chunk(48 * 1024, 'x');  // about what nats.c's buffer holds under load
+  int sent_whole = 0;
+  bool refused = false;
+  for (int n = 0; n < 100'000 && !refused; ++n) {
+    auto queue = send_queue_of(pair.sender);
+    if (!tls_write_fits(chunk.size(), queue)) {
+      refused = true;
+      CHECK(queue.queued > 0);
+      break;
+    }
+    auto written = ::send(pair.sender, chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    INFO("queued " << queue.queued << " of " << queue.capacity << " when sending chunk " << n);
+    REQUIRE(written == static_cast<ssize_t>(chunk.size()));
+    ++sent_whole;
+  }
+  CHECK(refused);  // the receiver never reads: the queue fills, and the check says so
+  CHECK(sent_whole > 0);
 }

@@ -16,6 +16,8 @@ constexpr std::chrono::milliseconds tick_interval{100};
 // that is a wake-up (and contention for malloc's lock) per pass. In
 // batches of this many, or every tick, it is a few per second.
 constexpr std::size_t spent_batch = 512;
+// How long writes are held back before the log says so.
+constexpr std::chrono::seconds held_writes_notice{1};
 }  // namespace
 
 data_connection::data_connection(boost::asio::io_context& io, connection_settings settings,
@@ -56,10 +58,32 @@ void data_connection::tick() {
   appender_.expire_overdue(now);
   heads_.expire_overdue(now);
   destroy_spent(0);
+  notice_held_writes(now);
   ticker_.expires_after(tick_interval);
   ticker_.async_wait([this](boost::system::error_code ec) {
     if (!ec) tick();
   });
+}
+
+// Over TLS the loop holds writes back while the socket cannot take them
+// (event_loop.hpp): NATS is not reading. Said once it lasts, and when it ends.
+void data_connection::notice_held_writes(std::chrono::steady_clock::time_point now) {
+  auto held = loop_.writes_held();
+  bool holding = held != writes_held_seen_;
+  writes_held_seen_ = held;
+  if (holding && !holding_since_) holding_since_ = now;
+  if (!holding && holding_since_) {
+    if (held_said_)
+      conn_.log().info("NATS takes this instance's writes again, after {} ms",
+                       std::chrono::duration_cast<std::chrono::milliseconds>(now - *holding_since_).count());
+    holding_since_.reset();
+    held_said_ = false;
+  }
+  if (holding_since_ && !held_said_ && now - *holding_since_ >= held_writes_notice) {
+    conn_.log().warn("NATS has not taken this instance's writes for 1 s: the server is not reading its socket "
+                     "(stalled or overloaded); joins and signals are refused until it does");
+    held_said_ = true;
+  }
 }
 
 void data_connection::close() {

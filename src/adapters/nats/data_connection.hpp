@@ -10,8 +10,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +50,7 @@ class data_connection {
   void spent(__natsMsg* msg);
   void destroy_spent(std::size_t at_least);
   void tick();
+  void notice_held_writes(std::chrono::steady_clock::time_point now);
 
   event_loop loop_;
   connection conn_;
@@ -57,6 +61,10 @@ class data_connection {
   std::mutex spent_mutex_;
   std::vector<__natsMsg*> spent_;
   std::atomic<bool> open_{false};
+  // On the loop's strand (tick): writes held back over TLS, as last seen.
+  std::uint64_t writes_held_seen_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> holding_since_;
+  bool held_said_ = false;
 };
 
 }  // namespace sig::nats

@@ -7,6 +7,8 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 extern "C" {
 // nats.c's connection filter (src/conn.h of 3.4.1, exported by Debian's
 // libnats.so.3.4, not in nats.h): called for every message of a known
@@ -27,6 +29,13 @@ namespace {
 // Socket reads per handler before other handlers (sessions, rooms) get a
 // turn: 16 × nats.c's 32 KiB buffer.
 constexpr int reads_per_turn = 16;
+
+// Over TLS, a write the socket cannot take whole is tried again after this
+// long, doubling up to the longest while the server still does not read:
+// it is not reading, and nothing wakes the loop when it does (an edge for
+// room comes only after a send that found none, and none is tried).
+constexpr std::chrono::milliseconds first_send_room_wait{1};
+constexpr std::chrono::milliseconds longest_send_room_wait{16};
 
 }  // namespace
 
@@ -63,7 +72,12 @@ struct loop_callbacks {
   }
 };
 
-event_loop::event_loop(asio::io_context& io) : io_(io), strand_(asio::make_strand(io)), partial_timer_(strand_) {}
+event_loop::event_loop(asio::io_context& io)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      partial_timer_(strand_),
+      send_room_timer_(strand_),
+      send_room_wait_(first_send_room_wait) {}
 
 event_loop::~event_loop() { stop_polling(); }
 
@@ -150,11 +164,19 @@ void event_loop::request_write() {
 }
 
 void event_loop::do_write(std::uint64_t generation) {
+  int fd;
   {
     std::lock_guard lock(mutex_);
     write_posted_ = false;
-    if (generation != generation_ || !write_wanted_) return;
+    if (generation != generation_ || !write_wanted_ || !descriptor_) return;
+    fd = descriptor_->native_handle();
   }
+  if (write_would_wait(fd)) {
+    ++writes_held_;
+    wait_for_send_room(generation);
+    return;
+  }
+  send_room_wait_ = first_send_room_wait;
   // One send of nats.c's whole buffer; on a partial send nats.c keeps the
   // rest and leaves write interest on, so wait until the socket drains.
   natsConnection_ProcessWriteEvent(nc_);
@@ -170,6 +192,37 @@ void event_loop::do_write(std::uint64_t generation) {
                             }
                             if (!ec) do_write(generation);
                           }));
+}
+
+// A plain send never waits (it stops short); SSL_write of a buffer the
+// socket cannot take whole would, inside nats.c. nats.c's buffer only grows
+// between here and its write (a PING from its timer thread at most).
+bool event_loop::write_would_wait(int fd) const {
+  if (!tls_) return false;
+  int buffered = natsConnection_Buffered(nc_);
+  if (buffered <= 0) return false;
+  return !tls_write_fits(static_cast<std::size_t>(buffered), send_queue_of(fd));
+}
+
+// Counts as the armed write: requests meanwhile add to nats.c's buffer and
+// go out with it.
+void event_loop::wait_for_send_room(std::uint64_t generation) {
+  {
+    std::lock_guard lock(mutex_);
+    if (generation != generation_ || write_armed_) return;
+    write_armed_ = true;
+  }
+  send_room_timer_.expires_after(send_room_wait_);
+  send_room_wait_ = std::min(send_room_wait_ * 2, longest_send_room_wait);
+  send_room_timer_.async_wait(asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
+    if (ec) return;
+    {
+      std::lock_guard lock(mutex_);
+      if (generation != generation_) return;
+      write_armed_ = false;
+    }
+    do_write(generation);
+  }));
 }
 
 // Asio registers descriptors edge-triggered and nats.c reads at most one

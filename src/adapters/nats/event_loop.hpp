@@ -11,7 +11,9 @@
 //   messages, so no delivery thread is woken.
 // - Writes: a publish from any thread only appends to nats.c's buffer and
 //   asks for a write; the loop posts one handler that sends everything the
-//   current turn published in one system call.
+//   current turn published in one system call. Over TLS it first checks
+//   that the socket can take all of it (socket_readiness.hpp), and
+//   otherwise looks again shortly, so that nats.c never waits for room.
 // - nats.c calls attach/read/write/detach from other threads too (its
 //   reconnect and timer threads, a closing thread): those calls only take a
 //   small mutex and post.
@@ -67,6 +69,8 @@ class event_loop {
   bool inline_delivery() const { return inline_delivery_; }
   // Read passes and messages taken inline so far (tests and metrics).
   std::uint64_t read_passes() const { return read_passes_; }
+  // Writes held back over TLS because the socket could not take them whole.
+  std::uint64_t writes_held() const { return writes_held_; }
 
  private:
   friend struct loop_callbacks;  // nats.c's C callbacks (event_loop.cpp)
@@ -78,15 +82,20 @@ class event_loop {
   void arm_read(std::uint64_t generation);
   read_readiness readiness(int fd) const;
   void do_write(std::uint64_t generation);
+  bool write_would_wait(int fd) const;
+  void wait_for_send_room(std::uint64_t generation);
 
   boost::asio::io_context& io_;
   executor_type strand_;
   boost::asio::steady_timer partial_timer_;  // TLS: the rest of a record, looked for again
+  boost::asio::steady_timer send_room_timer_;  // TLS: room for nats.c's buffer, looked for again
+  std::chrono::milliseconds send_room_wait_;   // grows while the server does not read
   message_handler handler_;
   std::function<void()> after_read_;
   bool inline_delivery_ = false;
   bool tls_ = false;  // set by install, before the first read
   std::uint64_t read_passes_ = 0;
+  std::uint64_t writes_held_ = 0;
 
   // Shared with nats.c's threads (attach, read/write interest, detach).
   std::mutex mutex_;

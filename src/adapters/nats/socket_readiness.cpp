@@ -1,6 +1,7 @@
 #include "adapters/nats/socket_readiness.hpp"
 
 #include <poll.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -12,6 +13,10 @@ namespace sig::nats {
 namespace {
 
 constexpr std::size_t tls_record_header = 5;  // type, version (2), length (2)
+constexpr std::size_t tls_record_body = 16384;  // the most plaintext one record carries
+// Framing, explicit nonce, tag and padding of one record, rounded up from
+// the largest of TLS 1.2 and 1.3's usual suites.
+constexpr std::size_t tls_record_overhead = 64;
 
 // A hang-up or error that a read would report without waiting, even with
 // part of a record still queued before it.
@@ -54,6 +59,24 @@ read_readiness tls_readiness(int fd) {
     if (static_cast<std::size_t>(bytes_waiting(fd)) >= record) return read_readiness::readable;
   }
   return hung_up(fd) ? read_readiness::closed : read_readiness::partial_record;
+}
+
+send_queue send_queue_of(int fd) {
+  send_queue q;
+  int queued = 0;
+  if (::ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0) q.queued = static_cast<std::size_t>(queued);
+  int capacity = 0;
+  socklen_t length = sizeof capacity;
+  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &capacity, &length) == 0 && capacity > 0)
+    q.capacity = static_cast<std::size_t>(capacity);
+  return q;
+}
+
+bool tls_write_fits(std::size_t bytes, send_queue queue) {
+  if (queue.queued == 0) return true;
+  std::size_t on_wire = bytes + (bytes / tls_record_body + 1) * tls_record_overhead;
+  std::size_t charged = 2 * queue.queued;
+  return charged < queue.capacity && on_wire <= queue.capacity - charged;
 }
 
 }  // namespace sig::nats

@@ -1,5 +1,6 @@
 #pragma once
-// Whether nats.c can read a connection's socket now without waiting.
+// Whether nats.c can read or write a connection's socket now without
+// waiting.
 //
 // nats.c's read (natsSock_Read, 3.4.1) returns at once on a plain socket
 // with nothing to read, but over TLS an SSL_read that wants more bytes
@@ -11,6 +12,14 @@
 // arriving is enough. So over TLS nats.c is only asked to read when a whole
 // TLS record is in the socket, or when the socket is closed or failed,
 // which it must see to reconnect.
+//
+// Writes have the same trap: SSL_write of nats.c's whole buffer into a
+// socket that cannot take it all makes nats.c poll() for room, untimed
+// (natsSock_Write), while a plain socket's send just stops short. So over
+// TLS the loop lets nats.c write only what the socket's send buffer can
+// take at once (tls_write_fits), and otherwise looks again shortly.
+#include <cstddef>
+
 namespace sig::nats {
 
 enum class read_readiness {
@@ -30,5 +39,21 @@ read_readiness plain_readiness(int fd);
 // A TLS socket: readable when a whole record (5-byte header, then the
 // length it names) is in the receive queue. Peeks; reads nothing.
 read_readiness tls_readiness(int fd);
+
+// A socket's send buffer: bytes the kernel holds that the peer has not
+// acknowledged (SIOCOUTQ), and what it may hold (SO_SNDBUF, as autotuned).
+struct send_queue {
+  std::size_t queued = 0;
+  std::size_t capacity = 0;
+};
+send_queue send_queue_of(int fd);
+
+// Whether a TLS write of `bytes` of plaintext goes into the send buffer
+// whole, without waiting. The kernel charges each queued byte more than one
+// byte (its buffers' overhead), so what is queued counts twice; records
+// add their framing. An empty queue always takes the write: the peer has
+// acknowledged everything, and a buffer larger than the socket's could not
+// be sent otherwise (nats.c cannot be asked to write part of it).
+bool tls_write_fits(std::size_t bytes, send_queue queue);
 
 }  // namespace sig::nats
