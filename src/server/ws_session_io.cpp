@@ -282,9 +282,11 @@ bool ws_session::on_frame_event(frame_event const& event) {
 }
 
 // The connection failed under an operation: logged unless it is the
-// connection's normal end, then closed.
+// connection's normal end, or the session closed the socket itself (a slow
+// consumer's write in flight then ends with "bad file descriptor"), then
+// closed.
 void ws_session::fail(boost::system::error_code ec, std::string_view what) {
-  if (!expected_disconnect(ec)) ctx_.logger->info("conn={} peer={} closed: {} failed: {}", remote_, peer_, what, ec.message());
+  if (!expected_disconnect(ec) && !connection_closed()) ctx_.logger->info("conn={} peer={} closed: {} failed: {}", remote_, peer_, what, ec.message());
   tear_down();
 }
 
