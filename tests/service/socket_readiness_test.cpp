@@ -199,3 +199,29 @@ TEST_CASE("socket_readiness: whatever it says fits is sent whole without waiting
   CHECK(refused);  // the receiver never reads: the queue fills, and the check says so
   CHECK(sent_whole > 0);
 }
+
+// Reads again: part of a TLS record that the socket's own receive buffer
+// keeps out must be read for the rest to come in.
+
+TEST_CASE("socket_readiness: the receive window may be shut when little receive memory is left", "[socket_readiness]") {
+  using sig::nats::receive_memory;
+  using sig::nats::receive_window_may_be_shut;
+  CHECK(receive_window_may_be_shut(receive_memory{112'448, 153'065}));  // as seen: 13 KB of a record, stuck
+  CHECK(receive_window_may_be_shut(receive_memory{200'000, 150'000}));
+  CHECK_FALSE(receive_window_may_be_shut(receive_memory{20'000, 6'000'000}));  // an autotuned buffer, barely used
+  CHECK(receive_window_may_be_shut(receive_memory{0, 0}));  // nothing known: reading is the way forward
+}
+
+TEST_CASE("socket_readiness: a socket's receive memory counts what is queued", "[socket_readiness]") {
+  using sig::nats::receive_memory_of;
+  tcp_pair pair;
+  auto before = receive_memory_of(pair.receiver);
+  CHECK(before.used == 0);
+  CHECK(before.limit > 0);
+  std::string part = record_header(16'000) + std::string(3'000, 'b');
+  REQUIRE(::send(pair.sender, part.data(), part.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(part.size()));
+  pollfd readable{pair.receiver, POLLIN, 0};
+  REQUIRE(::poll(&readable, 1, 5000) == 1);
+  CHECK(sig::nats::tls_readiness(pair.receiver) == read_readiness::partial_record);
+  CHECK(receive_memory_of(pair.receiver).used >= part.size());
+}

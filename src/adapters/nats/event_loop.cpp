@@ -37,6 +37,10 @@ constexpr int reads_per_turn = 16;
 constexpr std::chrono::milliseconds first_send_room_wait{1};
 constexpr std::chrono::milliseconds longest_send_room_wait{16};
 
+// Looks (1 ms apart) at part of a TLS record that does not grow before the
+// socket's receive memory is asked whether it keeps the rest out.
+constexpr int unchanged_looks_before_reading_part = 3;
+
 }  // namespace
 
 struct loop_callbacks {
@@ -229,7 +233,25 @@ void event_loop::wait_for_send_room(std::uint64_t generation) {
 // buffer per call, so the loop reads until nothing is left rather than
 // waiting for an edge that already came. Over TLS, "something" must be a
 // whole record (socket_readiness.hpp says why).
-read_readiness event_loop::readiness(int fd) const { return tls_ ? tls_readiness(fd) : plain_readiness(fd); }
+read_readiness event_loop::readiness(int fd) {
+  if (!tls_) return plain_readiness(fd);
+  auto now = tls_readiness(fd);
+  if (now != read_readiness::partial_record) {
+    partial_looks_ = 0;
+    return now;
+  }
+  // Part of a record that stops growing while the socket's receive memory
+  // is nearly used up is kept out by that buffer (socket_readiness.hpp):
+  // nothing would ever wake the loop. Read the part; the rest then comes in.
+  int waiting = bytes_waiting(fd);
+  partial_looks_ = waiting == partial_bytes_ ? partial_looks_ + 1 : 1;
+  partial_bytes_ = waiting;
+  if (partial_looks_ >= unchanged_looks_before_reading_part && receive_window_may_be_shut(receive_memory_of(fd))) {
+    partial_looks_ = 0;
+    return read_readiness::readable;
+  }
+  return now;
+}
 
 // On the strand: reads until the socket is drained (or this turn's share is
 // used), hands the pass to the after-read hook, then waits for more.
@@ -266,13 +288,7 @@ void event_loop::do_read(std::uint64_t generation) {
   if (now == read_readiness::readable) {
     asio::post(strand_, [this, generation] { do_read(generation); });
   } else if (now == read_readiness::partial_record) {
-    // The rest of a TLS record is on its way. A wait for the socket would
-    // fire at once (the part already there makes it readable): look again
-    // shortly instead of spinning.
-    partial_timer_.expires_after(std::chrono::milliseconds(1));
-    partial_timer_.async_wait(asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
-      if (!ec) do_read(generation);
-    }));
+    look_again_soon(generation);
   } else {
     arm_read(generation);
   }
@@ -304,7 +320,19 @@ void event_loop::arm_read(std::uint64_t generation) {
                               }));
     }
   }
-  if (readiness(fd) == read_readiness::readable) asio::post(strand_, [this, generation] { do_read(generation); });
+  auto now = readiness(fd);
+  if (now == read_readiness::readable) asio::post(strand_, [this, generation] { do_read(generation); });
+  if (now == read_readiness::partial_record) look_again_soon(generation);
+}
+
+// The rest of a TLS record is on its way (or kept out: readiness()). A wait
+// for the socket would fire at once, or never (Asio waits for a new edge):
+// look again shortly instead.
+void event_loop::look_again_soon(std::uint64_t generation) {
+  partial_timer_.expires_after(std::chrono::milliseconds(1));
+  partial_timer_.async_wait(asio::bind_executor(strand_, [this, generation](boost::system::error_code ec) {
+    if (!ec) do_read(generation);
+  }));
 }
 
 }  // namespace sig::nats

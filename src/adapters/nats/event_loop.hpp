@@ -80,7 +80,8 @@ class event_loop {
   void request_write();
   void do_read(std::uint64_t generation);
   void arm_read(std::uint64_t generation);
-  read_readiness readiness(int fd) const;
+  void look_again_soon(std::uint64_t generation);
+  read_readiness readiness(int fd);
   void do_write(std::uint64_t generation);
   bool write_would_wait(int fd) const;
   void wait_for_send_room(std::uint64_t generation);
@@ -96,6 +97,11 @@ class event_loop {
   bool tls_ = false;  // set by install, before the first read
   std::uint64_t read_passes_ = 0;
   std::uint64_t writes_held_ = 0;
+  // TLS: the part of a record last seen waiting, and how many looks in a
+  // row found it the same (a record that does not grow may be kept out by
+  // the socket's own receive buffer).
+  int partial_bytes_ = 0;
+  int partial_looks_ = 0;
 
   // Shared with nats.c's threads (attach, read/write interest, detach).
   std::mutex mutex_;

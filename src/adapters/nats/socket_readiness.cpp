@@ -1,12 +1,14 @@
 #include "adapters/nats/socket_readiness.hpp"
 
 #include <poll.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 
 namespace sig::nats {
 
@@ -17,6 +19,10 @@ constexpr std::size_t tls_record_body = 16384;  // the most plaintext one record
 // Framing, explicit nonce, tag and padding of one record, rounded up from
 // the largest of TLS 1.2 and 1.3's usual suites.
 constexpr std::size_t tls_record_overhead = 64;
+// Free receive space below which the kernel may advertise no window: twice
+// the largest segment on loopback (64 KiB), since about half of the free
+// space is advertised.
+constexpr std::size_t shut_window_below = 2 * 65536;
 
 // A hang-up or error that a read would report without waiting, even with
 // part of a record still queued before it.
@@ -59,6 +65,20 @@ read_readiness tls_readiness(int fd) {
     if (static_cast<std::size_t>(bytes_waiting(fd)) >= record) return read_readiness::readable;
   }
   return hung_up(fd) ? read_readiness::closed : read_readiness::partial_record;
+}
+
+receive_memory receive_memory_of(int fd) {
+  receive_memory m;
+  std::uint32_t info[SK_MEMINFO_VARS] = {};
+  socklen_t length = sizeof info;
+  if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &length) != 0) return m;
+  m.used = info[SK_MEMINFO_RMEM_ALLOC];
+  m.limit = info[SK_MEMINFO_RCVBUF];
+  return m;
+}
+
+bool receive_window_may_be_shut(receive_memory memory) {
+  return memory.used >= memory.limit || memory.limit - memory.used < shut_window_below;
 }
 
 send_queue send_queue_of(int fd) {

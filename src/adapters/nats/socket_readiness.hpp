@@ -40,6 +40,23 @@ read_readiness plain_readiness(int fd);
 // length it names) is in the receive queue. Peeks; reads nothing.
 read_readiness tls_readiness(int fd);
 
+// A socket's receive memory as the kernel counts it (SO_MEMINFO): what the
+// queued bytes take with their buffers' overhead, and the socket's limit.
+struct receive_memory {
+  std::size_t used = 0;
+  std::size_t limit = 0;
+};
+receive_memory receive_memory_of(int fd);
+
+// Whether the socket's own receive buffer may be what keeps the rest of a
+// record out. The kernel advertises no window once its free space is below
+// about a segment (64 KiB on loopback, with the free space counted about
+// half), and it counts queued bytes with their overhead: 13 KB of a record
+// were seen holding 112 KB of a 153 KB buffer, and nothing more came. Then
+// the part already there must be read for the rest to come in (nats.c waits
+// for it inside the read, which the peer is already sending).
+bool receive_window_may_be_shut(receive_memory memory);
+
 // A socket's send buffer: bytes the kernel holds that the peer has not
 // acknowledged (SIOCOUTQ), and what it may hold (SO_SNDBUF, as autotuned).
 struct send_queue {
