@@ -73,7 +73,9 @@ instance::instance(instance_config config, logger_factory make_logger, std::stri
                                     .security = s_.nats_security,
                                     .name = "sigstream " + s_.instance_id + " (data)",
                                     .send_asap = true,
-                                    .connect_attempts = 0},
+                                    .connect_attempts = 0,
+                                    .fault_receive_buffer = static_cast<int>(
+                                        std::clamp<std::int64_t>(s_.fault_nats_receive_buffer, 0, 1 << 30))},
           s_.subject_prefix,
           nats::appender_settings{.max_in_flight = at_least(s_.max_appends_in_flight, 1),
                                   .max_delay = s_.max_append_delay},
@@ -194,6 +196,9 @@ bool instance::load_web_root() {
 
 // What an operator must know about this instance's exposure, once.
 void instance::log_policy() const {
+  if (s_.fault_nats_receive_buffer > 0)
+    log_->warn("fault injection: the NATS data socket's receive buffer is {} bytes (--fault-nats-receive-buffer)",
+               s_.fault_nats_receive_buffer);
   if (room_ctx_.drop_live_every > 0)
     log_->warn("fault injection: dropping every {}th live message (--fault-drop-live-every)", room_ctx_.drop_live_every);
   if (room_ctx_.delay_live_every > 0)

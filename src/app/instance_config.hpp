@@ -62,6 +62,7 @@ struct instance_settings {
   std::string log_level = "info";
   std::int64_t fault_drop_live_every = 0;
   std::int64_t fault_delay_live_every = 0;
+  std::int64_t fault_nats_receive_buffer = 0;
   // The read and liveness connections carry no per-signal traffic.
   bool nats_send_asap = false;
   std::int64_t sync_workers = 8;

@@ -118,6 +118,9 @@ void declare_serve_options(options& opts, app::instance_settings& s) {
                "Testing only: drop every Nth live message to exercise gap recovery (0: off).");
   opts.add_int("fault-delay-live-every", &s.fault_delay_live_every,
                "Testing only: hold every Nth live message for 3 ms, so the feed arrives out of order (0: off).");
+  opts.add_int("fault-nats-receive-buffer", &s.fault_nats_receive_buffer,
+               "Testing only: the receive buffer (SO_RCVBUF, bytes) of the data connection's NATS socket, so small "
+               "that a TLS record can never wait in it whole (0: the kernel's).");
 }
 
 }  // namespace sig::cli

@@ -134,7 +134,7 @@ bool connection::open(std::atomic<bool> const& stop, event_loop* loop) {
   if (loop != nullptr) {
     // Without SendAsap, nats.c's flusher thread would still decide when to
     // write, from its own thread, a millisecond late.
-    loop->install(opts_, uses_tls());
+    loop->install(opts_, uses_tls(), settings_.fault_receive_buffer);
     natsOptions_SetSendAsap(opts_, true);
   } else {
     natsOptions_SetSendAsap(opts_, settings_.send_asap);

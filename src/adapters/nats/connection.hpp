@@ -46,6 +46,9 @@ struct connection_settings {
   // always writes at once, batched per loop turn instead.
   bool send_asap = true;
   int connect_attempts = 0;  // 0: keep trying until stopped
+  // Testing only: the socket's receive buffer (SO_RCVBUF) under an event
+  // loop; 0: the kernel's, autotuned.
+  int fault_receive_buffer = 0;
 };
 
 class event_loop;

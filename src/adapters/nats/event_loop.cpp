@@ -7,6 +7,8 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 
 extern "C" {
@@ -85,8 +87,9 @@ event_loop::event_loop(asio::io_context& io)
 
 event_loop::~event_loop() { stop_polling(); }
 
-void event_loop::install(natsOptions* opts, bool tls) {
+void event_loop::install(natsOptions* opts, bool tls, int receive_buffer) {
   tls_ = tls;
+  receive_buffer_ = receive_buffer;
   natsOptions_SetEventLoop(opts, this, &loop_callbacks::attach, &loop_callbacks::read, &loop_callbacks::write,
                            &loop_callbacks::detach);
 }
@@ -114,6 +117,7 @@ void event_loop::attach(natsConnection* nc, int fd) {
       descriptor_.reset();
     }
     generation = ++generation_;
+    if (receive_buffer_ > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_, sizeof receive_buffer_);
     boost::system::error_code ec;
     descriptor_.emplace(io_);
     descriptor_->assign(fd, ec);

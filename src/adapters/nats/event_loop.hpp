@@ -57,7 +57,8 @@ class event_loop {
 
   // Before connecting: hands nats.c the loop's callbacks. `tls`: the
   // connection will use TLS, so reads wait for whole records.
-  void install(__natsOptions* opts, bool tls);
+  // `receive_buffer` (testing only): each socket's SO_RCVBUF; 0: the kernel's.
+  void install(__natsOptions* opts, bool tls, int receive_buffer = 0);
   // After connecting: messages go to `handler`, and `after_read` runs once
   // per read pass (after the messages of one or more socket reads), on the
   // strand, so that work can be batched per pass.
@@ -95,6 +96,7 @@ class event_loop {
   std::function<void()> after_read_;
   bool inline_delivery_ = false;
   bool tls_ = false;  // set by install, before the first read
+  int receive_buffer_ = 0;  // set by install
   std::uint64_t read_passes_ = 0;
   std::uint64_t writes_held_ = 0;
   // TLS: the part of a record last seen waiting, and how many looks in a
