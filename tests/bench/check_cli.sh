@@ -3,7 +3,7 @@
 # built executables:
 #   check_cli.sh bench-help BENCH_BIN    sigstream-bench --help (and of its
 #       history and join commands) exits 0, names the phases and their
-#       SIGSTREAM_* variables
+#       SIGSTREAM_* variables; rates that are not whole numbers are refused
 #   check_cli.sh product-has-no-bench SIGSTREAM_BIN   `sigstream bench` exits
 #       2 with "unknown command", and `sigstream --help` lists no bench;
 #       `sigstream serve --help` is grouped and keeps the test flags for
@@ -34,6 +34,10 @@ case $mode in
     done
     "$bin" --no-such-option >/dev/null 2>&1; code=$?
     check "an unknown option exits 2" test "$code" -eq 2
+    for rates in 5e3 200x 0 ""; do
+      "$bin" --rates "$rates" >/dev/null 2>&1; code=$?
+      check "--rates '$rates' (not whole rates in 1..200000) exits 2" test "$code" -eq 2
+    done
     ;;
   product-has-no-bench)
     err=$("$bin" bench 2>&1 >/dev/null); code=$?

@@ -176,4 +176,8 @@ test('sigstream-bench floor measures a woken process per message, read and read-
   const bad = await runBench(['floor', '--rates', '0'], { timeoutMs: 10_000 });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--rates must be numbers of 1\.\.50000/);
+  // Not a whole number: refused, not read as its leading digits.
+  const partial = await runBench(['floor', '--rates', '200abc'], { timeoutMs: 10_000 });
+  assert.equal(partial.code, 2);
+  assert.match(partial.stderr, /--rates must be numbers of 1\.\.50000/);
 });

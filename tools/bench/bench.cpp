@@ -38,13 +38,7 @@ std::string check(bench::bench_settings const& s) {
   if (!in(s.rooms, 1, 5000)) return "--rooms must be 1..5000";
   if (!in(s.room_size, 2, 50)) return "--room-size must be 2..50";
   if (s.rooms * s.room_size > 10000) return "--rooms x --room-size must be at most 10000";
-  auto rates = bench::split_list(s.rates);
-  if (rates.empty() || rates.size() > 20) return "--rates needs 1..20 rates";
-  for (auto const& r : rates) {
-    bool digits = r.find_first_not_of("0123456789") == std::string::npos;
-    auto n = options::parse_size(r);
-    if (!digits || !n || !in(*n, 1, 200'000)) return fmt::format("--rates: '{}' is not a rate in 1..200000", r);
-  }
+  if (!bench::parse_rates(s.rates, 200'000)) return "--rates needs 1..20 rates, each a whole number in 1..200000";
   if (s.duration < milliseconds(500) || s.duration > milliseconds(60'000)) return "--duration must be 500ms..60s";
   if (!in(s.max_rate, 1, 200'000)) return "--max-rate must be 1..200000";
   if (!in(s.rate_step, 0, 100'000)) return "--rate-step must be 0..100000";

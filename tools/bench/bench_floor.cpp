@@ -27,15 +27,15 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
-#include <cerrno>
-#include <cstdio>
-#include <optional>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -243,17 +243,10 @@ int floor_bench_command(int argc, char** argv) {
   opts.add_int("message-bytes", &s.message_bytes, "Size of each message (16..16384).");
   opts.command_line_only({"rates", "duration", "message-bytes"});
   if (auto done = opts.parse_or_exit(argc, argv)) return *done;
-  std::vector<double> rates;
-  for (auto const& text : split_list(s.rates)) {
-    try {
-      rates.push_back(std::stod(text));
-    } catch (...) {
-      rates.push_back(0);
-    }
-    if (rates.back() < 1 || rates.back() > 50'000) {
-      std::cerr << "sigstream-bench floor: --rates must be numbers of 1..50000\n";
-      return 2;
-    }
+  auto rates = parse_rates(s.rates, 50'000);
+  if (!rates) {
+    std::cerr << "sigstream-bench floor: --rates must be numbers of 1..50000\n";
+    return 2;
   }
   if (s.duration < std::chrono::seconds(1) || s.duration > std::chrono::seconds(60) || s.message_bytes < 16 ||
       s.message_bytes > 16384) {
@@ -265,7 +258,7 @@ int floor_bench_command(int argc, char** argv) {
                            load_average());
   std::cout << fmt::format("{:>10} {:>16} {:>10} {:>22} {:>26}\n", "rate/s", "mode", "messages",
                            "CPU per message (µs)", "wake-ups per message");
-  for (double rate : rates) {
+  for (double rate : *rates) {
     for (bool reply : {false, true}) {
       std::string error;
       auto row = measure(rate, s.duration, static_cast<std::size_t>(s.message_bytes), reply, error);

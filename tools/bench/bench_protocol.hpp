@@ -21,11 +21,11 @@ inline constexpr bool is_signal_request(std::uint64_t id) { return id >> 32 != 0
 inline constexpr std::uint64_t request_step(std::uint64_t id) { return id >> 32; }
 inline constexpr std::uint64_t request_number(std::uint64_t id) { return id & 0xffff'ffffu; }
 
-// What one frame from the server means to the bench.
 // The code a signal's `unavailable` is counted under when the server said
 // it may still be delivered (its append was not confirmed in time).
 inline constexpr char unconfirmed_code[] = "unavailable:unconfirmed";
 
+// What one frame from the server means to the bench.
 struct inbound {
   enum class kind {
     nothing,         // peer-joined, peer-left, pings answered through `reply`, ...

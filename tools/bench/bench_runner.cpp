@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <set>
@@ -957,7 +958,8 @@ void runner::join_and_signal_phases(bool joins_wanted, bool signals_wanted) {
     progress("signals: {} {} (sender, target) pairs in {} rooms", pairs.size(),
              s_.room_spread == "together" ? "same-instance" : "cross-instance", rooms->size());
     std::vector<double> rates;
-    for (auto const& text : split_list(s_.rates)) rates.push_back(static_cast<double>(parse_i64(text)));
+    for (auto rate : parse_rates(s_.rates, std::numeric_limits<std::int64_t>::max()).value_or(std::vector<std::int64_t>{}))
+      rates.push_back(static_cast<double>(rate));
     std::sort(rates.begin(), rates.end());
     rates.erase(std::unique(rates.begin(), rates.end()), rates.end());
     std::optional<double> best, failed;

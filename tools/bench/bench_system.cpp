@@ -6,6 +6,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -80,6 +81,20 @@ bool describe(watched_process& p) {
 }
 
 }  // namespace
+
+std::optional<std::vector<std::int64_t>> parse_rates(std::string_view text, std::int64_t highest) {
+  constexpr std::size_t most = 20;
+  auto items = split_list(text);
+  if (items.empty() || items.size() > most) return std::nullopt;
+  std::vector<std::int64_t> rates;
+  for (auto const& item : items) {
+    std::int64_t rate = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), rate);
+    if (ec != std::errc{} || end != item.data() + item.size() || rate < 1 || rate > highest) return std::nullopt;
+    rates.push_back(rate);
+  }
+  return rates;
+}
 
 std::vector<std::string> split_list(std::string_view text, char separator) {
   std::vector<std::string> out;

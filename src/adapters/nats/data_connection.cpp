@@ -68,21 +68,15 @@ void data_connection::tick() {
 // Over TLS the loop holds writes back while the socket cannot take them
 // (event_loop.hpp): NATS is not reading. Said once it lasts, and when it ends.
 void data_connection::notice_held_writes(std::chrono::steady_clock::time_point now) {
-  auto held = loop_.writes_held();
-  bool holding = held != writes_held_seen_;
-  writes_held_seen_ = held;
-  if (holding && !holding_since_) holding_since_ = now;
-  if (!holding && holding_since_) {
-    if (held_said_)
-      conn_.log().info("NATS takes this instance's writes again, after {} ms",
-                       std::chrono::duration_cast<std::chrono::milliseconds>(now - *holding_since_).count());
-    holding_since_.reset();
-    held_said_ = false;
-  }
-  if (holding_since_ && !held_said_ && now - *holding_since_ >= held_writes_notice) {
+  auto since = loop_.writes_held_since();
+  if (since && !said_held_since_ && now - *since >= held_writes_notice) {
     conn_.log().warn("NATS has not taken this instance's writes for 1 s: the server is not reading its socket "
                      "(stalled or overloaded); joins and signals are refused until it does");
-    held_said_ = true;
+    said_held_since_ = since;
+  } else if (!since && said_held_since_) {
+    conn_.log().info("NATS takes this instance's writes again, after {} ms",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(now - *said_held_since_).count());
+    said_held_since_.reset();
   }
 }
 

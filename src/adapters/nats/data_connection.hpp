@@ -11,7 +11,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,10 +60,9 @@ class data_connection {
   std::mutex spent_mutex_;
   std::vector<__natsMsg*> spent_;
   std::atomic<bool> open_{false};
-  // On the loop's strand (tick): writes held back over TLS, as last seen.
-  std::uint64_t writes_held_seen_ = 0;
-  std::optional<std::chrono::steady_clock::time_point> holding_since_;
-  bool held_said_ = false;
+  // On the loop's strand (tick): since when the writes the log said were
+  // held back have been (empty: nothing said).
+  std::optional<std::chrono::steady_clock::time_point> said_held_since_;
 };
 
 }  // namespace sig::nats

@@ -180,10 +180,11 @@ void event_loop::do_write(std::uint64_t generation) {
     fd = descriptor_->native_handle();
   }
   if (write_would_wait(fd)) {
-    ++writes_held_;
+    if (!writes_held_since_) writes_held_since_ = std::chrono::steady_clock::now();
     wait_for_send_room(generation);
     return;
   }
+  writes_held_since_.reset();
   send_room_wait_ = first_send_room_wait;
   // One send of nats.c's whole buffer; on a partial send nats.c keeps the
   // rest and leaves write interest on, so wait until the socket drains.

@@ -25,6 +25,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -70,8 +71,9 @@ class event_loop {
   bool inline_delivery() const { return inline_delivery_; }
   // Read passes and messages taken inline so far (tests and metrics).
   std::uint64_t read_passes() const { return read_passes_; }
-  // Writes held back over TLS because the socket could not take them whole.
-  std::uint64_t writes_held() const { return writes_held_; }
+  // Over TLS: since when writes have been held back because the socket
+  // could not take them whole; empty once one went out (or none was held).
+  std::optional<std::chrono::steady_clock::time_point> writes_held_since() const { return writes_held_since_; }
 
  private:
   friend struct loop_callbacks;  // nats.c's C callbacks (event_loop.cpp)
@@ -98,7 +100,7 @@ class event_loop {
   bool tls_ = false;  // set by install, before the first read
   int receive_buffer_ = 0;  // set by install
   std::uint64_t read_passes_ = 0;
-  std::uint64_t writes_held_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> writes_held_since_;
   // TLS: the part of a record last seen waiting, and how many looks in a
   // row found it the same (a record that does not grow may be kept out by
   // the socket's own receive buffer).

@@ -85,6 +85,8 @@ send_queue send_queue_of(int fd) {
   send_queue q;
   int queued = 0;
   if (::ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0) q.queued = static_cast<std::size_t>(queued);
+  // An empty queue takes any write (tls_write_fits): its size is not needed.
+  if (q.queued == 0) return q;
   int capacity = 0;
   socklen_t length = sizeof capacity;
   if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &capacity, &length) == 0 && capacity > 0)

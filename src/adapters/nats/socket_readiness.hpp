@@ -58,7 +58,8 @@ receive_memory receive_memory_of(int fd);
 bool receive_window_may_be_shut(receive_memory memory);
 
 // A socket's send buffer: bytes the kernel holds that the peer has not
-// acknowledged (SIOCOUTQ), and what it may hold (SO_SNDBUF, as autotuned).
+// acknowledged (SIOCOUTQ), and what it may hold (SO_SNDBUF, as autotuned;
+// not asked, and 0, when nothing is queued).
 struct send_queue {
   std::size_t queued = 0;
   std::size_t capacity = 0;
