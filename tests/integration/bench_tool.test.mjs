@@ -160,7 +160,7 @@ test('sigstream-bench says what the baseline lacks and exits 1', async () => {
 });
 
 test('sigstream-bench floor measures a woken process per message, read and read-answered', async () => {
-  const r = await runBench(['floor', '--rates', '200', '--duration', '1s'], { timeoutMs: 30_000 });
+  const r = await runBench(['floor', '--measures', 'cpu', '--rates', '200', '--duration', '1s'], { timeoutMs: 30_000 });
   assert.equal(r.code, 0, r.stderr);
   const rows = r.stdout.split('\n').filter((line) => /^\s+200\s/.test(line)).map((line) => line.trim().split(/\s{2,}/));
   assert.deepEqual(rows.map((row) => row[1]), ['read', 'read, answer'], r.stdout);
@@ -180,4 +180,25 @@ test('sigstream-bench floor measures a woken process per message, read and read-
   const partial = await runBench(['floor', '--rates', '200abc'], { timeoutMs: 10_000 });
   assert.equal(partial.code, 2);
   assert.match(partial.stderr, /--rates must be numbers of 1\.\.50000/);
+});
+
+test('sigstream-bench floor measures the latency through a chain of woken processes', async () => {
+  const r = await runBench(['floor', '--measures', 'latency', '--rates', '200', '--duration', '1s', '--relays', '3'],
+    { timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Latency through 3 relay processes/);
+  assert.doesNotMatch(r.stdout, /CPU per message/, 'only the measure asked for');
+  const rows = r.stdout.split('\n').filter((line) => /^\s+200\s/.test(line)).map((line) => line.trim().split(/\s+/));
+  assert.equal(rows.length, 1, r.stdout);
+  const [, messages, p50, p90, p99, max] = rows[0].map(Number);
+  assert.equal(messages, 200, 'every message sent came back');
+  // Three processes woken in turn on loopback: more than nothing, far less than the 5 ms between messages.
+  assert.ok(p50 > 0 && p50 < 5, `p50 ${p50} ms`);
+  assert.ok(p50 <= p90 && p90 <= p99 && p99 <= max, `ordered percentiles: ${rows[0].join(' ')}`);
+  const badMeasure = await runBench(['floor', '--measures', 'cpu,speed'], { timeoutMs: 10_000 });
+  assert.equal(badMeasure.code, 2);
+  assert.match(badMeasure.stderr, /--measures takes cpu and latency, not 'speed'/);
+  const noRelays = await runBench(['floor', '--measures', 'latency', '--relays', '0'], { timeoutMs: 10_000 });
+  assert.equal(noRelays.code, 2);
+  assert.match(noRelays.stderr, /--relays 1\.\.16/);
 });

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "bench/bench_common.hpp"
+#include "bench/bench_floor.hpp"
 #include "bench/bench_system.hpp"
 #include "bench/commands.hpp"
 #include "cli/options.hpp"
@@ -53,9 +54,11 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 struct floor_settings {
+  std::string measures = "cpu,latency";
   std::string rates = "1700,5000";
   std::chrono::milliseconds duration{5'000};
   std::int64_t message_bytes = 300;
+  std::int64_t relays = 5;
 };
 
 // What the child measured, written back to the parent when the parent
@@ -121,40 +124,14 @@ struct floor_row {
   double sleeps_per_message = 0;
 };
 
-// A blocking send or receive of exactly `bytes`.
-bool send_all(int fd, char const* data, std::size_t bytes) {
-  while (bytes > 0) {
-    ssize_t n = ::send(fd, data, bytes, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data += n;
-    bytes -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-bool receive_all(int fd, char* data, std::size_t bytes) {
-  while (bytes > 0) {
-    ssize_t n = ::recv(fd, data, bytes, 0);
-    if (n <= 0) return false;
-    data += n;
-    bytes -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 // Sends `rate` messages per second for `duration`, one at a time on an
 // absolute schedule; in `reply` mode a second thread reads the answers.
 // The parent uses plain sockets: the child's io_context is the only Asio
 // state, made after the fork.
 std::optional<floor_row> measure(double rate, std::chrono::milliseconds duration, std::size_t message_bytes,
                                  bool reply, std::string& error) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  socklen_t length = sizeof address;
-  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::listen(listener, 1) != 0 || ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-    return error = std::string("cannot listen on loopback: ") + std::strerror(errno), std::nullopt;
+  auto [listener, address] = listen_on_loopback(error);
+  if (listener < 0) return std::nullopt;
   int report_pipe[2];
   if (::pipe(report_pipe) != 0) return error = "pipe failed", std::nullopt;
   pid_t child = ::fork();
@@ -175,11 +152,9 @@ std::optional<floor_row> measure(double rate, std::chrono::milliseconds duration
     _exit(0);
   }
   ::close(report_pipe[1]);
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  bool connected = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  int fd = connect_no_delay(address);
+  bool connected = fd >= 0;
   ::close(listener);
-  int one = 1;
-  if (connected) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   std::vector<char> message(message_bytes, 'm');
   auto total = static_cast<std::int64_t>(rate * std::chrono::duration<double>(duration).count());
   std::thread answers;
@@ -195,12 +170,7 @@ std::optional<floor_row> measure(double rate, std::chrono::milliseconds duration
   auto const interval_ns = static_cast<std::int64_t>(1e9 / rate);
   for (std::int64_t i = 0; connected && i < total; ++i) {
     if (!send_all(fd, message.data(), message.size())) break;
-    next.tv_nsec += interval_ns;
-    while (next.tv_nsec >= 1'000'000'000) {
-      next.tv_nsec -= 1'000'000'000;
-      ++next.tv_sec;
-    }
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
+    sleep_until_next(next, interval_ns);
   }
   if (answers.joinable()) answers.join();
   if (fd >= 0) {
@@ -230,46 +200,157 @@ std::optional<floor_row> measure(double rate, std::chrono::milliseconds duration
 
 }  // namespace
 
+loopback_listener listen_on_loopback(std::string& error) {
+  loopback_listener out;
+  out.address.sin_family = AF_INET;
+  out.address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  out.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  socklen_t length = sizeof out.address;
+  auto* address = reinterpret_cast<sockaddr*>(&out.address);
+  if (out.fd < 0 || ::bind(out.fd, address, sizeof out.address) != 0 || ::listen(out.fd, 1) != 0 ||
+      ::getsockname(out.fd, address, &length) != 0) {
+    error = std::string("cannot listen on loopback: ") + std::strerror(errno);
+    if (out.fd >= 0) ::close(out.fd);
+    out.fd = -1;
+  }
+  return out;
+}
+
+int connect_no_delay(sockaddr_in const& address) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<sockaddr const*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+bool send_all(int fd, char const* data, std::size_t bytes) {
+  while (bytes > 0) {
+    ssize_t n = ::send(fd, data, bytes, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data += n;
+    bytes -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool receive_all(int fd, char* data, std::size_t bytes) {
+  while (bytes > 0) {
+    ssize_t n = ::recv(fd, data, bytes, 0);
+    if (n <= 0) return false;
+    data += n;
+    bytes -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+void sleep_until_next(timespec& next, std::int64_t interval_ns) {
+  next.tv_nsec += interval_ns;
+  while (next.tv_nsec >= 1'000'000'000) {
+    next.tv_nsec -= 1'000'000'000;
+    ++next.tv_sec;
+  }
+  clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
+}
+
+namespace {
+
+// The CPU table: each rate read only, then read and answered.
+bool print_cpu_table(floor_settings const& s, std::vector<std::int64_t> const& rates) {
+  std::cout << fmt::format("{:>10} {:>16} {:>10} {:>22} {:>26}\n", "rate/s", "mode", "messages",
+                           "CPU per message (µs)", "wake-ups per message");
+  for (auto rate : rates) {
+    for (bool reply : {false, true}) {
+      std::string error;
+      auto row = measure(static_cast<double>(rate), s.duration, static_cast<std::size_t>(s.message_bytes), reply, error);
+      if (!row) {
+        std::cerr << "sigstream-bench floor: " << error << "\n";
+        return false;
+      }
+      std::cout << fmt::format("{:>10} {:>16} {:>10} {:>22.1f} {:>26.2f}\n", rate, reply ? "read, answer" : "read",
+                               row->messages, row->us_per_message, row->sleeps_per_message);
+    }
+  }
+  return true;
+}
+
+// The latency table: each rate through the chain of relays.
+bool print_latency_table(floor_settings const& s, std::vector<std::int64_t> const& rates) {
+  std::cout << fmt::format(
+      "Latency through {} relay processes in a chain, each woken by every message and passing it on, "
+      "back to the sender (after the first fifth of each run):\n",
+      s.relays);
+  std::cout << fmt::format("{:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "rate/s", "messages", "p50 (ms)", "p90 (ms)",
+                           "p99 (ms)", "max (ms)");
+  for (auto rate : rates) {
+    std::string error;
+    auto row = measure_chain(static_cast<double>(rate), s.duration, static_cast<std::size_t>(s.message_bytes), static_cast<int>(s.relays),
+                             error);
+    if (!row) {
+      std::cerr << "sigstream-bench floor: " << error << "\n";
+      return false;
+    }
+    auto const& l = row->latency;
+    std::cout << fmt::format("{:>10} {:>10} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}\n", rate, row->sent, l.p50_ms,
+                             l.p90_ms, l.p99_ms, l.max_ms);
+  }
+  return true;
+}
+
+}  // namespace
+
 int floor_bench_command(int argc, char** argv) {
   floor_settings s;
   cli::options opts("floor",
-                    "What this machine charges a single-threaded Asio process (an instance's I/O thread, with nothing "
-                    "of sigstream in it) per small message it is woken for on a loopback socket: read only, and read "
-                    "then answered. Messages come one at a time at each rate, from another process. The CPU is the "
-                    "woken process's own (getrusage), from its first message to the end of the run. Table on stdout.",
+                    "What this machine charges before any of sigstream's work, measured with nothing of sigstream in "
+                    "the way. `cpu`: the CPU a single-threaded Asio process (an instance's I/O thread) pays per small "
+                    "message it is woken for on a loopback socket, read only and read then answered (getrusage of "
+                    "the woken process, messages one at a time from another process). `latency`: how long a message "
+                    "takes through a chain of such processes, each woken by it and passing it on (a signal between "
+                    "two instances wakes five server processes in turn). Tables on stdout.",
                     "sigstream-bench");
+  opts.add_string("measures", &s.measures, "Which measures, comma-separated: cpu, latency.");
   opts.add_string("rates", &s.rates, "Messages per second, comma-separated (each 1..50000).");
   opts.add_duration("duration", &s.duration, "How long each rate runs (1s..60s).");
   opts.add_int("message-bytes", &s.message_bytes, "Size of each message (16..16384).");
-  opts.command_line_only({"rates", "duration", "message-bytes"});
+  opts.add_int("relays", &s.relays,
+               "Processes in the latency measure's chain (1..16). 5 is the number of server processes a signal "
+               "between two instances wakes in turn: HAProxy, instance, nats-server, instance, HAProxy.");
+  opts.command_line_only({"measures", "rates", "duration", "message-bytes", "relays"});
   if (auto done = opts.parse_or_exit(argc, argv)) return *done;
   auto rates = parse_rates(s.rates, 50'000);
   if (!rates) {
     std::cerr << "sigstream-bench floor: --rates must be numbers of 1..50000\n";
     return 2;
   }
+  bool cpu = false, latency = false;
+  for (auto const& name : split_list(s.measures)) {
+    if (name == "cpu") cpu = true;
+    else if (name == "latency") latency = true;
+    else {
+      std::cerr << "sigstream-bench floor: --measures takes cpu and latency, not '" << name << "'\n";
+      return 2;
+    }
+  }
+  if (!cpu && !latency) {
+    std::cerr << "sigstream-bench floor: --measures takes cpu and latency, not '" << s.measures << "'\n";
+    return 2;
+  }
   if (s.duration < std::chrono::seconds(1) || s.duration > std::chrono::seconds(60) || s.message_bytes < 16 ||
-      s.message_bytes > 16384) {
-    std::cerr << "sigstream-bench floor: --duration must be 1s..60s and --message-bytes 16..16384\n";
+      s.message_bytes > 16384 || s.relays < 1 || s.relays > 16) {
+    std::cerr << "sigstream-bench floor: --duration must be 1s..60s, --message-bytes 16..16384 and --relays 1..16\n";
     return 2;
   }
   std::cout << fmt::format("sigstream-bench floor ({}), {}-byte messages, {} s per rate; load average at start: {}\n",
                            utc_now(), s.message_bytes, std::chrono::duration<double>(s.duration).count(),
                            load_average());
-  std::cout << fmt::format("{:>10} {:>16} {:>10} {:>22} {:>26}\n", "rate/s", "mode", "messages",
-                           "CPU per message (µs)", "wake-ups per message");
-  for (double rate : *rates) {
-    for (bool reply : {false, true}) {
-      std::string error;
-      auto row = measure(rate, s.duration, static_cast<std::size_t>(s.message_bytes), reply, error);
-      if (!row) {
-        std::cerr << "sigstream-bench floor: " << error << "\n";
-        return 1;
-      }
-      std::cout << fmt::format("{:>10.0f} {:>16} {:>10} {:>22.1f} {:>26.2f}\n", rate, reply ? "read, answer" : "read",
-                               row->messages, row->us_per_message, row->sleeps_per_message);
-    }
-  }
+  if (cpu && !print_cpu_table(s, *rates)) return 1;
+  if (cpu && latency) std::cout << "\n";
+  if (latency && !print_latency_table(s, *rates)) return 1;
   return 0;
 }
 

@@ -1147,7 +1147,12 @@ int runner::run() {
     std::lock_guard lock(hub_.mutex);
     for (auto const& [step, n, at] : hub_.trace) fmt::format_to(std::back_inserter(trace_text_), "R {} {} {}\n", step, n, at);
     std::ofstream out(s_.trace_path, std::ios::trunc);
-    out << "# S step n room sender_instance target_instance sent_ns | R step n received_ns\n" << trace_text_;
+    // The times count from the bench's start; the start's CLOCK_MONOTONIC
+    // (libstdc++'s steady_clock) lines them up with `perf record -k mono`.
+    out << "# S step n room sender_instance target_instance sent_ns | R step n received_ns\n"
+        << fmt::format("# start CLOCK_MONOTONIC ns {}\n",
+                       std::chrono::duration_cast<std::chrono::nanoseconds>(hub_.epoch.time_since_epoch()).count())
+        << trace_text_;
     if (!out) progress("warning: cannot write {}", s_.trace_path);
   }
   if (results_.isolation && results_.isolation->step) {
