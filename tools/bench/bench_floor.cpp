@@ -12,9 +12,13 @@
 // asleep, as at the rates of the benchmark. The child's own CPU time
 // (getrusage, from its first message to the end of the run) divided by the messages
 // is the floor of what any single-threaded Asio server pays per message
-// here; its voluntary context switches say how many of them woke it.
+// here; its voluntary context switches say how many of them woke it. The
+// command's other measure, latency through a chain of such processes, is
+// in bench_floor_chain.cpp.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -137,6 +141,7 @@ std::optional<floor_row> measure(double rate, std::chrono::milliseconds duration
   pid_t child = ::fork();
   if (child < 0) return error = "fork failed", std::nullopt;
   if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a parent that dies takes it along
     ::close(report_pipe[0]);
     int fd = ::accept(listener, nullptr, nullptr);
     if (fd < 0) _exit(1);

@@ -4,13 +4,14 @@
 // message carried through a chain of such processes (bench_floor_chain.cpp).
 // Plain blocking sockets: the only Asio state is made in the forked
 // children, after the fork.
+#include <netinet/in.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <optional>
 #include <string>
-
-#include <netinet/in.h>
 
 #include "bench/bench_stats.hpp"
 

@@ -14,6 +14,7 @@
 // on to the next, and the last relay's output comes back to the parent,
 // which reads the stamp.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -26,6 +27,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -76,6 +78,8 @@ class relay {
 // takes the connection before it accepts, so the chain cannot wait on
 // itself), then takes its upstream.
 [[noreturn]] void run_relay(int listener, sockaddr_in const& next, std::size_t message_bytes) {
+  // A parent that dies (killed by hand, say) takes the chain with it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   int downstream = connect_no_delay(next);
   int upstream = downstream < 0 ? -1 : ::accept(listener, nullptr, nullptr);
   if (upstream < 0) _exit(1);
@@ -122,6 +126,10 @@ std::optional<chain_row> measure_chain(double rate, std::chrono::milliseconds du
     if (child == 0) run_relay(listeners[i].fd, listeners[i + 1].address, message_bytes);
     children.push_back(child);
   }
+  // A relay that fails to start must not hold the run forever either:
+  // accept and both directions give up after 10 s.
+  timeval patience{10, 0};
+  ::setsockopt(listeners.back().fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
   int sender = connect_no_delay(listeners.front().address);
   int receiver = sender < 0 ? -1 : ::accept(listeners.back().fd, nullptr, nullptr);
   for (auto const& l : listeners) ::close(l.fd);
@@ -130,8 +138,6 @@ std::optional<chain_row> measure_chain(double rate, std::chrono::milliseconds du
     stop_all(children, true);
     return error = "the chain of relays did not connect", std::nullopt;
   }
-  // A relay that stops passing messages on must not hold the run forever.
-  timeval patience{10, 0};
   ::setsockopt(receiver, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
   ::setsockopt(sender, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience);
 
