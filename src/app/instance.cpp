@@ -74,8 +74,7 @@ instance::instance(instance_config config, logger_factory make_logger, std::stri
                                     .name = "sigstream " + s_.instance_id + " (data)",
                                     .send_asap = true,
                                     .connect_attempts = 0,
-                                    .fault_receive_buffer = static_cast<int>(
-                                        std::clamp<std::int64_t>(s_.fault_nats_receive_buffer, 0, 1 << 30))},
+                                    .fault_receive_buffer = static_cast<int>(s_.fault_nats_receive_buffer)},
           s_.subject_prefix,
           nats::appender_settings{.max_in_flight = at_least(s_.max_appends_in_flight, 1),
                                   .max_delay = s_.max_append_delay},

@@ -97,6 +97,10 @@ std::variant<instance_config, std::string> check_instance_settings(instance_sett
     why << "--join-rate must be 0 (no limit) or more, --join-burst at least 1";
     return refuse();
   }
+  if (s.fault_nats_receive_buffer < 0 || s.fault_nats_receive_buffer > (1 << 30)) {
+    why << "--fault-nats-receive-buffer must be 0 (the kernel's) to 1GiB";
+    return refuse();
+  }
   if (s.max_frame_bytes < s.max_data_bytes + 1024 || s.max_meta_bytes < 2 || s.max_data_bytes < 1) {
     why << "--max-frame-bytes must exceed --max-data-bytes by at least 1KiB";
     return refuse();

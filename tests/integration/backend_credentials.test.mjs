@@ -219,6 +219,11 @@ test('over TLS, a record the receive buffer cannot hold whole is read all the sa
   } finally {
     await cluster.stopInstance('i10');
   }
+  for (const size of ['-1', '2147483648']) {
+    const run = spawnSync(cluster.bin, ['serve', '--fault-nats-receive-buffer', size], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(run.status, 2, `${size}: ${run.stderr}`);
+    assert.match(run.stderr, /--fault-nats-receive-buffer must be 0 \(the kernel's\) to 1GiB/);
+  }
 });
 
 test('a wrong NATS password is refused and said so; the instance does not become ready', async () => {

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <future>
 #include <iostream>
-#include <limits>
 #include <mutex>
 #include <random>
 #include <set>
@@ -958,7 +957,8 @@ void runner::join_and_signal_phases(bool joins_wanted, bool signals_wanted) {
     progress("signals: {} {} (sender, target) pairs in {} rooms", pairs.size(),
              s_.room_spread == "together" ? "same-instance" : "cross-instance", rooms->size());
     std::vector<double> rates;
-    for (auto rate : parse_rates(s_.rates, std::numeric_limits<std::int64_t>::max()).value_or(std::vector<std::int64_t>{}))
+    // Checked at start-up (bench.cpp): never nullopt here.
+    for (auto rate : parse_rates(s_.rates, highest_signal_rate).value_or(std::vector<std::int64_t>{}))
       rates.push_back(static_cast<double>(rate));
     std::sort(rates.begin(), rates.end());
     rates.erase(std::unique(rates.begin(), rates.end()), rates.end());

@@ -34,6 +34,9 @@ bool is_loopback_nats_url(std::string_view url);
 
 std::vector<std::string> split_list(std::string_view text, char separator = ',');
 
+// The highest signal rate the bench drives (--rates, --max-rate).
+constexpr std::int64_t highest_signal_rate = 200'000;
+
 // "1000, 5000": 1..20 rates per second, each a whole number in 1..highest;
 // nullopt for anything else ("5e3", "200x", "-1", none).
 std::optional<std::vector<std::int64_t>> parse_rates(std::string_view text, std::int64_t highest);
