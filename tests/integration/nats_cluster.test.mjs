@@ -357,3 +357,75 @@ test('a stream on fewer replicas than the NATS cluster could keep is reported on
   for (const id of ['i1', 'i2', 'i3'])
     assert.doesNotMatch(fs.readFileSync(cluster.instance(id).logFile, 'utf8'), /keeps \d+ replicas? on a NATS cluster/);
 });
+
+/** `sigstream history ROOM` through the one NATS node at `url`: {code, events, stderr}. */
+function historyThrough(url, room) {
+  return new Promise((resolve) => execFile(cluster.bin, ['history', room, '--nats-url', url, '--format', 'jsonl', '--no-redact'],
+    { env: cleanEnv(), timeout: 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => resolve({
+      code: err ? (err.code ?? 'killed') : 0, stderr,
+      events: stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)),
+    })));
+}
+
+/** The node holding the data connection (appends) of instance `id`. */
+async function nodeOfDataConnection(id) {
+  for (const node of cluster.natsNodes.values()) {
+    const res = await httpGet(`http://127.0.0.1:${node.monitorPort}/connz?limit=1000`).catch(() => null);
+    if (res?.status !== 200) continue;
+    if ((JSON.parse(res.body).connections ?? []).some((c) => c.name === `sigstream ${id} (data)`)) return node.name;
+  }
+  return null;
+}
+
+// nats-server 2.9 lets every replica of a stream answer direct gets once it
+// is 90 % caught up, and puts a reader's one-replica consumer on any
+// replica. A read that took its end from such a replica was short by
+// whatever the replica had not caught up on, with no error (seen: 2 of 3,002
+// events, through a replica woken after a stop; and this file's no-quorum
+// test once missed the signal it had just had acknowledged). Reads of a
+// replicated stream take the head from the leader and run to it.
+// Whether the replica still lags when the read comes depends on timing, so
+// the old code failed this test often but not every time; the new code must
+// never be short.
+test('a replica that lags never shortens a read: the history through it is complete, or the read fails and says so', { timeout: 120_000 }, async () => {
+  const alive = new Set(cluster.instances.filter((i) => i.alive).map((i) => i.id));
+  const p = peers.find((x) => x.client.closeInfo === null && alive.has(x.joined.instance));
+  assert.ok(p, 'a peer on a live instance');
+  const leader = await cluster.streamLeader('SIGSTREAM');
+  const appendsVia = await nodeOfDataConnection(p.joined.instance);
+  const lagging = cluster.natsNodeNames.find((n) => n !== leader && n !== appendsVia);
+  const laggingNode = cluster.natsNodes.get(lagging);
+  const leaderNode = cluster.natsNodes.get(leader);
+  const pid = cluster.procs.get(lagging).pid;
+  process.kill(pid, 'SIGSTOP');
+  let acked = 0;
+  try {
+    for (let batch = 0; batch < 25; batch++) {
+      const replies = await Promise.all(Array.from({ length: 200 }, (_, k) =>
+        p.client.request({ type: 'signal', data: { lag: batch * 200 + k } }, 15_000)));
+      acked += replies.filter((r) => r.type === 'ack').length;
+    }
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  assert.ok(acked >= 2500, `${acked} of 5,000 signals acknowledged with one replica stopped`);
+  // Through the replica that was stopped, at once and again while it catches up.
+  const through = [];
+  for (let k = 0; k < 3; k++) through.push(await historyThrough(`nats://127.0.0.1:${laggingNode.port}`, p.room));
+  let truth;
+  await waitFor(async () => {
+    const r = await historyThrough(`nats://127.0.0.1:${leaderNode.port}`, p.room);
+    truth = r.code === 0 ? r.events : null;
+    return truth !== null;
+  }, { timeoutMs: 30_000, what: 'the history through the leader' });
+  assert.ok(truth.filter((e) => e.data?.lag !== undefined).length >= acked, 'every acknowledged signal is in the history');
+  for (const [k, r] of through.entries()) {
+    if (r.code !== 0) {
+      assert.match(r.stderr, /failed|cannot|stopped/, `read ${k} failed without saying why: ${r.stderr}`);
+      continue;
+    }
+    const lagSignals = (events) => events.filter((e) => e.data?.lag !== undefined).map((e) => e.seq);
+    assert.deepEqual(lagSignals(r.events), lagSignals(truth), `read ${k} through ${lagging}: ${r.events.length} events, the leader has ${truth.length}`);
+  }
+  process.stdout.write(`# lagging replica: ${acked} acknowledged; reads through it: ${through.map((r) => (r.code === 0 ? r.events.length : 'failed')).join(', ')}; the leader's: ${truth.length}\n`);
+});

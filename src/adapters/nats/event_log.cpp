@@ -63,7 +63,7 @@ bool event_log::start(std::atomic<bool> const& stop) {
     switch (ensure_stream(conn_, shape, features)) {
       case stream_check::usable:
         rollup_allowed_ = features.rollup;
-        reader_.use_direct_get(features.direct);
+        reader_.use_stream_shape(features.direct, features.replicas > 1);
         stream_ok_ = true;
         return true;
       case stream_check::unusable: return false;

@@ -66,7 +66,9 @@ class event_log final : public service::cluster_store {
   bool ready() const override;
   // The stream takes Nats-Rollup (room snapshots can be written).
   bool rollups_allowed() const { return rollup_allowed_; }
-  // The stream allows direct gets (known once start() returned true).
+  // Newest messages are read with direct gets: the stream allows them and
+  // has one replica (stream_reader::use_stream_shape; known once start()
+  // returned true).
   bool direct_reads() const { return reader_.direct_get(); }
   // Closes the connection and fails every pending append. Idempotent.
   void close();

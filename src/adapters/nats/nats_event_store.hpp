@@ -25,7 +25,9 @@ class nats_event_store final : public service::event_store {
   }
   bool head_after_follows(std::string const& subject,
                           std::function<void(std::optional<std::uint64_t>)> done) override {
-    // A stream made without AllowDirect (an operator's) takes the blocking way.
+    // A stream made without AllowDirect (an operator's), or replicated
+    // (where a direct get can be answered by a replica that lags), takes
+    // the blocking way.
     if (!reads_.direct_reads()) return false;
     data_.heads().read(reads_.stream_name(), subject, std::move(done));
     return true;

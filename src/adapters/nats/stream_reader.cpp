@@ -185,7 +185,7 @@ scan_end stream_reader::scan(std::string const& filter, scan_start start, bool f
     spent.push_back(std::move(msg));
     if (spent.size() >= destroy_batch) spent.clear();
     if (!on_message(std::move(out))) return scan_end::stopped;
-    if (!follow && (pending == 0 || seq >= *head)) return scan_end::caught_up;
+    if (!follow && ((pending == 0 && !replicated_) || seq >= *head)) return scan_end::caught_up;
   }
   return scan_end::stopped;
 }

@@ -25,10 +25,19 @@ class stream_reader {
  public:
   stream_reader(connection& conn, std::string stream) : conn_(conn), stream_(std::move(stream)) {}
 
-  // The stream allows direct gets (AllowDirect): newest messages are read
-  // from the stream itself, not through the JetStream API (a cheaper
-  // request for the server, and it is one of every room rebuild's).
-  void use_direct_get(bool direct) { direct_ = direct; }
+  // What the stream is, as found when it was checked (stream_setup).
+  // `direct`: newest messages are read with a direct get, not through the
+  // JetStream API (a cheaper request for the server, and it is one of
+  // every room rebuild's). Only on a stream with one replica: nats-server
+  // 2.9 lets every replica answer direct gets once it is 90 % caught up,
+  // so on a replicated stream an answer can be stale (measured: 2 of
+  // 3,002 events, from a replica woken after a stop) or never come (a
+  // stalled replica drawn from the queue group); the API's get is the
+  // leader's. `replicated`: see scan().
+  void use_stream_shape(bool direct, bool replicated) {
+    direct_ = direct && !replicated;
+    replicated_ = replicated;
+  }
   bool direct_get() const { return direct_; }
 
   // Round trip to the server, so that subscriptions made before are active.
@@ -45,6 +54,12 @@ class stream_reader {
   // memory stays flat however long the history. Without `follow` it ends
   // once the messages that existed at the start are delivered; with it, it
   // keeps delivering new ones until `stop` is set or the callback says stop.
+  // On a replicated stream the consumer may sit on any replica (nats-server
+  // 2.9 puts a one-replica consumer on a random peer of the stream), whose
+  // "nothing pending" counts only what that replica holds so far: there a
+  // scan without `follow` ends only once it reaches the head read from the
+  // leader, waiting for a replica that lags (at most 5 s without a message,
+  // then it fails and the caller tries again), never short of it.
   // `on_quiet`, when following, runs after every 10 s without a message
   // (a reader can keep its client's connection alive); false stops the scan.
   scan_end scan(std::string const& filter, scan_start start, bool follow, std::atomic<bool> const& stop,
@@ -70,6 +85,7 @@ class stream_reader {
   connection& conn_;
   std::string stream_;
   std::atomic<bool> direct_{false};
+  std::atomic<bool> replicated_{false};
 };
 
 }  // namespace sig::nats

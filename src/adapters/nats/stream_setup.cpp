@@ -73,6 +73,7 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
     if (settings.advise) warn_if_underreplicated(conn, settings.stream, static_cast<int>(cfg->Replicas));
     features.rollup = cfg->AllowRollup;
     features.direct = cfg->AllowDirect;
+    features.replicas = static_cast<int>(cfg->Replicas);
     if (settings.advise && !cfg->AllowRollup)
       log->warn("stream {} does not allow rollups: no room snapshots are written, so a room's first join on an "
                 "instance replays the room's whole history. Enable it (nats stream edit {} --allow-rollup); see "
@@ -136,6 +137,7 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
     return stream_check::retry;
   }
   jsStreamInfo_Destroy(info);
+  features.replicas = static_cast<int>(cfg.Replicas);
   log->info("created stream {} on '{}' (file storage, {} replica{}, max age {} s, max bytes {}, republish to '{}')",
             settings.stream, subjects, cfg.Replicas, cfg.Replicas == 1 ? "" : "s", settings.max_age.count(),
             settings.max_bytes, republish_to);

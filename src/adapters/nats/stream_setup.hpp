@@ -32,6 +32,7 @@ enum class stream_check {
 struct stream_features {
   bool rollup = true;  // Nats-Rollup: room snapshots can be written
   bool direct = true;  // AllowDirect: last messages are read with a direct get
+  int replicas = 1;    // copies kept by a JetStream cluster
 };
 
 // Blocking.
