@@ -1,6 +1,8 @@
 #include "adapters/nats/key_value.hpp"
 
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <string_view>
 
 #include <nats/nats.h>
@@ -78,7 +80,28 @@ std::unique_ptr<kv_bucket> kv_bucket::open(connection& conn, std::string const& 
     fail(conn, nats_error(s), "cannot open bucket " + name);
     return nullptr;
   }
-  return std::unique_ptr<kv_bucket>(new kv_bucket(conn, kv, name));
+  bool replicated = false;
+  kvStatus* status = nullptr;
+  if (kvStore_Status(&status, kv) == NATS_OK) {
+    replicated = kvStatus_Replicas(status) > 1;
+    kvStatus_Destroy(status);
+  }
+  return std::unique_ptr<kv_bucket>(new kv_bucket(conn, kv, name, replicated));
+}
+
+std::optional<std::uint64_t> kv_bucket::newest_revision(std::string const& filter) {
+  natsMsg* msg = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  std::string const subject = "$KV." + name_ + "." + filter;
+  natsStatus s = js_GetLastMsg(&msg, conn_.jetstream(), ("KV_" + name_).c_str(), subject.c_str(), nullptr, &jerr);
+  if (s == NATS_NOT_FOUND) return 0;
+  if (s != NATS_OK) {
+    fail(conn_, nats_error(s, jerr), "cannot read the newest revision of bucket " + name_ + " (" + filter + ")");
+    return std::nullopt;
+  }
+  std::uint64_t revision = natsMsg_GetSequence(msg);
+  natsMsg_Destroy(msg);
+  return revision;
 }
 
 kv_bucket::~kv_bucket() { kvStore_Destroy(kv_); }
@@ -121,31 +144,51 @@ std::optional<std::string> kv_bucket::get(std::string const& key) {
 bool kv_bucket::remove(std::string const& key) { return kvStore_Delete(kv_, key.c_str()) == NATS_OK; }
 
 std::optional<std::vector<kv_entry>> kv_bucket::entries(std::string const& filter) {
+  if (conn_.jetstream() == nullptr) return std::nullopt;
+  // On a replicated bucket the watcher's consumer may sit on any replica
+  // (nats-server 2.9 puts a one-replica consumer on a random peer), and its
+  // "that was all" marker counts only what that replica holds so far: a
+  // listing ends only once it has seen the leader's newest revision.
+  std::uint64_t newest = 0;
+  if (replicated_) {
+    auto read = newest_revision(filter);
+    if (!read) return std::nullopt;
+    newest = *read;
+  }
   kvWatchOptions o;
   kvWatchOptions_Init(&o);
-  o.IgnoreDeletes = true;
   kvWatcher* w = nullptr;
   natsStatus s = kvStore_Watch(&w, kv_, filter.c_str(), &o);
   if (s != NATS_OK) {
     fail(conn_, nats_error(s), "cannot list bucket " + name_ + " (" + filter + ")");
     return std::nullopt;
   }
-  std::vector<kv_entry> out;
+  std::unique_ptr<kvWatcher, void (*)(kvWatcher*)> guard(w, kvWatcher_Destroy);
+  // Deletes are delivered too (they may come after the marker, as updates).
+  std::map<std::string, kv_entry> current;
+  std::uint64_t seen = 0;
+  bool marker = false;
   // The watcher delivers the current values, then a null entry.
-  for (;;) {
+  while (!marker || seen < newest) {
     kvEntry* e = nullptr;
     s = kvWatcher_Next(&e, w, 5000);
     if (s != NATS_OK) {
       fail(conn_, nats_error(s), "listing bucket " + name_ + " (" + filter + ") stopped");
-      kvWatcher_Destroy(w);
       return std::nullopt;
     }
-    if (e == nullptr) break;
+    if (e == nullptr) {
+      marker = true;
+      continue;
+    }
     kv_entry entry = entry_of(e);
     kvEntry_Destroy(e);
-    if (!entry.removed) out.push_back(std::move(entry));
+    seen = std::max(seen, entry.revision);
+    if (entry.removed) current.erase(entry.key);
+    else current[entry.key] = std::move(entry);
   }
-  kvWatcher_Destroy(w);
+  std::vector<kv_entry> out;
+  out.reserve(current.size());
+  for (auto& [key, entry] : current) out.push_back(std::move(entry));
   return out;
 }
 

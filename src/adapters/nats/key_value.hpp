@@ -66,10 +66,15 @@ class kv_bucket final : public service::kv_store {
   std::unique_ptr<service::kv_watch> watch_all() override;
 
  private:
-  kv_bucket(connection& conn, __kvStore* kv, std::string name) : conn_(conn), kv_(kv), name_(std::move(name)) {}
+  kv_bucket(connection& conn, __kvStore* kv, std::string name, bool replicated)
+      : conn_(conn), kv_(kv), name_(std::move(name)), replicated_(replicated) {}
+  // The sequence of the newest message on the keys matching `filter`, as
+  // the bucket's leader has it (0: none).
+  std::optional<std::uint64_t> newest_revision(std::string const& filter);
   connection& conn_;
   __kvStore* kv_;
   std::string name_;
+  bool replicated_;  // kept on more than one replica (known when opened)
 };
 
 }  // namespace sig::nats
