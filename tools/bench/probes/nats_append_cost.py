@@ -28,34 +28,14 @@ import os
 import random
 import select
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
+from nats_probe_support import connect, free_port
+
 PAYLOAD = b'x' * 400  # about what a signal of the benchmark stores
 PUBLISHERS = 3
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def connect(port, deadline):
-    while True:
-        try:
-            s = socket.create_connection(('127.0.0.1', port), timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit('nats-server did not start')
-            time.sleep(0.05)
-    f = s.makefile('rb')
-    f.readline()  # INFO
-    s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n')
-    return s, f
 
 
 def cpu_seconds(pid):

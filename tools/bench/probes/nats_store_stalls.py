@@ -24,33 +24,13 @@ import json
 import os
 import select
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
+from nats_probe_support import connect, free_port
+
 PAYLOAD = b'x' * 450  # about what a signal of the benchmark stores
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def connect(port, deadline):
-    while True:
-        try:
-            s = socket.create_connection(('127.0.0.1', port), timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit('nats-server did not start')
-            time.sleep(0.05)
-    f = s.makefile('rb')
-    f.readline()  # INFO
-    s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\nSUB _R.> 1\r\n')
-    return s, f
 
 
 def request(s, f, subject, body):
@@ -85,7 +65,7 @@ def main():
                               env={**os.environ, 'GOMAXPROCS': '1'},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        s, f = connect(port, time.monotonic() + 10)
+        s, f = connect(port, time.monotonic() + 10, then=b'SUB _R.> 1\r\n')
         live = {'name': 'LIVE', 'subjects': ['room.>'], 'storage': 'file',
                 'republish': {'src': 'room.>', 'dest': 'live.>'},
                 'max_bytes': (1 << 30) if a.layout == 'one' else 100_000}
