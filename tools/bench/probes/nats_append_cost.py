@@ -28,11 +28,9 @@ import os
 import random
 import select
 import shutil
-import subprocess
-import tempfile
 import time
 
-from nats_probe_support import connect, free_port
+from nats_probe_support import connect, running_nats_server
 
 PAYLOAD = b'x' * 400  # about what a signal of the benchmark stores
 PUBLISHERS = 3
@@ -53,12 +51,7 @@ def context_switches(pid):
 
 
 def run(a, window_us):
-    store = tempfile.mkdtemp(prefix='nats-append-cost-')
-    port = free_port()
-    server = subprocess.Popen([a.nats_server, '-js', '-sd', store, '-a', '127.0.0.1', '-p', str(port)],
-                              env={**os.environ, 'GOMAXPROCS': '1'},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with running_nats_server(a.nats_server, 'nats-append-cost-') as (server, port):
         admin, admin_file = connect(port, time.monotonic() + 10)
         admin.sendall(b'SUB _ADMIN.> 1\r\n')
         config = json.dumps({'name': 'LIVE', 'subjects': ['room.>'], 'storage': 'file', 'max_bytes': 1 << 30,
@@ -128,10 +121,6 @@ def run(a, window_us):
               f'nats-server {used / appends * 1e6:.1f} us and {switches / appends:.2f} context switches per append '
               f'({appends} appended, {copies} copies and {acks} acks read back, of '
               f'{0 if a.no_echo else PUBLISHERS * appends} and {0 if a.no_ack else appends})', flush=True)
-    finally:
-        server.kill()
-        server.wait()
-        shutil.rmtree(store, ignore_errors=True)
 
 
 def main():

@@ -1,6 +1,11 @@
 """What the nats-server probes beside this file share: a free loopback
 port, and a connection over NATS's text protocol (no client library)."""
+import contextlib
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 
 
@@ -26,3 +31,21 @@ def connect(port, deadline, then=b''):
     f.readline()  # INFO
     s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n' + then)
     return s, f
+
+
+@contextlib.contextmanager
+def running_nats_server(binary, prefix):
+    """A nats-server with JetStream (GOMAXPROCS=1, as scripts/dev runs it)
+    on a free loopback port, its store in a temporary directory; killed and
+    its store removed on the way out. Yields (process, port)."""
+    store = tempfile.mkdtemp(prefix=prefix)
+    port = free_port()
+    server = subprocess.Popen([binary, '-js', '-sd', store, '-a', '127.0.0.1', '-p', str(port)],
+                              env={**os.environ, 'GOMAXPROCS': '1'},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield server, port
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(store, ignore_errors=True)

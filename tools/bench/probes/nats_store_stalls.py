@@ -24,11 +24,9 @@ import json
 import os
 import select
 import shutil
-import subprocess
-import tempfile
 import time
 
-from nats_probe_support import connect, free_port
+from nats_probe_support import connect, running_nats_server
 
 PAYLOAD = b'x' * 450  # about what a signal of the benchmark stores
 
@@ -59,12 +57,7 @@ def main():
     a = ap.parse_args()
     if not 1 <= a.rate <= 20000 or not 1 <= a.duration <= 60:
         ap.error('--rate must be 1..20000 and --duration 1..60')
-    store = tempfile.mkdtemp(prefix='nats-store-stalls-')
-    port = free_port()
-    server = subprocess.Popen([a.nats_server, '-js', '-sd', store, '-a', '127.0.0.1', '-p', str(port)],
-                              env={**os.environ, 'GOMAXPROCS': '1'},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with running_nats_server(a.nats_server, 'nats-store-stalls-') as (server, port):
         s, f = connect(port, time.monotonic() + 10, then=b'SUB _R.> 1\r\n')
         live = {'name': 'LIVE', 'subjects': ['room.>'], 'storage': 'file',
                 'republish': {'src': 'room.>', 'dest': 'live.>'},
@@ -118,10 +111,6 @@ def main():
               f'p50 {latencies[n // 2]:.2f} ms, p99 {latencies[int(n * 0.99)]:.2f} ms, '
               f'p99.9 {latencies[int(n * 0.999)]:.2f} ms, max {latencies[-1]:.2f} ms; '
               f'{sum(1 for x in latencies if x > 5)} over 5 ms')
-    finally:
-        server.kill()
-        server.wait()
-        shutil.rmtree(store, ignore_errors=True)
 
 
 if __name__ == '__main__':
