@@ -21,7 +21,6 @@ Run it on a quiet machine; it stops by itself (at most duration + 15 s).
 """
 import argparse
 import json
-import os
 import select
 import shutil
 import time
