@@ -52,6 +52,20 @@ test('the stream and the buckets keep three replicas; `sigstream cluster` shows 
   }
 });
 
+/**
+ * The room's history once a read succeeds. Right after a node comes back,
+ * a read can fail (its consumer on a replica still catching up, or the
+ * JetStream API electing a leader): it fails and says so, never short, so
+ * a test reads again, for up to 30 s.
+ */
+async function readableHistory(room, what = `the history of ${room}`) {
+  let events;
+  await waitFor(async () => {
+    try { events = await roomHistory(cluster, room); return true; } catch { return false; }
+  }, { timeoutMs: 30_000, what });
+  return events;
+}
+
 /** Waits until `name` leads the stream again or its copy is current. */
 async function backAndCurrent(name) {
   await waitFor(async () => {
@@ -123,7 +137,7 @@ test('kill -9 of the stream leader under load: every request answered, every ack
   assert.ok(refused.every((o) => o.reply.code === 'unavailable'), JSON.stringify(refused.find((o) => o.reply.code !== 'unavailable')));
   run = { histories: new Map() };
   for (const room of ROOMS) {
-    const events = await roomHistory(cluster, room);
+    const events = await readableHistory(room);
     run.histories.set(room, events);
     const signals = events.filter((e) => e.kind === 'signal');
     for (const o of acked.filter((x) => x.room === room)) {
@@ -156,7 +170,7 @@ test('... and nobody was reported as left, no instance taken for dead, every pee
 test('two of three nodes down (no quorum): requests get unavailable, the instances stay up, and carry on when quorum returns', { timeout: 120_000 }, async () => {
   const [a, b] = cluster.natsNodeNames.filter((n) => n !== 'nats1');
   const p = peers.find((x) => x.client.closeInfo === null);
-  const before = (await roomHistory(cluster, p.room)).length;
+  const before = (await readableHistory(p.room)).length;
   await cluster.stopNatsNode(a, 'SIGKILL');
   await cluster.stopNatsNode(b, 'SIGKILL');
   // Bounded by the append's acknowledgement timeout (5 s): never a hang.
@@ -172,10 +186,7 @@ test('two of three nodes down (no quorum): requests get unavailable, the instanc
     { timeoutMs: 60_000, what: 'signals acknowledged again' });
   // The JetStream API (the history tool's consumer) may still be electing
   // its own leader a moment after the stream takes appends again.
-  let events;
-  await waitFor(async () => {
-    try { events = await roomHistory(cluster, p.room); return true; } catch { return false; }
-  }, { timeoutMs: 30_000, what: 'the history readable again' });
+  const events = await readableHistory(p.room, 'the history readable again');
   const quorumSignals = events.filter((e) => e.kind === 'signal' && e.data?.quorum !== undefined);
   // The one acknowledged after quorum returned is stored once; nothing is stored twice.
   assert.equal(quorumSignals.filter((e) => e.data.quorum === 'back').length, 1, JSON.stringify(quorumSignals.map((e) => e.data)));
@@ -201,7 +212,7 @@ test('... and each signal refused without quorum, sent again with its id, is ack
     assert.equal(reply.type, 'ack', JSON.stringify(reply));
     acks.push(reply.seq);
   }
-  const events = await roomHistory(cluster, p.room);
+  const events = await readableHistory(p.room);
   for (let k = 0; k < 5; k++) {
     const stored = events.filter((e) => e.kind === 'signal' && e.data?.quorum === k);
     assert.equal(stored.length, 1, `signal ${k} stored once`);
@@ -247,10 +258,7 @@ test('rolling restart of the three nodes under load: every request answered, not
   process.stdout.write(`# rolling restart: ${acked.length} of ${outcomes.length} signals acknowledged, the rest unavailable\n`);
   const histories = new Map();
   for (const room of ROOMS) {
-    let events;
-    await waitFor(async () => {
-      try { events = await roomHistory(cluster, room); return true; } catch { return false; }
-    }, { timeoutMs: 30_000, what: `the history of ${room}` });
+    const events = await readableHistory(room);
     histories.set(room, events);
     const signals = events.filter((e) => e.kind === 'signal' && e.data?.n >= first);
     for (const o of acked.filter((x) => x.room === room)) {
@@ -338,7 +346,7 @@ test('the heartbeat bucket\'s leader killed: nobody taken for dead, judging resu
   // the figure itself is in docs/benchmarks.md.
   assert.ok(tookMs <= 10_000, `expired after ${tookMs} ms`);
   for (const room of ROOMS) {
-    const events = await roomHistory(cluster, room);
+    const events = await readableHistory(room);
     const leaves = events.filter((e) => e.kind === 'leave');
     assert.deepEqual(leaves.map((e) => `${e.peer}:${e.reason}`).sort(),
       dead.filter((d) => d.room === room).map((d) => `${d.joined.peer}:expired`).sort(), `${room}: one leave per dead peer, none for the living`);

@@ -17,6 +17,9 @@ namespace {
 
 constexpr char msg_id_header[] = "Nats-Msg-Id";
 constexpr int read_wait_ms = 5000;
+// A replicated stream's reader asks for another consumer after this long
+// without a message short of the head.
+constexpr int stall_ms = 1000;
 
 struct msg_deleter {
   void operator()(natsMsg* m) const { natsMsg_Destroy(m); }
@@ -108,40 +111,40 @@ scan_end stream_reader::scan(std::string const& filter, scan_start start, bool f
   if (!head) return scan_end::failed;
   if (!follow && (*head == 0 || (start.time_ms <= 0 && start.seq > *head))) return scan_end::caught_up;
 
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = stream_.c_str();
-  so.Ordered = true;
-  if (start.time_ms > 0) {
-    so.Config.DeliverPolicy = js_DeliverByStartTime;
-    so.Config.OptStartTime = start.time_ms * 1'000'000;
-  } else if (follow && start.seq > *head) {
-    so.Config.DeliverPolicy = js_DeliverNew;  // a start past the end: only what comes next
-  } else {
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = std::max<std::uint64_t>(start.seq, 1);
-  }
-  natsSubscription* sub = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_SubscribeSync(&sub, conn_.jetstream(), filter.c_str(), nullptr, &so, &jerr);
-  if (s != NATS_OK) {
-    fail(conn_, nats_error(s, jerr), "cannot read " + filter);
-    return scan_end::failed;
-  }
-  std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> guard(sub, [](natsSubscription* p) {
+  using sub_ptr = std::unique_ptr<natsSubscription, void (*)(natsSubscription*)>;
+  auto drop = [](natsSubscription* p) {
     natsSubscription_Unsubscribe(p);
     natsSubscription_Destroy(p);
-  });
-
-  if (!follow && start.time_ms > 0) {
-    // Started by time, the consumer may have nothing at all to deliver.
-    jsConsumerInfo* ci = nullptr;
-    if (natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr) == NATS_OK) {
-      bool nothing = ci->NumPending == 0 && ci->Delivered.Consumer == 0;
-      jsConsumerInfo_Destroy(ci);
-      if (nothing) return scan_end::caught_up;
+  };
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  // One short-lived ordered consumer from `from`; nats-server 2.9 places
+  // each on a replica of its choosing.
+  auto open_consumer = [&](scan_start from) -> sub_ptr {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream_.c_str();
+    so.Ordered = true;
+    if (from.time_ms > 0) {
+      so.Config.DeliverPolicy = js_DeliverByStartTime;
+      so.Config.OptStartTime = from.time_ms * 1'000'000;
+    } else if (follow && from.seq > *head) {
+      so.Config.DeliverPolicy = js_DeliverNew;  // a start past the end: only what comes next
+    } else {
+      so.Config.DeliverPolicy = js_DeliverByStartSequence;
+      so.Config.OptStartSeq = std::max<std::uint64_t>(from.seq, 1);
     }
-  }
+    natsSubscription* raw = nullptr;
+    natsStatus opened = js_SubscribeSync(&raw, conn_.jetstream(), filter.c_str(), nullptr, &so, &jerr);
+    if (opened != NATS_OK) {
+      fail(conn_, nats_error(opened, jerr), "cannot read " + filter);
+      return sub_ptr(nullptr, drop);
+    }
+    return sub_ptr(raw, drop);
+  };
+  sub_ptr guard = open_consumer(start);
+  if (!guard) return scan_end::failed;
+  natsSubscription* sub = guard.get();
+  natsStatus s = NATS_OK;
 
   constexpr int slice_ms = 200;
   int silent_ms = 0;
@@ -158,6 +161,20 @@ scan_end stream_reader::scan(std::string const& filter, scan_start start, bool f
     s = natsSubscription_NextMsg(&raw, sub, slice_ms);
     if (s == NATS_TIMEOUT) {
       silent_ms += slice_ms;
+      // Short of the head on a replicated stream, a silent consumer most
+      // likely sits on a replica that is catching up (after a restart it
+      // can take longer than the wait below): read on from another one.
+      if (!follow && replicated_ && silent_ms % stall_ms == 0 && silent_ms < read_wait_ms) {
+        conn_.log().debug("reading {}: no message for {} ms short of seq {}; reading on through another consumer",
+                          filter, silent_ms, *head);
+        scan_start rest = last > 0 ? scan_start{last + 1, 0} : start;
+        if (auto again = open_consumer(rest)) {
+          spent.clear();  // before their subscription goes
+          guard = std::move(again);
+          sub = guard.get();
+        }
+        continue;
+      }
       // Messages are due (we are short of the head), so a long silence
       // means a slow or unreachable server: report it, let the caller retry.
       if (!follow && silent_ms >= read_wait_ms) {

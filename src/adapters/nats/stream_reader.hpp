@@ -58,8 +58,9 @@ class stream_reader {
   // 2.9 puts a one-replica consumer on a random peer of the stream), whose
   // "nothing pending" counts only what that replica holds so far: there a
   // scan without `follow` ends only once it reaches the head read from the
-  // leader, waiting for a replica that lags (at most 5 s without a message,
-  // then it fails and the caller tries again), never short of it.
+  // leader, never short of it: after 1 s without a message it reads on
+  // through a new consumer (placed anew, most likely on a replica that is
+  // current), and after 5 s without one it fails (the caller tries again).
   // `on_quiet`, when following, runs after every 10 s without a message
   // (a reader can keep its client's connection alive); false stops the scan.
   scan_end scan(std::string const& filter, scan_start start, bool follow, std::atomic<bool> const& stop,
