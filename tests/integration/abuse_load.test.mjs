@@ -498,9 +498,10 @@ test('readers that read too slowly are cut off while writes are in flight, and t
   }
   let stopped = false;
   const readers = [];
+  const readerPeers = [];
   const addReader = async (k) => {
     const c = await connect(cluster.instance('i1').url);
-    await c.request({ type: 'join', room });
+    readerPeers[k] = (await c.request({ type: 'join', room })).peer;
     c.ws.removeAllListeners('message');  // keep nothing: only the socket's pace matters
     c.ws.on('message', () => {});
     clients.push(c);
@@ -513,8 +514,15 @@ test('readers that read too slowly are cut off while writes are in flight, and t
   for (let k = 0; k < 20; k++) await addReader(k);
   const slowBefore = await metric(cluster, 'i1', 'slow_consumers_total');
   const blob = 'x'.repeat(60_000);
+  // All signals to one reader at a time (about 33 MB/s, for 300 signals,
+  // then the next reader), so that a paused reader's queue outgrows what
+  // its socket takes in a pause. A broadcast did that to every reader at
+  // once, but also brought every sender the others' signals (27 MB/s each),
+  // more than an instance under ASan writes: it cut the senders off instead.
+  let turn = 0;
   const timers = senders.map((s) => setInterval(() => {
-    if (s.isOpen) s.ws.send(JSON.stringify({ type: 'signal', data: { blob } }));
+    const to = readerPeers[Math.floor(turn++ / 300) % readerPeers.length];
+    if (s.isOpen) s.ws.send(JSON.stringify({ type: 'signal', to, data: { blob } }));
   }, 11));
   try {
     // Until 15 readers were cut off (how fast depends on the machine's
