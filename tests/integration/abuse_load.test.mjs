@@ -476,13 +476,15 @@ test('2,000 connections that never join are closed by the join timeout (1008), a
 //    often closed while a write to it is in flight and about to complete;
 //    the instance once freed that frame under the write and crashed (heap
 //    corruption, or a heap-use-after-free under ASan within seconds), found
-//    by the flood experiments above. Six peers on i2 broadcast 60 KB
-//    signals (each under the default rate limit) to 20 readers on i1 that
-//    read in 1 ms bursts every ~150 or ~300 ms (the pace that cuts readers
-//    off depends on the build and the machine), until 15 were cut
-//    off or 20 s passed; closed readers are replaced. It is a race: the
-//    build before the fix aborted under ASan in 1 of 2 runs of this test as
-//    it stands (3 of 5 with its variants), and in 4 of 4 flood experiments.
+//    by the flood experiments above. Six peers on i2 send 60 KB signals
+//    (each under the default rate limit) to 20 readers on i1 that read in
+//    1 ms bursts every ~150 or ~300 ms (the pace that cuts readers off
+//    depends on the build and the machine), all to one reader at a time,
+//    until 15 were cut off or 20 s passed; closed readers are replaced. It
+//    is a race: the build before the fix aborted under ASan in 1 of 2 runs
+//    of this test when the signals went to the whole room (3 of 5 with its
+//    variants; not tried with the one-reader-at-a-time version), and in 4
+//    of 4 flood experiments.
 //    Asserted: readers were cut off as slow consumers (the path ran), both
 //    instances lived through it, and i1 still serves a join.
 test('readers that read too slowly are cut off while writes are in flight, and the instance lives on', { timeout: 120_000 }, async (t) => {
