@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <string>
 #include <string_view>
 
 #include "bench/baseline_cluster.hpp"
@@ -39,9 +40,10 @@ std::string check(bench::bench_settings const& s) {
   if (!in(s.room_size, 2, 50)) return "--room-size must be 2..50";
   if (s.rooms * s.room_size > 10000) return "--rooms x --room-size must be at most 10000";
   if (!bench::parse_rates(s.rates, bench::highest_signal_rate))
-    return "--rates needs 1..20 rates, each a whole number in 1..200000";
+    return "--rates needs 1..20 rates, each a whole number in 1.." + std::to_string(bench::highest_signal_rate);
   if (s.duration < milliseconds(500) || s.duration > milliseconds(60'000)) return "--duration must be 500ms..60s";
-  if (!in(s.max_rate, 1, bench::highest_signal_rate)) return "--max-rate must be 1..200000";
+  if (!in(s.max_rate, 1, bench::highest_signal_rate))
+    return "--max-rate must be 1.." + std::to_string(bench::highest_signal_rate);
   if (!in(s.rate_step, 0, 100'000)) return "--rate-step must be 0..100000";
   if (!in(s.search_steps, 0, 5)) return "--search-steps must be 0..5";
   if (s.drain < milliseconds(0) || s.drain > milliseconds(30'000)) return "--drain must be 0..30s";

@@ -10,6 +10,7 @@
 
 #include "adapters/nats/connection.hpp"
 #include "adapters/nats/nats_errors.hpp"
+#include "adapters/nats/stream_reader.hpp"
 
 namespace sig::nats {
 
@@ -90,18 +91,9 @@ std::unique_ptr<kv_bucket> kv_bucket::open(connection& conn, std::string const& 
 }
 
 std::optional<std::uint64_t> kv_bucket::newest_revision(std::string const& filter) {
-  natsMsg* msg = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  std::string const subject = "$KV." + name_ + "." + filter;
-  natsStatus s = js_GetLastMsg(&msg, conn_.jetstream(), ("KV_" + name_).c_str(), subject.c_str(), nullptr, &jerr);
-  if (s == NATS_NOT_FOUND) return 0;
-  if (s != NATS_OK) {
-    fail(conn_, nats_error(s, jerr), "cannot read the newest revision of bucket " + name_ + " (" + filter + ")");
-    return std::nullopt;
-  }
-  std::uint64_t revision = natsMsg_GetSequence(msg);
-  natsMsg_Destroy(msg);
-  return revision;
+  auto newest = newest_message(conn_, "KV_" + name_, "$KV." + name_ + "." + filter, false);
+  if (!newest) return std::nullopt;
+  return newest->seq;
 }
 
 kv_bucket::~kv_bucket() { kvStore_Destroy(kv_); }

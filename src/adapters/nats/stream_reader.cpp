@@ -26,6 +26,11 @@ struct msg_deleter {
 };
 using msg_ptr = std::unique_ptr<natsMsg, msg_deleter>;
 
+void drop_subscription(natsSubscription* sub) {
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+}
+
 // Every read here is retried by its caller (a room rebuild, a history
 // request). A connection closed or lost under it has been told of once, by
 // the connection itself (or is our own close): quiet. Anything else is
@@ -57,27 +62,32 @@ bool stream_reader::flush() {
   return conn_.handle() != nullptr && natsConnection_FlushTimeout(conn_.handle(), 5000) == NATS_OK;
 }
 
-std::optional<stored_message> stream_reader::last_message(std::string const& subject) {
-  if (conn_.jetstream() == nullptr) return std::nullopt;
+std::optional<stored_message> newest_message(connection& conn, std::string const& stream, std::string const& subject,
+                                             bool direct) {
+  if (conn.jetstream() == nullptr) return std::nullopt;
   natsMsg* raw = nullptr;
   natsStatus s;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  if (direct_) {
+  if (direct) {
     jsDirectGetMsgOptions o;
     jsDirectGetMsgOptions_Init(&o);
     o.LastBySubject = subject.c_str();
-    s = js_DirectGetMsg(&raw, conn_.jetstream(), stream_.c_str(), nullptr, &o);
+    s = js_DirectGetMsg(&raw, conn.jetstream(), stream.c_str(), nullptr, &o);
   } else {
-    s = js_GetLastMsg(&raw, conn_.jetstream(), stream_.c_str(), subject.c_str(), nullptr, &jerr);
+    s = js_GetLastMsg(&raw, conn.jetstream(), stream.c_str(), subject.c_str(), nullptr, &jerr);
   }
   if (s == NATS_NOT_FOUND) return stored_message{};
   if (s != NATS_OK) {
-    fail(conn_, nats_error(s, jerr), "cannot read the last message of " + subject);
+    fail(conn, nats_error(s, jerr), "cannot read the last message of " + subject);
     return std::nullopt;
   }
   msg_ptr msg(raw);
   return stored_message{natsMsg_GetSequence(msg.get()),
                         std::string(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get())))};
+}
+
+std::optional<stored_message> stream_reader::last_message(std::string const& subject) {
+  return newest_message(conn_, stream_, subject, direct_);
 }
 
 std::optional<std::uint64_t> stream_reader::last_seq(std::string const& subject) {
@@ -101,6 +111,31 @@ std::optional<std::vector<stored_message>> stream_reader::read(std::string const
   return out;
 }
 
+stream_reader::subscription stream_reader::open_consumer(std::string const& filter, scan_start from,
+                                                        bool only_new) {
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream_.c_str();
+  so.Ordered = true;
+  if (from.time_ms > 0) {
+    so.Config.DeliverPolicy = js_DeliverByStartTime;
+    so.Config.OptStartTime = from.time_ms * 1'000'000;
+  } else if (only_new) {
+    so.Config.DeliverPolicy = js_DeliverNew;
+  } else {
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = std::max<std::uint64_t>(from.seq, 1);
+  }
+  natsSubscription* raw = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_SubscribeSync(&raw, conn_.jetstream(), filter.c_str(), nullptr, &so, &jerr);
+  if (s != NATS_OK) {
+    fail(conn_, nats_error(s, jerr), "cannot read " + filter);
+    return subscription(nullptr, drop_subscription);
+  }
+  return subscription(raw, drop_subscription);
+}
+
 scan_end stream_reader::scan(std::string const& filter, scan_start start, bool follow, std::atomic<bool> const& stop,
                          std::function<bool(stored_message&&)> const& on_message,
                          std::function<bool()> const& on_quiet) {
@@ -111,40 +146,9 @@ scan_end stream_reader::scan(std::string const& filter, scan_start start, bool f
   if (!head) return scan_end::failed;
   if (!follow && (*head == 0 || (start.time_ms <= 0 && start.seq > *head))) return scan_end::caught_up;
 
-  using sub_ptr = std::unique_ptr<natsSubscription, void (*)(natsSubscription*)>;
-  auto drop = [](natsSubscription* p) {
-    natsSubscription_Unsubscribe(p);
-    natsSubscription_Destroy(p);
-  };
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  // One short-lived ordered consumer from `from`; nats-server 2.9 places
-  // each on a replica of its choosing.
-  auto open_consumer = [&](scan_start from) -> sub_ptr {
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = stream_.c_str();
-    so.Ordered = true;
-    if (from.time_ms > 0) {
-      so.Config.DeliverPolicy = js_DeliverByStartTime;
-      so.Config.OptStartTime = from.time_ms * 1'000'000;
-    } else if (follow && from.seq > *head) {
-      so.Config.DeliverPolicy = js_DeliverNew;  // a start past the end: only what comes next
-    } else {
-      so.Config.DeliverPolicy = js_DeliverByStartSequence;
-      so.Config.OptStartSeq = std::max<std::uint64_t>(from.seq, 1);
-    }
-    natsSubscription* raw = nullptr;
-    natsStatus opened = js_SubscribeSync(&raw, conn_.jetstream(), filter.c_str(), nullptr, &so, &jerr);
-    if (opened != NATS_OK) {
-      fail(conn_, nats_error(opened, jerr), "cannot read " + filter);
-      return sub_ptr(nullptr, drop);
-    }
-    return sub_ptr(raw, drop);
-  };
-  sub_ptr guard = open_consumer(start);
+  // A follow that starts past the end takes only what comes next.
+  subscription guard = open_consumer(filter, start, follow && start.seq > *head);
   if (!guard) return scan_end::failed;
-  natsSubscription* sub = guard.get();
-  natsStatus s = NATS_OK;
 
   constexpr int slice_ms = 200;
   int silent_ms = 0;
@@ -158,7 +162,7 @@ scan_end stream_reader::scan(std::string const& filter, scan_start start, bool f
   spent.reserve(destroy_batch);
   while (!stop.load()) {
     natsMsg* raw = nullptr;
-    s = natsSubscription_NextMsg(&raw, sub, slice_ms);
+    natsStatus s = natsSubscription_NextMsg(&raw, guard.get(), slice_ms);
     if (s == NATS_TIMEOUT) {
       silent_ms += slice_ms;
       // Short of the head on a replicated stream, a silent consumer most
@@ -168,10 +172,9 @@ scan_end stream_reader::scan(std::string const& filter, scan_start start, bool f
         conn_.log().debug("reading {}: no message for {} ms short of seq {}; reading on through another consumer",
                           filter, silent_ms, *head);
         scan_start rest = last > 0 ? scan_start{last + 1, 0} : start;
-        if (auto again = open_consumer(rest)) {
+        if (auto again = open_consumer(filter, rest, false)) {
           spent.clear();  // before their subscription goes
           guard = std::move(again);
-          sub = guard.get();
         }
         continue;
       }

@@ -5,11 +5,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "ports/history_source.hpp"
+
+struct __natsSubscription;
 
 namespace sig::nats {
 
@@ -20,6 +23,13 @@ using service::stored_message;
 using service::scan_end;
 using service::scan_start;
 using service::subject_count;
+
+// The newest message on `subject` (wildcards allowed) in `stream`, or an
+// empty payload with seq 0 if none; nullopt on error (logged). `direct`: a
+// direct get, which any replica may answer; otherwise through the
+// JetStream API, which the stream's leader answers. Blocking.
+std::optional<stored_message> newest_message(connection& conn, std::string const& stream, std::string const& subject,
+                                             bool direct);
 
 class stream_reader {
  public:
@@ -83,6 +93,12 @@ class stream_reader {
   bool delete_stream();
 
  private:
+  using subscription = std::unique_ptr<__natsSubscription, void (*)(__natsSubscription*)>;
+  // One short-lived ordered consumer on `filter` from `from` (`only_new`:
+  // what comes next); nats-server 2.9 places each on a replica of its
+  // choosing. Null (logged) on error.
+  subscription open_consumer(std::string const& filter, scan_start from, bool only_new);
+
   connection& conn_;
   std::string stream_;
   std::atomic<bool> direct_{false};
