@@ -120,6 +120,16 @@ class event_store : public event_reads {
   // last_seq() on a worker.
   virtual bool head_after_follows(std::string const& subject,
                                   std::function<void(std::optional<std::uint64_t>)> done) = 0;
+  // Short reads without a worker, one message each, for a room with only a
+  // few events to read (read_events_async): the newest message on
+  // `subject`, and the first on `subject` with a sequence >= `from`. The
+  // message has seq 0 when there is none; nullopt on error. `done` runs
+  // later, on any thread (hand it off). False, and `done` never runs, when
+  // the store cannot read without blocking (then the blocking reads).
+  virtual bool read_newest(std::string const& subject,
+                           std::function<void(std::optional<stored_message>)> done) = 0;
+  virtual bool read_next(std::string const& subject, std::uint64_t from,
+                         std::function<void(std::optional<stored_message>)> done) = 0;
 
   // --- Blocking: on a worker thread, never on an I/O thread.
   // Once this returns true, every follow() made before it receives all

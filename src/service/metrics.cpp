@@ -113,6 +113,10 @@ std::string metrics::prometheus_text(std::string const& instance_id, std::string
          stream_snapshots, "counter");
   single("gaps_detected_total", "Live feed gaps found (each triggers a catch-up).", gaps_detected, "counter");
   single("catch_ups_total", "Catch-ups from the stream.", catch_ups, "counter");
+  single("short_reads_total",
+         "Rebuilds and catch-ups whose few events were read one at a time on the data connection (direct gets), "
+         "without a worker.",
+         short_reads, "counter");
   single("ignored_events_total", "Events that could not be decoded or changed nothing.", ignored_events, "counter");
   single("cache_repairs_total", "Redis snapshots rewritten because the cache was stale, empty or ahead of the stream.",
          cache_repairs, "counter");

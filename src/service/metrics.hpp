@@ -43,6 +43,7 @@ struct metrics {
   std::atomic<std::uint64_t> live_dropped_by_fault_injection{0};  // exported only with a --fault-* flag set
   bool fault_injection = false;
   std::atomic<std::uint64_t> catch_ups{0};
+  std::atomic<std::uint64_t> short_reads{0};  // rebuilds and catch-ups read by direct gets, without a worker
   std::atomic<std::uint64_t> ignored_events{0};
   std::atomic<std::uint64_t> slow_consumers{0};
   std::atomic<std::uint64_t> refused_upgrades{0};    // origin not allowed, or --max-connections reached

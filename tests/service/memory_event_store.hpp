@@ -46,9 +46,11 @@ class memory_event_store final : public service::event_store {
   int phantom_duplicate_next = 0;
   std::int64_t duplicate_seq_shift = 0;
   bool connected = true;
-  // Heads read only the blocking way (settle_follows + last_seq on a
+  // Heads and a room's few events read only the blocking way (on a
   // worker), as over a stream without direct gets.
-  bool blocking_heads = false;
+  bool blocking_reads = false;
+  // Fail the next N short reads (read_newest, read_next) with an error.
+  int fail_short_reads = 0;
 
   domain::room_subjects subjects(std::string const& token) const override {
     return domain::subjects_for_token("t", token);
@@ -102,8 +104,32 @@ class memory_event_store final : public service::event_store {
   }
   bool head_after_follows(std::string const& subject,
                           std::function<void(std::optional<std::uint64_t>)> done) override {
-    if (blocking_heads) return false;
+    if (blocking_reads) return false;
     done(last_seq(subject));
+    return true;
+  }
+  bool read_newest(std::string const& subject,
+                   std::function<void(std::optional<service::stored_message>)> done) override {
+    if (blocking_reads) return false;
+    done(short_read_failed() ? std::nullopt : last_message(subject));
+    return true;
+  }
+  bool read_next(std::string const& subject, std::uint64_t from,
+                 std::function<void(std::optional<service::stored_message>)> done) override {
+    if (blocking_reads) return false;
+    std::optional<service::stored_message> out;
+    if (!short_read_failed()) {
+      std::lock_guard lock(mutex_);
+      if (connected) {
+        out = service::stored_message{};
+        for (auto const& s : log_)
+          if (s.subject == subject && s.seq >= from) {
+            out = service::stored_message{s.seq, s.payload};
+            break;
+          }
+      }
+    }
+    done(std::move(out));
     return true;
   }
   bool settle_follows() override { return connected; }
@@ -148,6 +174,11 @@ class memory_event_store final : public service::event_store {
     std::lock_guard lock(mutex_);
     return appends_;
   }
+  // Short reads (read_newest, read_next) asked so far.
+  std::uint64_t short_reads() const {
+    std::lock_guard lock(mutex_);
+    return short_reads_;
+  }
 
  private:
   struct follower {
@@ -166,6 +197,14 @@ class memory_event_store final : public service::event_store {
     memory_event_store& store_;
     std::uint64_t id_;
   };
+
+  bool short_read_failed() {
+    std::lock_guard lock(mutex_);
+    ++short_reads_;
+    if (fail_short_reads == 0) return false;
+    --fail_short_reads;
+    return true;
+  }
 
   void collect_live(std::string const& subject, service::live_message message,
                     std::vector<std::pair<std::function<void(service::live_message)>, service::live_message>>& out) {
@@ -191,6 +230,7 @@ class memory_event_store final : public service::event_store {
   mutable std::mutex mutex_;
   std::uint64_t head_ = 0;
   std::uint64_t appends_ = 0;
+  std::uint64_t short_reads_ = 0;
   std::uint64_t stored_count_ = 0;
   std::deque<stored> log_;
   std::map<std::string, std::uint64_t> last_of_subject_;

@@ -1,12 +1,15 @@
 #include <catch2/catch.hpp>
 
 #include "adapters/codec/event_codec.hpp"
+#include "memory_event_store.hpp"
 #include "ports/presence_store.hpp"
 #include "service/room/room_loader.hpp"
 
 using sig::service::begin_load;
 using sig::service::finish_load;
 using sig::service::needs_reads;
+using sig::service::finish_load_async;
+using sig::service::read_events_async;
 
 namespace {
 
@@ -91,4 +94,100 @@ TEST_CASE("room_loader: a snapshot still ahead of the stream on the second look 
   CHECK(loaded->cache_ahead);
   CHECK_FALSE(loaded->from_cache);
   REQUIRE(loaded->events.size() == 3);
+}
+
+namespace {
+
+// Continuations run at once: the memory store answers at once too.
+sig::service::hop_fn const at_once = [](std::function<void()> next) { next(); };
+
+void append(sig::test::memory_event_store& store, std::string const& subject, std::string const& payload) {
+  store.append(subject, payload, {}, sig::service::append_kind::membership, [](sig::service::append_result r) {
+    REQUIRE(r.ok);
+  });
+}
+
+std::optional<std::vector<sig::service::stored_message>> read_async(sig::test::memory_event_store& store,
+                                                                    std::uint64_t from, std::uint64_t to,
+                                                                    std::size_t most) {
+  std::optional<std::vector<sig::service::stored_message>> out;
+  bool answered = false;
+  read_events_async(store, "r", from, to, most, at_once, [&](auto read) {
+    answered = true;
+    out = std::move(read);
+  });
+  REQUIRE(answered);
+  return out;
+}
+
+std::vector<std::uint64_t> seqs(std::vector<sig::service::stored_message> const& messages) {
+  std::vector<std::uint64_t> out;
+  for (auto const& m : messages) out.push_back(m.seq);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("room_loader: a short read takes the subject's messages up to the head, one at a time",
+          "[room_loader]") {
+  sig::test::memory_event_store store;
+  for (int k = 0; k < 4; ++k) {
+    append(store, "r", "r" + std::to_string(k));      // seqs 1, 3, 5, 7
+    append(store, "other", "o" + std::to_string(k));  // seqs 2, 4, 6, 8
+  }
+  append(store, "r", "after the head");  // seq 9: the live feed brings it
+  auto read = read_async(store, 2, 7, 16);
+  REQUIRE(read);
+  CHECK(seqs(*read) == std::vector<std::uint64_t>{3, 5, 7});
+  CHECK(read->front().payload == "r1");
+  CHECK(store.short_reads() == 3);  // one per message, none past the head
+  // Nothing at all to read, and a subject with nothing from there on.
+  REQUIRE(read_async(store, 8, 7, 16));
+  CHECK(read_async(store, 8, 7, 16)->empty());
+  CHECK(read_async(store, 10, 12, 16)->empty());
+}
+
+TEST_CASE("room_loader: a short read gives up past its bound, on an error, and on a store that cannot",
+          "[room_loader]") {
+  sig::test::memory_event_store store;
+  for (int k = 0; k < 5; ++k) append(store, "r", "e");
+  CHECK_FALSE(read_async(store, 1, 5, 4));  // 5 due, 4 allowed: the blocking read then
+  REQUIRE(read_async(store, 1, 5, 5));
+  store.fail_short_reads = 1;
+  CHECK_FALSE(read_async(store, 1, 5, 16));
+  store.blocking_reads = true;
+  auto asked = store.short_reads();
+  CHECK_FALSE(read_async(store, 1, 5, 16));
+  CHECK(store.short_reads() == asked);
+}
+
+TEST_CASE("room_loader: a load without a worker starts from the stream's snapshot when it is newer",
+          "[room_loader]") {
+  sig::test::memory_event_store store;
+  auto subjects = sig::domain::subjects_for_token("t", "room");
+  for (int k = 0; k < 3; ++k) append(store, subjects.events, "e");  // 1..3
+  sig::domain::room_state at3;
+  at3.last_seq = 3;
+  append(store, subjects.snapshot, sig::codec::encode_snapshot(at3, 3, 3));  // 4
+  append(store, subjects.events, "e");                                      // 5
+  std::optional<sig::service::loaded_room> loaded;
+  bool answered = false;
+  // Redis is behind, at 1.
+  finish_load_async(store, begin_load(protobuf, cached_at(1), 5), subjects, 16, at_once, [&](auto read) {
+    answered = true;
+    loaded = std::move(read);
+  });
+  REQUIRE(answered);
+  REQUIRE(loaded);
+  CHECK(loaded->from_stream_snapshot);
+  CHECK(loaded->room_events == 3);
+  CHECK(seqs(loaded->events) == std::vector<std::uint64_t>{5});
+  // A Redis snapshot ahead of the head is looked at again the blocking way.
+  answered = false;
+  finish_load_async(store, begin_load(protobuf, cached_at(40), 5), subjects, 16, at_once, [&](auto read) {
+    answered = true;
+    loaded = std::move(read);
+  });
+  REQUIRE(answered);
+  CHECK_FALSE(loaded);
 }

@@ -119,7 +119,7 @@ TEST_CASE("room: across two instances, peers that join at once each learn of the
   sig::test::memory_event_store store;
   asio::io_context io;
   // The head read with the follow (no worker), and the blocking way.
-  store.blocking_heads = GENERATE(false, true);
+  store.blocking_reads = GENERATE(false, true);
   instance i1(io, store, "i1"), i2(io, store, "i2");
   std::vector<std::shared_ptr<recorded_peer>> peers;
   for (int k = 0; k < 6; ++k) {
@@ -155,7 +155,7 @@ TEST_CASE("room: across two instances, peers that join at once each learn of the
 TEST_CASE("room: a room with history is rebuilt on another instance from its events", "[room]") {
   sig::test::memory_event_store store;
   asio::io_context io;
-  store.blocking_heads = GENERATE(false, true);
+  store.blocking_reads = GENERATE(false, true);
   instance i1(io, store, "i1"), i2(io, store, "i2");
   auto [a, b] = two_peers(io, i1);
   i1.room("r")->leave(b, "pb", sig::domain::leave_reason::leave, std::string("7"));
@@ -168,6 +168,30 @@ TEST_CASE("room: a room with history is rebuilt on another instance from its eve
   CHECK(joined.find("\"peer\":\"pb\"") == std::string::npos);
   CHECK(i2.counters.room_syncs_by_replay.load() == 1);
   CHECK(i2.counters.replayed_events.load() == 3);  // pa, pb joined; pb left
+  // Three events: read one at a time on the strand, unless the store cannot.
+  CHECK(i2.counters.short_reads.load() == (store.blocking_reads ? 0 : 1));
+}
+
+TEST_CASE("room: a room with more history than a short read takes, or whose short read fails, is rebuilt on a worker",
+          "[room]") {
+  sig::test::memory_event_store store;
+  asio::io_context io;
+  bool long_history = GENERATE(true, false);
+  instance i1(io, store, "i1"), i2(io, store, "i2");
+  auto [a, b] = two_peers(io, i1);
+  int signals = long_history ? 30 : 1;
+  for (int n = 0; n < signals; ++n) i1.room("r")->signal(b, "pb", std::string("pa"), std::to_string(n), std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == static_cast<std::size_t>(signals); }));
+  if (!long_history) store.fail_short_reads = 1;
+  auto c = std::make_shared<recorded_peer>();
+  i2.room("r")->join(c, "pc", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return c->joined() && a->of_type("peer-joined").size() == 2; }));
+  auto joined = c->of_type("joined").front();
+  CHECK(joined.find("\"peer\":\"pa\"") != std::string::npos);
+  CHECK(joined.find("\"peer\":\"pb\"") != std::string::npos);
+  CHECK(i2.counters.short_reads.load() == 0);
+  CHECK(i2.counters.replayed_events.load() == static_cast<std::uint64_t>(2 + signals));
+  CHECK(store.short_reads() > 0);  // tried first
 }
 
 TEST_CASE_METHOD(two_peer_room, "room: live copies that arrive swapped are delivered in stream order", "[room]") {
@@ -180,12 +204,19 @@ TEST_CASE_METHOD(two_peer_room, "room: live copies that arrive swapped are deliv
 }
 
 TEST_CASE_METHOD(two_peer_room, "room: a dropped live copy is noticed and read back from the stream", "[room]") {
+  // Read one at a time on the strand; on a worker when the short read
+  // fails, and where the store cannot read that way.
+  int way = GENERATE(0, 1, 2);
+  store.fail_short_reads = way == 1 ? 1000 : 0;
+  store.blocking_reads = way == 2;
   store.drop_every = 4;
   for (int n = 0; n < 10; ++n) i1.room("r")->signal(b, "pb", std::string("pa"), std::to_string(n), std::nullopt);
   REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 10; }));
   auto signals = a->of_type("signal");
   for (int n = 0; n < 10; ++n) CHECK(signals[n].find("\"data\":" + std::to_string(n) + ",") != std::string::npos);
   CHECK(i1.counters.catch_ups >= 1);
+  if (way == 0) CHECK(i1.counters.short_reads >= 1);
+  else CHECK(i1.counters.short_reads == 0);
 }
 
 TEST_CASE_METHOD(two_peer_room, "room: an append refused for load answers unavailable at once and stores nothing", "[room]") {

@@ -27,7 +27,7 @@ data_connection::data_connection(boost::asio::io_context& io, connection_setting
       conn_(std::move(settings), std::move(log)),
       appender_(conn_, appends, [this](natsMsg* m) { spent(m); }),
       live_(conn_, std::move(subject_prefix), [this](natsMsg* m) { spent(m); }),
-      heads_(conn_, appends.ack_timeout, [this](natsMsg* m) { spent(m); }),
+      direct_(conn_, appends.ack_timeout, [this](natsMsg* m) { spent(m); }),
       ticker_(loop_.executor()) {}
 
 data_connection::~data_connection() {
@@ -37,13 +37,13 @@ data_connection::~data_connection() {
 
 bool data_connection::open(std::atomic<bool> const& stop) {
   loop_.set_message_handler(
-      [this](natsMsg* msg) { return appender_.take(msg) || live_.take(msg) || heads_.take(msg); },
+      [this](natsMsg* msg) { return appender_.take(msg) || live_.take(msg) || direct_.take(msg); },
       [this] {
         if (!loop_.inline_delivery()) live_.drain_queued();
         destroy_spent(spent_batch);
       });
   if (!conn_.open(stop, &loop_)) return false;
-  if (!appender_.start(false) || !heads_.start()) return false;
+  if (!appender_.start(false) || !direct_.start()) return false;
   if (!loop_.inline_delivery())
     conn_.log().warn("this libnats has no inline message filter: live messages are queued and drained per read "
                      "(slower; see docs/threading.md)");
@@ -56,7 +56,7 @@ void data_connection::tick() {
   if (!open_) return;
   auto now = std::chrono::steady_clock::now();
   appender_.expire_overdue(now);
-  heads_.expire_overdue(now);
+  direct_.expire_overdue(now);
   destroy_spent(0);
   notice_held_writes(now);
   ticker_.expires_after(tick_interval);
@@ -89,7 +89,7 @@ void data_connection::close() {
   ticker_.cancel();
   conn_.close();
   appender_.fail_all("closing");
-  heads_.fail_all();
+  direct_.fail_all();
 }
 
 bool data_connection::flush() {

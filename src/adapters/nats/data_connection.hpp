@@ -1,6 +1,6 @@
 #pragma once
-// The instance's connection for appends, live feeds and the reads of a
-// room's head that go with a new follow, driven by its I/O
+// The instance's connection for appends, live feeds and the short reads
+// that go with a new follow (a room's head, its few newest events), driven by its I/O
 // loop (event_loop.hpp): a publish, its acknowledgement and the live copies
 // of stored events cross no thread of nats.c's. Rooms call append() and
 // follow() from their strands; acknowledgements and live messages are
@@ -20,7 +20,7 @@
 #include "adapters/nats/appender.hpp"
 #include "adapters/nats/connection.hpp"
 #include "adapters/nats/event_loop.hpp"
-#include "adapters/nats/head_reader.hpp"
+#include "adapters/nats/direct_reader.hpp"
 #include "adapters/nats/live_feed.hpp"
 
 namespace sig::nats {
@@ -39,7 +39,7 @@ class data_connection {
 
   appender& appends() { return appender_; }
   live_feed& live() { return live_; }
-  head_reader& heads() { return heads_; }
+  direct_reader& direct() { return direct_; }
   // Blocking, never on the loop's thread: a round trip to the server, so
   // that every subscription made before is in place there.
   bool flush();
@@ -55,7 +55,7 @@ class data_connection {
   connection conn_;
   appender appender_;
   live_feed live_;
-  head_reader heads_;
+  direct_reader direct_;
   boost::asio::steady_timer ticker_;  // acknowledgement deadlines, and a late batch of destroys
   std::mutex spent_mutex_;
   std::vector<__natsMsg*> spent_;

@@ -29,7 +29,20 @@ class nats_event_store final : public service::event_store {
     // (where a direct get can be answered by a replica that lags), takes
     // the blocking way.
     if (!reads_.direct_reads()) return false;
-    data_.heads().read(reads_.stream_name(), subject, std::move(done));
+    data_.direct().read_head(reads_.stream_name(), subject, std::move(done));
+    return true;
+  }
+  // Direct gets too, so the same two kinds of stream take the blocking way.
+  bool read_newest(std::string const& subject,
+                   std::function<void(std::optional<service::stored_message>)> done) override {
+    if (!reads_.direct_reads()) return false;
+    data_.direct().read_newest(reads_.stream_name(), subject, std::move(done));
+    return true;
+  }
+  bool read_next(std::string const& subject, std::uint64_t from,
+                 std::function<void(std::optional<service::stored_message>)> done) override {
+    if (!reads_.direct_reads()) return false;
+    data_.direct().read_next(reads_.stream_name(), subject, from, std::move(done));
     return true;
   }
   bool settle_follows() override { return data_.flush(); }

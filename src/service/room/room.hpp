@@ -121,6 +121,9 @@ class room : public std::enable_shared_from_this<room> {
   void on_parts_read(std::shared_ptr<sync_result> sync);
   void on_synced(std::shared_ptr<sync_result> result);
   void start_catch_up();
+  void catch_up_on_worker(std::uint64_t from);
+  // Runs a continuation on the room's strand (for the short reads).
+  std::function<void(std::function<void()>)> hop();
   void on_caught_up(std::optional<std::vector<stored_message>> messages);
   void on_live(live_message message);
   void take_arrival(live_message message);

@@ -21,6 +21,14 @@ namespace sig::service {
 namespace asio = boost::asio;
 using protocol::error_code;
 
+namespace {
+// Up to this many events are read one direct get at a time (a round trip
+// each) when a room is rebuilt or catches up; more on a worker, whose
+// consumer costs a few milliseconds of the server's and the worker's time
+// to set up but then streams.
+constexpr std::size_t short_read_limit = 16;
+}  // namespace
+
 // What a rebuild gathers: the presence cache's snapshot, the room's head
 // read after the follow, and the holdings record, each arriving on the
 // strand; then the room's membership, loaded from them.
@@ -96,10 +104,28 @@ void room::on_parts_read(std::shared_ptr<sync_result> sync) {
     on_synced(sync);
     return;
   }
-  asio::post(ctx_.blocking, [self = shared_from_this(), sync, loaded = std::move(loaded)]() mutable {
-    sync->loaded = finish_load(self->ctx_.store, std::move(loaded), self->ctx_.store.subjects(self->token_));
-    asio::post(self->strand_, [self, sync] { self->on_synced(sync); });
-  });
+  // Most often a few events: another instance stored the room's first
+  // joins a moment ago (a burst of joins into new rooms), or Redis is a
+  // little behind. Read one by one on the strand, a worker's consumer would
+  // cost more than they do (and a burst would queue on the workers).
+  finish_load_async(ctx_.store, loaded, ctx_.store.subjects(token_), short_read_limit, hop(),
+                    [self = shared_from_this(), sync, loaded](std::optional<loaded_room> read) mutable {
+                      if (read) {
+                        ++self->ctx_.counters.short_reads;
+                        sync->loaded = std::move(read);
+                        self->on_synced(sync);
+                        return;
+                      }
+                      asio::post(self->ctx_.blocking, [self, sync, loaded = std::move(loaded)]() mutable {
+                        sync->loaded =
+                            finish_load(self->ctx_.store, std::move(loaded), self->ctx_.store.subjects(self->token_));
+                        asio::post(self->strand_, [self, sync] { self->on_synced(sync); });
+                      });
+                    });
+}
+
+std::function<void(std::function<void()>)> room::hop() {
+  return [self = shared_from_this()](std::function<void()> next) { asio::post(self->strand_, std::move(next)); };
 }
 
 void room::on_synced(std::shared_ptr<sync_result> sync) {
@@ -213,7 +239,27 @@ void room::start_catch_up() {
   awaiting_missing_ = false;
   feed_.pause();
   ++ctx_.counters.catch_ups;
-  asio::post(ctx_.blocking, [self = shared_from_this(), from = feed_.mark() + 1] {
+  // A gap is most often one or two events: read them on the strand, after
+  // the head; more, or a store that cannot, on a worker.
+  std::uint64_t from = feed_.mark() + 1;
+  auto self = shared_from_this();
+  bool reading = ctx_.store.head_after_follows(subject_, [self, from](std::optional<std::uint64_t> head) {
+    asio::post(self->strand_, [self, from, head] {
+      if (self->phase_ != phase::catching_up) return;
+      if (!head) return self->catch_up_on_worker(from);
+      read_events_async(self->ctx_.store, self->subject_, from, *head, short_read_limit, self->hop(),
+                        [self, from](std::optional<std::vector<stored_message>> messages) {
+                          if (!messages) return self->catch_up_on_worker(from);
+                          ++self->ctx_.counters.short_reads;
+                          self->on_caught_up(std::move(messages));
+                        });
+    });
+  });
+  if (!reading) catch_up_on_worker(from);
+}
+
+void room::catch_up_on_worker(std::uint64_t from) {
+  asio::post(ctx_.blocking, [self = shared_from_this(), from] {
     auto& log = self->ctx_.store;
     std::optional<std::vector<stored_message>> messages;
     if (auto head = log.last_seq(self->subject_)) messages = log.read(self->subject_, from, *head);

@@ -1,6 +1,7 @@
 #include "service/room/room_loader.hpp"
 
 #include <future>
+#include <memory>
 
 #include "ports/presence_store.hpp"
 
@@ -59,19 +60,93 @@ std::optional<loaded_room> finish_load(event_reads& reads, loaded_room out, doma
   if (!needs_reads(out)) return out;
   // The stream's own snapshot bounds the replay when Redis has nothing
   // newer (it is empty, stale or down).
-  if (auto snap = reads.last_message(subjects.snapshot); snap && snap->seq > 0) {
-    std::uint64_t events = 0;
-    auto state = reads.format().decode_snapshot(snap->payload, &events);
-    if (state && state->last_seq <= out.head && state->last_seq > out.base.last_seq) {
-      out.base = std::move(*state);
-      out.room_events = events;
-      out.from_stream_snapshot = true;
-    }
-  }
+  if (auto snap = reads.last_message(subjects.snapshot)) take_stream_snapshot(reads.format(), out, *snap);
   auto events = reads.read(subjects.events, out.base.last_seq + 1, out.head);
   if (!events) return std::nullopt;
   out.events = std::move(*events);
   return out;
+}
+
+void take_stream_snapshot(stored_format const& format, loaded_room& room, stored_message const& snap) {
+  if (snap.seq == 0) return;
+  std::uint64_t events = 0;
+  auto state = format.decode_snapshot(snap.payload, &events);
+  if (state && state->last_seq <= room.head && state->last_seq > room.base.last_seq) {
+    room.base = std::move(*state);
+    room.room_events = events;
+    room.from_stream_snapshot = true;
+  }
+}
+
+namespace {
+
+// One read after another, each sent from the caller's strand once the
+// previous answer is there.
+struct event_chain : std::enable_shared_from_this<event_chain> {
+  event_store& store;
+  std::string subject;
+  std::uint64_t to;
+  std::size_t max_messages;
+  hop_fn hop;
+  std::function<void(std::optional<std::vector<stored_message>>)> done;
+  std::vector<stored_message> read;
+
+  event_chain(event_store& s, std::string subj, std::uint64_t last, std::size_t most, hop_fn h,
+              std::function<void(std::optional<std::vector<stored_message>>)> d)
+      : store(s), subject(std::move(subj)), to(last), max_messages(most), hop(std::move(h)), done(std::move(d)) {}
+
+  void next(std::uint64_t from) {
+    auto self = shared_from_this();
+    bool sent = store.read_next(subject, from, [self](std::optional<stored_message> message) {
+      self->hop([self, message = std::move(message)]() mutable { self->take(std::move(message)); });
+    });
+    if (!sent) done(std::nullopt);
+  }
+
+  void take(std::optional<stored_message> message) {
+    if (!message) return done(std::nullopt);
+    // Nothing more on the subject, or only what came after the head (the
+    // live feed brings that): all there is.
+    if (message->seq == 0 || message->seq > to) return done(std::move(read));
+    std::uint64_t seq = message->seq;
+    read.push_back(std::move(*message));
+    if (seq >= to) return done(std::move(read));
+    if (read.size() >= max_messages) return done(std::nullopt);
+    next(seq + 1);
+  }
+};
+
+}  // namespace
+
+void read_events_async(event_store& store, std::string subject, std::uint64_t from, std::uint64_t to,
+                       std::size_t max_messages, hop_fn hop,
+                       std::function<void(std::optional<std::vector<stored_message>>)> done) {
+  if (from > to) return done(std::vector<stored_message>{});
+  auto chain = std::make_shared<event_chain>(store, std::move(subject), to, max_messages, std::move(hop), std::move(done));
+  chain->next(from);
+}
+
+void finish_load_async(event_store& store, loaded_room room, domain::room_subjects const& subjects,
+                       std::size_t max_events, hop_fn hop, std::function<void(std::optional<loaded_room>)> done) {
+  if (room.cache_ahead) return done(std::nullopt);  // rare: the blocking way looks again
+  auto shared_done = std::make_shared<std::function<void(std::optional<loaded_room>)>>(std::move(done));
+  auto on_snapshot = [&store, events = subjects.events, max_events, hop, shared_done,
+                      room = std::move(room)](std::optional<stored_message> snap) mutable {
+    if (!snap) return (*shared_done)(std::nullopt);
+    take_stream_snapshot(store.format(), room, *snap);
+    std::uint64_t from = room.base.last_seq + 1, to = room.head;
+    read_events_async(store, events, from, to, max_events, hop,
+                      [shared_done, room = std::move(room)](std::optional<std::vector<stored_message>> read) mutable {
+                        if (!read) return (*shared_done)(std::nullopt);
+                        room.events = std::move(*read);
+                        (*shared_done)(std::move(room));
+                      });
+  };
+  auto on_snapshot_shared = std::make_shared<decltype(on_snapshot)>(std::move(on_snapshot));
+  bool sent = store.read_newest(subjects.snapshot, [hop, on_snapshot_shared](std::optional<stored_message> snap) {
+    hop([on_snapshot_shared, snap = std::move(snap)]() mutable { (*on_snapshot_shared)(std::move(snap)); });
+  });
+  if (!sent) (*shared_done)(std::nullopt);
 }
 
 domain::room_state fold_loaded(stored_format const& format, loaded_room const& room, std::string const& room_name) {
