@@ -162,6 +162,16 @@ class memory_event_store final : public service::event_store {
     return ignored.ok;
   }
 
+  // Removes a stored event, as the stream's limits would.
+  void erase(std::uint64_t seq) {
+    std::lock_guard lock(mutex_);
+    for (auto it = log_.begin(); it != log_.end(); ++it)
+      if (it->seq == seq) {
+        log_.erase(it);
+        return;
+      }
+  }
+
   std::vector<stored> events() const {
     std::lock_guard lock(mutex_);
     return std::vector<stored>(log_.begin(), log_.end());

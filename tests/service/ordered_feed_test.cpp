@@ -101,3 +101,19 @@ TEST_CASE("ordered feed: it holds at most max_held, dropping the oldest", "[feed
   CHECK(feed.held() == 3);
   CHECK(feed.dropped() == 2);
 }
+
+TEST_CASE("ordered feed: the held messages tell up to where a catch-up must read", "[feed]") {
+  ordered_feed feed;
+  feed.resume(5);
+  CHECK(feed.awaited() == 0);  // nothing held
+  CHECK(feed.arrive(copy(8, 7)).empty());   // 6 and 7 missing
+  CHECK(feed.awaited() == 7);
+  CHECK(feed.arrive(copy(12, 10)).empty());  // and 9 (or 10: whatever the room had) before 12
+  CHECK(feed.arrive(copy(10, 8)).empty());
+  CHECK(feed.awaited() == 10);  // 10 is held, yet a read up to it covers every hole: 6, 7 and 9
+  // Only what is above the mark counts.
+  for (std::uint64_t seq : {6, 7}) feed.applied(seq);
+  feed.applied(10);
+  CHECK(feed.awaited() == 0);
+  CHECK(seqs(feed.resume(feed.mark())) == std::vector<std::uint64_t>{12});
+}

@@ -219,6 +219,24 @@ TEST_CASE_METHOD(two_peer_room, "room: a dropped live copy is noticed and read b
   else CHECK(i1.counters.short_reads == 0);
 }
 
+TEST_CASE_METHOD(two_peer_room, "room: a missing event the stream no longer holds does not hold the room up", "[room]") {
+  // The live copy of the next stored event (the first signal) is lost, and
+  // the stream's limits remove the event itself before the room reads it.
+  store.drop_every = store.events().size() + 1;
+  i1.room("r")->signal(b, "pb", std::string("pa"), "1", std::nullopt);
+  REQUIRE(run_until(io, [&] { return store.events().size() == 3; }));
+  store.erase(store.events().back().seq);
+  store.drop_every = 0;
+  i1.room("r")->signal(b, "pb", std::string("pa"), "2", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 1; }));
+  CHECK(a->of_type("signal").front().find("\"data\":2,") != std::string::npos);
+  CHECK(i1.counters.catch_ups == 1);
+  // And the room goes on.
+  i1.room("r")->signal(b, "pb", std::string("pa"), "3", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 2; }));
+  CHECK(i1.counters.catch_ups == 1);
+}
+
 TEST_CASE_METHOD(two_peer_room, "room: an append refused for load answers unavailable at once and stores nothing", "[room]") {
   store.overloaded = true;
   auto appends_before = store.appends();

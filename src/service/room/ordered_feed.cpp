@@ -32,6 +32,14 @@ std::vector<live_message> ordered_feed::arrive(live_message message) {
   return take_continuing();
 }
 
+std::uint64_t ordered_feed::awaited() const {
+  std::uint64_t out = 0;
+  if (held_)
+    for (auto const& m : *held_)
+      if (m.seq > mark_) out = std::max(out, m.previous_subject_seq);
+  return out > mark_ ? out : 0;
+}
+
 // Whichever held message continues the mark, not just the oldest: the
 // feed may arrive slightly out of order.
 std::vector<live_message> ordered_feed::take_continuing() {

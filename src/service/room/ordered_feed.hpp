@@ -47,6 +47,10 @@ class ordered_feed {
   // Held messages that do not continue the mark: something between is
   // late, or lost. The room waits its reorder window, then catches up.
   bool has_hole() const { return held_ != nullptr; }
+  // The newest event the held messages wait for: the highest "previous
+  // sequence" among them above the mark (0: none held). Every hole they
+  // show lies at or below it, so a catch-up need read no further.
+  std::uint64_t awaited() const;
   std::size_t held() const { return held_ ? held_->size() : 0; }
   // Messages dropped because too many were held.
   std::uint64_t dropped() const { return dropped_; }

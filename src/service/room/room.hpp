@@ -121,10 +121,12 @@ class room : public std::enable_shared_from_this<room> {
   void on_parts_read(std::shared_ptr<sync_result> sync);
   void on_synced(std::shared_ptr<sync_result> result);
   void start_catch_up();
+  void read_missing(std::uint64_t from, std::uint64_t to);
   void catch_up_on_worker(std::uint64_t from);
   // Runs a continuation on the room's strand (for the short reads).
   std::function<void(std::function<void()>)> hop();
-  void on_caught_up(std::optional<std::vector<stored_message>> messages);
+  // `read_to`: the read covered the room up to there (0: up to its last message).
+  void on_caught_up(std::optional<std::vector<stored_message>> messages, std::uint64_t read_to = 0);
   void on_live(live_message message);
   void take_arrival(live_message message);
   void take_continuing(std::vector<live_message> ready);

@@ -239,23 +239,35 @@ void room::start_catch_up() {
   awaiting_missing_ = false;
   feed_.pause();
   ++ctx_.counters.catch_ups;
-  // A gap is most often one or two events: read them on the strand, after
-  // the head; more, or a store that cannot, on a worker.
   std::uint64_t from = feed_.mark() + 1;
+  // The held live messages tell up to where events are missing (most often
+  // one event): read just those, on the strand. With none held (an
+  // acknowledged append that did not come back), up to the head.
+  if (std::uint64_t awaited = feed_.awaited(); awaited >= from) {
+    read_missing(from, awaited);
+    return;
+  }
   auto self = shared_from_this();
   bool reading = ctx_.store.head_after_follows(subject_, [self, from](std::optional<std::uint64_t> head) {
     asio::post(self->strand_, [self, from, head] {
       if (self->phase_ != phase::catching_up) return;
       if (!head) return self->catch_up_on_worker(from);
-      read_events_async(self->ctx_.store, self->subject_, from, *head, short_read_limit, self->hop(),
-                        [self, from](std::optional<std::vector<stored_message>> messages) {
-                          if (!messages) return self->catch_up_on_worker(from);
-                          ++self->ctx_.counters.short_reads;
-                          self->on_caught_up(std::move(messages));
-                        });
+      self->read_missing(from, *head);
     });
   });
   if (!reading) catch_up_on_worker(from);
+}
+
+// The room's events from `from` to `to` by short reads; more than a few,
+// or a failed read, on a worker (up to the head).
+void room::read_missing(std::uint64_t from, std::uint64_t to) {
+  read_events_async(ctx_.store, subject_, from, to, short_read_limit, hop(),
+                    [self = shared_from_this(), from, to](std::optional<std::vector<stored_message>> messages) {
+                      if (self->phase_ != phase::catching_up) return;
+                      if (!messages) return self->catch_up_on_worker(from);
+                      ++self->ctx_.counters.short_reads;
+                      self->on_caught_up(std::move(messages), to);
+                    });
 }
 
 void room::catch_up_on_worker(std::uint64_t from) {
@@ -269,7 +281,7 @@ void room::catch_up_on_worker(std::uint64_t from) {
   });
 }
 
-void room::on_caught_up(std::optional<std::vector<stored_message>> messages) {
+void room::on_caught_up(std::optional<std::vector<stored_message>> messages, std::uint64_t read_to) {
   if (phase_ != phase::catching_up) return;
   if (!messages) {
     // Keep holding the feed and try again shortly; the room's peers stay connected.
@@ -285,6 +297,10 @@ void room::on_caught_up(std::optional<std::vector<stored_message>> messages) {
     feed_.applied(stored.seq);
     apply(stored.seq, stored.payload);
   }
+  // The read took all the stream holds of the room up to `read_to`: an
+  // event it no longer holds (removed by the stream's limits) cannot be
+  // delivered, and waiting for it would catch up again and again.
+  feed_.applied(read_to);
   phase_ = phase::live;
   take_continuing(feed_.resume(feed_.mark()));
 }
