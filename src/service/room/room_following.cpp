@@ -108,17 +108,19 @@ void room::on_parts_read(std::shared_ptr<sync_result> sync) {
   // joins a moment ago (a burst of joins into new rooms), or Redis is a
   // little behind. Read one by one on the strand, a worker's consumer would
   // cost more than they do (and a burst would queue on the workers).
-  finish_load_async(ctx_.store, loaded, ctx_.store.subjects(token_), short_read_limit, hop(),
-                    [self = shared_from_this(), sync, loaded](std::optional<loaded_room> read) mutable {
+  finish_load_async(ctx_.store, std::move(loaded), ctx_.store.subjects(token_), short_read_limit, hop(),
+                    [self = shared_from_this(), sync](std::optional<loaded_room> read) {
                       if (read) {
                         ++self->ctx_.counters.short_reads;
                         sync->loaded = std::move(read);
                         self->on_synced(sync);
                         return;
                       }
-                      asio::post(self->ctx_.blocking, [self, sync, loaded = std::move(loaded)]() mutable {
-                        sync->loaded =
-                            finish_load(self->ctx_.store, std::move(loaded), self->ctx_.store.subjects(self->token_));
+                      // On a worker from the start again: begin_load is pure.
+                      asio::post(self->ctx_.blocking, [self, sync] {
+                        sync->loaded = finish_load(self->ctx_.store,
+                                                   begin_load(self->ctx_.store.format(), sync->cached, *sync->head),
+                                                   self->ctx_.store.subjects(self->token_));
                         asio::post(self->strand_, [self, sync] { self->on_synced(sync); });
                       });
                     });

@@ -126,27 +126,50 @@ void read_events_async(event_store& store, std::string subject, std::uint64_t fr
   chain->next(from);
 }
 
+namespace {
+
+// The stream's snapshot first, then the events after the base; the room
+// travels along, owned here, until `done` has it.
+struct async_load : std::enable_shared_from_this<async_load> {
+  event_store& store;
+  loaded_room room;
+  std::string events_subject;
+  std::size_t max_events;
+  hop_fn hop;
+  std::function<void(std::optional<loaded_room>)> done;
+
+  async_load(event_store& s, loaded_room r, std::string subject, std::size_t most, hop_fn h,
+             std::function<void(std::optional<loaded_room>)> d)
+      : store(s), room(std::move(r)), events_subject(std::move(subject)), max_events(most), hop(std::move(h)),
+        done(std::move(d)) {}
+
+  void start(std::string const& snapshot_subject) {
+    auto self = shared_from_this();
+    bool sent = store.read_newest(snapshot_subject, [self](std::optional<stored_message> snap) {
+      self->hop([self, snap = std::move(snap)]() mutable { self->take_snapshot(std::move(snap)); });
+    });
+    if (!sent) done(std::nullopt);
+  }
+
+  void take_snapshot(std::optional<stored_message> snap) {
+    if (!snap) return done(std::nullopt);
+    take_stream_snapshot(store.format(), room, *snap);
+    read_events_async(store, events_subject, room.base.last_seq + 1, room.head, max_events, hop,
+                      [self = shared_from_this()](std::optional<std::vector<stored_message>> read) {
+                        if (!read) return self->done(std::nullopt);
+                        self->room.events = std::move(*read);
+                        self->done(std::move(self->room));
+                      });
+  }
+};
+
+}  // namespace
+
 void finish_load_async(event_store& store, loaded_room room, domain::room_subjects const& subjects,
                        std::size_t max_events, hop_fn hop, std::function<void(std::optional<loaded_room>)> done) {
   if (room.cache_ahead) return done(std::nullopt);  // rare: the blocking way looks again
-  auto shared_done = std::make_shared<std::function<void(std::optional<loaded_room>)>>(std::move(done));
-  auto on_snapshot = [&store, events = subjects.events, max_events, hop, shared_done,
-                      room = std::move(room)](std::optional<stored_message> snap) mutable {
-    if (!snap) return (*shared_done)(std::nullopt);
-    take_stream_snapshot(store.format(), room, *snap);
-    std::uint64_t from = room.base.last_seq + 1, to = room.head;
-    read_events_async(store, events, from, to, max_events, hop,
-                      [shared_done, room = std::move(room)](std::optional<std::vector<stored_message>> read) mutable {
-                        if (!read) return (*shared_done)(std::nullopt);
-                        room.events = std::move(*read);
-                        (*shared_done)(std::move(room));
-                      });
-  };
-  auto on_snapshot_shared = std::make_shared<decltype(on_snapshot)>(std::move(on_snapshot));
-  bool sent = store.read_newest(subjects.snapshot, [hop, on_snapshot_shared](std::optional<stored_message> snap) {
-    hop([on_snapshot_shared, snap = std::move(snap)]() mutable { (*on_snapshot_shared)(std::move(snap)); });
-  });
-  if (!sent) (*shared_done)(std::nullopt);
+  std::make_shared<async_load>(store, std::move(room), subjects.events, max_events, std::move(hop), std::move(done))
+      ->start(subjects.snapshot);
 }
 
 domain::room_state fold_loaded(stored_format const& format, loaded_room const& room, std::string const& room_name) {
