@@ -72,7 +72,17 @@ test('sigstream-bench drives a cluster through HAProxy and loses nothing', async
   assert.equal(report.placement.rooms_fully_spread, 4, 'every room has a peer on each instance');
   assert.equal(report.memory.peers_joined, 40);
   assert.equal(report.joins.length, 2, 'sequential and burst joins');
-  for (const joins of report.joins) assert.equal(joins.joined, 8, `${joins.mode} joins`);
+  for (const joins of report.joins) {
+    assert.equal(joins.joined, 8, `${joins.mode} joins`);
+    // Every server process's CPU over the joins, read to the nanosecond:
+    // an instance that took joins spent something on them.
+    assert.deepEqual(joins.cpu.map((c) => c.name).sort(), ['haproxy', 'i1', 'i2', 'nats', 'redis'], joins.mode);
+    for (const c of joins.cpu.filter((c) => c.role === 'instance'))
+      assert.ok(c.cpu_ms > 0 && c.us_per_join > 0, `${joins.mode}: ${c.name} spent no CPU on 8 joins`);
+    const sum = joins.cpu.reduce((total, c) => total + c.us_per_join, 0);
+    assert.ok(Math.abs(sum - joins.servers_us_per_join) < 1e-6 * Math.max(1, sum), `${joins.mode}: servers = sum of processes`);
+    assert.ok(joins.bench_us_per_join > 0, `${joins.mode}: the bench's own CPU`);
+  }
 
   assert.deepEqual(report.steps.map((s) => s.rate), [50, 100]);
   for (const step of report.steps) {

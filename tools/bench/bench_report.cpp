@@ -336,6 +336,12 @@ std::string render_text(bench_results const& r) {
       latency_row(out, "  instance already followed room", j.instance_follows);
       add(out, "  {:<34} {} attempted, {} refused ({}), {} unanswered, {:.2f} s wall\n", "", j.attempted, j.failed,
           join_counts(j.errors), j.timed_out, j.wall_seconds);
+      if (!j.cpu.empty()) {
+        std::string shares;
+        for (auto const& c : j.cpu) shares += fmt::format("{}{} {:.0f}", shares.empty() ? "" : ", ", c.name, c.us_per_join);
+        add(out, "  {:<34} CPU per join (us): {}; servers {:.0f}, bench {:.0f}\n", "", shares, j.servers_us_per_join,
+            j.bench_us_per_join);
+      }
     }
     add(out, "\n");
   }
@@ -460,6 +466,16 @@ std::string render_side_by_side(std::vector<bench_results> const& systems) {
   };
   row("joins one at a time p50 / p99 (ms)", [&](auto const& r) { return join_cell(r, "sequential"); });
   row("joins all at once p50 / p99 (ms)", [&](auto const& r) { return join_cell(r, "burst"); });
+  row("  server CPU per join, all / instances (us)", [](bench_results const& r) {
+    for (auto const& j : r.joins) {
+      if (j.mode != "burst" || j.cpu.empty()) continue;
+      double instances = 0;
+      for (auto const& c : j.cpu)
+        if (c.role == "instance") instances += c.us_per_join;
+      return fmt::format("{:.0f} / {:.0f}", j.servers_us_per_join, instances);
+    }
+    return std::string("-");
+  });
   row("instance memory per idle peer (KiB)", [](bench_results const& r) {
     return r.memory ? fmt::format("{:.2f}", r.memory->instance_bytes_per_peer / 1024) : std::string("-");
   });
@@ -633,6 +649,18 @@ std::string render_json(bench_results const& r) {
     json_latency(j, jf.first_on_instance);
     j.key("instance_follows");
     json_latency(j, jf.instance_follows);
+    j.key("cpu").open('[');
+    for (auto const& c : jf.cpu) {
+      j.open('{');
+      j.key("name").str(c.name);
+      j.key("role").str(c.role);
+      j.key("cpu_ms").num(c.cpu_ms);
+      j.key("us_per_join").num(c.us_per_join);
+      j.close('}');
+    }
+    j.close(']');
+    j.key("servers_us_per_join").num(jf.servers_us_per_join);
+    j.key("bench_us_per_join").num(jf.bench_us_per_join);
     j.close('}');
   }
   j.close(']');

@@ -86,6 +86,14 @@ struct join_figures {
   latency_summary first_on_instance;  // the instance had to start following the room
   latency_summary instance_follows;   // the instance already followed the room
   std::map<std::string, std::uint64_t> errors;
+  // What each server process spent from the first join sent to the last
+  // answer, per join answered: where a burst's time goes, in every run.
+  struct process_share {
+    std::string name, role;
+    double cpu_ms = 0, us_per_join = 0;
+  };
+  std::vector<process_share> cpu;
+  double servers_us_per_join = 0, bench_us_per_join = 0;
 };
 
 struct process_cpu {

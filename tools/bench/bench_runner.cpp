@@ -68,6 +68,7 @@ class runner {
   std::optional<http_result> get_metrics_page(target_url const& url);
   std::map<std::string, metric_values> metrics_snapshot();
   std::map<std::string, double> cpu_snapshot();
+  std::map<std::string, double> exact_cpu_snapshot();  // to the nanosecond: for a join burst
   std::map<std::string, std::uint64_t> switches_snapshot();
 
   // --- Connections and rooms --------------------------------------------------
@@ -160,6 +161,14 @@ std::map<std::string, double> runner::cpu_snapshot() {
   std::map<std::string, double> out;
   for (auto const& p : processes_)
     if (auto seconds = cpu_seconds(p.pid)) out[p.name] = *seconds;
+  out["(bench)"] = own_cpu_seconds();
+  return out;
+}
+
+std::map<std::string, double> runner::exact_cpu_snapshot() {
+  std::map<std::string, double> out;
+  for (auto const& p : processes_)
+    if (auto seconds = cpu_seconds_exact(p.pid)) out[p.name] = *seconds;
   out["(bench)"] = own_cpu_seconds();
   return out;
 }
@@ -456,6 +465,7 @@ join_figures runner::join_rooms(room_list const& rooms, std::string const& prefi
         t_.protocol->join(fmt::format("{}-{}", prefix, room), fmt::format(R"({{"bench":"{}"}})", run_id_)));
   };
   std::uint64_t base = hub_.joins.get();
+  auto cpu_before = exact_cpu_snapshot();
   auto started = steady::now();
   if (sequential) {
     std::size_t k = 0;
@@ -486,6 +496,7 @@ join_figures runner::join_rooms(room_list const& rooms, std::string const& prefi
       progress("warning: {}: not every join was answered within {} ms", what, bound.count());
   }
   out.wall_seconds = std::chrono::duration<double>(steady::now() - started).count();
+  auto cpu_after = exact_cpu_snapshot();
   std::vector<std::int64_t> all, first, follows;
   for (auto const& [p, is_first] : order) {
     ++out.attempted;
@@ -509,6 +520,16 @@ join_figures runner::join_rooms(room_list const& rooms, std::string const& prefi
   out.all = summarize(std::move(all));
   out.first_on_instance = summarize(std::move(first));
   out.instance_follows = summarize(std::move(follows));
+  if (out.joined > 0) {
+    auto per_join = [&](double seconds) { return seconds * 1e6 / static_cast<double>(out.joined); };
+    for (auto const& p : processes_) {
+      if (!cpu_before.count(p.name) || !cpu_after.count(p.name)) continue;
+      double seconds = cpu_after[p.name] - cpu_before[p.name];
+      out.cpu.push_back({p.name, std::string(to_string(p.role)), seconds * 1e3, per_join(seconds)});
+      out.servers_us_per_join += per_join(seconds);
+    }
+    out.bench_us_per_join = per_join(cpu_after["(bench)"] - cpu_before["(bench)"]);
+  }
   progress("{}: {} joined, {} refused, {} unanswered in {:.2f} s; p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms", what,
            out.joined, out.failed, out.timed_out, out.wall_seconds, out.all.p50_ms, out.all.p99_ms, out.all.max_ms);
   return out;

@@ -295,6 +295,21 @@ std::optional<double> cpu_seconds(int pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100);
 }
 
+std::optional<double> cpu_seconds_exact(int pid) {
+  std::error_code ec;
+  std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::uint64_t ns = 0;
+  bool any = false;
+  for (auto const& entry : std::filesystem::directory_iterator(tasks, ec)) {
+    std::string text = read_file(entry.path() / "schedstat");
+    if (text.empty()) continue;  // the thread ended meanwhile
+    ns += std::strtoull(text.c_str(), nullptr, 10);
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  return static_cast<double>(ns) / 1e9;
+}
+
 std::optional<std::uint64_t> context_switches(int pid) {
   std::error_code ec;
   std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";

@@ -71,6 +71,10 @@ process_list find_processes(std::string const& pids_option, std::string const& p
 // /proc readers; nullopt when the process is gone.
 std::optional<std::uint64_t> rss_kib(int pid);
 std::optional<double> cpu_seconds(int pid);  // utime + stime
+// The same to the nanosecond (every thread's run time from
+// /proc/PID/task/*/schedstat): for windows of a few tens of milliseconds,
+// where clock ticks of 10 ms say nothing. Threads that ended are not counted.
+std::optional<double> cpu_seconds_exact(int pid);
 // Voluntary + involuntary context switches summed over the process's threads.
 std::optional<std::uint64_t> context_switches(int pid);
 double own_cpu_seconds();                    // this process, all threads
