@@ -1,6 +1,6 @@
 #include "domain/message_id.hpp"
 
-#include <cstdio>
+#include "domain/room_name.hpp"
 
 namespace sig::domain {
 
@@ -29,26 +29,24 @@ struct fnv1a_pair {
 
 }  // namespace
 
-std::string signal_message_id(std::string_view room_token, std::string_view peer, std::uint64_t join_seq,
-                              std::string_view request_id, std::optional<std::string> const& to,
-                              std::string_view data_json) {
-  std::string seq = std::to_string(join_seq);
+std::string signal_message_id(std::uint64_t join_seq, std::string_view request_id,
+                              std::optional<std::string> const& to, std::string_view data_json) {
   fnv1a_pair h;
   h.part(request_id);
   h.part(to ? std::string_view("1") : std::string_view("0"));
   h.part(to ? std::string_view(*to) : std::string_view());
   h.part(data_json);
-  char hex[33];
-  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(h.a),
-                static_cast<unsigned long long>(h.b));
-  std::string id = "req.";
-  id += room_token;
+  // The 128 bits, a's bytes then b's, most significant first, in base64url:
+  // 22 characters.
+  char bytes[16];
+  for (int k = 0; k < 8; ++k) {
+    bytes[k] = static_cast<char>(h.a >> (56 - 8 * k));
+    bytes[8 + k] = static_cast<char>(h.b >> (56 - 8 * k));
+  }
+  std::string id = "s.";
+  id += std::to_string(join_seq);
   id += '.';
-  id += peer;
-  id += '.';
-  id += seq;
-  id += '.';
-  id += hex;
+  id += base64url(std::string_view(bytes, sizeof bytes));
   return id;
 }
 

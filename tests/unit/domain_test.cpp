@@ -512,23 +512,25 @@ TEST_CASE("domain: leave reasons have their protocol names", "[domain]") {
 TEST_CASE("signal message ids: the same request of the same member gives the same id, anything else another", "[domain]") {
   using sig::domain::signal_message_id;
   std::optional<std::string> to = std::string("pb");
-  auto base = signal_message_id("cg", "pa", 7, "41", to, R"({"n":1})");
-  CHECK(base == signal_message_id("cg", "pa", 7, "41", to, R"({"n":1})"));
-  CHECK(base.rfind("req.cg.pa.7.", 0) == 0);
-  CHECK(base.size() == std::string("req.cg.pa.7.").size() + 32);
-  CHECK(base != signal_message_id("cg", "pa", 8, "41", to, R"({"n":1})"));   // another join of the peer
-  CHECK(base != signal_message_id("cg", "pc", 7, "41", to, R"({"n":1})"));   // another peer
-  CHECK(base != signal_message_id("ch", "pa", 7, "41", to, R"({"n":1})"));   // another room
-  CHECK(base != signal_message_id("cg", "pa", 7, "42", to, R"({"n":1})"));   // another id
-  CHECK(base != signal_message_id("cg", "pa", 7, "41", to, R"({"n":2})"));   // other content
-  CHECK(base != signal_message_id("cg", "pa", 7, "41", std::nullopt, R"({"n":1})"));  // to everyone
-  CHECK(base != signal_message_id("cg", "pa", 7, "41", std::string("pc"), R"({"n":1})"));
+  auto base = signal_message_id(7, "41", to, R"({"n":1})");
+  CHECK(base == signal_message_id(7, "41", to, R"({"n":1})"));
+  // The member is its join's seq: no other join in the stream has it.
+  CHECK(base.rfind("s.7.", 0) == 0);
+  CHECK(base.size() == std::string("s.7.").size() + 22);
+  CHECK(base != signal_message_id(8, "41", to, R"({"n":1})"));   // another join (of this peer, or another)
+  CHECK(base != signal_message_id(70, "41", to, R"({"n":1})"));
+  CHECK(base != signal_message_id(7, "42", to, R"({"n":1})"));   // another id
+  CHECK(base != signal_message_id(7, "41", to, R"({"n":2})"));   // other content
+  CHECK(base != signal_message_id(7, "41", std::nullopt, R"({"n":1})"));  // to everyone
+  CHECK(base != signal_message_id(7, "41", std::string("pc"), R"({"n":1})"));
   // Parts are length-prefixed: moving bytes between id and data changes the id.
-  CHECK(signal_message_id("cg", "pa", 7, "4", to, R"(1{"n":1})") != base);
-  // A fixed value (FNV-1a as specified, computed separately in Python): the
-  // id must not change between builds or hosts (a request sent again may
-  // reach another instance, or a newer version).
-  CHECK(signal_message_id("r", "p", 1, "1", std::nullopt, "0") == "req.r.p.1.41b63e6d89f6e551721f284207c218f2");
+  CHECK(signal_message_id(7, "4", to, R"(1{"n":1})") != base);
+  // Short: about 100 bytes fewer per stored signal than room and peer spelt out.
+  CHECK(signal_message_id(18446744073709551615ULL, std::string(200, 'x'), to, std::string(4000, 'y')).size() == 45);
+  // A fixed value (FNV-1a as specified, in base64url, computed separately in
+  // Python): the id must not change between builds or hosts (a request sent
+  // again may reach another instance, or a newer version).
+  CHECK(signal_message_id(1, "1", std::nullopt, "0") == "s.1.QbY-bYn25VFyHyhCB8IY8g");
 }
 
 TEST_CASE("domain: decide_expiry leaves every member the dead instance held, and no other", "[domain][expiry]") {

@@ -243,7 +243,7 @@ void room::do_signal(std::shared_ptr<peer_endpoint> endpoint, std::string peer, 
   std::string msg_id;
   if (id) {
     auto const& s = std::get<domain::signal_sent>(events.front());
-    msg_id = domain::signal_message_id(token_, s.from, sender->join_seq, *id, s.to, s.data_json);
+    msg_id = domain::signal_message_id(sender->join_seq, *id, s.to, s.data_json);
   }
   append(std::move(events.front()), append_kind::request, [self = shared_from_this(), endpoint, id](append_result result) {
     if (!result.ok) {

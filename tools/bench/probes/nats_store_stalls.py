@@ -27,7 +27,6 @@ import time
 
 from nats_probe_support import connect, running_nats_server
 
-PAYLOAD = b'x' * 450  # about what a signal of the benchmark stores
 
 
 def request(s, f, subject, body):
@@ -52,10 +51,13 @@ def main():
     ap.add_argument('--layout', choices=['one', 'two'], required=True)
     ap.add_argument('--rate', type=int, default=5000, help='appends per second (1..20000)')
     ap.add_argument('--duration', type=float, default=20, help='seconds (1..60)')
+    ap.add_argument('--payload-bytes', type=int, default=450,
+                    help='bytes per append (16..4096; 450 is about what a signal of the benchmark stores)')
     ap.add_argument('--nats-server', default=shutil.which('nats-server') or '/usr/sbin/nats-server')
     a = ap.parse_args()
-    if not 1 <= a.rate <= 20000 or not 1 <= a.duration <= 60:
-        ap.error('--rate must be 1..20000 and --duration 1..60')
+    if not 1 <= a.rate <= 20000 or not 1 <= a.duration <= 60 or not 16 <= a.payload_bytes <= 4096:
+        ap.error('--rate must be 1..20000, --duration 1..60 and --payload-bytes 16..4096')
+    payload = b'x' * a.payload_bytes
     with running_nats_server(a.nats_server, 'nats-store-stalls-') as (server, port):
         s, f = connect(port, time.monotonic() + 10, then=b'SUB _R.> 1\r\n')
         live = {'name': 'LIVE', 'subjects': ['room.>'], 'storage': 'file',
@@ -77,7 +79,7 @@ def main():
             now = time.perf_counter()
             while sent < total and start + sent / a.rate <= now:
                 sent_at[sent] = time.perf_counter()
-                s.sendall(b'PUB room.r%d _R.%d %d\r\n%s\r\n' % (sent % 100, sent, len(PAYLOAD), PAYLOAD))
+                s.sendall(b'PUB room.r%d _R.%d %d\r\n%s\r\n' % (sent % 100, sent, len(payload), payload))
                 sent += 1
             wait = start + sent / a.rate - time.perf_counter() if sent < total else 0.001
             select.select([s], [], [], max(0.0, min(0.001, wait)))
