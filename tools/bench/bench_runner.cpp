@@ -67,8 +67,9 @@ class runner {
   void stop_io();
   std::optional<http_result> get_metrics_page(target_url const& url);
   std::map<std::string, metric_values> metrics_snapshot();
-  std::map<std::string, double> cpu_snapshot();
-  std::map<std::string, double> exact_cpu_snapshot();  // to the nanosecond: for a join burst
+  // Every watched process's CPU, and the bench's own. `read` is cpu_seconds
+  // (clock ticks) or cpu_seconds_exact (to the nanosecond: for a join burst).
+  std::map<std::string, double> cpu_snapshot(std::optional<double> (*read)(int) = cpu_seconds);
   std::map<std::string, std::uint64_t> switches_snapshot();
 
   // --- Connections and rooms --------------------------------------------------
@@ -157,18 +158,10 @@ std::map<std::string, metric_values> runner::metrics_snapshot() {
   return out;
 }
 
-std::map<std::string, double> runner::cpu_snapshot() {
+std::map<std::string, double> runner::cpu_snapshot(std::optional<double> (*read)(int)) {
   std::map<std::string, double> out;
   for (auto const& p : processes_)
-    if (auto seconds = cpu_seconds(p.pid)) out[p.name] = *seconds;
-  out["(bench)"] = own_cpu_seconds();
-  return out;
-}
-
-std::map<std::string, double> runner::exact_cpu_snapshot() {
-  std::map<std::string, double> out;
-  for (auto const& p : processes_)
-    if (auto seconds = cpu_seconds_exact(p.pid)) out[p.name] = *seconds;
+    if (auto seconds = read(p.pid)) out[p.name] = *seconds;
   out["(bench)"] = own_cpu_seconds();
   return out;
 }
@@ -465,7 +458,7 @@ join_figures runner::join_rooms(room_list const& rooms, std::string const& prefi
         t_.protocol->join(fmt::format("{}-{}", prefix, room), fmt::format(R"({{"bench":"{}"}})", run_id_)));
   };
   std::uint64_t base = hub_.joins.get();
-  auto cpu_before = exact_cpu_snapshot();
+  auto cpu_before = cpu_snapshot(cpu_seconds_exact);
   auto started = steady::now();
   if (sequential) {
     std::size_t k = 0;
@@ -496,7 +489,7 @@ join_figures runner::join_rooms(room_list const& rooms, std::string const& prefi
       progress("warning: {}: not every join was answered within {} ms", what, bound.count());
   }
   out.wall_seconds = std::chrono::duration<double>(steady::now() - started).count();
-  auto cpu_after = exact_cpu_snapshot();
+  auto cpu_after = cpu_snapshot(cpu_seconds_exact);
   std::vector<std::int64_t> all, first, follows;
   for (auto const& [p, is_first] : order) {
     ++out.attempted;
