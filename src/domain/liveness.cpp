@@ -31,6 +31,13 @@ std::vector<std::string> liveness::alive_instances(clock::time_point now) const 
   return out;
 }
 
+std::size_t liveness::alive_count(clock::time_point now) const {
+  std::size_t n = 0;
+  for (auto const& [id, s] : instances_)
+    if (now - s.changed < timeout_) ++n;
+  return n;
+}
+
 std::string expiry_message_id(std::string_view room_token, std::string_view peer, std::uint64_t join_seq) {
   std::string id = "expire.";
   id += room_token;

@@ -29,6 +29,8 @@ class liveness {
   bool alive(std::string const& instance, clock::time_point now) const;
   // Every instance with a heartbeat seen and not stale.
   std::vector<std::string> alive_instances(clock::time_point now) const;
+  // How many of them, without a list: for the gauge, every turn of the watch.
+  std::size_t alive_count(clock::time_point now) const;
 
  private:
   struct seen {

@@ -17,6 +17,7 @@ TEST_CASE("liveness: a heartbeat whose revision keeps changing is alive", "[live
   CHECK(l.alive("i1", t0 + 25s));
   CHECK(l.newly_dead(t0 + 25s).empty());
   CHECK(l.alive_instances(t0 + 25s) == std::vector<std::string>{"i1"});
+  CHECK(l.alive_count(t0 + 25s) == 1);
 }
 
 TEST_CASE("liveness: a revision standing still for the timeout is dead, reported once", "[liveness]") {
@@ -28,6 +29,8 @@ TEST_CASE("liveness: a revision standing still for the timeout is dead, reported
   l.heartbeat("i1", 3, t0 + 9s);
   CHECK(l.alive("i2", t0 + 9s));
   CHECK_FALSE(l.alive("i2", t0 + 10s));
+  CHECK(l.alive_count(t0 + 9s) == 2);
+  CHECK(l.alive_count(t0 + 10s) == 1);
   CHECK(l.newly_dead(t0 + 10s) == std::vector<std::string>{"i2"});
   CHECK(l.newly_dead(t0 + 11s).empty());
   CHECK(l.alive("i1", t0 + 18s));
@@ -47,4 +50,5 @@ TEST_CASE("liveness: never seen is not alive; goodbye forgets without a death", 
   CHECK_FALSE(l.alive("i3", t0));
   CHECK(l.newly_dead(t0 + 60s).empty());
   CHECK(l.alive_instances(t0).empty());
+  CHECK(l.alive_count(t0) == 0);
 }

@@ -271,7 +271,7 @@ void liveness_monitor::run() {
       s.healthy_since = now;
       continue;
     }
-    counters_.instances_alive = static_cast<std::int64_t>(s.instances.alive_instances(now).size());
+    counters_.instances_alive = static_cast<std::int64_t>(s.instances.alive_count(now));
     // Judging needs a full timeout of our own heartbeats going through, so
     // that every live instance has been seen beating.
     if (!beating || now - s.healthy_since < settings_.instance_timeout) continue;
