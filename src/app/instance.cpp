@@ -263,6 +263,8 @@ void instance::bootstrap() {
     return;
   }
   holdings_->start();
+  if (auto replicas = reads_.refresh_stream_shape()) counters_.stream_replicas = *replicas;
+  asio::post(*io_, [this] { check_stream_later(); });
   if (!secret_known_) {
     // Written before secret_known_ is set, read only after it is seen set.
     while (!stopping_) {
@@ -281,6 +283,19 @@ void instance::bootstrap() {
                         : fmt::format("on (grace {} ms, secret {})", s_.resume_grace.count(),
                                       s_.resume_secret.empty() ? "shared through NATS" : "from the configuration"),
              data_->inline_delivery() ? "handled inline on the I/O loop" : "queued per subscription (slower)");
+}
+
+void instance::check_stream_later() {
+  if (stopping_) return;
+  stream_check_timer_->expires_after(s_.stream_check_interval);
+  stream_check_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    asio::post(blocking_, [this] {
+      if (stopping_) return;
+      if (auto replicas = reads_.refresh_stream_shape()) counters_.stream_replicas = *replicas;
+      asio::post(*io_, [this] { check_stream_later(); });
+    });
+  });
 }
 
 // Drain: /readyz turns 503, new WebSockets and joins are refused, and every
@@ -321,6 +336,7 @@ int instance::run() {
     tear_down();
     return exit_code_;
   }
+  stream_check_timer_ = std::make_unique<asio::steady_timer>(*io_);
   asio::post(blocking_, [this] { bootstrap(); });
   liveness_.start();
   signals_ = std::make_unique<asio::signal_set>(*io_, SIGINT, SIGTERM);
@@ -352,6 +368,7 @@ void instance::tear_down() {
   // whose leaves were just recorded.
   liveness_.stop(exit_code_ == 0);
   signals_.reset();
+  stream_check_timer_.reset();
   listener_.reset();
   admin_listener_.reset();
   reads_.close();

@@ -7,6 +7,7 @@
 // built after, and destroyed before, what it refers to.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
@@ -64,6 +65,9 @@ class instance {
   // peers an earlier run under this id left behind expired.
   void bootstrap();
   void begin_drain(int signal);
+  // Every --stream-check-interval, the stream's shape is read again on the
+  // blocking pool (event_log::refresh_stream_shape).
+  void check_stream_later();
   // Every part stopped and released, dependencies last. Idempotent.
   void tear_down();
 
@@ -113,6 +117,7 @@ class instance {
   std::atomic<bool> stopping_{false};
   int exit_code_ = 0;
   std::unique_ptr<boost::asio::signal_set> signals_;
+  std::unique_ptr<boost::asio::steady_timer> stream_check_timer_;
   bool torn_down_ = false;
 };
 

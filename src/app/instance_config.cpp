@@ -73,6 +73,10 @@ std::variant<instance_config, std::string> check_instance_settings(instance_sett
     why << "--instance-timeout must be at least twice --heartbeat-interval (at least 100ms)";
     return refuse();
   }
+  if (s.stream_check_interval.count() < 100) {
+    why << "--stream-check-interval must be at least 100ms";
+    return refuse();
+  }
   if (s.resume && (s.resume_grace.count() < 100 || s.resume_token_lifetime < s.resume_grace)) {
     why << "--resume-grace must be at least 100ms and --resume-token-lifetime at least as long";
     return refuse();

@@ -77,6 +77,7 @@ struct instance_settings {
   std::int64_t admin_workers = 4;
   std::chrono::milliseconds heartbeat_interval{1'000};
   std::chrono::milliseconds instance_timeout{3'000};
+  std::chrono::milliseconds stream_check_interval{30'000};
 };
 
 struct instance_config {

@@ -26,6 +26,9 @@ void declare_serve_options(options& opts, app::instance_settings& s) {
   opts.add_int("stream-replicas", &s.stream_replicas,
                "Copies of the stream and of sigstream's key-value buckets in a JetStream cluster (3 or 5), when "
                "they are created; an existing stream keeps its own (a warning says when it has fewer).");
+  opts.add_duration("stream-check-interval", &s.stream_check_interval,
+                    "How often the stream's configuration is read again, so that raising a running stream's replicas "
+                    "moves this instance's reads to the stream's leader without a restart.");
   opts.group("Redis (the presence cache)");
   opts.add_string("redis-url", &s.redis_url,
                   "Redis for the presence cache (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]); empty runs without it "

@@ -53,6 +53,7 @@ std::string metrics::prometheus_text(std::string const& instance_id, std::string
   single("active_rooms", "Rooms this instance follows.", active_rooms, "gauge");
   single("detached_peers", "Peers whose connection dropped, kept for the resume grace period.", detached_peers, "gauge");
   single("instances_alive", "Instances whose heartbeat this instance sees, itself included.", instances_alive, "gauge");
+  single("stream_replicas", "Replicas of the event stream, as last read (0: not read yet).", stream_replicas, "gauge");
   single("nats_connected", "1 while the NATS connection is up and the stream usable.", nats_connected, "gauge");
   single("redis_connected", "1 if Redis answered its last command, 0 if not, -1 without Redis.", redis_connected, "gauge");
   single("appends_in_flight", "Appends waiting for their acknowledgement from JetStream.", appends_in_flight, "gauge");

@@ -78,6 +78,7 @@ struct metrics {
   std::atomic<std::int64_t> nats_connected{0};
   std::atomic<std::int64_t> redis_connected{-1};  // -1: running without Redis
   std::atomic<std::int64_t> instances_alive{0};     // by heartbeat, this one included
+  std::atomic<std::int64_t> stream_replicas{0};     // as last read (start, then every --stream-check-interval)
 
   // Series carry no `instance` label (Prometheus adds the scrape target's);
   // sigstream_build_info names the instance id and version.

@@ -1,6 +1,7 @@
 // What the stream holds, read with `sigstream history --format jsonl`, and
 // what each peer should therefore have received.
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 
 // The caller's SIGSTREAM_* settings (a stream name, say) must not change
 // which stream the tool reads.
@@ -52,4 +53,52 @@ export function assertReceivedShare(assert, client, events, joined, { leftByRequ
   const got = receivedSeqs(client);
   if (leftByRequest) assert.deepEqual(got, want.slice(0, got.length), `${label}: received a prefix of its share, in order`);
   else assert.deepEqual(got, want, `${label}: received exactly its share, in order`);
+}
+
+/**
+ * One request over NATS's text protocol (no client library needed): used to
+ * create streams the way an operator would, through the JetStream API.
+ */
+export function natsRequest(port, subject, body, { timeoutMs = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection(port, '127.0.0.1');
+    const inbox = `_INBOX.sigstream-test.${process.pid}.${Date.now()}`;
+    let buf = Buffer.alloc(0);
+    let sent = false;
+    const finish = (err, value) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err); else resolve(value);
+    };
+    const timer = setTimeout(() => finish(new Error(`NATS request ${subject}: no reply within ${timeoutMs} ms`)), timeoutMs);
+    sock.on('error', (err) => finish(err));
+    sock.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      for (;;) {
+        const nl = buf.indexOf('\r\n');
+        if (nl < 0) return;
+        const line = buf.subarray(0, nl).toString();
+        if (line.startsWith('MSG ')) {
+          const len = Number(line.split(' ').at(-1));
+          if (buf.length < nl + 2 + len + 2) return;
+          const payload = buf.subarray(nl + 2, nl + 2 + len).toString();
+          finish(null, JSON.parse(payload));
+          return;
+        }
+        buf = buf.subarray(nl + 2);
+        if (line.startsWith('INFO') && !sent) {
+          sent = true;
+          const payload = Buffer.from(JSON.stringify(body));
+          sock.write(`CONNECT {"verbose":false,"pedantic":false,"name":"sigstream-test-operator"}\r\n`
+            + `SUB ${inbox} 1\r\nPUB ${subject} ${inbox} ${payload.length}\r\n`);
+          sock.write(Buffer.concat([payload, Buffer.from('\r\n')]));
+        } else if (line.startsWith('PING')) {
+          sock.write('PONG\r\n');
+        } else if (line.startsWith('-ERR')) {
+          finish(new Error(`NATS: ${line}`));
+          return;
+        }
+      }
+    });
+  });
 }

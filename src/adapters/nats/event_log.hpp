@@ -70,6 +70,12 @@ class event_log final : public service::cluster_store {
   // has one replica (stream_reader::use_stream_shape; known once start()
   // returned true).
   bool direct_reads() const { return reader_.direct_get(); }
+  // The stream's shape read again (stream_reader::refresh_shape): its
+  // replica count, or nullopt. Blocking; skipped while disconnected.
+  std::optional<int> refresh_stream_shape() {
+    if (!conn_.connected()) return std::nullopt;
+    return reader_.refresh_shape();
+  }
   // Closes the connection and fails every pending append. Idempotent.
   void close();
 
