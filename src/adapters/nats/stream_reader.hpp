@@ -49,7 +49,6 @@ class stream_reader {
     replicated_ = replicated;
   }
   bool direct_get() const { return direct_; }
-  bool replicated() const { return replicated_; }
   // Reads the stream's configuration again and uses its shape from now on:
   // an operator may raise a running stream's replicas (`nats stream edit
   // --replicas 3`), and its reads must then go to the leader. Blocking (a
