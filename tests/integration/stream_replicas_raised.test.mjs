@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { startCluster, connect, waitFor } from '../lib/cluster.mjs';
 import { instanceMetric } from '../lib/metrics.mjs';
 import { natsRequest } from '../lib/stream.mjs';
@@ -70,4 +71,10 @@ test('raising a running stream\'s replicas moves the instances\' reads to its le
       /stream SIGSTREAM now keeps 3 replicas: newest messages and rooms' short reads go through the JetStream API/);
   }
   assert.equal(await joinOnBoth('replicas-after'), 0, 'three replicas: the rebuild reads through the leader');
+
+  // Reading the configuration more often than every 100 ms would only load
+  // the JetStream API: refused at start-up (exit 2) with the reason.
+  const run = spawnSync(cluster.bin, ['serve', '--stream-check-interval', '50ms'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(run.status, 2, run.stderr);
+  assert.match(run.stderr, /--stream-check-interval must be at least 100ms/);
 });
