@@ -263,7 +263,7 @@ void instance::bootstrap() {
     return;
   }
   holdings_->start();
-  if (auto replicas = reads_.refresh_stream_shape()) counters_.stream_replicas = *replicas;
+  counters_.stream_replicas = reads_.stream_replicas();
   asio::post(*io_, [this] { check_stream_later(); });
   if (!secret_known_) {
     // Written before secret_known_ is set, read only after it is seen set.
@@ -292,10 +292,27 @@ void instance::check_stream_later() {
     if (ec || stopping_) return;
     asio::post(blocking_, [this] {
       if (stopping_) return;
-      if (auto replicas = reads_.refresh_stream_shape()) counters_.stream_replicas = *replicas;
+      check_stream();
       asio::post(*io_, [this] { check_stream_later(); });
     });
   });
+}
+
+// Both connections that read the stream (rooms' reads; the liveness
+// monitor's, which rebuilds a dead instance's rooms) follow what it allows
+// now: read once, used by each.
+void instance::check_stream() {
+  auto features = reads_.read_features();
+  if (!features) return;
+  bool changed = reads_.use_features(*features);
+  control_.use_features(*features);
+  counters_.stream_replicas = features->replicas;
+  if (changed)
+    log_->info("stream {} now keeps {} replica{}, {} direct gets and {} rollups: newest messages and rooms' short "
+               "reads go {}",
+               s_.stream, features->replicas, features->replicas == 1 ? "" : "s",
+               features->direct ? "allows" : "does not allow", features->rollup ? "allows" : "does not allow",
+               reads_.direct_reads() ? "by direct gets" : "through the JetStream API (the stream's leader)");
 }
 
 // Drain: /readyz turns 503, new WebSockets and joins are refused, and every

@@ -65,9 +65,10 @@ class instance {
   // peers an earlier run under this id left behind expired.
   void bootstrap();
   void begin_drain(int signal);
-  // Every --stream-check-interval, the stream's shape is read again on the
-  // blocking pool (event_log::refresh_stream_shape).
+  // Every --stream-check-interval, check_stream() on the blocking pool.
   void check_stream_later();
+  // What the stream allows, read again and used (event_log::use_features). Blocking.
+  void check_stream();
   // Every part stopped and released, dependencies last. Idempotent.
   void tear_down();
 

@@ -7,7 +7,6 @@
 
 #include "adapters/nats/appender.hpp"
 #include "adapters/nats/key_value.hpp"
-#include "adapters/nats/stream_setup.hpp"
 
 namespace sig::nats {
 
@@ -62,8 +61,7 @@ bool event_log::start(std::atomic<bool> const& stop) {
     stream_features features;
     switch (ensure_stream(conn_, shape, features)) {
       case stream_check::usable:
-        rollup_allowed_ = features.rollup;
-        reader_.use_stream_shape(features.direct, features.replicas > 1);
+        use_features(features);
         stream_ok_ = true;
         return true;
       case stream_check::unusable: return false;
@@ -75,6 +73,19 @@ bool event_log::start(std::atomic<bool> const& stop) {
         break;
     }
   }
+}
+
+std::optional<stream_features> event_log::read_features() {
+  if (!conn_.connected()) return std::nullopt;
+  return read_stream_features(conn_, settings_.stream);
+}
+
+bool event_log::use_features(stream_features const& features) {
+  bool was_direct = reader_.direct_get(), was_rollup = rollup_allowed_;
+  int was_replicas = stream_replicas_.exchange(features.replicas);
+  rollup_allowed_ = features.rollup;
+  reader_.use_stream_shape(features.direct, features.replicas > 1);
+  return was_replicas != features.replicas || was_direct != reader_.direct_get() || was_rollup != features.rollup;
 }
 
 bool event_log::ready() const { return stream_ok_ && conn_.connected(); }

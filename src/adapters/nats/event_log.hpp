@@ -19,6 +19,7 @@
 #include "adapters/codec/event_codec.hpp"
 #include "adapters/nats/connection.hpp"
 #include "adapters/nats/stream_reader.hpp"
+#include "adapters/nats/stream_setup.hpp"
 #include "domain/room_name.hpp"
 #include "ports/cluster_store.hpp"
 
@@ -70,12 +71,16 @@ class event_log final : public service::cluster_store {
   // has one replica (stream_reader::use_stream_shape; known once start()
   // returned true).
   bool direct_reads() const { return reader_.direct_get(); }
-  // The stream's shape read again (stream_reader::refresh_shape): its
-  // replica count, or nullopt. Blocking; skipped while disconnected.
-  std::optional<int> refresh_stream_shape() {
-    if (!conn_.connected()) return std::nullopt;
-    return reader_.refresh_shape();
-  }
+  // Replicas of the stream, as last used (use_features).
+  int stream_replicas() const { return stream_replicas_; }
+  // What the stream allows now (read_stream_features), over this
+  // connection. Blocking; nullopt while disconnected or on error.
+  std::optional<stream_features> read_features();
+  // Reads and writes follow `features` from now on: found at start(), and
+  // again whenever the caller reads them (an operator may raise a running
+  // stream's replicas, whose reads must then go to the leader). True if
+  // anything changed.
+  bool use_features(stream_features const& features);
   // Closes the connection and fails every pending append. Idempotent.
   void close();
 
@@ -139,6 +144,7 @@ class event_log final : public service::cluster_store {
   std::unique_ptr<class appender> appender_;
   std::atomic<bool> stream_ok_{false};
   std::atomic<bool> rollup_allowed_{true};
+  std::atomic<int> stream_replicas_{0};
   // The acknowledgement deadlines of appends, checked by a thread of ours.
   std::thread ack_timer_;
   std::atomic<bool> ack_timer_stop_{false};

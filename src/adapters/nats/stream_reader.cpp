@@ -243,19 +243,6 @@ stream_info_ptr read_stream_info(connection& conn, std::string const& stream) {
 }
 }  // namespace
 
-std::optional<int> stream_reader::refresh_shape() {
-  auto si = read_stream_info(conn_, stream_);
-  if (!si || si->Config == nullptr) return std::nullopt;
-  int replicas = static_cast<int>(si->Config->Replicas);
-  bool was_replicated = replicated_, was_direct = direct_;
-  use_stream_shape(si->Config->AllowDirect, replicas > 1);
-  if (replicated_ != was_replicated || direct_ != was_direct)
-    conn_.log().info("stream {} now keeps {} replica{}{}: newest messages and rooms' short reads go {}", stream_,
-                     replicas, replicas == 1 ? "" : "s", si->Config->AllowDirect ? "" : " and allows no direct gets",
-                     direct_ ? "by direct gets" : "through the JetStream API (the stream's leader)");
-  return replicas;
-}
-
 std::optional<std::uint64_t> stream_reader::stream_last_seq() {
   auto si = read_stream_info(conn_, stream_);
   if (!si) return std::nullopt;

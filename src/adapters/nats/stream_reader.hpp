@@ -49,12 +49,6 @@ class stream_reader {
     replicated_ = replicated;
   }
   bool direct_get() const { return direct_; }
-  // Reads the stream's configuration again and uses its shape from now on:
-  // an operator may raise a running stream's replicas (`nats stream edit
-  // --replicas 3`), and its reads must then go to the leader. Blocking (a
-  // JetStream API request). The replica count, or nullopt if the stream
-  // could not be read (the shape is kept).
-  std::optional<int> refresh_shape();
 
   // Round trip to the server, so that subscriptions made before are active.
   bool flush();

@@ -45,7 +45,25 @@ void warn_if_underreplicated(connection& conn, std::string const& stream, int re
                   stream, replicas, replicas == 1 ? "" : "s", servers, replicas == 1 ? "it" : "them",
                   std::min(servers, 3));
 }
+stream_features features_of(jsStreamConfig const& cfg) {
+  return stream_features{.rollup = cfg.AllowRollup, .direct = cfg.AllowDirect, .replicas = static_cast<int>(cfg.Replicas)};
+}
 }  // namespace
+
+std::optional<stream_features> read_stream_features(connection& conn, std::string const& stream) {
+  if (conn.jetstream() == nullptr) return std::nullopt;
+  jsStreamInfo* info = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info, conn.jetstream(), stream.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) {
+    fail(conn, nats_error(s, jerr), "cannot read the configuration of stream " + stream);
+    return std::nullopt;
+  }
+  std::optional<stream_features> out;
+  if (info->Config != nullptr) out = features_of(*info->Config);
+  jsStreamInfo_Destroy(info);
+  return out;
+}
 
 stream_check ensure_stream(connection& conn, stream_shape const& settings, stream_features& features) {
   auto* js = conn.jetstream();
@@ -71,9 +89,7 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
                 settings.stream, cfg->Replicas, cfg->Replicas == 1 ? "" : "s", settings.replicas, settings.stream,
                 settings.replicas);
     if (settings.advise) warn_if_underreplicated(conn, settings.stream, static_cast<int>(cfg->Replicas));
-    features.rollup = cfg->AllowRollup;
-    features.direct = cfg->AllowDirect;
-    features.replicas = static_cast<int>(cfg->Replicas);
+    features = features_of(*cfg);
     if (settings.advise && !cfg->AllowRollup)
       log->warn("stream {} does not allow rollups: no room snapshots are written, so a room's first join on an "
                 "instance replays the room's whole history. Enable it (nats stream edit {} --allow-rollup); see "

@@ -3,6 +3,7 @@
 // present, since its limits and placement are the operator's.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace sig::nats {
@@ -37,5 +38,8 @@ struct stream_features {
 
 // Blocking.
 stream_check ensure_stream(connection& conn, stream_shape const& shape, stream_features& features);
+// What the stream allows now, read again (an operator may have changed it:
+// `nats stream edit`). Blocking; nullopt (logged) if it cannot be read.
+std::optional<stream_features> read_stream_features(connection& conn, std::string const& stream);
 
 }  // namespace sig::nats
