@@ -89,6 +89,7 @@ instance::instance(instance_config config, logger_factory make_logger, std::stri
       cache_(s_.redis_url.empty()
                  ? nullptr
                  : std::make_unique<redis::presence_cache>(
+                       *io_,
                        redis::cache_settings{.url = s_.redis_url,
                                              .user = s_.redis_user,
                                              .password = s_.redis_password,
@@ -393,6 +394,7 @@ void instance::tear_down() {
   control_.close();
   directory_.clear();
   holdings_.reset();
+  cache_.reset();
   data_.reset();
   io_.reset();
 }

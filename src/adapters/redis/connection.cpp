@@ -133,6 +133,10 @@ std::unique_ptr<connection> connection::open(std::vector<socket_address> const& 
     SSL* ssl = SSL_new(static_cast<SSL_CTX*>(c->tls_->native()));
     c->ssl_ = ssl;
     SSL_set_fd(ssl, c->fd_);
+    // The caller's buffer grows while a write waits for the socket
+    // (presence_cache appends the next commands to it): a write is retried
+    // from a moved, longer buffer, and may take part of it.
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_set_tlsext_host_name(ssl, host.c_str());
     // The certificate must name the host we dialled (a name or an address).
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
@@ -172,58 +176,124 @@ bool connection::wait_for(bool writable) {
   return rc > 0;
 }
 
-bool connection::write_all(std::string_view bytes) {
-  while (!bytes.empty()) {
+connection::step connection::write_now(std::string_view bytes, std::size_t* written) {
+  *written = 0;
+  while (*written < bytes.size()) {
+    auto rest = bytes.substr(*written);
     if (ssl_ != nullptr) {
       auto* ssl = static_cast<SSL*>(ssl_);
-      int n = SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size()));
+      int n = SSL_write(ssl, rest.data(), static_cast<int>(rest.size()));
       if (n > 0) {
-        bytes.remove_prefix(static_cast<std::size_t>(n));
+        *written += static_cast<std::size_t>(n);
         continue;
       }
       int why = SSL_get_error(ssl, n);
-      if ((why == SSL_ERROR_WANT_WRITE || why == SSL_ERROR_WANT_READ) && wait_for(why == SSL_ERROR_WANT_WRITE)) continue;
+      if (why == SSL_ERROR_WANT_WRITE) return step::wait_writable;
+      if (why == SSL_ERROR_WANT_READ) return step::wait_readable;
       if (!failure_) failure_ = tls_failure("TLS write failed", why);
-      return false;
+      return step::failed;
     }
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    ssize_t n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
     if (n > 0) {
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (errno == EAGAIN && !wait_for(true)) return false;
+      *written += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      return step::wait_writable;
     } else {
       failure_ = {errno_code(errno), {}};
-      return false;
+      return step::failed;
     }
+  }
+  return step::done;
+}
+
+bool connection::write_all(std::string_view bytes) {
+  while (!bytes.empty()) {
+    std::size_t written = 0;
+    auto next = write_now(bytes, &written);
+    bytes.remove_prefix(written);
+    if (next == step::failed) return false;
+    if (next != step::done && !wait_for(next == step::wait_writable)) return false;
   }
   return true;
 }
 
-bool connection::read_some() {
+connection::step connection::read_once() {
   char buffer[16 * 1024];
+  auto feed = [&](std::size_t n) {
+    if (redisReaderFeed(static_cast<redisReader*>(reader_), buffer, n) == REDIS_OK) return step::done;
+    failure_ = {redis_error::oom, "cannot buffer a reply"};
+    return step::failed;
+  };
   for (;;) {
     if (ssl_ != nullptr) {
       auto* ssl = static_cast<SSL*>(ssl_);
       int n = SSL_read(ssl, buffer, sizeof buffer);
-      if (n > 0) return redisReaderFeed(static_cast<redisReader*>(reader_), buffer, static_cast<std::size_t>(n)) == REDIS_OK;
+      if (n > 0) return feed(static_cast<std::size_t>(n));
       int why = SSL_get_error(ssl, n);
-      if ((why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) && wait_for(why == SSL_ERROR_WANT_WRITE)) continue;
+      if (why == SSL_ERROR_WANT_READ) return step::wait_readable;
+      if (why == SSL_ERROR_WANT_WRITE) return step::wait_writable;
       if (!failure_) failure_ = tls_failure("TLS read failed", why);
-      return false;
+      return step::failed;
     }
     ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-    if (n > 0) return redisReaderFeed(static_cast<redisReader*>(reader_), buffer, static_cast<std::size_t>(n)) == REDIS_OK;
+    if (n > 0) return feed(static_cast<std::size_t>(n));
     if (n == 0) {
       failure_ = {redis_error::eof, {}};
-      return false;
+      return step::failed;
     }
     if (errno == EINTR) continue;
-    if (errno != EAGAIN) {
-      failure_ = {errno_code(errno), {}};
-      return false;
-    }
-    if (!wait_for(false)) return false;
+    if (errno == EAGAIN) return step::wait_readable;
+    failure_ = {errno_code(errno), {}};
+    return step::failed;
   }
+}
+
+bool connection::read_some() {
+  for (;;) {
+    auto next = read_once();
+    if (next == step::done) return true;
+    if (next == step::failed || !wait_for(next == step::wait_writable)) return false;
+  }
+}
+
+// Until the socket, and OpenSSL's buffer, are empty: an edge-triggered
+// wait would not fire for bytes already there.
+connection::step connection::read_now() {
+  for (;;) {
+    auto next = read_once();
+    if (next == step::done) continue;
+    return next == step::wait_readable ? step::done : next;
+  }
+}
+
+reply_ptr connection::next_reply() {
+  if (failure_) return nullptr;
+  auto* reader = static_cast<redisReader*>(reader_);
+  void* reply = nullptr;
+  if (redisReaderGetReply(reader, &reply) != REDIS_OK) {
+    failure_ = {hiredis_error(reader->err), std::string("bad reply: ") + reader->errstr};
+    return nullptr;
+  }
+  return reply_ptr(static_cast<redisReply*>(reply));
+}
+
+bool connection::format(std::vector<std::string_view> const& args, std::string& out) {
+  std::vector<char const*> argv;
+  std::vector<std::size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (auto a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  char* formatted = nullptr;
+  int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
+  if (length < 0) return false;  // hiredis could not allocate it
+  out.append(formatted, static_cast<std::size_t>(length));
+  redisFreeCommand(formatted);
+  return true;
 }
 
 reply_ptr connection::command(std::vector<std::string_view> const& args) {
@@ -236,36 +306,22 @@ std::vector<reply_ptr> connection::pipeline(std::vector<std::vector<std::string_
   std::vector<reply_ptr> replies;
   if (failure_ || commands.empty()) return replies;
   std::string out;
-  std::vector<char const*> argv;
-  std::vector<std::size_t> lengths;
   for (auto const& args : commands) {
-    argv.clear();
-    lengths.clear();
-    for (auto a : args) {
-      argv.push_back(a.data());
-      lengths.push_back(a.size());
-    }
-    char* formatted = nullptr;
-    int length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(), lengths.data());
-    if (length < 0) {  // hiredis could not allocate it
+    if (!format(args, out)) {
       failure_ = {redis_error::oom, "cannot format the command"};
       return replies;
     }
-    out.append(formatted, static_cast<std::size_t>(length));
-    redisFreeCommand(formatted);
   }
   if (!write_all(out)) return replies;
-  auto* reader = static_cast<redisReader*>(reader_);
   replies.reserve(commands.size());
   while (replies.size() < commands.size()) {
-    void* reply = nullptr;
-    if (redisReaderGetReply(reader, &reply) != REDIS_OK) {
-      failure_ = {hiredis_error(reader->err), std::string("bad reply: ") + reader->errstr};
+    auto reply = next_reply();
+    if (failure_) {
       replies.clear();
       return replies;
     }
-    if (reply != nullptr) {
-      replies.emplace_back(static_cast<redisReply*>(reply));
+    if (reply) {
+      replies.push_back(std::move(reply));
     } else if (!read_some()) {
       replies.clear();
       return replies;

@@ -75,12 +75,30 @@ class connection {
   // An errno code of the socket, or a hiredis one (redis_errors.hpp).
   redis_failure const& failure() const { return failure_; }
 
+  // The same steps without waiting, for a caller whose own event loop waits
+  // on native_handle() (presence_cache, on the I/O thread). Each says what
+  // to wait for before it is called again; `failed` sets failure().
+  enum class step { done, wait_readable, wait_writable, failed };
+  // Appends one command (binary-safe arguments) in RESP to `out`.
+  static bool format(std::vector<std::string_view> const& args, std::string& out);
+  // As much of `bytes` as the socket takes now; *written says how much.
+  step write_now(std::string_view bytes, std::size_t* written);
+  // What the socket holds now, into the reply parser: `done` once it is
+  // drained (the caller waits for readable), or failed.
+  step read_now();
+  // The next whole reply read so far; nullptr when there is none yet, or
+  // when the bytes are not RESP (failure() set).
+  reply_ptr next_reply();
+  int native_handle() const { return fd_; }
+
  private:
   connection() = default;
   bool write_all(std::string_view bytes);
   // Some bytes from the server into the reply parser; false on error/timeout.
   bool read_some();
   bool wait_for(bool writable);
+  // One SSL_read or recv into the parser: done (bytes fed), or what to wait for.
+  step read_once();
 
   int fd_ = -1;
   void* ssl_ = nullptr;     // SSL*, with TLS

@@ -9,11 +9,15 @@
 #include <cctype>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
-#include <mutex>
+#include <deque>
 #include <unordered_map>
 
 namespace sig::redis {
@@ -44,9 +48,6 @@ std::string script_sha1(std::string_view script) {
   }
   return out;
 }
-
-// Commands per pipelined round trip (loads, or stores).
-constexpr std::size_t stores_per_round_trip = 64;
 
 struct endpoint {
   std::string host = "127.0.0.1";
@@ -124,139 +125,142 @@ std::optional<endpoint> parse_url(std::string const& url) {
 }  // namespace
 
 struct presence_cache::impl {
+  using clock = std::chrono::steady_clock;
+  using load_callback = std::function<void(std::optional<cached_room>)>;
+
+  impl(boost::asio::io_context& io)
+      : strand(boost::asio::make_strand(io)), reply_timer(strand) {}
+
   cache_settings settings;
   std::shared_ptr<spdlog::logger> log;
   std::optional<endpoint> where;
   std::shared_ptr<tls_client> tls;  // with TLS: the context every connection uses
-  boost::asio::thread_pool thread{1};
-  // Touched only on `thread`.
-  std::unique_ptr<connection> conn;
+  std::string const store_sha = script_sha1(store_script);
   std::atomic<bool> reachable{false};  // the last command got an answer
-  std::chrono::steady_clock::time_point next_attempt{};
+  std::atomic<std::uint64_t> error_count{0};
+
+  // Everything below is touched on `strand` only.
+  boost::asio::strand<boost::asio::io_context::executor_type> strand;
+  boost::asio::steady_timer reply_timer;  // the oldest command's deadline
+  bool reply_timer_armed = false;
+  std::unique_ptr<connection> conn;
+  // The connection's socket, for the reactor's waits; released before
+  // `conn` closes it.
+  std::unique_ptr<boost::asio::posix::stream_descriptor> socket;
+  std::uint64_t generation = 0;  // of the connection: waits of an earlier one are ignored
+  bool write_waiting = false;
+  bool read_waiting = false;
+  bool connecting = false;
+  clock::time_point next_attempt{};
   bool was_down = false;
   bool auth_refused = false;
-  std::atomic<std::uint64_t> error_count{0};
-  std::string const store_sha = script_sha1(store_script);
 
-  // Snapshots waiting for `thread`, the newest per room: a burst of joins
-  // writes each room once per round trip, not once per join.
   struct pending_store {
     std::uint64_t seq = 0;
     std::string snapshot;
     bool force = false;
   };
-  std::mutex pending_mutex;
+  // A command written, or formatted in `out` and about to be, waiting for
+  // its reply: replies come in the order the commands went.
+  struct command {
+    std::string token;
+    load_callback loaded;  // a load; empty: a store
+    pending_store store;
+    bool with_script = false;  // EVAL with the script's text, after NOSCRIPT
+    bool resent = false;       // sent again after the connection it went on dropped
+    clock::time_point queued;
+  };
+  std::string out;  // formatted, not yet taken by the socket
+  std::deque<command> awaiting;
+  // Snapshots waiting for the end of this turn of the loop, the newest per room.
   std::unordered_map<std::string, pending_store> pending;  // by room token
-  bool drain_posted = false;
-  // Loads waiting for `thread`: read in one round trip per batch.
-  using load_callback = std::function<void(std::optional<cached_room>)>;
-  std::vector<std::pair<std::string, load_callback>> pending_loads;
-  bool loads_posted = false;
+  bool stores_scheduled = false;
 
-  ~impl() { thread.join(); }
+  // Connecting (resolving, TCP, the TLS handshake, AUTH) blocks, but once
+  // per outage at most once a second: on a thread of its own, never on the
+  // I/O thread.
+  boost::asio::thread_pool connector{1};
+
+  ~impl() {
+    connector.join();
+    close();
+  }
 
   std::string key(std::string const& token) const { return settings.key_prefix + ":room:" + token; }
 
-  // Every failure is counted. An error reply leaves the connection usable,
-  // and is told each time. Any other failure drops the connection, and is
-  // told once per outage, since Redis is only a cache: joins go on by
-  // replay meanwhile. Quiet: Redis dropping a connection that was working
-  // (its idle timeout, a restart), when `retrying` on a new one at once;
-  // a reconnect that fails is told.
-  void fail(redis_failure const& failure, char const* what, bool retrying = false) {
-    ++error_count;
-    if (failure.code == redis_error::error_reply) {
-      log->warn("presence cache: {} refused: {}", what, failure.text());
+  // --- Commands ---------------------------------------------------------------
+
+  void load(std::string token, load_callback done) {
+    if (!usable()) return done(std::nullopt);
+    send(command{.token = std::move(token), .loaded = std::move(done), .queued = clock::now()});
+  }
+
+  void store(std::string token, std::uint64_t seq, std::string snapshot, bool force) {
+    auto [it, added] = pending.try_emplace(std::move(token));
+    auto& p = it->second;
+    if (added || force || seq >= p.seq) {
+      p.force = p.force || force;
+      p.seq = seq;
+      p.snapshot = std::move(snapshot);
+    }
+    if (stores_scheduled) return;
+    stores_scheduled = true;
+    // Posted: the stores of this turn of the loop coalesce, the newest per
+    // room, and go out together.
+    boost::asio::post(strand, [this] { send_stores(); });
+  }
+
+  void send_stores() {
+    stores_scheduled = false;
+    auto batch = std::move(pending);
+    pending.clear();
+    if (!usable()) return;  // Redis is down: the next change or rebuild repairs the entry
+    auto now = clock::now();
+    for (auto& [token, p] : batch) send(command{.token = token, .store = std::move(p), .queued = now});
+  }
+
+  void send(command c) {
+    bool formatted = false;
+    auto k = key(c.token);
+    if (c.loaded) {
+      formatted = connection::format({"HMGET", k, "seq", "state"}, out);
+    } else {
+      auto const& p = c.store;
+      std::string seq = std::to_string(p.seq), ttl = std::to_string(settings.entry_ttl.count());
+      formatted = connection::format({c.with_script ? "EVAL" : "EVALSHA",
+                                      c.with_script ? std::string_view(store_script) : std::string_view(store_sha), "1",
+                                      k, seq, p.snapshot, ttl, p.force ? "force" : "newer"},
+                                     out);
+    }
+    if (!formatted) {
+      ++error_count;
+      log->warn("presence cache: cannot format a command (out of memory)");
+      if (c.loaded) c.loaded(std::nullopt);
       return;
     }
-    if (retrying && connection_dropped(failure.code)) {
-      log->debug("presence cache: {} failed ({}); reconnecting", what, failure.text());
-    } else {
-      if (!was_down) log->warn("presence cache: {} failed ({}); serving joins by replay until Redis answers", what,
-                               failure.text());
-      was_down = true;
-    }
-    conn.reset();
+    awaiting.push_back(std::move(c));
+    arm_reply_timer();
+    write();
   }
 
-  // AUTH and SELECT on a new connection. A refused password is an operator's
-  // mistake: said once as an error (the reply, never the password), then the
-  // instance serves joins by replay, retrying once a second.
-  bool authenticate() {
-    auto refused = [&](char const* what, redisReply* reply) {
-      if (reply == nullptr) {  // no answer at all: the connection failed, nothing was refused
-        fail(conn->failure(), "connect");
-        return false;
-      }
-      ++error_count;
-      if (!auth_refused)
-        log->error("presence cache: Redis refused {} ({}); serving joins by replay until it accepts", what,
-                   error_reply(*reply).text());
-      auth_refused = true;
-      was_down = true;
-      conn.reset();
-      return false;
-    };
-    if (!where->password.empty()) {
-      auto reply = where->user.empty() ? conn->command({"AUTH", where->password})
-                                       : conn->command({"AUTH", where->user, where->password});
-      if (!reply || reply->type == REDIS_REPLY_ERROR) return refused("the password (AUTH)", reply.get());
+  void take(reply_ptr reply) {
+    auto c = std::move(awaiting.front());
+    awaiting.pop_front();
+    if (c.loaded) {
+      c.loaded(cached_from(reply.get()));
+      return;
     }
-    if (where->db != 0) {
-      auto reply = conn->command({"SELECT", std::to_string(where->db)});
-      if (!reply || reply->type == REDIS_REPLY_ERROR) return refused("the database (SELECT)", reply.get());
+    if (reply->type != REDIS_REPLY_ERROR) return;
+    auto refusal = error_reply(*reply);
+    // NOSCRIPT (Redis restarted, or SCRIPT FLUSH): the script itself once,
+    // which also caches it again; the compare-and-set makes a resend harmless.
+    if (refusal.detail.starts_with("NOSCRIPT") && !c.with_script) {
+      c.with_script = true;
+      c.queued = clock::now();
+      send(std::move(c));
+      return;
     }
-    if (auth_refused) log->info("presence cache: Redis accepts the credentials now");
-    auth_refused = false;
-    return true;
-  }
-
-  // Reconnects at most once a second, so a dead Redis costs each join nothing
-  // more than a skipped lookup.
-  bool connected() {
-    if (conn) return true;
-    if (!where) return false;
-    auto now = std::chrono::steady_clock::now();
-    if (now < next_attempt) return false;
-    next_attempt = now + std::chrono::seconds(1);
-    redis_failure failure;
-    conn = connection::open(where->host, where->port, tls, settings.timeout, &failure);
-    if (!conn) {
-      fail(failure, "connect");
-      return false;
-    }
-    if (!authenticate()) return false;
-    if (was_down) log->info("presence cache: Redis at {}:{} answers again", where->host, where->port);
-    was_down = false;
-    return true;
-  }
-
-  void queue_load(std::string token, load_callback done) {
-    std::lock_guard lock(pending_mutex);
-    pending_loads.emplace_back(std::move(token), std::move(done));
-    if (loads_posted) return;
-    loads_posted = true;
-    boost::asio::post(thread, [this] { drain_loads(); });
-  }
-
-  void drain_loads() {
-    std::vector<std::pair<std::string, load_callback>> batch;
-    {
-      std::lock_guard lock(pending_mutex);
-      batch.swap(pending_loads);
-      loads_posted = false;
-    }
-    for (std::size_t at = 0; at < batch.size(); at += stores_per_round_trip) {
-      auto end = std::min(batch.size(), at + stores_per_round_trip);
-      std::vector<std::string> keys;
-      std::vector<std::vector<std::string_view>> commands;
-      keys.reserve(end - at);
-      for (auto i = at; i < end; ++i) keys.push_back(key(batch[i].first));
-      for (auto const& k : keys) commands.push_back({"HMGET", k, "seq", "state"});
-      auto replies = run("load", commands);
-      for (auto i = at; i < end; ++i)
-        batch[i].second(replies.empty() ? std::nullopt : cached_from(replies[i - at].get()));
-    }
+    fail(refusal, "store");
   }
 
   static std::optional<cached_room> cached_from(redisReply const* reply) {
@@ -270,94 +274,228 @@ struct presence_cache::impl {
     return out;
   }
 
-  void queue_store(std::string token, std::uint64_t seq, std::string snapshot, bool force) {
-    std::lock_guard lock(pending_mutex);
-    auto [it, added] = pending.try_emplace(std::move(token));
-    auto& p = it->second;
-    if (added || force || seq >= p.seq) {
-      p.force = p.force || force;
-      p.seq = seq;
-      p.snapshot = std::move(snapshot);
-    }
-    if (drain_posted) return;
-    drain_posted = true;
-    boost::asio::post(thread, [this] { drain_stores(); });
+  // --- The socket, on the I/O thread --------------------------------------------
+
+  void write() {
+    if (!conn || write_waiting || out.empty()) return;
+    std::size_t written = 0;
+    auto next = conn->write_now(out, &written);
+    out.erase(0, written);
+    if (next == connection::step::failed) return dropped("store");
+    if (next != connection::step::done) wait(next, write_waiting, [this] { write(); });
+    read();
   }
 
-  void drain_stores() {
-    std::unordered_map<std::string, pending_store> batch;
-    {
-      std::lock_guard lock(pending_mutex);
-      batch.swap(pending);
-      drain_posted = false;
-    }
-    std::vector<std::pair<std::string const*, pending_store const*>> chunk;
-    for (auto const& entry : batch) {
-      chunk.emplace_back(&entry.first, &entry.second);
-      if (chunk.size() == stores_per_round_trip) {
-        store_chunk(chunk);
-        chunk.clear();
-      }
-    }
-    if (!chunk.empty()) store_chunk(chunk);
+  void read() {
+    if (!conn || read_waiting || awaiting.empty()) return;
+    wait(connection::step::wait_readable, read_waiting, [this] { on_readable(); });
   }
 
-  // One round trip for the chunk. NOSCRIPT (Redis restarted, or SCRIPT
-  // FLUSH) sends the script itself once, which also caches it again.
-  void store_chunk(std::vector<std::pair<std::string const*, pending_store const*>> const& chunk) {
-    std::string ttl = std::to_string(settings.entry_ttl.count());
-    std::vector<std::string> keys, seqs;
-    keys.reserve(chunk.size());
-    seqs.reserve(chunk.size());
-    for (auto const& [token, p] : chunk) {
-      keys.push_back(key(*token));
-      seqs.push_back(std::to_string(p->seq));
+  void on_readable() {
+    auto next = conn->read_now();
+    while (!awaiting.empty()) {
+      auto reply = conn->next_reply();
+      if (!reply) break;
+      reachable = true;
+      take(std::move(reply));
+      if (!conn) return;  // a callback's failure dropped it
     }
-    bool with_script = false;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      std::vector<std::vector<std::string_view>> commands;
-      for (std::size_t i = 0; i < chunk.size(); ++i) {
-        auto const* p = chunk[i].second;
-        commands.push_back({with_script ? "EVAL" : "EVALSHA", with_script ? std::string_view(store_script) : store_sha,
-                            "1", keys[i], seqs[i], p->snapshot, ttl, p->force ? "force" : "newer"});
+    if (conn->failure()) return dropped(awaiting.empty() || awaiting.front().loaded ? "load" : "store");
+    if (next == connection::step::failed) return dropped(awaiting.empty() || awaiting.front().loaded ? "load" : "store");
+    // OpenSSL may need to write (a key update) before it can read on.
+    if (next == connection::step::wait_writable) {
+      if (!read_waiting) wait(next, read_waiting, [this] { on_readable(); });
+      return;
+    }
+    read();
+  }
+
+  template <typename Then>
+  void wait(connection::step what, bool& waiting, Then then) {
+    waiting = true;
+    auto kind = what == connection::step::wait_writable ? boost::asio::posix::stream_descriptor::wait_write
+                                                        : boost::asio::posix::stream_descriptor::wait_read;
+    socket->async_wait(kind, boost::asio::bind_executor(strand, [this, &waiting, then, g = generation](
+                                                                    boost::system::error_code ec) {
+      if (g != generation) return;
+      waiting = false;
+      if (ec) return dropped("wait");
+      then();
+    }));
+  }
+
+  // The oldest command unanswered for the timeout fails the connection: a
+  // Redis that stops answering costs a join a skipped lookup.
+  void arm_reply_timer() {
+    if (reply_timer_armed || awaiting.empty()) return;
+    reply_timer_armed = true;
+    reply_timer.expires_at(awaiting.front().queued + settings.timeout);
+    reply_timer.async_wait([this](boost::system::error_code ec) {
+      reply_timer_armed = false;
+      if (ec || awaiting.empty()) return;
+      if (clock::now() < awaiting.front().queued + settings.timeout) return arm_reply_timer();
+      fail({redis_error::timeout, {}}, awaiting.front().loaded ? "load" : "store");
+      close();
+      give_up_all();
+    });
+  }
+
+  // --- Connecting and failing ---------------------------------------------------
+
+  // Connected, connecting, or a new attempt started now: reconnects happen
+  // at most once a second, so a dead Redis costs each join nothing more
+  // than a skipped lookup.
+  bool usable() {
+    if (conn || connecting) return true;
+    if (!where) return false;
+    auto now = clock::now();
+    if (now < next_attempt) return false;
+    next_attempt = now + std::chrono::seconds(1);
+    connect();
+    return true;
+  }
+
+  struct attempt {
+    std::unique_ptr<connection> conn;
+    redis_failure failure;
+    std::string refused;  // AUTH or SELECT refused: what
+    std::string refusal;  // and Redis's reply
+  };
+
+  void connect() {
+    connecting = true;
+    boost::asio::post(connector, [this, where = *where, tls = tls, timeout = settings.timeout] {
+      auto a = std::make_shared<attempt>();
+      a->conn = connection::open(where.host, where.port, tls, timeout, &a->failure);
+      if (a->conn) authenticate(where, *a);
+      boost::asio::post(strand, [this, a] { connected(std::move(*a)); });
+    });
+  }
+
+  // AUTH and SELECT on a new connection, on the connector's thread.
+  static void authenticate(endpoint const& where, attempt& a) {
+    auto check = [&](char const* what, reply_ptr const& reply) {
+      if (!reply) {  // no answer at all: the connection failed, nothing was refused
+        a.failure = a.conn->failure();
+      } else if (reply->type == REDIS_REPLY_ERROR) {
+        a.refused = what;
+        a.refusal = error_reply(*reply).text();
+      } else {
+        return true;
       }
-      auto replies = run("store", commands);
-      if (replies.empty()) return;
-      bool missing_script = false;
-      for (auto const& reply : replies) {
-        if (reply->type != REDIS_REPLY_ERROR) continue;
-        auto refusal = error_reply(*reply);
-        if (refusal.detail.starts_with("NOSCRIPT")) {
-          missing_script = true;
-          continue;
-        }
-        fail(refusal, "store");
-      }
-      if (!missing_script || with_script) return;
-      with_script = true;  // the compare-and-set makes sending them all again harmless
+      a.conn.reset();
+      return false;
+    };
+    if (!where.password.empty()) {
+      auto reply = where.user.empty() ? a.conn->command({"AUTH", where.password})
+                                      : a.conn->command({"AUTH", where.user, where.password});
+      if (!check("the password (AUTH)", reply)) return;
+    }
+    if (where.db != 0) check("the database (SELECT)", a.conn->command({"SELECT", std::to_string(where.db)}));
+  }
+
+  void connected(attempt a) {
+    connecting = false;
+    if (!a.refused.empty()) {
+      // An operator's mistake: said once as an error (the reply, never the
+      // password); joins are served by replay, retrying once a second.
+      ++error_count;
+      if (!auth_refused)
+        log->error("presence cache: Redis refused {} ({}); serving joins by replay until it accepts", a.refused,
+                   a.refusal);
+      auth_refused = true;
+      was_down = true;
+      give_up_all();
+      return;
+    }
+    if (!a.conn) {
+      fail(a.failure, "connect");
+      give_up_all();
+      return;
+    }
+    conn = std::move(a.conn);
+    socket = std::make_unique<boost::asio::posix::stream_descriptor>(strand, conn->native_handle());
+    ++generation;
+    if (auth_refused) log->info("presence cache: Redis accepts the credentials now");
+    auth_refused = false;
+    if (was_down) log->info("presence cache: Redis at {}:{} answers again", where->host, where->port);
+    was_down = false;
+    write();
+    read();
+  }
+
+  // Every failure is counted. An error reply leaves the connection usable,
+  // and is told each time. Any other failure is told once per outage, since
+  // Redis is only a cache: joins go on by replay meanwhile. Quiet: Redis
+  // dropping a connection that was working (its idle timeout, a restart),
+  // when `retrying` on a new one at once; a reconnect that fails is told.
+  void fail(redis_failure const& failure, char const* what, bool retrying = false) {
+    ++error_count;
+    if (failure.code == redis_error::error_reply) {
+      log->warn("presence cache: {} refused: {}", what, failure.text());
+      return;
+    }
+    reachable = false;
+    if (retrying && connection_dropped(failure.code)) {
+      log->debug("presence cache: {} failed ({}); reconnecting", what, failure.text());
+    } else {
+      if (!was_down) log->warn("presence cache: {} failed ({}); serving joins by replay until Redis answers", what,
+                               failure.text());
+      was_down = true;
     }
   }
 
-  // Runs commands in one round trip; a connection that died since its
-  // last use (Redis restarted) gets one immediate reconnect and retry, so
-  // the first write after an outage is not lost.
-  std::vector<reply_ptr> run(char const* what, std::vector<std::vector<std::string_view>> const& commands) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      bool was_connected = conn != nullptr;
-      if (!connected()) return {};
-      auto replies = conn->pipeline(commands);
-      reachable = !replies.empty();
-      if (!replies.empty()) return replies;
-      fail(conn->failure(), what, was_connected);
-      if (!was_connected) return {};
+  // The connection failed. One that Redis dropped after working (it
+  // restarted) is replaced at once and its commands sent again, so that
+  // the first write after an outage is not lost; otherwise they are given up.
+  void dropped(char const* what) {
+    auto failure = conn ? conn->failure() : redis_failure{redis_error::eof, {}};
+    bool retry = connection_dropped(failure.code);
+    fail(failure, what, retry);
+    close();
+    auto commands = std::move(awaiting);
+    awaiting.clear();
+    if (retry) {
       next_attempt = {};
+      usable();
     }
-    return {};
+    for (auto& c : commands) {
+      if (retry && !c.resent) {
+        c.resent = true;
+        c.queued = clock::now();
+        send(std::move(c));
+      } else if (c.loaded) {
+        c.loaded(std::nullopt);
+      }
+    }
+  }
+
+  void close() {
+    ++generation;
+    write_waiting = read_waiting = false;
+    out.clear();
+    if (socket) {
+      boost::system::error_code ec;
+      socket->cancel(ec);
+      socket->release();
+      socket.reset();
+    }
+    conn.reset();
+  }
+
+  // Loads are answered "nothing cached"; stores are dropped (the next
+  // membership change or rebuild writes the room again).
+  void give_up_all() {
+    out.clear();
+    auto commands = std::move(awaiting);
+    awaiting.clear();
+    for (auto& c : commands)
+      if (c.loaded) c.loaded(std::nullopt);
   }
 };
 
-presence_cache::presence_cache(cache_settings settings, std::shared_ptr<spdlog::logger> log)
-    : impl_(std::make_unique<impl>()) {
+presence_cache::presence_cache(boost::asio::io_context& io, cache_settings settings, std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_unique<impl>(io)) {
   impl_->settings = std::move(settings);
   impl_->log = std::move(log);
   impl_->where = parse_url(impl_->settings.url);
@@ -384,15 +522,21 @@ presence_cache::presence_cache(cache_settings settings, std::shared_ptr<spdlog::
 presence_cache::~presence_cache() = default;
 
 void presence_cache::load(std::string token, std::function<void(std::optional<cached_room>)> done) {
-  impl_->queue_load(std::move(token), std::move(done));
+  boost::asio::post(impl_->strand, [this, token = std::move(token), done = std::move(done)]() mutable {
+    impl_->load(std::move(token), std::move(done));
+  });
 }
 
 void presence_cache::store(std::string token, std::uint64_t seq, std::string snapshot) {
-  impl_->queue_store(std::move(token), seq, std::move(snapshot), false);
+  boost::asio::post(impl_->strand, [this, token = std::move(token), seq, snapshot = std::move(snapshot)]() mutable {
+    impl_->store(std::move(token), seq, std::move(snapshot), false);
+  });
 }
 
 void presence_cache::replace(std::string token, std::uint64_t seq, std::string snapshot) {
-  impl_->queue_store(std::move(token), seq, std::move(snapshot), true);
+  boost::asio::post(impl_->strand, [this, token = std::move(token), seq, snapshot = std::move(snapshot)]() mutable {
+    impl_->store(std::move(token), seq, std::move(snapshot), true);
+  });
 }
 
 bool presence_cache::reachable() const { return impl_->reachable.load(); }

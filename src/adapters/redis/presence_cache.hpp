@@ -3,15 +3,20 @@
 // sequence it reflects. Only a cache: every failure here is logged and
 // counted, and the caller falls back to replaying the stream.
 //
-// It talks to Redis through one blocking connection (connection.hpp: plain
-// or TLS, every step under a timeout) on a thread of its own: callers never
-// block, and results come back through callbacks on that thread.
+// It talks to Redis over one connection (connection.hpp: plain or TLS),
+// driven by the I/O thread's reactor on a strand of its own: commands are
+// pipelined without waiting, and every command is answered within the
+// timeout or the connection is dropped. Only connecting blocks (resolving,
+// the TLS handshake, AUTH): that runs on a thread of its own, once per
+// outage at most once a second. Callers never block.
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <boost/asio/io_context.hpp>
 
 #include "adapters/redis/connection.hpp"
 #include "ports/presence_store.hpp"
@@ -38,10 +43,10 @@ struct cache_counters;
 
 class presence_cache final : public service::presence_store {
  public:
-  presence_cache(cache_settings settings, std::shared_ptr<spdlog::logger> log);
+  presence_cache(boost::asio::io_context& io, cache_settings settings, std::shared_ptr<spdlog::logger> log);
   ~presence_cache() override;
 
-  // `done` runs on the cache thread. nullopt: nothing cached, or Redis unreachable.
+  // `done` runs on the cache's strand. nullopt: nothing cached, or Redis unreachable.
   void load(std::string room_token, std::function<void(std::optional<cached_room>)> done) override;
   // Writes unless Redis already holds a snapshot at `seq` or newer: an update
   // that arrives late never overwrites a newer one. Queued stores are

@@ -164,7 +164,10 @@ void room::on_synced(std::shared_ptr<sync_result> sync) {
                       name_, applied_seq_);
     ctx_.cache->replace(token_, applied_seq_, ctx_.store.format().encode_snapshot(state_, applied_seq_));
     ++ctx_.counters.cache_repairs;
-  } else if (result->cache_needs_repair) {
+  } else if (result->cache_needs_repair && waiting_.empty() && waiting_resumes_.empty()) {
+    // With a join or resume waiting (the usual reason for a rebuild), the
+    // snapshot of its event, written a moment later, repairs the cache: one
+    // write, not two. (If it is refused, the next change repairs it.)
     store_snapshot();
     ++ctx_.counters.cache_repairs;
   }

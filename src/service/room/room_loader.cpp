@@ -1,5 +1,6 @@
 #include "service/room/room_loader.hpp"
 
+#include <chrono>
 #include <future>
 #include <memory>
 
@@ -7,14 +8,20 @@
 
 namespace sig::service {
 
+namespace {
+constexpr auto cache_load_bound = std::chrono::seconds(2);
+}  // namespace
+
 std::optional<loaded_room> load_room(event_reads& reads, presence_store* cache, std::string const& room_token,
                                      domain::room_subjects const& subjects) {
   std::optional<cached_room> cached;
   if (cache != nullptr) {
-    std::promise<std::optional<cached_room>> promise;
-    auto future = promise.get_future();
-    cache->load(room_token, [&promise](auto value) { promise.set_value(std::move(value)); });
-    cached = future.get();  // bounded by the cache's own timeout
+    // The cache answers within its own timeout while the instance runs; the
+    // bound here is for an instance stopping, whose loop no longer runs.
+    auto promise = std::make_shared<std::promise<std::optional<cached_room>>>();
+    auto future = promise->get_future();
+    cache->load(room_token, [promise](auto value) { promise->set_value(std::move(value)); });
+    if (future.wait_for(cache_load_bound) == std::future_status::ready) cached = future.get();
   }
   auto head = reads.last_seq(subjects.events);
   if (!head) return std::nullopt;
