@@ -119,7 +119,8 @@ std::string metrics::prometheus_text(std::string const& instance_id, std::string
          "without a worker.",
          short_reads, "counter");
   single("ignored_events_total", "Events that could not be decoded or changed nothing.", ignored_events, "counter");
-  single("cache_repairs_total", "Redis snapshots rewritten because the cache was stale, empty or ahead of the stream.",
+  single("cache_repairs_total", "Redis snapshots rewritten because a rebuild found the cache stale, empty or ahead of the stream (a rebuild "
+         "for a join leaves that to the join's own snapshot).",
          cache_repairs, "counter");
 
   single("resumes_total", "Peers that resumed here with their resume token.", resumes, "counter");

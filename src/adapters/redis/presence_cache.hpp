@@ -43,6 +43,8 @@ struct cache_counters;
 
 class presence_cache final : public service::presence_store {
  public:
+  // Runs on `io`, which must have stopped running before the cache is
+  // destroyed (its pending handlers refer to it).
   presence_cache(boost::asio::io_context& io, cache_settings settings, std::shared_ptr<spdlog::logger> log);
   ~presence_cache() override;
 
