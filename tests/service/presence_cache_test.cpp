@@ -255,3 +255,28 @@ TEST_CASE("presence cache: a connection dropped after it worked is replaced, its
   for (auto const& [n, c] : seen) stores_on_first += n == 1 && c[0] == "EVALSHA";
   CHECK(stores_on_first == 1);
 }
+
+TEST_CASE("presence cache: a reply that came just before Redis closed the connection is taken, not asked again",
+          "[presence_cache]") {
+  std::atomic<int> loads_on_second{0};
+  fake_redis redis([&](int n, int fd) {
+    command_reader reader(fd);
+    while (auto c = reader.next()) {
+      if (n > 1) ++loads_on_second;
+      std::string reply = "*2\r\n" + bulk("5") + bulk("state");
+      (void)!::write(fd, reply.data(), reply.size());
+      if (n == 1) return;  // answers, then closes at once
+    }
+  });
+  io_thread loop;
+  {
+    presence_cache cache(loop.io, settings_for(redis), quiet_logger());
+    auto first = load(cache, "one");
+    REQUIRE(first.wait_for(5s) == std::future_status::ready);
+    auto room = first.get();
+    REQUIRE(room.has_value());
+    CHECK(room->seq == 5);
+    loop.stop();
+  }
+  CHECK(loads_on_second == 0);
+}

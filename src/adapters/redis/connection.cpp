@@ -268,9 +268,11 @@ connection::step connection::read_now() {
   }
 }
 
+// Replies read before the socket failed (Redis answered, then closed) are
+// still whole: they are parsed all the same.
 reply_ptr connection::next_reply() {
-  if (failure_) return nullptr;
   auto* reader = static_cast<redisReader*>(reader_);
+  if (reader->err != 0) return nullptr;
   void* reply = nullptr;
   if (redisReaderGetReply(reader, &reply) != REDIS_OK) {
     failure_ = {hiredis_error(reader->err), std::string("bad reply: ") + reader->errstr};
