@@ -136,6 +136,9 @@ std::string metrics::prometheus_text(std::string const& instance_id, std::string
   delivery_latency.render(out, "delivery_latency_seconds",
                           "From an event's append (the appending instance's clock) to its fold here, live events.");
   join_latency.render(out, "join_latency_seconds", "From a join (or resume) request read to its joined reply queued, those that worked.");
+  room_sync_latency.render(out, "room_sync_seconds",
+                           "A room's rebuild here, from following it to ready for its first join (the holdings record, "
+                           "its head, Redis, and the events read), those that worked.");
 
   if (fault_injection)
     single("live_dropped_by_fault_injection_total", "Live messages dropped on purpose (--fault-drop-live-every).",

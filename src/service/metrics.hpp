@@ -70,6 +70,8 @@ struct metrics {
   latency_histogram delivery_latency;
   // A join request read to its `joined` sent: what a user waits for.
   latency_histogram join_latency;
+  // A room's rebuild: following it here to ready for its first join.
+  latency_histogram room_sync_latency;
   // An error reply with this protocol code (its number) went to a client.
   void count_error(int code) {
     if (code > 0 && static_cast<std::size_t>(code) < errors_by_code.size()) ++errors_by_code[static_cast<std::size_t>(code)];

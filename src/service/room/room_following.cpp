@@ -9,6 +9,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <chrono>
 
 #include "ports/presence_store.hpp"
 #include "domain/liveness.hpp"
@@ -33,6 +34,10 @@ constexpr std::size_t short_read_limit = 16;
 // read after the follow, and the holdings record, each arriving on the
 // strand; then the room's membership, loaded from them.
 struct room::sync_result {
+  using clock = std::chrono::steady_clock;
+  clock::time_point started = clock::now();
+  // When each part came in, for the log line that says what a slow rebuild waited for.
+  clock::time_point held_at, cached_at, head_at;
   int parts_left = 3;
   std::optional<cached_room> cached;
   std::optional<std::uint64_t> head;  // nullopt: the stream could not be read
@@ -70,17 +75,31 @@ void room::start_sync() {
   // Recorded before anything of ours is appended to the room: if this
   // instance dies, the survivors find its peers there (liveness_monitor).
   if (ctx_.holdings != nullptr)
-    ctx_.holdings->hold(token_, name_, [part_done](bool ok) { part_done([ok](sync_result& r) { r.held = ok; }); });
-  else
-    part_done([](sync_result& r) { r.held = true; });
-  if (ctx_.cache != nullptr)
-    ctx_.cache->load(token_, [part_done](std::optional<cached_room> cached) {
-      part_done([cached = std::move(cached)](sync_result& r) mutable { r.cached = std::move(cached); });
+    ctx_.holdings->hold(token_, name_, [part_done](bool ok) {
+      part_done([ok](sync_result& r) {
+        r.held = ok;
+        r.held_at = sync_result::clock::now();
+      });
     });
   else
-    part_done([](sync_result&) {});
+    part_done([](sync_result& r) {
+      r.held = true;
+      r.held_at = sync_result::clock::now();
+    });
+  if (ctx_.cache != nullptr)
+    ctx_.cache->load(token_, [part_done](std::optional<cached_room> cached) {
+      part_done([cached = std::move(cached)](sync_result& r) mutable {
+        r.cached = std::move(cached);
+        r.cached_at = sync_result::clock::now();
+      });
+    });
+  else
+    part_done([](sync_result& r) { r.cached_at = sync_result::clock::now(); });
   auto head_read = [part_done](std::optional<std::uint64_t> head) {
-    part_done([head](sync_result& r) { r.head = head; });
+    part_done([head](sync_result& r) {
+      r.head = head;
+      r.head_at = sync_result::clock::now();
+    });
   };
   if (!ctx_.store.head_after_follows(subject_, head_read)) {
     asio::post(ctx_.blocking, [self, head_read] {
@@ -155,10 +174,17 @@ void room::on_synced(std::shared_ptr<sync_result> sync) {
   if (ctx_.snapshot_every > 0 && result->events.size() >= ctx_.snapshot_every) write_stream_snapshot();
   feed_.applied(result->head);
   applied_seq_ = feed_.mark();
-  ctx_.logger->debug("room={} seq={} following ({} members, base from {}, {} events replayed)", name_, applied_seq_,
-                     state_.members.size(),
-                     result->from_stream_snapshot ? "the stream's snapshot" : result->from_cache ? "Redis" : "nothing",
-                     result->events.size());
+  auto now = sync_result::clock::now();
+  auto ms = [&](sync_result::clock::time_point at) {
+    return std::chrono::duration<double, std::milli>(at - sync->started).count();
+  };
+  ctx_.counters.room_sync_latency.observe(std::chrono::duration_cast<std::chrono::microseconds>(now - sync->started));
+  ctx_.logger->debug(
+      "room={} seq={} following ({} members, base from {}, {} events replayed) in {:.2f} ms: holdings record {:.2f}, "
+      "head {:.2f}, Redis {:.2f}",
+      name_, applied_seq_, state_.members.size(),
+      result->from_stream_snapshot ? "the stream's snapshot" : result->from_cache ? "Redis" : "nothing",
+      result->events.size(), ms(now), ms(sync->held_at), ms(sync->head_at), ms(sync->cached_at));
   if (result->cache_ahead && ctx_.cache != nullptr) {
     ctx_.logger->warn("room={} seq={} the presence cache is ahead of the stream (was the stream reset?); replacing it",
                       name_, applied_seq_);
