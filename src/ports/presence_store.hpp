@@ -18,7 +18,7 @@ struct cached_room {
 class presence_store {
  public:
   virtual ~presence_store() = default;
-  // `done` runs on the store's own thread (hand it off). nullopt: nothing
+  // `done` runs on the store's own thread or strand (hand it off). nullopt: nothing
   // cached, or the cache unreachable.
   virtual void load(std::string room_token, std::function<void(std::optional<cached_room>)> done) = 0;
   // Writes unless the cache already holds a snapshot at `seq` or newer: an
