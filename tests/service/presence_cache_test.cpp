@@ -280,3 +280,32 @@ TEST_CASE("presence cache: a reply that came just before Redis closed the connec
   }
   CHECK(loads_on_second == 0);
 }
+
+TEST_CASE("presence cache: bytes that are not RESP cost a load nothing but the lookup, and the connection",
+          "[presence_cache]") {
+  // The first connection answers with garbage; the second answers properly.
+  std::atomic<int> connections{0};
+  fake_redis redis([&](int n, int fd) {
+    ++connections;
+    command_reader reader(fd);
+    while (auto c = reader.next()) {
+      std::string reply = n == 1 ? std::string("?not resp\r\n") : "*2\r\n" + bulk("3") + bulk("state");
+      (void)!::write(fd, reply.data(), reply.size());
+    }
+  });
+  io_thread loop;
+  {
+    presence_cache cache(loop.io, settings_for(redis), quiet_logger());
+    auto bad = load(cache, "one");
+    REQUIRE(bad.wait_for(5s) == std::future_status::ready);
+    CHECK_FALSE(bad.get().has_value());
+    std::this_thread::sleep_for(1100ms);  // reconnects are tried at most once a second
+    auto good = load(cache, "two");
+    REQUIRE(good.wait_for(5s) == std::future_status::ready);
+    auto room = good.get();
+    REQUIRE(room.has_value());
+    CHECK(room->seq == 3);
+    loop.stop();
+  }
+  CHECK(connections == 2);
+}

@@ -227,8 +227,8 @@ struct presence_cache::impl {
       take(std::move(reply));
       if (!conn) return;  // a callback's failure dropped it
     }
-    if (conn->failure()) return dropped(awaiting.empty() || awaiting.front().loaded ? "load" : "store");
-    if (next == connection::step::failed) return dropped(awaiting.empty() || awaiting.front().loaded ? "load" : "store");
+    if (conn->failure() || next == connection::step::failed)
+      return dropped(awaiting.empty() || awaiting.front().loaded ? "load" : "store");
     // OpenSSL may need to write (a key update) before it can read on.
     if (next == connection::step::wait_writable) {
       if (!read_waiting) wait(next, read_waiting, [this] { on_readable(); });
