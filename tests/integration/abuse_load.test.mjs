@@ -7,32 +7,32 @@
 //
 // 1. Signal flood. Four well-behaved peers (two per instance) send each other
 //    small signals, each every 40 ms (100/s in the room; the four timers
-//    staggered by 10 ms, so that one stall of the machine delays one or two
-//    samples, not four at once), stamped with performance.now(); the
-//    receiver (same process, same monotonic clock) records send -> receive
-//    latency. A quiet phase (5 s, ~500 samples) gives p99_quiet; then the
-//    same load runs while a flooding client (a worker thread, so that its
-//    send loop does not block the event loop that timestamps the samples)
-//    sends 1 KiB signals as fast as its sockets take them on two
-//    connections, one broadcasting to the room (on i1), one aiming at one
-//    calm peer (on i2), at most 20,000 sends per connection, until it is
-//    closed. The signal limit is the default (100/s, burst 200). Asserted:
-//    the instances refuse the flood (rate_limited_total grows by at least
-//    20 per flooding connection), each flooding connection is then closed
-//    with 1008, no calm peer is closed, no instance died, and the others' p99
-//    during the flood is at most 2 x max(p99_quiet, 2 ms). The 2 ms floor:
-//    on loopback a quiet p99 is often around a millisecond, and on this
-//    shared 2-core machine one descheduling of a process (a compile or a
-//    fuzzer taking the core) costs more than that, so "twice 0.8 ms" would
-//    measure the neighbours, not the service. A sample that has not arrived
-//    3 s after its phase ended counts as infinitely late. A pair (quiet,
-//    flood) is tried up to 3 times and the test passes when one pair meets
-//    the bound (the flooder must be limited and closed on every attempt);
-//    every figure is logged, with the slowest samples of each phase.
-//    Checked by experiment (figures in docs/security.md, "Abuse tests"):
-//    with the limit effectively off (FLOOD.env set to
-//    SIGSTREAM_SIGNAL_RATE/BURST=1000000) the flood p99 is unbounded (most
-//    calm samples never arrive: calm peers are closed as slow consumers).
+//    staggered by 10 ms), stamped with performance.now(); the receiver (same
+//    process, same monotonic clock) records send -> receive latency. A quiet
+//    phase (5 s, ~500 samples), then the same load while a flooding client
+//    (a worker thread, so that its send loop does not block the event loop
+//    that timestamps the samples) sends 1 KiB signals as fast as its sockets
+//    take them on two connections, one broadcasting to the room (on i1), one
+//    aiming at one calm peer (on i2), at most 20,000 sends per connection,
+//    until it is closed. The signal limit is the default (100/s, burst 200).
+//    Asserted: the instances refuse the flood (rate_limited_total grows by at
+//    least 20 per flooding connection), each flooding connection is then
+//    closed with 1008; what they refused never reached the stream (the
+//    instances' events_appended_total{kind="signal"} grew by the calm samples
+//    plus at most each connection's burst and what its rate refilled while
+//    it was open); no calm peer is closed, every calm sample arrives within
+//    3 s of its phase's end and none twice, and no instance died.
+//    The latency figures (quiet and flood p50/p99/max, the slowest samples
+//    with their offsets, and the flood p99 against twice the quiet one) are
+//    logged, not asserted: house rule 4 keeps speed in the benchmark. A
+//    bound of 2 x max(p99_quiet, 2 ms) asserted here until 2026-12-05 failed
+//    CI (ctest -j2 runs this file beside the browser tests): the flood's
+//    accepted burst (2 x 200 signals in the calm peers' own room, ordered
+//    before their samples) delayed 5 or 6 samples by 10-50 ms there, 5-21 ms
+//    on a quiet machine. Checked by experiment (figures in docs/security.md,
+//    "Abuse tests"): with the limit effectively off (FLOOD.signalRate and
+//    signalBurst set to 1000000) most calm samples never arrive (the calm
+//    peers are closed as slow consumers) and the test fails.
 //
 // 2. A client that stops reading. It joins, then pauses its socket (TCP backs
 //    up into the kernel buffers, then into the instance's write queue, set
@@ -107,13 +107,14 @@ const FLOOD = {
   calmPeers: 4,
   calmIntervalMs: 40,     // per peer: 25/s, 100/s in the room
   phaseMs: 5000,
-  lateAfterMs: 3000,      // a sample not received this long after its phase: infinitely late
+  lateAfterMs: 3000,      // a sample not received this long after its phase counts as lost
   floorMs: 2,
-  attempts: 3,
   floodSends: 20_000,     // per flooding connection
   floodDataBytes: 1024,
-  env: { SIGSTREAM_SIGNAL_RATE: '100', SIGSTREAM_SIGNAL_BURST: '200' },  // the defaults
+  signalRate: 100,        // the defaults
+  signalBurst: 200,
 };
+FLOOD.env = { SIGSTREAM_SIGNAL_RATE: String(FLOOD.signalRate), SIGSTREAM_SIGNAL_BURST: String(FLOOD.signalBurst) };
 
 // The flooder: runs in a worker thread. Joins `room` on each URL, reports
 // ready, and on 'go' broadcasts as fast as the socket takes it (waiting only
@@ -195,13 +196,13 @@ function startFlooder(urls, room, targets) {
   return { worker, nextMessage };
 }
 
-test('a signal flood is limited and closed (1008) while the others keep p99 within twice the quiet figure', { timeout: 240_000 }, async (t) => {
+test('a signal flood is limited and closed (1008); it reaches the stream only up to the limit and the others lose nothing', { timeout: 240_000 }, async (t) => {
   const cluster = await startCluster({ instances: 2, haproxy: false, env: FLOOD.env, t });
   const room = 'flood-latency';
   const urls = cluster.instanceUrls;
 
   // The well-behaved peers: after their join, raw handlers (no buffering of
-  // every message) that record the latency of the calm samples.
+  // every message) that record each calm sample's latency and any duplicate.
   const calm = [];
   for (let k = 0; k < FLOOD.calmPeers; k++) {
     const c = await connect(urls[k % 2]);
@@ -209,6 +210,8 @@ test('a signal flood is limited and closed (1008) while the others keep p99 with
     calm.push({ client: c, peer: joined.peer });
   }
   const outstanding = new Map();  // `${peerIndex}:${n}` -> {sentAt, phase}
+  const received = new Set();     // keys already received once
+  const duplicates = [];
   const latencies = new Map();    // phase -> [ms]
   const slowest = new Map();
   const phaseStart = new Map();
@@ -220,6 +223,8 @@ test('a signal flood is limited and closed (1008) while the others keep p99 with
       const m = JSON.parse(d);
       if (m.type !== 'signal' || m.data?.calm === undefined) return;
       const key = `${m.data.calm}:${m.data.n}`;
+      if (received.has(key)) { duplicates.push(key); return; }
+      received.add(key);
       const sample = outstanding.get(key);
       if (!sample) return;
       outstanding.delete(key);
@@ -233,83 +238,80 @@ test('a signal flood is limited and closed (1008) while the others keep p99 with
     slowest.set(phase, []);
     phaseStart.set(phase, performance.now());
     // Staggered: one stall of the machine then delays one or two samples,
-    // not one of every peer at once (which alone would make a p99).
+    // not one of every peer at once.
     const timers = [];
+    let sent = 0;
     const stagger = FLOOD.calmIntervalMs / calm.length;
     calm.forEach((peer, i) => timers.push(setTimeout(() => timers.push(setInterval(() => {
       const to = calm[(i + 1) % calm.length].peer;
       const seq = n++;
       const sentAt = performance.now();
       outstanding.set(`${i}:${seq}`, { sentAt, phase });
+      sent++;
       peer.client.ws.send(JSON.stringify({ type: 'signal', to, data: { calm: i, n: seq, sdp: 'candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host' } }));
     }, FLOOD.calmIntervalMs)), i * stagger)));
     await sleep(FLOOD.phaseMs);
     timers.forEach((timer) => { clearTimeout(timer); clearInterval(timer); });
     await waitFor(() => ![...outstanding.values()].some((s) => s.phase === phase),
       { timeoutMs: FLOOD.lateAfterMs, intervalMs: 50 }).catch(() => {});
-    const late = [];
-    for (const [key, s] of outstanding) if (s.phase === phase) { late.push(Infinity); outstanding.delete(key); }
-    const values = [...latencies.get(phase), ...late];
-    const receivedP99 = percentile(latencies.get(phase), 0.99);
+    let late = 0;
+    for (const [key, s] of outstanding) if (s.phase === phase) { late++; outstanding.delete(key); }
+    const values = latencies.get(phase);
     const top = slowest.get(phase).sort((a, b) => b[0] - a[0]).slice(0, 8).map(([l, at]) => `${l.toFixed(1)}@${Math.round(at)}`).join(' ');
     console.log(`${phase} slowest (ms@offset): ${top}`);
-    return { phase, samples: values.length, late: late.length, p50: percentile(values, 0.5), p99: percentile(values, 0.99), receivedP99, max: percentile(values, 1) };
+    return { phase, sent, late, p50: percentile(values, 0.5), p99: percentile(values, 0.99), max: percentile(values, 1) };
   }
-  const fmt = (r) => `${r.phase}: ${r.samples} samples (${r.late} late), p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`
-    + `${r.late ? ` (p99 of those received ${r.receivedP99.toFixed(2)} ms)` : ''}, max ${r.max.toFixed(2)} ms`;
+  const fmt = (r) => `${r.phase}: ${r.sent} samples, ${r.late} not received within ${FLOOD.lateAfterMs} ms;`
+    + ` of those received p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms`;
+  const signalsAppended = async () => await metric(cluster, 'i1', 'events_appended_total', { kind: 'signal' })
+    + await metric(cluster, 'i2', 'events_appended_total', { kind: 'signal' });
+  const limitedTotal = async () => await metric(cluster, 'i1', 'rate_limited_total', { request: 'signal' })
+    + await metric(cluster, 'i2', 'rate_limited_total', { request: 'signal' });
 
   await runPhase('warm-up');  // first signals on fresh connections and rooms
-  const results = [];
-  let passed = null;
-  for (let attempt = 1; attempt <= FLOOD.attempts && !passed; attempt++) {
-    const quiet = await runPhase(`quiet#${attempt}`);
-    for (const peer of calm) assert.ok(peer.client.isOpen, 'a calm peer was closed');
+  const quiet = await runPhase('quiet');
+  for (const peer of calm) assert.ok(peer.client.isOpen, 'a calm peer was closed');
 
-    // Two connections of the same client: one broadcasts (from i1), one
-    // targets the first calm peer (from i2).
-    const flooder = startFlooder([urls[0], urls[1]], room, [null, calm[0].peer]);
-    await flooder.nextMessage(15_000);  // joined
-    await sleep(300);                   // its peer-joined reached everyone
-    const limitedTotal = async () => await metric(cluster, 'i1', 'rate_limited_total', { request: 'signal' }) + await metric(cluster, 'i2', 'rate_limited_total', { request: 'signal' });
-    const limitedBefore = await limitedTotal();
-    flooder.worker.postMessage('go');
-    const flood = await runPhase(`flood#${attempt}`);
-    const report = await flooder.nextMessage(30_000);
-    await flooder.worker.terminate();
+  // Two connections of the same client: one broadcasts (from i1), one
+  // targets the first calm peer (from i2).
+  const flooder = startFlooder([urls[0], urls[1]], room, [null, calm[0].peer]);
+  await flooder.nextMessage(15_000);  // joined
+  await sleep(300);                   // its peer-joined reached everyone
+  const limitedBefore = await limitedTotal();
+  const appendedBefore = await signalsAppended();
+  flooder.worker.postMessage('go');
+  const flood = await runPhase('flood');
+  const report = await flooder.nextMessage(30_000);
+  await flooder.worker.terminate();
+  const floodAppended = await signalsAppended() - appendedBefore - flood.sent;
 
-    const bound = 2 * Math.max(quiet.p99, FLOOD.floorMs);
-    const meets = flood.p99 <= bound;
-    const line = `flood attempt ${attempt}: ${fmt(quiet)} | ${fmt(flood)} | bound 2 x max(p99_quiet, ${FLOOD.floorMs} ms) = ${bound.toFixed(2)} ms: ${meets ? 'met' : 'NOT met'}`
-      + ` | flooder: ${JSON.stringify(report.conns)}`;
-    console.log(line);
-    t.diagnostic(line);
-    results.push({ quiet, flood, bound, report });
-    assertAlive(cluster);
-    for (const peer of calm) assert.ok(peer.client.isOpen, 'a calm peer was closed during the flood');
-    // Limited, then closed with 1008: on every attempt, whatever the latency.
-    // The refusals are counted by the instances: on a slow machine (ASan)
-    // the error frames queued behind the close may never reach the flooder.
-    const refused = await limitedTotal() - limitedBefore;
-    assert.ok(refused >= 20 * report.conns.length, `the instances refused the flood (${refused} rate-limited)`);
-    for (const c of report.conns) {
-      assert.equal(c.closeCode, 1008, `the flooder was closed with 1008 (${JSON.stringify(c)})`);
-      assert.ok(c.sent < FLOOD.floodSends, `closed before it sent all ${FLOOD.floodSends} (${JSON.stringify(c)})`);
-    }
-    if (meets) passed = results.at(-1);
+  const bound = 2 * Math.max(quiet.p99, FLOOD.floorMs);
+  const line = `${fmt(quiet)} | ${fmt(flood)} | flood p99 against 2 x max(p99_quiet, ${FLOOD.floorMs} ms) = ${bound.toFixed(2)} ms:`
+    + ` ${flood.p99 <= bound ? 'within' : 'above'} (logged, not asserted) | flood signals appended ${floodAppended}`
+    + ` | flooder: ${JSON.stringify(report.conns)}`;
+  console.log(line);
+  t.diagnostic(line);
+
+  assertAlive(cluster);
+  for (const peer of calm) assert.ok(peer.client.isOpen, 'a calm peer was closed during the flood');
+  // Limited, then closed with 1008. The refusals are counted by the
+  // instances: on a slow machine (ASan) the error frames queued behind the
+  // close may never reach the flooder.
+  const refused = await limitedTotal() - limitedBefore;
+  assert.ok(refused >= 20 * report.conns.length, `the instances refused the flood (${refused} rate-limited)`);
+  for (const c of report.conns) {
+    assert.equal(c.closeCode, 1008, `the flooder was closed with 1008 (${JSON.stringify(c)})`);
+    assert.ok(c.sent < FLOOD.floodSends, `closed before it sent all ${FLOOD.floodSends} (${JSON.stringify(c)})`);
   }
+  // What was refused never reached the stream: each flooding connection got
+  // its burst and what its rate refilled while it was open, no more.
+  const allowed = report.conns.reduce((sum, c) => sum + FLOOD.signalBurst + Math.ceil(FLOOD.signalRate * (c.closedMs ?? 0) / 1000), 0);
+  assert.ok(floodAppended <= allowed, `the stream took ${floodAppended} flood signals, the limit allows ${allowed}`);
+  // The others lost nothing and got nothing twice.
+  assert.equal(quiet.late + flood.late, 0, `calm samples not received within ${FLOOD.lateAfterMs} ms: quiet ${quiet.late}, flood ${flood.late}`);
+  assert.deepEqual(duplicates, [], 'calm samples received twice');
   assert.ok(await metric(cluster, 'i1', 'policy_closes_total') >= 1);
-  assert.ok(await metric(cluster, 'i1', 'rate_limited_total', { request: 'signal' }) >= 1);
   for (const peer of calm) peer.client.ws.terminate();
-  // The latency bound is a property of the release build: under ASan and
-  // UBSan (scripts/dev test --sanitize) refusing a flood costs several times
-  // what relaying a signal does, so there the figures are only logged.
-  const sanitized = /lib(asan|ubsan)/.test(execFileSync('ldd', [cluster.bin], { encoding: 'utf8' }));
-  if (sanitized) {
-    t.diagnostic('sanitizer build: the p99 bound is not asserted (figures above)');
-    return;
-  }
-  assert.ok(passed, `no attempt kept the others' flood p99 within 2 x max(p99_quiet, ${FLOOD.floorMs} ms): `
-    + results.map((r) => `${r.flood.p99.toFixed(2)} > ${r.bound.toFixed(2)}`).join(', '));
 });
 
 // ---------------------------------------------------------------------------
