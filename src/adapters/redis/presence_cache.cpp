@@ -76,6 +76,7 @@ struct presence_cache::impl {
   std::unique_ptr<boost::asio::posix::stream_descriptor> socket;
   std::uint64_t generation = 0;  // of the connection: waits of an earlier one are ignored
   bool write_waiting = false;
+  bool write_scheduled = false;  // a write() is posted for the end of this turn of the loop
   bool read_waiting = false;
   bool connecting = false;
   clock::time_point next_attempt{};
@@ -167,7 +168,19 @@ struct presence_cache::impl {
     }
     awaiting.push_back(std::move(c));
     arm_reply_timer();
-    write();
+    schedule_write();
+  }
+
+  // The commands of one turn of the loop (a burst's rebuilds, each its own
+  // handler) go out in one write, and Redis answers them in one: one
+  // system call and one wake-up each side instead of one per command.
+  void schedule_write() {
+    if (write_scheduled) return;
+    write_scheduled = true;
+    boost::asio::post(strand, [this] {
+      write_scheduled = false;
+      write();
+    });
   }
 
   void take(reply_ptr reply) {
