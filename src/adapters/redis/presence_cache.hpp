@@ -5,7 +5,8 @@
 //
 // It talks to Redis over one connection (connection.hpp: plain or TLS),
 // driven by the I/O thread's reactor on a strand of its own: commands are
-// pipelined without waiting, and every command is answered within the
+// pipelined without waiting (those of one turn of the loop in one write),
+// and every command is answered within the
 // timeout or the connection is dropped. Only connecting blocks (resolving,
 // the TLS handshake, AUTH): that runs on a thread of its own, once per
 // outage at most once a second. Callers never block.
