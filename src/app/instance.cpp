@@ -265,6 +265,7 @@ void instance::bootstrap() {
   }
   holdings_->start();
   counters_.stream_replicas = reads_.stream_replicas();
+  room_ctx_.first_join_before_rebuild = !reads_.jetstream_clustered();
   asio::post(*io_, [this] { check_stream_later(); });
   if (!secret_known_) {
     // Written before secret_known_ is set, read only after it is seen set.
@@ -308,6 +309,7 @@ void instance::check_stream() {
   bool changed = reads_.use_features(*features);
   control_.use_features(*features);
   counters_.stream_replicas = features->replicas;
+  room_ctx_.first_join_before_rebuild = !features->clustered;
   if (changed)
     log_->info("stream {} now keeps {} replica{}, {} direct gets and {} rollups: newest messages and rooms' short "
                "reads go {}",

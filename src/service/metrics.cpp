@@ -118,6 +118,10 @@ std::string metrics::prometheus_text(std::string const& instance_id, std::string
          "Rebuilds and catch-ups whose few events were read one at a time on the data connection (direct gets), "
          "without a worker.",
          short_reads, "counter");
+  single("joins_before_rebuild_total",
+         "Rooms' first joins here appended right behind the rebuild's reads instead of after them (only on a lone "
+         "nats-server, which stores each publish in the order it came).",
+         joins_before_rebuild, "counter");
   single("ignored_events_total", "Events that could not be decoded or changed nothing.", ignored_events, "counter");
   single("cache_repairs_total", "Redis snapshots rewritten because a rebuild found the cache stale, empty or ahead of the stream (a rebuild "
          "for a join leaves that to the join's own snapshot).",

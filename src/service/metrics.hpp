@@ -44,6 +44,7 @@ struct metrics {
   bool fault_injection = false;
   std::atomic<std::uint64_t> catch_ups{0};
   std::atomic<std::uint64_t> short_reads{0};  // rebuilds and catch-ups read by direct gets, without a worker
+  std::atomic<std::uint64_t> joins_before_rebuild{0};  // first joins appended without waiting for the rebuild
   std::atomic<std::uint64_t> ignored_events{0};
   std::atomic<std::uint64_t> slow_consumers{0};
   std::atomic<std::uint64_t> refused_upgrades{0};    // origin not allowed, or --max-connections reached

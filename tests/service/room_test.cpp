@@ -8,6 +8,9 @@
 
 #include <chrono>
 #include <functional>
+#include <variant>
+#include <optional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -120,7 +123,11 @@ TEST_CASE("room: across two instances, peers that join at once each learn of the
   asio::io_context io;
   // The head read with the follow (no worker), and the blocking way.
   store.blocking_reads = GENERATE(false, true);
+  // Each instance's first join waits for the rebuild, or goes out with it.
+  bool early = GENERATE(false, true);
   instance i1(io, store, "i1"), i2(io, store, "i2");
+  i1.ctx.first_join_before_rebuild = early;
+  i2.ctx.first_join_before_rebuild = early;
   std::vector<std::shared_ptr<recorded_peer>> peers;
   for (int k = 0; k < 6; ++k) {
     peers.push_back(std::make_shared<recorded_peer>());
@@ -150,6 +157,7 @@ TEST_CASE("room: across two instances, peers that join at once each learn of the
       if ("p" + std::to_string(k) != peer_id(*p)) others.push_back("p" + std::to_string(k));
     CHECK(known == others);
   }
+  CHECK(i1.counters.joins_before_rebuild.load() + i2.counters.joins_before_rebuild.load() == (early ? 2u : 0u));
 }
 
 TEST_CASE("room: a room with history is rebuilt on another instance from its events", "[room]") {
@@ -323,4 +331,181 @@ TEST_CASE_METHOD(two_peer_room, "room: a signal sent again with its id after an 
   CHECK(signals[0].find(R"("data":{"n":1})") != std::string::npos);
   CHECK(signals[1].find(R"("data":{"n":2})") != std::string::npos);
   CHECK(signals[2].find(R"("data":{"n":1})") != std::string::npos);
+}
+
+namespace {
+
+// The presence cache as the room sees it, answered by the test: each load
+// waits until the test gives it an answer.
+class scripted_cache final : public sig::service::presence_store {
+ public:
+  void load(std::string, std::function<void(std::optional<sig::service::cached_room>)> done) override {
+    std::lock_guard lock(mutex_);
+    loads_.push_back(std::move(done));
+  }
+  void store(std::string, std::uint64_t, std::string) override {}
+  void replace(std::string, std::uint64_t, std::string) override {}
+  bool asked() const {
+    std::lock_guard lock(mutex_);
+    return !loads_.empty();
+  }
+  void answer(std::optional<sig::service::cached_room> cached) {
+    std::vector<std::function<void(std::optional<sig::service::cached_room>)>> loads;
+    {
+      std::lock_guard lock(mutex_);
+      loads.swap(loads_);
+    }
+    for (auto& done : loads) done(cached);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::function<void(std::optional<sig::service::cached_room>)>> loads_;
+};
+
+// Holds the instance's one worker until released: what the room reads
+// there (its head, with `blocking_reads`) waits.
+struct held_worker {
+  explicit held_worker(instance& in) {
+    asio::post(in.blocking, [future = release.get_future().share()] { future.wait(); });
+  }
+  void let_go() { release.set_value(); }
+  std::promise<void> release;
+};
+
+std::size_t joins_of(sig::test::memory_event_store const& store, sig::service::stored_format const& format,
+                     std::string const& peer) {
+  std::size_t n = 0;
+  for (auto const& e : store.events()) {
+    auto decoded = format.decode_event(e.payload, e.seq);
+    if (!decoded) continue;
+    if (auto const* j = std::get_if<sig::domain::peer_joined>(&decoded->event.body); j && j->peer == peer) ++n;
+  }
+  return n;
+}
+
+bool left_recorded(sig::test::memory_event_store const& store, sig::service::stored_format const& format,
+                   std::string const& peer) {
+  for (auto const& e : store.events()) {
+    auto decoded = format.decode_event(e.payload, e.seq);
+    if (!decoded) continue;
+    if (auto const* l = std::get_if<sig::domain::peer_left>(&decoded->event.body); l && l->peer == peer) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("room: a room's first join on an instance is stored before the rebuild has answered, then settled as any join",
+          "[room]") {
+  sig::test::memory_event_store store;
+  asio::io_context io;
+  store.blocking_reads = true;  // the head is read on the worker, which the test holds
+  instance i1(io, store, "i1"), i2(io, store, "i2");
+  i2.ctx.first_join_before_rebuild = true;
+  auto [a, b] = two_peers(io, i1);
+  held_worker worker(i2);
+  auto c = std::make_shared<recorded_peer>();
+  i2.room("r")->join(c, "pc", "{}", std::string("3"));
+  REQUIRE(run_until(io, [&] { return joins_of(store, store.format(), "pc") == 1; }));
+  // Stored while the rebuild still waits for the room's head.
+  CHECK_FALSE(c->joined());
+  CHECK(i2.counters.joins_before_rebuild.load() == 1);
+  worker.let_go();
+  REQUIRE(run_until(io, [&] { return c->joined() && !a->of_type("peer-joined").empty() && b->of_type("peer-joined").size() == 1; }));
+  auto joined = c->of_type("joined").front();
+  CHECK(joined.find("\"peer\":\"pa\"") != std::string::npos);
+  CHECK(joined.find("\"peer\":\"pb\"") != std::string::npos);
+  CHECK(field(a->of_type("peer-joined").back(), "peer") == "pc");
+  // It signals and is signalled like any member.
+  i2.room("r")->signal(c, "pc", std::string("pa"), "1", std::nullopt);
+  i1.room("r")->signal(a, "pa", std::string("pc"), "2", std::nullopt);
+  REQUIRE(run_until(io, [&] { return a->of_type("signal").size() == 1 && c->of_type("signal").size() == 1; }));
+  CHECK(joins_of(store, store.format(), "pc") == 1);
+}
+
+TEST_CASE("room: a snapshot that already holds the early joiner is not the rebuild's base", "[room]") {
+  // Another instance folded the new join, and the next one, and wrote
+  // Redis before this instance's load was answered, and the head is read
+  // after both: taken as the base, that snapshot would swallow the join
+  // this instance waits for, and the joiner would never hear of the next.
+  sig::test::memory_event_store store;
+  asio::io_context io;
+  store.blocking_reads = true;
+  instance i1(io, store, "i1"), i2(io, store, "i2");
+  scripted_cache cache;
+  i2.ctx.cache = &cache;
+  i2.ctx.first_join_before_rebuild = true;
+  auto [a, b] = two_peers(io, i1);
+  held_worker worker(i2);
+  auto c = std::make_shared<recorded_peer>();
+  i2.room("r")->join(c, "pc", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return joins_of(store, store.format(), "pc") == 1 && cache.asked(); }));
+  auto d = std::make_shared<recorded_peer>();
+  i1.room("r")->join(d, "pd", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return d->joined(); }));
+  // Redis as i1 left it: every event so far folded in.
+  sig::domain::room_state state;
+  for (auto const& e : store.events()) {
+    auto decoded = store.format().decode_event(e.payload, e.seq);
+    REQUIRE(decoded);
+    state = sig::domain::evolve(std::move(state), decoded->event);
+  }
+  REQUIRE(state.has("pc"));
+  cache.answer(sig::service::cached_room{state.last_seq, store.format().encode_snapshot(state, state.last_seq)});
+  worker.let_go();
+  REQUIRE(run_until(io, [&] { return c->joined() && c->of_type("peer-joined").size() == 1; }));
+  auto joined = c->of_type("joined").front();
+  CHECK(joined.find("\"peer\":\"pa\"") != std::string::npos);
+  CHECK(joined.find("\"peer\":\"pd\"") == std::string::npos);  // it joined after pc
+  CHECK(field(c->of_type("peer-joined").front(), "peer") == "pd");
+  CHECK(i2.counters.room_syncs_from_cache.load() == 0);
+}
+
+TEST_CASE("room: when the rebuild fails after the early join was stored, the joiner hears unavailable and its leave is recorded",
+          "[room]") {
+  sig::test::memory_event_store store;
+  asio::io_context io;
+  store.blocking_reads = true;
+  instance i1(io, store, "i1"), i2(io, store, "i2");
+  i2.ctx.first_join_before_rebuild = true;
+  auto [a, b] = two_peers(io, i1);
+  held_worker worker(i2);
+  auto c = std::make_shared<recorded_peer>();
+  i2.room("r")->join(c, "pc", "{}", std::string("5"));
+  REQUIRE(run_until(io, [&] { return joins_of(store, store.format(), "pc") == 1 && !a->of_type("peer-joined").empty(); }));
+  // The head cannot be read: the rebuild fails. NATS comes back a moment later.
+  store.connected = false;
+  worker.let_go();
+  REQUIRE(run_until(io, [&] { return !c->of_type("error").empty(); }));
+  CHECK(field(c->of_type("error").front(), "code") == "unavailable");
+  CHECK_FALSE(c->joined());
+  store.connected = true;
+  REQUIRE(run_until(io, [&] { return !a->of_type("peer-left").empty(); }));
+  CHECK(field(a->of_type("peer-left").front(), "peer") == "pc");
+  CHECK(left_recorded(store, store.format(), "pc"));
+  // The room is whole again on i2: a new joiner there sees pa and pb only.
+  auto e = std::make_shared<recorded_peer>();
+  i2.room("r")->join(e, "pe", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return e->joined(); }));
+  CHECK(e->of_type("joined").front().find("\"peer\":\"pc\"") == std::string::npos);
+  CHECK(e->of_type("joined").front().find("\"peer\":\"pb\"") != std::string::npos);
+}
+
+TEST_CASE("room: an early first join is not checked against a full room; the next join there is", "[room]") {
+  // The documented price (configuration.md, --max-room-peers): a full room
+  // takes one more member per instance that starts following it.
+  sig::test::memory_event_store store;
+  asio::io_context io;
+  instance i1(io, store, "i1"), i2(io, store, "i2");
+  i1.ctx.max_room_peers = 2;
+  i2.ctx.max_room_peers = 2;
+  i2.ctx.first_join_before_rebuild = true;
+  auto [a, b] = two_peers(io, i1);
+  auto c = std::make_shared<recorded_peer>(), d = std::make_shared<recorded_peer>();
+  i2.room("r")->join(c, "pc", "{}", std::nullopt);
+  REQUIRE(run_until(io, [&] { return c->joined(); }));
+  i2.room("r")->join(d, "pd", "{}", std::string("1"));
+  REQUIRE(run_until(io, [&] { return !d->of_type("error").empty(); }));
+  CHECK(field(d->of_type("error").front(), "code") == "room-full");
 }

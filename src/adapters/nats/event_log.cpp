@@ -83,6 +83,7 @@ std::optional<stream_features> event_log::read_features() {
 bool event_log::use_features(stream_features const& features) {
   bool was_direct = reader_.direct_get(), was_rollup = rollup_allowed_;
   int was_replicas = stream_replicas_.exchange(features.replicas);
+  clustered_ = features.clustered;
   rollup_allowed_ = features.rollup;
   reader_.use_stream_shape(features.direct, features.replicas > 1);
   return was_replicas != features.replicas || was_direct != reader_.direct_get() || was_rollup != features.rollup;

@@ -73,6 +73,8 @@ class event_log final : public service::cluster_store {
   bool direct_reads() const { return reader_.direct_get(); }
   // Replicas of the stream, as last used (use_features).
   int stream_replicas() const { return stream_replicas_; }
+  // The server runs JetStream as a cluster (as last read).
+  bool jetstream_clustered() const { return clustered_; }
   // What the stream allows now (read_stream_features), over this
   // connection. Blocking; nullopt while disconnected or on error.
   std::optional<stream_features> read_features();
@@ -145,6 +147,7 @@ class event_log final : public service::cluster_store {
   std::atomic<bool> stream_ok_{false};
   std::atomic<bool> rollup_allowed_{true};
   std::atomic<int> stream_replicas_{0};
+  std::atomic<bool> clustered_{true};  // until read: the careful assumption
   // The acknowledgement deadlines of appends, checked by a thread of ours.
   std::thread ack_timer_;
   std::atomic<bool> ack_timer_stop_{false};

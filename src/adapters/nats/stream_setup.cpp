@@ -45,8 +45,14 @@ void warn_if_underreplicated(connection& conn, std::string const& stream, int re
                   stream, replicas, replicas == 1 ? "" : "s", servers, replicas == 1 ? "it" : "them",
                   std::min(servers, 3));
 }
-stream_features features_of(jsStreamConfig const& cfg) {
-  return stream_features{.rollup = cfg.AllowRollup, .direct = cfg.AllowDirect, .replicas = static_cast<int>(cfg.Replicas)};
+stream_features features_of(jsStreamInfo const& info) {
+  jsStreamConfig const& cfg = *info.Config;
+  // A lone server's stream info has no cluster; a cluster's names it.
+  bool clustered = info.Cluster != nullptr && info.Cluster->Name != nullptr && info.Cluster->Name[0] != '\0';
+  return stream_features{.rollup = cfg.AllowRollup,
+                         .direct = cfg.AllowDirect,
+                         .replicas = static_cast<int>(cfg.Replicas),
+                         .clustered = clustered};
 }
 }  // namespace
 
@@ -60,7 +66,7 @@ std::optional<stream_features> read_stream_features(connection& conn, std::strin
     return std::nullopt;
   }
   std::optional<stream_features> out;
-  if (info->Config != nullptr) out = features_of(*info->Config);
+  if (info->Config != nullptr) out = features_of(*info);
   jsStreamInfo_Destroy(info);
   return out;
 }
@@ -89,7 +95,7 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
                 settings.stream, cfg->Replicas, cfg->Replicas == 1 ? "" : "s", settings.replicas, settings.stream,
                 settings.replicas);
     if (settings.advise) warn_if_underreplicated(conn, settings.stream, static_cast<int>(cfg->Replicas));
-    features = features_of(*cfg);
+    features = features_of(*info);
     if (settings.advise && !cfg->AllowRollup)
       log->warn("stream {} does not allow rollups: no room snapshots are written, so a room's first join on an "
                 "instance replays the room's whole history. Enable it (nats stream edit {} --allow-rollup); see "
@@ -152,8 +158,8 @@ stream_check ensure_stream(connection& conn, stream_shape const& settings, strea
     fail(conn, not_created, "cannot create stream " + settings.stream);
     return stream_check::retry;
   }
+  features = features_of(*info);
   jsStreamInfo_Destroy(info);
-  features.replicas = static_cast<int>(cfg.Replicas);
   log->info("created stream {} on '{}' (file storage, {} replica{}, max age {} s, max bytes {}, republish to '{}')",
             settings.stream, subjects, cfg.Replicas, cfg.Replicas == 1 ? "" : "s", settings.max_age.count(),
             settings.max_bytes, republish_to);

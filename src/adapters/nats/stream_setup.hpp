@@ -34,6 +34,9 @@ struct stream_features {
   bool rollup = true;  // Nats-Rollup: room snapshots can be written
   bool direct = true;  // AllowDirect: last messages are read with a direct get
   int replicas = 1;    // copies kept by a JetStream cluster
+  // The server runs JetStream as a cluster: every stream, a bucket too, is
+  // stored through a Raft group of its own, not inline as it is published.
+  bool clustered = false;
 };
 
 // Blocking.

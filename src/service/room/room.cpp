@@ -126,9 +126,105 @@ void room::do_join(join_request request) {
     return;
   }
   linger_timer_.cancel();
+  if (phase_ == phase::idle && ctx_.first_join_before_rebuild.load(std::memory_order_relaxed) &&
+      ctx_.rebuilds_in_flight.load(std::memory_order_relaxed) == 0) {
+    start_sync();
+    if (phase_ == phase::syncing) {
+      admit_early(std::move(request));
+    } else if (auto endpoint = request.endpoint.lock()) {  // the live feed could not be followed
+      reply_join_error(endpoint, request.id, error_code::unavailable, "the event log is not reachable; try again");
+    }
+    return;
+  }
   waiting_.push_back(std::move(request));
   if (phase_ == phase::idle) start_sync();
   else if (phase_ == phase::live) admit_waiting();
+}
+
+// The room's first join here goes out right behind the rebuild's reads
+// (start_sync sent them, and the holdings record before them), without
+// waiting for their answers: a first join then costs one round trip to
+// NATS, as a join into a followed room does. Only while no other rebuild
+// is in flight here (room_context.hpp says why). It is decided on no state: a
+// fresh peer id is never a member yet, and the room-full check, made on
+// each instance's view anyway, lets a full room take one more member per
+// instance that starts following it. Its echo, or the rebuild's read of
+// it, settles it like any other join.
+void room::admit_early(join_request request) {
+  ++ctx_.counters.joins_before_rebuild;
+  std::string peer = request.peer;
+  domain::peer_joined body{peer, request.meta_json};
+  request.early = true;
+  pending_.emplace(peer, std::move(request));
+  append(std::move(body), append_kind::request,
+         [self = shared_from_this(), peer](append_result result) { self->on_join_appended(peer, result); });
+}
+
+std::vector<std::string> room::early_joiners() const {
+  std::vector<std::string> out;
+  for (auto const& [peer, request] : pending_)
+    if (request.early) out.push_back(peer);
+  return out;
+}
+
+void room::on_join_appended(std::string const& peer, append_result const& result) {
+  auto it = pending_.find(peer);
+  if (it != pending_.end() && it->second.orphaned) {
+    // Its rebuild failed meanwhile and the client heard so: a join that
+    // may be stored must not stay a member nobody holds.
+    auto request = std::move(it->second);
+    pending_.erase(it);
+    if (result.ok || result.outcome_unknown()) record_orphan_leave(request, result.ok ? result.seq : 0);
+    return;
+  }
+  if (result.ok) {
+    if (it != pending_.end()) it->second.seq = result.seq;
+    expect_echo(result.seq);
+    return;
+  }
+  if (it == pending_.end()) return;
+  std::vector<join_request> failed{std::move(it->second)};
+  pending_.erase(it);
+  fail_joins(failed, error_code::unavailable,
+             result.error == append_error::overloaded ? "the service is overloaded; try again shortly"
+                                                      : "the event log did not take the join; try again");
+  maybe_linger();
+}
+
+// The rebuild failed: early joins are answered `unavailable` now. One
+// already stored gets its leave recorded; one still in flight is left to
+// its append's outcome (on_join_appended).
+void room::orphan_early_joins() {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    auto& request = it->second;
+    if (!request.early || request.orphaned) {
+      ++it;
+      continue;
+    }
+    if (auto endpoint = request.endpoint.lock())
+      reply_join_error(endpoint, request.id, error_code::unavailable, "the event log is not reachable; try again");
+    // Should a later rebuild fold it first, it is settled as abandoned: its leave.
+    request.abandoned = true;
+    if (request.seq != 0) {
+      record_orphan_leave(request, request.seq);
+      it = pending_.erase(it);
+      continue;
+    }
+    request.orphaned = true;
+    ++it;
+  }
+}
+
+// The leave of an early join whose room could not be rebuilt: made without
+// the room's state (decide_leave needs the member in it), and kept trying
+// until stored, as every record of membership is. If the join was never
+// stored, the leave changes nothing.
+void room::record_orphan_leave(join_request const& request, std::uint64_t join_seq) {
+  ctx_.logger->warn("room={} peer={} joined while the room could not be rebuilt here; recording its leave", name_,
+                    request.peer);
+  append(domain::peer_left{request.peer, domain::leave_reason::disconnect, ctx_.instance_id, request.meta_json,
+                           join_seq},
+         append_kind::membership, [](append_result) {});
 }
 
 void room::do_detach(std::string const& peer) {
@@ -205,20 +301,8 @@ void room::admit_waiting() {
     auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
     if (events == nullptr || events->empty()) continue;  // ids are fresh: cannot happen
     pending_.emplace(peer, std::move(request));
-    append(std::move(events->front()), append_kind::request, [self = shared_from_this(), peer](append_result result) {
-      if (result.ok) {
-        self->expect_echo(result.seq);
-        return;
-      }
-      auto it = self->pending_.find(peer);
-      if (it == self->pending_.end()) return;
-      std::vector<join_request> failed{std::move(it->second)};
-      self->pending_.erase(it);
-      self->fail_joins(failed, error_code::unavailable,
-                       result.error == append_error::overloaded ? "the service is overloaded; try again shortly"
-                                         : "the event log did not take the join; try again");
-      self->maybe_linger();
-    });
+    append(std::move(events->front()), append_kind::request,
+           [self = shared_from_this(), peer](append_result result) { self->on_join_appended(peer, result); });
   }
   maybe_linger();  // every one of them may have gone meanwhile
 }

@@ -75,6 +75,13 @@ class room : public std::enable_shared_from_this<room> {
     std::string meta_json;
     protocol::request_id id;
     bool abandoned = false;  // the connection went away before the join came back
+    // Appended before the room's rebuild (its first join here): decided on
+    // no state, and no base of the rebuild may already hold it.
+    bool early = false;
+    // The rebuild failed after it was appended: the client was told, and
+    // the append's outcome decides whether its leave must be recorded.
+    bool orphaned = false;
+    std::uint64_t seq = 0;  // once acknowledged
   };
   struct resume_request {
     std::weak_ptr<peer_endpoint> endpoint;
@@ -147,6 +154,11 @@ class room : public std::enable_shared_from_this<room> {
   void append_leave(std::string peer, domain::leave_reason reason, std::shared_ptr<peer_endpoint> endpoint,
                     protocol::request_id id, std::string msg_id = {});
   void admit_waiting();
+  void admit_early(join_request request);
+  void on_join_appended(std::string const& peer, append_result const& result);
+  std::vector<std::string> early_joiners() const;
+  void orphan_early_joins();
+  void record_orphan_leave(join_request const& request, std::uint64_t join_seq);
   void expect_echo(std::uint64_t seq);
   void store_snapshot();
   void write_stream_snapshot();

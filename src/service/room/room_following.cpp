@@ -62,6 +62,7 @@ void room::start_sync() {
     fail_waiting(error_code::unavailable, "the event log is not reachable; try again");
     return;
   }
+  ++ctx_.rebuilds_in_flight;  // until on_synced
   // The three reads go out at once and come back on the strand; a new room,
   // or one whose cached snapshot is current, is then ready without a worker.
   auto sync = std::make_shared<sync_result>();
@@ -117,7 +118,7 @@ void room::on_parts_read(std::shared_ptr<sync_result> sync) {
     on_synced(sync);
     return;
   }
-  auto loaded = begin_load(ctx_.store.format(), sync->cached, *sync->head);
+  auto loaded = begin_load(ctx_.store.format(), sync->cached, *sync->head, early_joiners());
   if (!needs_reads(loaded)) {
     sync->loaded = std::move(loaded);
     on_synced(sync);
@@ -136,10 +137,10 @@ void room::on_parts_read(std::shared_ptr<sync_result> sync) {
                         return;
                       }
                       // On a worker from the start again: begin_load is pure.
-                      asio::post(self->ctx_.blocking, [self, sync] {
-                        sync->loaded = finish_load(self->ctx_.store,
-                                                   begin_load(self->ctx_.store.format(), sync->cached, *sync->head),
-                                                   self->ctx_.store.subjects(self->token_));
+                      asio::post(self->ctx_.blocking, [self, sync, joining = self->early_joiners()] {
+                        sync->loaded = finish_load(
+                            self->ctx_.store, begin_load(self->ctx_.store.format(), sync->cached, *sync->head, joining),
+                            self->ctx_.store.subjects(self->token_));
                         asio::post(self->strand_, [self, sync] { self->on_synced(sync); });
                       });
                     });
@@ -150,6 +151,7 @@ std::function<void(std::function<void()>)> room::hop() {
 }
 
 void room::on_synced(std::shared_ptr<sync_result> sync) {
+  --ctx_.rebuilds_in_flight;
   if (!sync->loaded || !sync->held) {
     ctx_.logger->warn("room={} could not {}", name_,
                       !sync->loaded ? "read its history from the stream" : "record that this instance follows it");
@@ -157,6 +159,7 @@ void room::on_synced(std::shared_ptr<sync_result> sync) {
     feed_.clear();
     phase_ = phase::idle;
     fail_waiting(error_code::unavailable, "the event log is not reachable; try again");
+    orphan_early_joins();
     return;
   }
   auto* result = &*sync->loaded;

@@ -1,5 +1,6 @@
 #include "service/room/room_loader.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -28,17 +29,27 @@ std::optional<loaded_room> load_room(event_reads& reads, presence_store* cache, 
   return finish_load(reads, begin_load(reads.format(), cached, *head), subjects);
 }
 
-loaded_room begin_load(stored_format const& format, std::optional<cached_room> const& cached, std::uint64_t head) {
+namespace {
+bool holds_any(domain::room_state const& state, std::vector<std::string> const& peers) {
+  return std::any_of(peers.begin(), peers.end(), [&](std::string const& peer) { return state.has(peer); });
+}
+}  // namespace
+
+loaded_room begin_load(stored_format const& format, std::optional<cached_room> const& cached, std::uint64_t head,
+                       std::vector<std::string> joining) {
   loaded_room out;
   out.head = head;
+  out.joining = std::move(joining);
   // A snapshot newer than the stream comes from another stream (the log
   // was reset): never serve it.
   out.cache_ahead = cached && cached->seq > head;
   if (cached) out.cached_seq = cached->seq;
   if (cached && cached->seq <= head) {
-    if (auto state = format.decode_snapshot(cached->snapshot, &out.room_events);
-        state && state->last_seq == cached->seq) {
+    std::uint64_t events = 0;
+    if (auto state = format.decode_snapshot(cached->snapshot, &events);
+        state && state->last_seq == cached->seq && !holds_any(*state, out.joining)) {
       out.base = std::move(*state);
+      out.room_events = events;
       out.from_cache = true;
     }
   }
@@ -78,7 +89,7 @@ void take_stream_snapshot(stored_format const& format, loaded_room& room, stored
   if (snap.seq == 0) return;
   std::uint64_t events = 0;
   auto state = format.decode_snapshot(snap.payload, &events);
-  if (state && state->last_seq <= room.head && state->last_seq > room.base.last_seq) {
+  if (state && state->last_seq <= room.head && state->last_seq > room.base.last_seq && !holds_any(*state, room.joining)) {
     room.base = std::move(*state);
     room.room_events = events;
     room.from_stream_snapshot = true;

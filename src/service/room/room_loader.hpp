@@ -27,6 +27,11 @@ struct loaded_room {
   bool cache_needs_repair = false;      // Redis missing, unreadable or behind
   bool cache_ahead = false;             // Redis claims a sequence the stream never reached
   std::uint64_t cached_seq = 0;         // what Redis claimed
+  // Peers whose join this instance appended before reading the room (its
+  // first join here): a snapshot that already holds one is no base, since
+  // the joiner must get every event after its join, and a snapshot past it
+  // has folded some in.
+  std::vector<std::string> joining;
 };
 
 // nullopt when the stream could not be read. `cache` may be null.
@@ -37,12 +42,14 @@ std::optional<loaded_room> load_room(event_reads& reads, presence_store* cache, 
 // the room's head already (read without blocking). begin_load settles what
 // they alone tell (pure); when needs_reads() is false the room is loaded,
 // else finish_load (blocking) reads the stream's snapshot and the events.
-loaded_room begin_load(stored_format const& format, std::optional<cached_room> const& cached, std::uint64_t head);
+loaded_room begin_load(stored_format const& format, std::optional<cached_room> const& cached, std::uint64_t head,
+                       std::vector<std::string> joining = {});
 bool needs_reads(loaded_room const& room);
 std::optional<loaded_room> finish_load(event_reads& reads, loaded_room room, domain::room_subjects const& subjects);
 
 // The stream's own snapshot `snap` (seq 0: none), taken as the base when it
-// is newer than the room's base and not past its head.
+// is newer than the room's base, not past its head, and holds none of the
+// room's `joining` peers.
 void take_stream_snapshot(stored_format const& format, loaded_room& room, stored_message const& snap);
 
 // Runs a continuation on the caller's strand.
