@@ -265,7 +265,14 @@ void instance::bootstrap() {
   }
   holdings_->start();
   counters_.stream_replicas = reads_.stream_replicas();
-  room_ctx_.first_join_before_rebuild = !reads_.jetstream_clustered();
+  room_ctx_.first_join_before_rebuild = s_.early_first_join && !reads_.jetstream_clustered();
+  log_->info("a room's first join here {}",
+             !s_.early_first_join ? "waits for the room's rebuild (--early-first-join=false)"
+             : reads_.jetstream_clustered()
+                 ? "waits for the room's rebuild (JetStream cluster: its holdings record is stored through a Raft "
+                   "group of its own, first)"
+                 : "goes out right behind the rebuild's reads (a lone nats-server stores the holdings record sent "
+                   "before it first)");
   asio::post(*io_, [this] { check_stream_later(); });
   if (!secret_known_) {
     // Written before secret_known_ is set, read only after it is seen set.
@@ -309,7 +316,7 @@ void instance::check_stream() {
   bool changed = reads_.use_features(*features);
   control_.use_features(*features);
   counters_.stream_replicas = features->replicas;
-  room_ctx_.first_join_before_rebuild = !features->clustered;
+  room_ctx_.first_join_before_rebuild = s_.early_first_join && !features->clustered;
   if (changed)
     log_->info("stream {} now keeps {} replica{}, {} direct gets and {} rollups: newest messages and rooms' short "
                "reads go {}",

@@ -51,6 +51,7 @@ struct instance_settings {
   std::string allowed_origins;
   std::int64_t max_connections = 10'000;
   std::int64_t max_room_peers = 100;
+  bool early_first_join = true;  // where the server allows it (room_context.hpp)
   std::chrono::milliseconds join_timeout{10'000};
   std::int64_t signal_rate = 100;
   std::int64_t signal_burst = 200;

@@ -61,6 +61,11 @@ void declare_serve_options(options& opts, app::instance_settings& s) {
   opts.add_size("write-queue-bytes", &s.write_queue_bytes, "Bytes queued to one client before it is closed as a slow consumer (1013).");
   opts.add_int("max-connections", &s.max_connections, "WebSocket connections this instance holds at most; more get 503.");
   opts.add_int("max-room-peers", &s.max_room_peers, "Members a room may hold; more joins get room-full.");
+  opts.add_flag("early-first-join", &s.early_first_join,
+                "Append a room's first join on this instance right behind the reads that rebuild the room, instead "
+                "of after them: one round trip to NATS instead of two. Only on a lone nats-server (a JetStream "
+                "cluster always waits) and while no other room is being rebuilt here; a full room may then take one "
+                "more member per instance that starts following it.");
   opts.add_duration("join-timeout", &s.join_timeout, "A connection that has not joined a room this long after opening is closed (1008).");
   opts.add_int("signal-rate", &s.signal_rate,
                "Signals per second a connection may send (token bucket); over it: rate-limited, and a client that "

@@ -50,6 +50,14 @@ test('the stream and the buckets keep three replicas; `sigstream cluster` shows 
     const where = await cluster.streamPlacement(stream);
     assert.equal(where?.copies.length, 2, `${stream}: ${JSON.stringify(where)}`);
   }
+  // On a JetStream cluster a room's first join waits for its holdings
+  // record (a Raft group of its own, no order with the stream's): none of
+  // the twelve joins went out before its room's rebuild.
+  for (const inst of cluster.instances) {
+    const text = (await httpGet(`${inst.httpUrl}/metrics`)).body;
+    assert.equal(metricValue(text, 'sigstream_joins_before_rebuild_total'), 0, `${inst.id}: joins before the rebuild`);
+    assert.ok(metricValue(text, 'sigstream_room_sync_seconds_count') >= 1, `${inst.id}: rebuilt its rooms`);
+  }
 });
 
 /**
