@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "protocol/json.hpp"
@@ -363,14 +364,41 @@ class scripted_cache final : public sig::service::presence_store {
   std::vector<std::function<void(std::optional<sig::service::cached_room>)>> loads_;
 };
 
-// Holds the instance's one worker until released: what the room reads
-// there (its head, with `blocking_reads`) waits.
-struct held_worker {
+// Holds the instance's one worker until released (at the latest when it
+// goes, before the instance): what the room reads there (its head, with
+// `blocking_reads`) waits.
+class held_worker {
+ public:
   explicit held_worker(instance& in) {
-    asio::post(in.blocking, [future = release.get_future().share()] { future.wait(); });
+    asio::post(in.blocking, [future = release_.get_future().share()] { future.wait(); });
   }
-  void let_go() { release.set_value(); }
-  std::promise<void> release;
+  ~held_worker() { let_go(); }
+  void let_go() {
+    if (std::exchange(released_, true)) return;
+    release_.set_value();
+  }
+
+ private:
+  std::promise<void> release_;
+  bool released_ = false;
+};
+
+// Room "r" with pa and pb joined on i1; on i2 a room's first join goes out
+// with the rebuild's reads, and the worker where i2 reads the room's head is
+// held until the test lets it go.
+struct early_join_room {
+  sig::test::memory_event_store store;
+  asio::io_context io;
+  instance i1{io, store, "i1"};
+  instance i2{io, store, "i2"};
+  std::shared_ptr<recorded_peer> a, b;
+  std::optional<held_worker> worker;
+  early_join_room() {
+    store.blocking_reads = true;
+    i2.ctx.first_join_before_rebuild = true;
+    std::tie(a, b) = two_peers(io, i1);
+    worker.emplace(i2);
+  }
 };
 
 std::size_t joins_of(sig::test::memory_event_store const& store, sig::service::stored_format const& format,
@@ -396,22 +424,17 @@ bool left_recorded(sig::test::memory_event_store const& store, sig::service::sto
 
 }  // namespace
 
-TEST_CASE("room: a room's first join on an instance is stored before the rebuild has answered, then settled as any join",
-          "[room]") {
-  sig::test::memory_event_store store;
-  asio::io_context io;
-  store.blocking_reads = true;  // the head is read on the worker, which the test holds
-  instance i1(io, store, "i1"), i2(io, store, "i2");
-  i2.ctx.first_join_before_rebuild = true;
-  auto [a, b] = two_peers(io, i1);
-  held_worker worker(i2);
+TEST_CASE_METHOD(early_join_room,
+                 "room: a room's first join on an instance is stored before the rebuild has answered, then settled as "
+                 "any join",
+                 "[room]") {
   auto c = std::make_shared<recorded_peer>();
   i2.room("r")->join(c, "pc", "{}", std::string("3"));
   REQUIRE(run_until(io, [&] { return joins_of(store, store.format(), "pc") == 1; }));
   // Stored while the rebuild still waits for the room's head.
   CHECK_FALSE(c->joined());
   CHECK(i2.counters.joins_before_rebuild.load() == 1);
-  worker.let_go();
+  worker->let_go();
   REQUIRE(run_until(io, [&] { return c->joined() && !a->of_type("peer-joined").empty() && b->of_type("peer-joined").size() == 1; }));
   auto joined = c->of_type("joined").front();
   CHECK(joined.find("\"peer\":\"pa\"") != std::string::npos);
@@ -424,20 +447,14 @@ TEST_CASE("room: a room's first join on an instance is stored before the rebuild
   CHECK(joins_of(store, store.format(), "pc") == 1);
 }
 
-TEST_CASE("room: a snapshot that already holds the early joiner is not the rebuild's base", "[room]") {
+TEST_CASE_METHOD(early_join_room, "room: a snapshot that already holds the early joiner is not the rebuild's base",
+                 "[room]") {
   // Another instance folded the new join, and the next one, and wrote
   // Redis before this instance's load was answered, and the head is read
   // after both: taken as the base, that snapshot would swallow the join
   // this instance waits for, and the joiner would never hear of the next.
-  sig::test::memory_event_store store;
-  asio::io_context io;
-  store.blocking_reads = true;
-  instance i1(io, store, "i1"), i2(io, store, "i2");
   scripted_cache cache;
   i2.ctx.cache = &cache;
-  i2.ctx.first_join_before_rebuild = true;
-  auto [a, b] = two_peers(io, i1);
-  held_worker worker(i2);
   auto c = std::make_shared<recorded_peer>();
   i2.room("r")->join(c, "pc", "{}", std::nullopt);
   REQUIRE(run_until(io, [&] { return joins_of(store, store.format(), "pc") == 1 && cache.asked(); }));
@@ -453,7 +470,7 @@ TEST_CASE("room: a snapshot that already holds the early joiner is not the rebui
   }
   REQUIRE(state.has("pc"));
   cache.answer(sig::service::cached_room{state.last_seq, store.format().encode_snapshot(state, state.last_seq)});
-  worker.let_go();
+  worker->let_go();
   REQUIRE(run_until(io, [&] { return c->joined() && c->of_type("peer-joined").size() == 1; }));
   auto joined = c->of_type("joined").front();
   CHECK(joined.find("\"peer\":\"pa\"") != std::string::npos);
@@ -462,21 +479,16 @@ TEST_CASE("room: a snapshot that already holds the early joiner is not the rebui
   CHECK(i2.counters.room_syncs_from_cache.load() == 0);
 }
 
-TEST_CASE("room: when the rebuild fails after the early join was stored, the joiner hears unavailable and its leave is recorded",
-          "[room]") {
-  sig::test::memory_event_store store;
-  asio::io_context io;
-  store.blocking_reads = true;
-  instance i1(io, store, "i1"), i2(io, store, "i2");
-  i2.ctx.first_join_before_rebuild = true;
-  auto [a, b] = two_peers(io, i1);
-  held_worker worker(i2);
+TEST_CASE_METHOD(early_join_room,
+                 "room: when the rebuild fails after the early join was stored, the joiner hears unavailable and its "
+                 "leave is recorded",
+                 "[room]") {
   auto c = std::make_shared<recorded_peer>();
   i2.room("r")->join(c, "pc", "{}", std::string("5"));
   REQUIRE(run_until(io, [&] { return joins_of(store, store.format(), "pc") == 1 && !a->of_type("peer-joined").empty(); }));
   // The head cannot be read: the rebuild fails. NATS comes back a moment later.
   store.connected = false;
-  worker.let_go();
+  worker->let_go();
   REQUIRE(run_until(io, [&] { return !c->of_type("error").empty(); }));
   CHECK(field(c->of_type("error").front(), "code") == "unavailable");
   CHECK_FALSE(c->joined());
