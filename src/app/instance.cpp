@@ -265,14 +265,7 @@ void instance::bootstrap() {
   }
   holdings_->start();
   counters_.stream_replicas = reads_.stream_replicas();
-  room_ctx_.first_join_before_rebuild = s_.early_first_join && !reads_.jetstream_clustered();
-  log_->info("a room's first join here {}",
-             !s_.early_first_join ? "waits for the room's rebuild (--early-first-join=false)"
-             : reads_.jetstream_clustered()
-                 ? "waits for the room's rebuild (JetStream cluster: its holdings record is stored through a Raft "
-                   "group of its own, first)"
-                 : "goes out right behind the rebuild's reads (a lone nats-server stores the holdings record sent "
-                   "before it first)");
+  use_first_join_mode(reads_.jetstream_clustered());
   asio::post(*io_, [this] { check_stream_later(); });
   if (!secret_known_) {
     // Written before secret_known_ is set, read only after it is seen set.
@@ -316,13 +309,25 @@ void instance::check_stream() {
   bool changed = reads_.use_features(*features);
   control_.use_features(*features);
   counters_.stream_replicas = features->replicas;
-  room_ctx_.first_join_before_rebuild = s_.early_first_join && !features->clustered;
+  use_first_join_mode(features->clustered);
   if (changed)
     log_->info("stream {} now keeps {} replica{}, {} direct gets and {} rollups: newest messages and rooms' short "
                "reads go {}",
                s_.stream, features->replicas, features->replicas == 1 ? "" : "s",
                features->direct ? "allows" : "does not allow", features->rollup ? "allows" : "does not allow",
                reads_.direct_reads() ? "by direct gets" : "through the JetStream API (the stream's leader)");
+}
+
+void instance::use_first_join_mode(bool jetstream_clustered) {
+  bool early = s_.early_first_join && !jetstream_clustered;
+  bool was = room_ctx_.first_join_before_rebuild.exchange(early);
+  if (first_join_mode_told_.exchange(true) && was == early) return;
+  log_->info("a room's first join here {}",
+             early ? "goes out right behind the rebuild's reads (a lone nats-server stores the holdings record sent "
+                     "before it first)"
+             : !s_.early_first_join ? "waits for the room's rebuild (--early-first-join=false)"
+                                    : "waits for the room's rebuild (JetStream cluster: its holdings record is stored "
+                                      "through a Raft group of its own, first)");
 }
 
 // Drain: /readyz turns 503, new WebSockets and joins are refused, and every

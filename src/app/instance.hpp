@@ -69,6 +69,10 @@ class instance {
   void check_stream_later();
   // What the stream allows, read again and used (event_log::use_features). Blocking.
   void check_stream();
+  // Whether a room's first join goes out with its rebuild's reads (room_context.hpp),
+  // from --early-first-join and whether JetStream runs as a cluster; told at
+  // start and whenever it changes.
+  void use_first_join_mode(bool jetstream_clustered);
   // Every part stopped and released, dependencies last. Idempotent.
   void tear_down();
 
@@ -116,6 +120,7 @@ class instance {
   std::unique_ptr<server::listener> admin_listener_;
 
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> first_join_mode_told_{false};
   int exit_code_ = 0;
   std::unique_ptr<boost::asio::signal_set> signals_;
   std::unique_ptr<boost::asio::steady_timer> stream_check_timer_;

@@ -132,7 +132,7 @@ void room::do_join(join_request request) {
     if (phase_ == phase::syncing) {
       admit_early(std::move(request));
     } else if (auto endpoint = request.endpoint.lock()) {  // the live feed could not be followed
-      reply_join_error(endpoint, request.id, error_code::unavailable, "the event log is not reachable; try again");
+      reply_join_error(endpoint, request.id, error_code::unavailable, log_unreachable);
     }
     return;
   }
@@ -202,7 +202,7 @@ void room::orphan_early_joins() {
       continue;
     }
     if (auto endpoint = request.endpoint.lock())
-      reply_join_error(endpoint, request.id, error_code::unavailable, "the event log is not reachable; try again");
+      reply_join_error(endpoint, request.id, error_code::unavailable, log_unreachable);
     // Should a later rebuild fold it first, it is settled as abandoned: its leave.
     request.abandoned = true;
     if (request.seq != 0) {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -68,6 +69,8 @@ class room : public std::enable_shared_from_this<room> {
 
  private:
   enum class phase { idle, syncing, live, catching_up, closed };
+  // What a join or resume hears when the room cannot follow the stream.
+  static constexpr std::string_view log_unreachable = "the event log is not reachable; try again";
 
   struct join_request {
     std::weak_ptr<peer_endpoint> endpoint;

@@ -61,12 +61,13 @@ struct room_context {
   // first, is stored first, as a dead instance's expiry needs. Set by the
   // instance from what the stream's info says; a JetStream cluster stores
   // through a Raft group per stream, with no order between the two.
-  // Under load it does not: with other rebuilds in flight here (a burst of
-  // joins into new rooms, which reach the other instances at the same
-  // moment), a rebuild's head would often find the other instances' early
-  // joins already stored and read them back one by one, work a burst
-  // cannot spare (a 400-join burst's p99 rose from 70-77 to 86-89 ms).
   std::atomic<bool> first_join_before_rebuild{false};
+  // Rooms of this instance being rebuilt now. While any is, a first join
+  // waits for its rebuild after all: in a burst of joins into new rooms,
+  // which reach the other instances at the same moment, a rebuild's head
+  // would often find the other instances' early joins already stored and
+  // read them back one by one, work a burst cannot spare (measured without
+  // this: a 400-join burst's p99 rose from 70-77 to 86-89 ms).
   std::atomic<int> rebuilds_in_flight{0};
   // Resume (docs/protocol.md `resume`). Empty secret: no tokens are issued and
   // a resume is refused. A peer whose connection dropped stays a member

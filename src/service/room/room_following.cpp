@@ -59,7 +59,7 @@ void room::start_sync() {
   });
   if (!live_) {
     phase_ = phase::idle;
-    fail_waiting(error_code::unavailable, "the event log is not reachable; try again");
+    fail_waiting(error_code::unavailable, log_unreachable);
     return;
   }
   ++ctx_.rebuilds_in_flight;  // until on_synced
@@ -158,7 +158,7 @@ void room::on_synced(std::shared_ptr<sync_result> sync) {
     live_.reset();
     feed_.clear();
     phase_ = phase::idle;
-    fail_waiting(error_code::unavailable, "the event log is not reachable; try again");
+    fail_waiting(error_code::unavailable, log_unreachable);
     orphan_early_joins();
     return;
   }
