@@ -15,6 +15,9 @@ the acknowledgements' latency.
   --layout two   a live stream of 100 KB (32 KB blocks, whose cache stays
                  small) and an archive of 1 GiB that sources it: the layout
                  this probe was written to weigh
+  --no-republish the same streams without RePublish: nothing reads the block
+                 being written, so its cache is emptied at every flush and
+                 never regrows (the causal check of the thirteenth session)
 
 Usage: tools/bench/probes/nats_store_stalls.py --layout one --rate 5000 --duration 20
 Run it on a quiet machine; it stops by itself (at most duration + 15 s).
@@ -53,6 +56,8 @@ def main():
     ap.add_argument('--duration', type=float, default=20, help='seconds (1..60)')
     ap.add_argument('--payload-bytes', type=int, default=450,
                     help='bytes per append (16..4096; 450 is about what a signal of the benchmark stores)')
+    ap.add_argument('--no-republish', action='store_true',
+                    help='make the streams without RePublish (nothing reads the block being written)')
     ap.add_argument('--nats-server', default=shutil.which('nats-server') or '/usr/sbin/nats-server')
     a = ap.parse_args()
     if not 1 <= a.rate <= 20000 or not 1 <= a.duration <= 60 or not 16 <= a.payload_bytes <= 4096:
@@ -61,8 +66,9 @@ def main():
     with running_nats_server(a.nats_server, 'nats-store-stalls-') as (server, port):
         s, f = connect(port, time.monotonic() + 10, then=b'SUB _R.> 1\r\n')
         live = {'name': 'LIVE', 'subjects': ['room.>'], 'storage': 'file',
-                'republish': {'src': 'room.>', 'dest': 'live.>'},
                 'max_bytes': (1 << 30) if a.layout == 'one' else 100_000}
+        if not a.no_republish:
+            live['republish'] = {'src': 'room.>', 'dest': 'live.>'}
         request(s, f, '$JS.API.STREAM.CREATE.LIVE', live)
         if a.layout == 'two':
             request(s, f, '$JS.API.STREAM.CREATE.ARCH',
@@ -108,7 +114,7 @@ def main():
         n = len(latencies)
         if n == 0:
             raise SystemExit('no acknowledgement came back')
-        print(f'layout {a.layout}, {a.rate}/s for {a.duration:.0f} s: {n} of {total} acknowledged; '
+        print(f'layout {a.layout}{" without RePublish" if a.no_republish else ""}, {a.rate}/s for {a.duration:.0f} s: {n} of {total} acknowledged; '
               f'p50 {latencies[n // 2]:.2f} ms, p99 {latencies[int(n * 0.99)]:.2f} ms, '
               f'p99.9 {latencies[int(n * 0.999)]:.2f} ms, max {latencies[-1]:.2f} ms; '
               f'{sum(1 for x in latencies if x > 5)} over 5 ms')
