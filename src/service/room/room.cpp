@@ -151,13 +151,28 @@ void room::do_join(join_request request) {
 // instance that starts following it. Its echo, or the rebuild's read of
 // it, settles it like any other join.
 void room::admit_early(join_request request) {
-  ++ctx_.counters.joins_before_rebuild;
-  std::string peer = request.peer;
-  domain::peer_joined body{peer, request.meta_json};
   request.early = true;
+  // On no state and nothing in flight, as the comment above says.
+  if (append_join(std::move(request), domain::room_state{}, 0)) ++ctx_.counters.joins_before_rebuild;
+}
+
+// Decides a join on `state`, with `in_flight` joins not yet in it (the
+// domain's rule, room-full included), and appends it; its outcome comes
+// back to on_join_appended. False when it was refused (the client heard why).
+bool room::append_join(join_request request, domain::room_state const& state, std::size_t in_flight) {
+  std::string peer = request.peer;
+  auto decision = domain::decide_join(state, peer, request.meta_json, domain::join_limits{ctx_.max_room_peers, in_flight});
+  if (std::holds_alternative<domain::rejection>(decision)) {  // room_full
+    if (auto endpoint = request.endpoint.lock())
+      reply_join_error(endpoint, request.id, error_code::room_full, "this room is full");
+    return false;
+  }
+  auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
+  if (events == nullptr || events->empty()) return false;  // ids are fresh: cannot happen
   pending_.emplace(peer, std::move(request));
-  append(std::move(body), append_kind::request,
+  append(std::move(events->front()), append_kind::request,
          [self = shared_from_this(), peer](append_result result) { self->on_join_appended(peer, result); });
+  return true;
 }
 
 std::vector<std::string> room::early_joiners() const {
@@ -290,19 +305,7 @@ void room::admit_waiting() {
   waiting_.clear();
   for (auto& request : joins) {
     if (request.endpoint.expired()) continue;  // gone before anything was appended
-    std::string peer = request.peer;
-    auto decision = domain::decide_join(state_, peer, request.meta_json,
-                                        domain::join_limits{ctx_.max_room_peers, pending_.size()});
-    if (std::holds_alternative<domain::rejection>(decision)) {  // room_full
-      if (auto endpoint = request.endpoint.lock())
-        reply_join_error(endpoint, request.id, error_code::room_full, "this room is full");
-      continue;
-    }
-    auto* events = std::get_if<std::vector<domain::event_body>>(&decision);
-    if (events == nullptr || events->empty()) continue;  // ids are fresh: cannot happen
-    pending_.emplace(peer, std::move(request));
-    append(std::move(events->front()), append_kind::request,
-           [self = shared_from_this(), peer](append_result result) { self->on_join_appended(peer, result); });
+    append_join(std::move(request), state_, pending_.size());
   }
   maybe_linger();  // every one of them may have gone meanwhile
 }

@@ -158,6 +158,7 @@ class room : public std::enable_shared_from_this<room> {
                     protocol::request_id id, std::string msg_id = {});
   void admit_waiting();
   void admit_early(join_request request);
+  bool append_join(join_request request, domain::room_state const& state, std::size_t in_flight);
   void on_join_appended(std::string const& peer, append_result const& result);
   std::vector<std::string> early_joiners() const;
   void orphan_early_joins();
