@@ -1,6 +1,7 @@
 """What the nats-server probes beside this file share: a free loopback
 port, and a connection over NATS's text protocol (no client library)."""
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -32,6 +33,30 @@ def connect(port, deadline, then=b''):
     s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n' + then)
     return s, f
 
+
+
+def jetstream_request(s, f, subject, body=None):
+    """Sends a JetStream API request (`body` as JSON, or empty) on a
+    connection from connect() subscribed to `_R.>`, and returns the parsed
+    answer. Exits, saying why, on an error answer, a closed connection or no
+    answer within the socket's timeout."""
+    data = json.dumps(body).encode() if body is not None else b''
+    s.sendall(b'PUB %s _R.x %d\r\n%s\r\n' % (subject.encode(), len(data), data))
+    try:
+        while True:
+            line = f.readline()
+            if not line:
+                raise SystemExit('nats-server closed the connection')
+            if line.startswith(b'MSG'):
+                n = int(line.split()[-1])
+                reply = json.loads(f.read(n + 2)[:n])
+                if 'error' in reply:
+                    raise SystemExit(f'{subject}: {reply["error"]}')
+                return reply
+            if line.startswith(b'PING'):
+                s.sendall(b'PONG\r\n')
+    except TimeoutError:
+        raise SystemExit(f'no answer from nats-server to {subject}')
 
 @contextlib.contextmanager
 def running_nats_server(binary, prefix):

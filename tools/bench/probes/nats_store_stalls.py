@@ -23,30 +23,11 @@ Usage: tools/bench/probes/nats_store_stalls.py --layout one --rate 5000 --durati
 Run it on a quiet machine; it stops by itself (at most duration + 15 s).
 """
 import argparse
-import json
 import select
 import shutil
 import time
 
-from nats_probe_support import connect, running_nats_server
-
-
-
-def request(s, f, subject, body):
-    data = json.dumps(body).encode()
-    s.sendall(b'PUB %s _R.x %d\r\n%s\r\n' % (subject.encode(), len(data), data))
-    while True:
-        line = f.readline()
-        if not line:
-            raise SystemExit('nats-server closed the connection')
-        if line.startswith(b'MSG'):
-            n = int(line.split()[-1])
-            reply = json.loads(f.read(n + 2)[:n])
-            if 'error' in reply:
-                raise SystemExit(f'{subject}: {reply["error"]}')
-            return reply
-        if line.startswith(b'PING'):
-            s.sendall(b'PONG\r\n')
+from nats_probe_support import connect, jetstream_request, running_nats_server
 
 
 def main():
@@ -69,9 +50,9 @@ def main():
                 'max_bytes': (1 << 30) if a.layout == 'one' else 100_000}
         if not a.no_republish:
             live['republish'] = {'src': 'room.>', 'dest': 'live.>'}
-        request(s, f, '$JS.API.STREAM.CREATE.LIVE', live)
+        jetstream_request(s, f, '$JS.API.STREAM.CREATE.LIVE', live)
         if a.layout == 'two':
-            request(s, f, '$JS.API.STREAM.CREATE.ARCH',
+            jetstream_request(s, f, '$JS.API.STREAM.CREATE.ARCH',
                     {'name': 'ARCH', 'storage': 'file', 'max_bytes': 1 << 30, 'sources': [{'name': 'LIVE'}]})
         total = int(a.rate * a.duration)
         sent_at = [0.0] * total

@@ -15,44 +15,25 @@ Usage: tools/bench/probes/raise_stream_max_bytes.py PORT STREAM MAX_BYTES
   e.g. SIGSTREAM_RETENTION_MAX_BYTES=100000 scripts/dev up --restart --fresh
        tools/bench/probes/raise_stream_max_bytes.py "$(cat .run/pids/nats.port)" SIGSTREAM 1073741824
 """
-import json
 import sys
 import time
 
-from nats_probe_support import connect
-
-
-def request(s, f, subject, body):
-    data = json.dumps(body).encode() if body is not None else b''
-    s.sendall(b'PUB %s _R.x %d\r\n%s\r\n' % (subject.encode(), len(data), data))
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        line = f.readline()
-        if not line:
-            break
-        if line.startswith(b'MSG'):
-            n = int(line.split()[-1])
-            return json.loads(f.read(n + 2)[:n])
-        if line.startswith(b'PING'):
-            s.sendall(b'PONG\r\n')
-    raise SystemExit('no answer from nats-server to ' + subject)
+from nats_probe_support import connect, jetstream_request
 
 
 def main():
     if len(sys.argv) != 4:
         raise SystemExit(__doc__)
     port, stream, max_bytes = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    if max_bytes == 0 or max_bytes < -1:
+        raise SystemExit('MAX_BYTES: a positive number of bytes, or -1 for no limit')
     s, f = connect(port, time.monotonic() + 5, then=b'SUB _R.> 1\r\n')
     s.settimeout(5)
-    info = request(s, f, '$JS.API.STREAM.INFO.' + stream, None)
-    if 'error' in info:
-        raise SystemExit('stream info: %s' % info['error'])
+    info = jetstream_request(s, f, '$JS.API.STREAM.INFO.' + stream)
     config = info['config']
     before = config.get('max_bytes')
     config['max_bytes'] = max_bytes
-    answer = request(s, f, '$JS.API.STREAM.UPDATE.' + stream, config)
-    if 'error' in answer:
-        raise SystemExit('stream update: %s' % answer['error'])
+    answer = jetstream_request(s, f, '$JS.API.STREAM.UPDATE.' + stream, config)
     print('%s: max_bytes %s -> %s (blocks keep their size until nats-server restarts)' %
           (stream, before, answer['config']['max_bytes']))
 

@@ -33,6 +33,8 @@ def read_trace(path):
             if line.startswith('#'):
                 continue
             fields = line.split()
+            if not fields:
+                continue
             if fields[0] == 'S':
                 sent[(fields[1], fields[2])] = int(fields[-1])
             elif fields[0] == 'R':
